@@ -1,0 +1,107 @@
+"""The run directory contract: runs/<run_id>/{config.yaml, status.json, metrics.jsonl, log.txt, ...}.
+
+No heavy imports here: the UI polls these files every second.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import time
+from pathlib import Path
+from typing import Any
+
+STATES = ("queued", "running", "succeeded", "failed", "stopped", "interrupted")
+FINAL_STATES = ("succeeded", "failed", "stopped", "interrupted")
+
+
+def new_run_id(stage: str) -> str:
+    return f"{stage}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
+
+
+def atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def write_status(run_dir: str | Path, **fields: Any) -> dict[str, Any]:
+    """Merge fields into status.json and write it atomically (readers never see half a file)."""
+    run_dir = Path(run_dir)
+    status = read_status(run_dir)
+    status.update(fields)
+    for key in ("state", "pid", "started", "ended", "error"):
+        status.setdefault(key, None)
+    atomic_write(run_dir / "status.json", json.dumps(status))
+    return status
+
+
+def read_status(run_dir: str | Path) -> dict[str, Any]:
+    p = Path(run_dir) / "status.json"
+    try:
+        return json.loads(p.read_text(encoding="utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+
+
+def append_jsonl(path: Path, record: dict[str, Any]) -> None:
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(record, default=float) + "\n")
+        fh.flush()
+
+
+def append_metrics(run_dir: str | Path, step: int, **metrics: Any) -> None:
+    append_jsonl(Path(run_dir) / "metrics.jsonl", {"step": int(step), "time": time.time(), **metrics})
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    out = []
+    try:
+        with open(path, encoding="utf-8") as fh:
+            for line in fh:
+                line = line.strip()
+                if not line:
+                    continue
+                try:
+                    out.append(json.loads(line))
+                except json.JSONDecodeError:
+                    continue  # a line being written right now
+    except FileNotFoundError:
+        pass
+    return out
+
+
+def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
+    return read_jsonl(Path(run_dir) / "metrics.jsonl")
+
+
+def tail_log(run_dir: str | Path, lines: int = 20) -> str:
+    p = Path(run_dir) / "log.txt"
+    try:
+        with open(p, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            fh.seek(max(0, size - 16384))
+            data = fh.read().decode("utf-8", errors="replace")
+    except FileNotFoundError:
+        return ""
+    # progress bars write \r; keep the last state of each line
+    text = "\n".join(part.split("\r")[-1] for part in data.splitlines())
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie is not alive
+        with open(f"/proc/{int(pid)}/stat") as fh:
+            return fh.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True
