@@ -1,0 +1,43 @@
+"""Server-wide things every tab shares: the workspace, the job runner, the default model.
+
+Per-user things (the pair a user is judging, the annotator name) live in gr.State inside each tab.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from playground.jobs import JobRunner
+from playground.workspace import Workspace
+
+
+@dataclass
+class AppContext:
+    ws: Workspace
+    jobs: JobRunner
+    default_model: str = "bundled"
+    # loaded models shared by the arena / chat / scoring handlers, keyed by (model, adapter)
+    _models: dict[tuple[str, str], Any] = field(default_factory=dict)
+    _models_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def cached(self, key: tuple[str, str], loader: Any) -> Any:
+        """Load once per (model, adapter) and share: a 135M model per request would be far too slow."""
+        with self._models_lock:
+            if key not in self._models:
+                if len(self._models) >= 3:  # keep memory bounded on a laptop
+                    self._models.pop(next(iter(self._models)))
+                self._models[key] = loader()
+            return self._models[key]
+
+    def runs(self, stage: str, finished_only: bool = False) -> list[dict[str, Any]]:
+        from playground.runs import read_status
+
+        out = []
+        for r in self.ws.runs(stage):
+            st = read_status(r["run_dir"]).get("state")
+            if finished_only and st != "succeeded":
+                continue
+            out.append({**r, "state": st})
+        return out
