@@ -128,8 +128,8 @@ def _looks_binary(data: bytes) -> bool:
 def _check_row_size(src: str, where: str, obj: Any, size: int | None = None) -> None:
     size = size if size is not None else len(json.dumps(obj, ensure_ascii=False, default=str))
     if size > MAX_ROW_CHARS:
-        raise FormatError(f"{src} {where}: row is {size / 1e6:.1f} MB of text, over the "
-                          f"{MAX_ROW_CHARS // 1_000_000} MB limit per row; split or trim it")
+        raise FormatError(f"{src} {where}: row is {size / 1e6:.2g} MB of text, over the "
+                          f"{MAX_ROW_CHARS / 1e6:g} MB limit per row; split or trim it")
 
 
 def _json_error(src: str, text: str, e: json.JSONDecodeError, line_offset: int = 0) -> FormatError:
@@ -207,6 +207,7 @@ def _read_csv(src: str, text: str, delimiter: str) -> Records:
             if None in row:
                 raise FormatError(f"{src} {where_n}: {len(header) + len(row[None])} cells but the header names "
                                   f"{len(header)} columns")
+            _check_row_size(src, where_n, None, sum(len(v or "") for v in row.values()))
             items.append({k: ("" if v is None else v) for k, v in row.items()})
             where.append(where_n)
             if len(items) > MAX_ROWS:
@@ -214,8 +215,8 @@ def _read_csv(src: str, text: str, delimiter: str) -> Records:
     except csv.Error as e:
         msg = str(e)
         if "field larger than field limit" in msg:
-            raise FormatError(f"{src} line {reader.line_num}: a cell is over the "
-                              f"{MAX_ROW_CHARS // 1_000_000} MB limit per row; split or trim it") from None
+            raise FormatError(f"{src} line {reader.line_num + 1}: a cell is over the "
+                              f"{MAX_ROW_CHARS / 1e6:g} MB limit per row; split or trim it") from None
         raise FormatError(f"{src} line {reader.line_num}: broken CSV ({msg})") from None
     return Records(src, items, where)
 
@@ -226,7 +227,7 @@ def _read_parquet(src: str, path: Path) -> Records:
 
         table = pq.read_table(path)
     except Exception as e:  # noqa: BLE001 - pyarrow raises many types for a bad file
-        first = str(e).splitlines()[0][:160] if str(e) else type(e).__name__
+        first = str(e).replace(str(path), src).splitlines()[0][:160] if str(e) else type(e).__name__
         raise FormatError(f"{src}: not a readable Parquet file ({first})") from None
     if table.num_rows > MAX_ROWS:
         raise FormatError(f"{src}: more than {MAX_ROWS} rows; split the file")
@@ -318,6 +319,27 @@ def detect_format(records: Records | list[dict[str, Any]]) -> str:
         f"{src}: cannot tell the format from the columns ({shown}); expected messages, instruction/output, "
         "conversations, prompt/completion or text — map the columns by hand"
     )
+
+
+_GUESSES = {
+    "instruction": ("instruction", "question", "query", "prompt", "input_text", "source", "request", "task", "q"),
+    "input": ("input", "context", "passage", "document"),
+    "output": ("output", "answer", "response", "completion", "target", "reply", "label", "summary", "a"),
+    "system": ("system", "system_prompt"),
+}
+
+
+def guess_mapping(columns: list[str]) -> dict[str, str | None]:
+    """Best guesses for a manual mapping (instruction / input / output / system -> column), for the UI to pre-fill."""
+    lower = {c.lower().strip(): c for c in columns}
+    out: dict[str, str | None] = {}
+    used: set[str] = set()
+    for key, names in _GUESSES.items():
+        hit = next((lower[n] for n in names if n in lower and lower[n] not in used), None)
+        out[key] = hit
+        if hit:
+            used.add(hit)
+    return out
 
 
 # -- conversion to {"messages": [...]} -----------------------------------------------------------------------
@@ -725,7 +747,10 @@ def export_rows(rows: list[dict[str, Any]], path: str | Path, fmt: str | None = 
     out, _ = styled_rows(rows, style)
     if not out:
         raise FormatError(f"nothing to export: no row has a {'' if style == 'messages' else 'trainable '}answer")
-    fd, tmp = tempfile.mkstemp(prefix=".export-", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".export-", dir=path.parent)
+    except OSError as e:
+        raise FormatError(f"{path}: cannot write in {path.parent} ({e.strerror or e})") from None
     os.close(fd)
     try:
         if fmt == "jsonl":
@@ -738,6 +763,8 @@ def export_rows(rows: list[dict[str, Any]], path: str | Path, fmt: str | None = 
 
             pq.write_table(pa.Table.from_pylist(out), tmp)
         os.replace(tmp, path)
+    except OSError as e:
+        raise FormatError(f"{path}: cannot write ({e.strerror or e})") from None
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -759,6 +786,8 @@ def push_to_hub(rows: list[dict[str, Any]], repo_id: str, token: str, style: str
     out, _ = styled_rows(rows, style)
     if not out:
         raise FormatError("nothing to push: no row has an answer")
+    if not hub_reachable():
+        raise FormatError(_hub_message("push to", repo_id, "unreachable"))
     try:
         from datasets import Dataset
 
@@ -768,10 +797,26 @@ def push_to_hub(rows: list[dict[str, Any]], repo_id: str, token: str, style: str
     return f"https://huggingface.co/datasets/{repo_id}"
 
 
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """A quick TCP check, so an offline machine gets its answer in seconds instead of after minutes of retries."""
+    import socket
+    from urllib.parse import urlparse
+
+    if os.environ.get("HF_HUB_OFFLINE") == "1":
+        return False
+    url = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+    try:
+        with socket.create_connection((url.hostname or "huggingface.co", url.port or 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
 def _hub_message(verb: str, repo_id: str, text: str) -> str:
     first = text.splitlines()[0][:200] if text else "unknown error"
     low = text.lower()
-    if any(w in low for w in ("offline", "connect", "resolve", "network", "timed out", "max retries", "unreachable")):
+    if any(w in low for w in ("offline", "connect", "resolve", "network", "timed out", "max retries", "unreachable",
+                              "couldn't reach", "name or service", "not known")):
         return f"cannot {verb} '{repo_id}': the Hugging Face hub is not reachable from here"
     if "401" in low or "unauthorized" in low or "invalid" in low and "token" in low:
         return f"cannot {verb} '{repo_id}': the token was refused (needs write access)"
@@ -785,6 +830,8 @@ def load_hub(dataset_id: str, split: str = "train", fmt: str = "auto", mapping: 
     if not re.fullmatch(r"[\w.-]+(/[\w.-]+)?", dataset_id):
         raise FormatError(f"'{dataset_id}' is not a dataset id like 'tatsu-lab/alpaca'")
     split = (split or "train").strip()
+    if not hub_reachable():
+        raise FormatError(_hub_message("load", dataset_id, "unreachable"))
     try:
         from datasets import load_dataset
 
