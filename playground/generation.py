@@ -91,8 +91,18 @@ def adapter_path(adapter: str) -> Path:
     raise ModelError(f"No adapter '{adapter}': not a folder and not a finished run with an adapter/ folder.")
 
 
+# from_pretrained builds on the meta device by patching torch globally, so two threads loading at once
+# corrupt each other ("Cannot copy out of meta tensor"); loads are serialised.
+_LOAD_LOCK = threading.Lock()
+
+
 def load_model(model: str, adapter: str = "", device: str = "auto") -> tuple[Any, Any]:
     """(model, tokenizer) ready for generation. A LoRA adapter is merged into a private copy of the base."""
+    with _LOAD_LOCK:
+        return _load_model(model, adapter, device)
+
+
+def _load_model(model: str, adapter: str, device: str) -> tuple[Any, Any]:
     from playground.models import load_causal_lm, load_tokenizer, resolve
 
     spec = resolve(model)
@@ -361,6 +371,8 @@ def stream_pair(
     while pending:
         kind, who, payload = events.get()
         if kind == "error":
+            for th in threads:  # let the other side finish: no thread left running inside torch
+                th.join(timeout=60)
             raise payload
         if kind == "done":
             pending -= 1

@@ -1,0 +1,112 @@
+"""Batched side-by-side generation on the tiny model: one call, per-row settings, seeds, streaming, adapters."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from playground.generation import Source, generate_batch, generate_pair, load_model, stream_pair
+from playground.models import ModelError
+
+CACHE = os.environ.get("PLAYGROUND_CACHE") or os.path.join(os.path.dirname(__file__), "..", ".cache", "playground")
+PROMPT = "Tell me about owls."
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    monkeypatch.setenv("PLAYGROUND_HOME", str(tmp_path))
+    monkeypatch.setenv("PLAYGROUND_CACHE", os.path.abspath(CACHE))
+    return tmp_path
+
+
+@pytest.fixture
+def counting_loader(env):
+    """Loads each (model, adapter) once and counts model.generate calls (a spy on transformers, not on us)."""
+    cache: dict = {}
+    calls = {"n": 0}
+
+    def get(model: str, adapter: str):
+        if (model, adapter) not in cache:
+            m, tok = load_model(model, adapter, device="cpu")
+            orig = m.generate
+
+            def spy(*a, **k):
+                calls["n"] += 1
+                return orig(*a, **k)
+
+            m.generate = spy
+            cache[(model, adapter)] = (m, tok)
+        return cache[(model, adapter)]
+
+    get.calls = calls  # type: ignore[attr-defined]
+    return get
+
+
+def test_one_batched_call_two_completions_deterministic(counting_loader):
+    a = Source(model="tiny", temperature=0.8, top_p=0.9, max_new_tokens=12)
+    b = Source(model="tiny", temperature=1.3, top_k=50, max_new_tokens=7)
+    out = generate_pair(PROMPT, [a, b], seed=3, loader=counting_loader)
+    assert counting_loader.calls["n"] == 1  # both sides in ONE generate call
+    assert out.done and len(out.texts) == 2 and all(out.texts)
+    assert out.texts[0] != out.texts[1]
+    assert out.n_tokens[0] <= 12 and out.n_tokens[1] <= 7
+    assert [s.seed for s in out.sources] == [3, 4]  # the seeds are recorded with the sources
+    assert all(t is not None and t > 0 for t in out.ttft_ms)
+    again = generate_pair(PROMPT, [a, b], seed=3, loader=counting_loader)
+    assert again.texts == out.texts
+    other = generate_pair(PROMPT, [a, b], seed=4, loader=counting_loader)
+    assert other.texts != out.texts
+
+
+def test_batched_row_equals_its_own_solo_run_and_greedy_matches_hf(counting_loader):
+    model, tok = counting_loader("tiny", "")
+    hot = Source(model="tiny", temperature=1.0, max_new_tokens=10)
+    greedy = Source(model="tiny", temperature=0.0, max_new_tokens=10)
+    pair = generate_batch(model, tok, [PROMPT, PROMPT], [hot, greedy], [11, 12])
+    solo = generate_batch(model, tok, [PROMPT], [hot], [11])
+    assert pair.texts[0] == solo.texts[0]  # the other row's settings do not leak into this one
+    import torch
+
+    enc = tok.apply_chat_template([{"role": "user", "content": PROMPT}], add_generation_prompt=True,
+                                  return_tensors="pt", return_dict=True)
+    with torch.inference_mode():
+        ref = model.generate(**enc, do_sample=False, max_new_tokens=10, pad_token_id=tok.pad_token_id)
+    ref_text = tok.decode(ref[0, enc["input_ids"].shape[1]:], skip_special_tokens=True).strip()
+    assert pair.texts[1] == ref_text
+
+
+def test_fixed_lengths_for_benchmarks(counting_loader):
+    model, tok = counting_loader("tiny", "")
+    s = Source(model="tiny", temperature=1.0, max_new_tokens=16)
+    out = generate_batch(model, tok, [PROMPT, PROMPT], [s, s], [0, 1], min_new_tokens=16)
+    assert out.n_tokens == [16, 16]
+
+
+def test_streaming_grows_and_ends_with_final_texts(counting_loader):
+    a = Source(model="tiny", temperature=1.0, max_new_tokens=8)
+    b = Source(model="tiny", temperature=0.5, max_new_tokens=8)
+    steps = list(stream_pair(PROMPT, [a, b], seed=0, loader=counting_loader))
+    assert len(steps) > 2 and steps[-1].done and not steps[0].done
+    lengths = [len(s.texts[0]) + len(s.texts[1]) for s in steps[:-1]]
+    assert lengths == sorted(lengths) and lengths[-1] > 0
+    assert steps[-1].texts == generate_pair(PROMPT, [a, b], seed=0, loader=counting_loader).texts
+
+
+def test_base_vs_adapter_runs_two_groups(counting_loader, env):
+    """A LoRA adapter folder (as runs/<id>/adapter holds) is loaded, merged and generated beside the base."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    base, tok = load_model("tiny", "", device="cpu")
+    torch.manual_seed(0)
+    peft_model = get_peft_model(base, LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
+    run_adapter = env / "runs" / "sft-test" / "adapter"
+    peft_model.save_pretrained(str(run_adapter))
+    a = Source(model="tiny", temperature=0.0, max_new_tokens=10)
+    b = Source(model="tiny", adapter="sft-test", temperature=0.0, max_new_tokens=10)  # a run id
+    out = generate_pair(PROMPT, [a, b], seed=0, loader=counting_loader)
+    assert counting_loader.calls["n"] == 2  # different weights: one call per model
+    assert out.texts[0] != out.texts[1]  # the adapter changes the greedy answer
+    with pytest.raises(ModelError):
+        generate_pair(PROMPT, [a, Source(model="tiny", adapter="no-such-run")], loader=counting_loader)
