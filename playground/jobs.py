@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from playground.config import BaseRun, save_config, stage_of, to_dict
-from playground.paths import REPO_DIR, runs_dir
+from playground.paths import REPO_DIR, home, runs_dir
 from playground.runs import FINAL_STATES, new_run_id, pid_alive, read_status, write_status
 from playground.workspace import Workspace
 
@@ -56,6 +56,8 @@ class JobRunner:
     def __init__(self, workspace: Workspace | None = None, max_running: int = 1) -> None:
         self.ws = workspace or Workspace()
         self.max_running = max_running
+        self.home = home()  # captured: jobs of this runner always land here, whatever the env says later
+        self.root = runs_dir()
         self._lock = threading.RLock()
         self._queue: list[str] = []
         self._procs: dict[str, subprocess.Popen] = {}
@@ -71,7 +73,7 @@ class JobRunner:
             cfg = stage_or_cfg
         stage = stage_of(cfg)
         run_id = run_id or new_run_id(stage)
-        run_dir = runs_dir() / run_id
+        run_dir = self.root / run_id
         run_dir.mkdir(parents=True, exist_ok=True)
         save_config(cfg, run_dir / "config.yaml")
         write_status(run_dir, state="queued", pid=None, started=None, ended=None, error=None, queued=time.time())
@@ -142,7 +144,7 @@ class JobRunner:
 
     def run_dir(self, run_id: str) -> Path:
         run = self.ws.get_run(run_id)
-        return Path(run["run_dir"]) if run else runs_dir() / run_id
+        return Path(run["run_dir"]) if run else self.root / run_id
 
     def wait(self, run_id: str, timeout: float = 600) -> str:
         deadline = time.time() + timeout
@@ -197,7 +199,7 @@ class JobRunner:
         stage = self.ws.get_run(run_id)["stage"]
         cmd = build_command(stage, run_dir / "config.yaml", run_dir, int(data.get("num_processes", 1) or 1),
                             str(data.get("accelerate_config", "") or ""))
-        env = dict(os.environ, PLAYGROUND_JOB="1", PYTHONUNBUFFERED="1")
+        env = dict(os.environ, PLAYGROUND_JOB="1", PYTHONUNBUFFERED="1", PLAYGROUND_HOME=str(self.home))
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_DIR), env.get("PYTHONPATH", "")) if p)
         log = open(run_dir / "log.txt", "ab")
         try:

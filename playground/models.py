@@ -131,17 +131,20 @@ TINY_CONFIG = dict(
     num_key_value_heads=2,
     max_position_embeddings=1024,
     tie_word_embeddings=True,
+    # wider than the usual 0.02 so that a LoRA on the linear layers can move the output distribution
+    # within a few dozen steps (with 0.02 the logits stay near uniform over the 49k vocabulary)
+    initializer_range=0.2,
 )
 
 
 def tiny_dir() -> Path:
     """A randomly initialised 2-layer Llama (seed 0) with the bundled tokenizer, saved once so every
     process sees identical weights."""
-    target = cache_dir() / "models" / "tiny"
+    target = cache_dir() / "models" / "tiny-v2"
     if (target / "config.json").is_file():
         return target
     tok_dir = tokenizer_dir()
-    with _file_lock(cache_dir() / "models" / ".tiny.lock"):
+    with _file_lock(cache_dir() / "models" / ".tiny-v2.lock"):
         if not (target / "config.json").is_file():
             _quiet_transformers()
             import torch

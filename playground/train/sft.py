@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 from playground.config import SFTRun
-from playground.train.common import DataError, make_callback, resolve_resume, seed_everything, training_args_common
+from playground.train.common import STOP, DataError, make_callback, resolve_resume, seed_everything, training_args_common
 
 
 def run(cfg: SFTRun, run_dir: str | Path) -> None:
@@ -59,15 +59,9 @@ def run(cfg: SFTRun, run_dir: str | Path) -> None:
     )
     resume = resolve_resume(cfg, run_dir)
     trainer.train(resume_from_checkpoint=resume)
-    if eval_rows:
-        from playground.train.common import STOP
-
-        if not STOP.is_set():
-            metrics = trainer.evaluate()
-            from playground.runs import append_metrics
-            from playground.train.common import clean_metrics
-
-            append_metrics(run_dir, trainer.state.global_step, **clean_metrics(metrics))
+    evaluated = any("eval_loss" in h and h.get("step") == trainer.state.global_step for h in trainer.state.log_history)
+    if eval_rows and not evaluated and not STOP.is_set():
+        trainer.evaluate()  # the callback writes eval_loss for the final step
     out = run_dir / "adapter"
     trainer.save_model(str(out))
     tok.save_pretrained(str(out))

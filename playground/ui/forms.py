@@ -1,0 +1,105 @@
+"""Config forms built from the stage dataclasses, so the UI, the YAML presets and the CLI share one definition.
+
+    form = config_form(SFTRun, ["model", "learning_rate", ...])
+    cfg = form.to_config("sft", *values)          # ConfigError -> show the one-line reason
+    preset_values = form.values_from(load_preset(...))
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import yaml
+
+from playground.config import STAGES, BaseRun, ConfigError, from_dict, to_dict
+from playground.paths import PRESETS_DIR, home
+
+# fields better shown as sliders (min, max, step)
+SLIDERS = {
+    "lora_r": (1, 128, 1), "lora_alpha": (1, 256, 1), "lora_dropout": (0.0, 0.5, 0.01),
+    "eval_fraction": (0.0, 0.5, 0.05), "num_processes": (1, 8, 1), "temperature": (0.1, 2.0, 0.05),
+    "cliprange": (0.05, 0.5, 0.01), "lam": (0.5, 1.0, 0.01), "gamma": (0.9, 1.0, 0.005),
+}
+
+
+@dataclass
+class ConfigForm:
+    cls: type[BaseRun]
+    names: list[str]
+    components: list[Any]
+
+    def to_config(self, stage: str, values: list[Any], base: dict[str, Any] | None = None) -> BaseRun:
+        data = dict(base or {})
+        data.update(dict(zip(self.names, values)))
+        return from_dict(stage, data, where="form")
+
+    def values_from(self, cfg: dict[str, Any]) -> list[Any]:
+        defaults = to_dict(self.cls())
+        return [cfg.get(n, defaults[n]) for n in self.names]
+
+
+def config_form(cls: type[BaseRun], names: list[str], choices: dict[str, list[str]] | None = None) -> ConfigForm:
+    """One component per field, with the dataclass help text as the tooltip (info)."""
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    comps = []
+    for name in names:
+        f = fields[name]
+        tp = hints[name]
+        label = name.replace("_", " ")
+        info = f.metadata.get("help", "")
+        if choices and name in choices:
+            comps.append(gr.Dropdown(choices[name], value=f.default, label=label, info=info, allow_custom_value=True))
+        elif tp is bool:
+            comps.append(gr.Checkbox(value=f.default, label=label, info=info))
+        elif name in SLIDERS:
+            lo, hi, step = SLIDERS[name]
+            comps.append(gr.Slider(lo, hi, value=f.default, step=step, label=label, info=info))
+        elif tp is int:
+            comps.append(gr.Number(value=f.default, precision=0, label=label, info=info))
+        elif tp is float:
+            comps.append(gr.Number(value=f.default, label=label, info=info))
+        else:
+            comps.append(gr.Textbox(value=f.default, label=label, info=info, max_lines=1))
+    return ConfigForm(cls, names, comps)
+
+
+def user_presets_dir(stage: str) -> Path:
+    return home() / "presets" / stage
+
+
+def list_presets(stage: str) -> list[str]:
+    """Shipped presets (presets/<stage>/*.yaml) then the user's saved ones (under PLAYGROUND_HOME)."""
+    names = [p.stem for p in sorted((PRESETS_DIR / stage).glob("*.yaml"))]
+    names += [f"my/{p.stem}" for p in sorted(user_presets_dir(stage).glob("*.yaml"))]
+    return names
+
+
+def preset_path(stage: str, name: str) -> Path:
+    if name.startswith("my/"):
+        return user_presets_dir(stage) / f"{name[3:]}.yaml"
+    return PRESETS_DIR / stage / f"{name}.yaml"
+
+
+def load_preset(stage: str, name: str) -> dict[str, Any]:
+    from playground.config import load_config
+
+    return to_dict(load_config(stage, preset_path(stage, name)))
+
+
+def save_preset(stage: str, name: str, cfg: BaseRun) -> str:
+    name = "".join(c for c in name.strip() if c.isalnum() or c in "-_.")
+    if not name:
+        raise ConfigError("give the preset a name (letters, digits, - _ .)")
+    d = user_presets_dir(stage)
+    d.mkdir(parents=True, exist_ok=True)
+    (d / f"{name}.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+    return f"my/{name}"
+
+
+assert set(STAGES)  # the forms cover every stage dataclass

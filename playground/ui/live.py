@@ -1,0 +1,131 @@
+"""The live-run widget: status, progress bar, elapsed/ETA, line plots, last log lines, CLI twin.
+
+    view = live_view(ctx, "sft", plots=[PlotSpec("Loss", ["loss", "eval_loss"])], objective_md=SFT_OBJECTIVE)
+    start_btn.click(start, inputs, [view.run_id, ...])   # set view.run_id to follow a run
+
+A gr.Timer ticks every second and re-reads metrics.jsonl (append-only) and status.json; the training
+itself runs in a subprocess, so the UI stays responsive whatever the job does.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import pandas as pd
+
+from playground.jobs import cli_twin
+from playground.runs import read_metrics, read_status, tail_log
+
+
+@dataclass
+class PlotSpec:
+    title: str
+    metrics: list[str]
+    y_title: str = ""
+    help: str = ""  # one sentence: what the metric means
+
+
+@dataclass
+class LiveView:
+    run_id: gr.State
+    timer: gr.Timer
+    outputs: list[Any] = field(default_factory=list)
+
+
+STATE_BADGE = {
+    "queued": "⏳ queued", "running": "🏃 running", "succeeded": "✅ succeeded", "failed": "❌ failed",
+    "stopped": "⏹ stopped", "interrupted": "⚠️ interrupted",
+}
+
+
+def metrics_frame(rows: list[dict[str, Any]], keys: list[str]) -> pd.DataFrame:
+    """Long format (step, value, metric) for gr.LinePlot with one line per metric."""
+    recs = [(r["step"], float(r[k]), k) for r in rows for k in keys if isinstance(r.get(k), (int, float))]
+    return pd.DataFrame(recs, columns=["step", "value", "metric"])
+
+
+def _fmt_s(s: float | None) -> str:
+    if s is None or s < 0:
+        return "–"
+    s = int(s)
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+
+
+def progress_html(frac: float | None, label: str = "") -> str:
+    pct = 0.0 if frac is None else max(0.0, min(1.0, frac)) * 100
+    return (
+        '<div class="pg-progress" title="training progress">'
+        f'<div class="pg-progress-bar" style="width:{pct:.1f}%"></div>'
+        f'<span class="pg-progress-label">{label or f"{pct:.0f}%"}</span></div>'
+    )
+
+
+def summarise(run_dir: Path, run_id: str, stage: str) -> tuple[str, str, str]:
+    """(status markdown, progress html, command markdown)."""
+    status = read_status(run_dir)
+    rows = read_metrics(run_dir)
+    state = status.get("state") or "unknown"
+    started = status.get("started")
+    ended = status.get("ended")
+    elapsed = ((ended or time.time()) - started) if started else None
+    step = max((r.get("step", 0) for r in rows), default=0)
+    max_steps = max((r.get("max_steps") or 0 for r in rows), default=0) or None
+    frac = step / max_steps if max_steps else None
+    if state == "succeeded":
+        frac = 1.0
+    eta = None
+    if frac and 0 < frac < 1 and elapsed and state == "running":
+        eta = elapsed * (1 - frac) / frac
+    err = status.get("error")
+    md = f"**{run_id}** · {STATE_BADGE.get(state, state)} · step {step}{f'/{max_steps}' if max_steps else ''}"
+    md += f" · elapsed {_fmt_s(elapsed)} · ETA {_fmt_s(eta)}"
+    if err and state in ("failed", "interrupted"):
+        md += f"\n\n**Error:** {err}"
+    label = f"{step}/{max_steps} steps" if max_steps else ("done" if state == "succeeded" else state)
+    cmd = f"`{cli_twin(stage, run_dir / 'config.yaml')}`"
+    return md, progress_html(frac, label), cmd
+
+
+def live_view(ctx: Any, stage: str, plots: list[PlotSpec], objective_md: str, interval: float = 1.0) -> LiveView:
+    """Build the live panel in the current Blocks context and wire its timer."""
+    run_id = gr.State("")
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=3):
+            status_md = gr.Markdown("No run selected yet.", elem_classes=["pg-status"])
+            progress = gr.HTML(progress_html(None, "idle"))
+            with gr.Row():
+                plot_components = []
+                for spec in plots:
+                    plot_components.append(
+                        gr.LinePlot(
+                            metrics_frame([], spec.metrics), x="step", y="value", color="metric",
+                            title=spec.title, y_title=spec.y_title or spec.title, height=260,
+                            label=spec.title, show_label=False,
+                        )
+                    )
+            helps = " · ".join(f"**{s.title}**: {s.help}" for s in plots if s.help)
+            if helps:
+                gr.Markdown(helps, elem_classes=["pg-help"])
+        with gr.Column(scale=1, min_width=260):
+            gr.Markdown(objective_md, elem_classes=["pg-objective"])
+            command = gr.Markdown("", label="CLI twin")
+    log = gr.Textbox(label="Last log lines", lines=6, max_lines=12, interactive=False, autoscroll=True)
+    timer = gr.Timer(interval)
+
+    def refresh(rid: str) -> list[Any]:
+        if not rid:
+            return [gr.skip()] * (4 + len(plots))
+        run_dir = ctx.jobs.run_dir(rid)
+        md, bar, cmd = summarise(run_dir, rid, stage)
+        rows = read_metrics(run_dir)
+        frames = [metrics_frame(rows, spec.metrics) for spec in plots]
+        return [md, bar, cmd, tail_log(run_dir, 12), *frames]
+
+    outputs = [status_md, progress, command, log, *plot_components]
+    timer.tick(refresh, inputs=[run_id], outputs=outputs, api_visibility="private", show_progress="hidden")
+    run_id.change(refresh, inputs=[run_id], outputs=outputs, api_visibility="private", show_progress="hidden")
+    return LiveView(run_id=run_id, timer=timer, outputs=outputs)
