@@ -112,7 +112,8 @@ def _decode(src: str, data: bytes) -> str:
     except UnicodeDecodeError as e:
         line = data[: e.start].count(b"\n") + 1
         raise FormatError(
-            f"{src} line {line}: not UTF-8 text (byte 0x{data[e.start]:02x} at offset {e.start}); save the file as UTF-8"
+            f"{src} line {line}: not UTF-8 text (byte 0x{data[e.start]:02x} at offset {e.start}); "
+            "save the file as UTF-8"
         ) from None
 
 
@@ -495,7 +496,8 @@ def convert(records: Records, fmt: str = "auto", mapping: dict[str, str] | None 
         fmt = detect_format(records)
     elif fmt not in FORMATS:
         raise FormatError(f"unknown format '{fmt}' (choose one of {', '.join(FORMATS)})")
-    rows = [_convert_one(records.source, w, r, fmt, mapping) for r, w in zip(records.items, records.where, strict=True)]
+    rows = [_convert_one(records.source, w, r, fmt, mapping)
+            for r, w in zip(records.items, records.where, strict=True)]
     return rows, fmt
 
 

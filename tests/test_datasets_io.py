@@ -154,8 +154,8 @@ def test_huge_rows_are_refused(ws, tmp_path, monkeypatch):
     monkeypatch.setattr(dio, "MAX_ROW_CHARS", 10_000)  # the real limit is 1 MB; same code path, smaller file
     big = "x" * 12_000
     jl = tmp_path / "huge.jsonl"
-    jl.write_text(json.dumps({"prompt": "a", "completion": "b"}) + "\n" + json.dumps({"prompt": big, "completion": "b"})
-                  + "\n", encoding="utf-8")
+    small, huge = json.dumps({"prompt": "a", "completion": "b"}), json.dumps({"prompt": big, "completion": "b"})
+    jl.write_text(f"{small}\n{huge}\n", encoding="utf-8")
     cs = tmp_path / "huge.csv"
     cs.write_text(f"prompt,completion\na,b\nc,{big}\n", encoding="utf-8")
     js = tmp_path / "huge.json"

@@ -237,7 +237,7 @@ def build(ctx: AppContext) -> None:
     selected = gr.State(None)  # row id picked in the table
 
     with gr.Row(equal_height=True):
-        dataset = gr.Dropdown(names(), value=first, label="Dataset", scale=3, allow_custom_value=False,
+        dataset = gr.Dropdown(names(), value=first, label="Dataset", scale=3, elem_id="ds-dataset",
                               info="Named datasets in this workspace; SFT trains on the one you pick there.")
         new_name = gr.Textbox(label="New dataset name", placeholder="my-dataset", scale=2)
         create_btn = gr.Button("➕ Create dataset", scale=1)
@@ -256,7 +256,7 @@ def build(ctx: AppContext) -> None:
 
     with gr.Tabs():
         with gr.Tab("Rows"):
-            table = gr.Dataframe(rows_frame(ws, first), label="Rows", interactive=True, wrap=True,
+            table = gr.Dataframe(rows_frame(ws, first), label="Rows", interactive=True, wrap=True, elem_id="ds-table",
                                  static_columns=[0, 5], max_height=520, column_widths=["6%", "8%", "16%", "32%",
                                                                                       "32%", "6%"])
             gr.Markdown("Edit cells, then **Save table edits**. Click a row to select it (for delete or the token "
@@ -273,14 +273,15 @@ def build(ctx: AppContext) -> None:
             with gr.Row():
                 with gr.Column(scale=3):
                     system_in = gr.Textbox(label="System prompt (optional)", lines=1)
-                    instr_in = gr.Textbox(label="Instruction", lines=3, placeholder="Summarise this paragraph: …")
+                    instr_in = gr.Textbox(label="Instruction", lines=3, placeholder="Summarise this paragraph: …",
+                                          elem_id="ds-instruction")
                     input_in = gr.Textbox(label="Input (optional)", lines=2,
                                           placeholder="Extra context appended under the instruction")
-                    resp_in = gr.Textbox(label="Response", lines=4,
+                    resp_in = gr.Textbox(label="Response", lines=4, elem_id="ds-response",
                                          placeholder="The answer you want the model to learn (may stay empty: "
                                                      "a draft to fill later)")
                     with gr.Row():
-                        add_btn = gr.Button("Add row", variant="primary")
+                        add_btn = gr.Button("Add row", variant="primary", elem_id="ds-add-row")
                         draft_one_btn = gr.Button("✨ Draft a response with the model")
                 with gr.Column(scale=2):
                     gr.Markdown("**Multi-turn conversation** — a JSON list of messages; roles alternate "
@@ -298,11 +299,11 @@ def build(ctx: AppContext) -> None:
         with gr.Tab("Import"):
             with gr.Row():
                 with gr.Column():
-                    upload = gr.File(label="Upload JSON / JSONL / CSV / Parquet",
+                    upload = gr.File(label="Upload JSON / JSONL / CSV / Parquet", elem_id="ds-upload",
                                      file_types=[".json", ".jsonl", ".ndjson", ".csv", ".tsv", ".parquet"])
                     fmt_in = gr.Dropdown(list(dio.FORMATS), value="auto", label="Format",
                                          info="auto detects alpaca, sharegpt, messages, prompt/completion, HH, text")
-                    with gr.Accordion("Manual column mapping (when detection fails)", open=False):
+                    with gr.Accordion("Manual column mapping (when detection fails)", open=False) as map_acc:
                         map_instr = gr.Dropdown([], label="Instruction column", allow_custom_value=True)
                         map_input = gr.Dropdown([], label="Input column (optional)", allow_custom_value=True)
                         map_output = gr.Dropdown([], label="Response column", allow_custom_value=True)
@@ -318,7 +319,8 @@ def build(ctx: AppContext) -> None:
                         hub_btn = gr.Button("Load from the Hub")
             import_md = gr.Markdown("_Pick a file, a starter or a Hub dataset: you will see the detected format "
                                     "and a preview before anything is added._")
-            import_preview = gr.Dataframe(label="Import preview", interactive=False, wrap=True, max_height=320)
+            import_preview = gr.Dataframe(preview_frame([]), label="Import preview", interactive=False, wrap=True,
+                                          max_height=320)
             with gr.Row():
                 import_target = gr.Textbox(label="Import into dataset", placeholder="(the selected dataset)",
                                            info="Existing name: rows are appended. New name: a dataset is made.")
@@ -354,7 +356,7 @@ def build(ctx: AppContext) -> None:
                 only_completion = gr.Checkbox(True, label="completion only loss",
                                               info="As in SFT: train on the last response only.")
                 prev_btn = gr.Button("Show tokens", variant="primary")
-            prev_html = gr.HTML()
+            prev_html = gr.HTML(elem_id="ds-token-preview")
             gr.Markdown("Exactly what SFT does with this row: the conversation is rendered with the model's chat "
                         "template; the **last** assistant reply is the completion (earlier turns are context); "
                         "only its tokens carry a loss.", elem_classes=["pg-help"])
@@ -507,11 +509,12 @@ def build(ctx: AppContext) -> None:
 
     def stage_error(e: Exception) -> tuple[Any, ...]:
         gr.Warning(str(e))
-        return None, f"⚠️ {e}", pd.DataFrame(), gr.update(interactive=False)
+        return None, f"⚠️ {e}", preview_frame([]), gr.update(interactive=False)
 
     def on_upload(file: str | None, fmt: str) -> tuple[Any, ...]:
         if not file:
-            return (None, "", pd.DataFrame(), gr.update(interactive=False), *[gr.update(choices=[])] * 4)
+            return (None, "", preview_frame([]), gr.update(interactive=False), *[gr.update(choices=[])] * 4,
+                    gr.skip())
         src = Path(file).name
         cols: list[str] = []
         try:
@@ -524,10 +527,10 @@ def build(ctx: AppContext) -> None:
             warnings = dio.check_import(rows, src, recs.where)
         except FormatError as e:
             out = stage_error(e)
-            if cols:
-                return (*out, *col_updates)
-            return (*out, *[gr.update(choices=[])] * 4)
-        return (*staged_view(rows, used, src, warnings), *col_updates)
+            if cols:  # the file reads fine but its columns are unknown: open the mapping, pre-filled
+                return (*out, *col_updates, gr.update(open=True))
+            return (*out, *[gr.update(choices=[])] * 4, gr.skip())
+        return (*staged_view(rows, used, src, warnings), *col_updates, gr.skip())
 
     def on_map(file: str | None, instr: str, inp: str, out: str, system: str) -> tuple[Any, ...]:
         if not file:
@@ -709,8 +712,8 @@ def build(ctx: AppContext) -> None:
     reload_btn.click(on_pick, [dataset], [table, summary], api_visibility="private")
     map_outputs = [map_instr, map_input, map_output, map_system]
     stage_outputs = [staged, import_md, import_preview, commit_btn]
-    upload.change(on_upload, [upload, fmt_in], [*stage_outputs, *map_outputs], api_name="datasets_upload")
-    fmt_in.change(on_upload, [upload, fmt_in], [*stage_outputs, *map_outputs], api_visibility="private")
+    upload.change(on_upload, [upload, fmt_in], [*stage_outputs, *map_outputs, map_acc], api_name="datasets_upload")
+    fmt_in.change(on_upload, [upload, fmt_in], [*stage_outputs, *map_outputs, map_acc], api_visibility="private")
     map_btn.click(on_map, [upload, *map_outputs], stage_outputs)
     starter_btn.click(on_starter, [starter], [*stage_outputs, import_target], api_name="datasets_starter")
     hub_btn.click(on_hub, [hub_id, hub_split, fmt_in], stage_outputs)
