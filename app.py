@@ -12,6 +12,21 @@ import argparse
 import os
 
 
+def warm_up(model: str) -> None:
+    """Convert the bundled GGUF (about 30 s, once) in the background so the first generation is quick."""
+    import threading
+
+    def _convert() -> None:
+        from playground import models
+
+        try:
+            models.model_path(models.resolve(model))
+        except Exception as e:  # noqa: BLE001 - the UI reports model errors when the model is used
+            print(f"warning: could not prepare model {model!r}: {e}")
+
+    threading.Thread(target=_convert, name="warm-up", daemon=True).start()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="RLHF Playground: the whole alignment loop in one Gradio app.")
     parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
@@ -24,6 +39,7 @@ def main() -> None:
     from playground.ui.app import build_app, launch_kwargs, make_context
 
     ctx = make_context(default_model=args.model)
+    warm_up(args.model)
     demo = build_app(ctx)
     demo.queue(default_concurrency_limit=8).launch(
         server_name=args.host, server_port=args.port, share=args.share, **launch_kwargs()

@@ -19,7 +19,6 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 from playground.config import BaseRun, save_config, stage_of, to_dict
 from playground.paths import REPO_DIR, home, runs_dir
@@ -199,7 +198,8 @@ class JobRunner:
         stage = self.ws.get_run(run_id)["stage"]
         cmd = build_command(stage, run_dir / "config.yaml", run_dir, int(data.get("num_processes", 1) or 1),
                             str(data.get("accelerate_config", "") or ""))
-        env = dict(os.environ, PLAYGROUND_JOB="1", PYTHONUNBUFFERED="1", PLAYGROUND_HOME=str(self.home))
+        env = dict(os.environ, PLAYGROUND_JOB="1", PYTHONUNBUFFERED="1", PLAYGROUND_HOME=str(self.home),
+                   HF_DATASETS_DISABLE_PROGRESS_BARS="1", TRANSFORMERS_NO_ADVISORY_WARNINGS="1")
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_DIR), env.get("PYTHONPATH", "")) if p)
         log = open(run_dir / "log.txt", "ab")
         try:

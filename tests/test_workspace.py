@@ -47,7 +47,7 @@ def test_dataset_and_row_crud_with_undo(home: Path) -> None:
 def test_failed_batch_changes_nothing(home: Path) -> None:
     ws = Workspace()
     ws.create_dataset("a")
-    with pytest.raises(Exception):
+    with pytest.raises(TypeError):
         ws.add_rows("a", [dict(ROW), {"bad": object()}])  # the second row cannot be serialised
     assert ws.rows("a") == []
 

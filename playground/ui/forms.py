@@ -38,13 +38,21 @@ class ConfigForm:
         data.update(dict(zip(self.names, values)))
         return from_dict(stage, data, where="form")
 
+    @staticmethod
+    def merge(forms: list[ConfigForm]) -> ConfigForm:
+        """Several forms laid out in separate groups, read as one."""
+        return ConfigForm(forms[0].cls, [n for f in forms for n in f.names], [c for f in forms for c in f.components])
+
     def values_from(self, cfg: dict[str, Any]) -> list[Any]:
         defaults = to_dict(self.cls())
         return [cfg.get(n, defaults[n]) for n in self.names]
 
 
-def config_form(cls: type[BaseRun], names: list[str], choices: dict[str, list[str]] | None = None) -> ConfigForm:
-    """One component per field, with the dataclass help text as the tooltip (info)."""
+def config_form(cls: type[BaseRun], names: list[str], choices: dict[str, list[str]] | None = None,
+                initial: dict[str, Any] | None = None) -> ConfigForm:
+    """One component per field, with the dataclass help text as the tooltip (info).
+
+    `initial` (e.g. a preset's values) overrides the dataclass defaults shown at first render."""
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     comps = []
@@ -53,19 +61,23 @@ def config_form(cls: type[BaseRun], names: list[str], choices: dict[str, list[st
         tp = hints[name]
         label = name.replace("_", " ")
         info = f.metadata.get("help", "")
+        value = (initial or {}).get(name, f.default)
         if choices and name in choices:
-            comps.append(gr.Dropdown(choices[name], value=f.default, label=label, info=info, allow_custom_value=True))
+            opts = list(choices[name])
+            if value not in opts:
+                opts.append(value)
+            comps.append(gr.Dropdown(opts, value=value, label=label, info=info, allow_custom_value=True))
         elif tp is bool:
-            comps.append(gr.Checkbox(value=f.default, label=label, info=info))
+            comps.append(gr.Checkbox(value=value, label=label, info=info))
         elif name in SLIDERS:
             lo, hi, step = SLIDERS[name]
-            comps.append(gr.Slider(lo, hi, value=f.default, step=step, label=label, info=info))
+            comps.append(gr.Slider(lo, hi, value=value, step=step, label=label, info=info))
         elif tp is int:
-            comps.append(gr.Number(value=f.default, precision=0, label=label, info=info))
+            comps.append(gr.Number(value=value, precision=0, label=label, info=info))
         elif tp is float:
-            comps.append(gr.Number(value=f.default, label=label, info=info))
+            comps.append(gr.Number(value=value, label=label, info=info))
         else:
-            comps.append(gr.Textbox(value=f.default, label=label, info=info, max_lines=1))
+            comps.append(gr.Textbox(value=value, label=label, info=info, max_lines=1))
     return ConfigForm(cls, names, comps)
 
 
@@ -84,6 +96,13 @@ def preset_path(stage: str, name: str) -> Path:
     if name.startswith("my/"):
         return user_presets_dir(stage) / f"{name[3:]}.yaml"
     return PRESETS_DIR / stage / f"{name}.yaml"
+
+
+def default_preset(stage: str, model: str) -> str:
+    """The preset a tab opens with: tiny-cpu when the app runs on the tiny model, else smollm2-cpu."""
+    names = list_presets(stage)
+    want = "tiny-cpu" if model == "tiny" else "smollm2-cpu"
+    return want if want in names else (names[0] if names else "")
 
 
 def load_preset(stage: str, name: str) -> dict[str, Any]:

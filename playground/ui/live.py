@@ -36,6 +36,8 @@ class LiveView:
     outputs: list[Any] = field(default_factory=list)
 
 
+LATEX = [{"left": "$$", "right": "$$", "display": True}, {"left": "$", "right": "$", "display": False}]
+
 STATE_BADGE = {
     "queued": "⏳ queued", "running": "🏃 running", "succeeded": "✅ succeeded", "failed": "❌ failed",
     "stopped": "⏹ stopped", "interrupted": "⚠️ interrupted",
@@ -97,21 +99,22 @@ def live_view(ctx: Any, stage: str, plots: list[PlotSpec], objective_md: str, in
         with gr.Column(scale=3):
             status_md = gr.Markdown("No run selected yet.", elem_classes=["pg-status"])
             progress = gr.HTML(progress_html(None, "idle"))
-            with gr.Row():
-                plot_components = []
-                for spec in plots:
-                    plot_components.append(
-                        gr.LinePlot(
-                            metrics_frame([], spec.metrics), x="step", y="value", color="metric",
-                            title=spec.title, y_title=spec.y_title or spec.title, height=260,
-                            label=spec.title, show_label=False,
+            plot_components = []
+            for i in range(0, len(plots), 2):  # two plots a row: wide enough to read
+                with gr.Row():
+                    for spec in plots[i : i + 2]:
+                        plot_components.append(
+                            gr.LinePlot(
+                                metrics_frame([], spec.metrics), x="step", y="value", color="metric",
+                                title=spec.title, y_title=spec.y_title or spec.title, height=240,
+                                label=spec.title, show_label=False,
+                            )
                         )
-                    )
             helps = " · ".join(f"**{s.title}**: {s.help}" for s in plots if s.help)
             if helps:
                 gr.Markdown(helps, elem_classes=["pg-help"])
         with gr.Column(scale=1, min_width=260):
-            gr.Markdown(objective_md, elem_classes=["pg-objective"])
+            gr.Markdown(objective_md, elem_classes=["pg-objective"], latex_delimiters=LATEX)
             command = gr.Markdown("", label="CLI twin")
     log = gr.Textbox(label="Last log lines", lines=6, max_lines=12, interactive=False, autoscroll=True)
     timer = gr.Timer(interval)

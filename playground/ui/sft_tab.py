@@ -17,7 +17,7 @@ from playground.config import ConfigError, SFTRun
 from playground.paths import PRESETS_DIR
 from playground.runs import read_metrics
 from playground.ui.context import AppContext
-from playground.ui.forms import config_form, list_presets, load_preset, save_preset
+from playground.ui.forms import ConfigForm, config_form, default_preset, list_presets, load_preset, save_preset
 from playground.ui.live import PlotSpec, live_view, metrics_frame
 
 OBJECTIVE = r"""**Objective: SFT token NLL**
@@ -36,12 +36,14 @@ PLOTS = [
     PlotSpec("Throughput", ["tokens_per_s"], "tokens/s", "training tokens processed per second"),
 ]
 
-FIELDS = [
-    "model", "dataset", "use_lora", "lora_r", "lora_alpha", "lora_dropout", "lora_target_modules",
-    "learning_rate", "lr_scheduler_type", "num_train_epochs", "max_steps", "per_device_train_batch_size",
-    "gradient_accumulation_steps", "max_length", "packing", "completion_only_loss", "eval_fraction", "eval_steps",
-    "save_steps", "seed", "device", "num_processes", "accelerate_config", "load_in_4bit",
+GROUPS = [
+    ("Model & data", ["model", "dataset", "max_length", "eval_fraction", "completion_only_loss", "packing"]),
+    ("LoRA", ["use_lora", "lora_r", "lora_alpha", "lora_dropout", "lora_target_modules", "load_in_4bit"]),
+    ("Training", ["learning_rate", "lr_scheduler_type", "num_train_epochs", "max_steps", "per_device_train_batch_size",
+                  "gradient_accumulation_steps", "eval_steps", "save_steps", "seed"]),
+    ("Launch", ["device", "num_processes", "accelerate_config"]),
 ]
+FIELDS = [n for _, names in GROUPS for n in names]
 
 
 def qlora_available() -> tuple[bool, str]:
@@ -91,21 +93,29 @@ def compare_frame(ctx: AppContext, a: str | None, b: str | None, metric: str) ->
 
 def build(ctx: AppContext) -> None:
     q_ok, q_why = qlora_available()
+    first = default_preset("sft", ctx.default_model)
     with gr.Row():
-        preset = gr.Dropdown(list_presets("sft"), value="tiny-cpu", label="Preset",
+        preset = gr.Dropdown(list_presets("sft"), value=first, label="Preset",
                              info="Fills the form; tiny-cpu trains a random tiny model in seconds.", scale=3)
         preset_name = gr.Textbox(label="Save form as preset", placeholder="my-preset", scale=2)
         save_btn = gr.Button("💾 Save preset", scale=1)
+    choices = {
+        "model": ["bundled", "tiny"],
+        "dataset": dataset_choices(ctx),
+        "lr_scheduler_type": ["linear", "cosine", "constant", "constant_with_warmup"],
+        "device": ["auto", "cpu", "cuda"],
+        "accelerate_config": ["", *[str(p.relative_to(PRESETS_DIR.parent))
+                                   for p in sorted((PRESETS_DIR / "accelerate").glob("*.yaml"))]],
+    }
+    initial = load_preset("sft", first) if first else None
     with gr.Accordion("Configuration", open=True):
-        with gr.Row():
-            form = config_form(SFTRun, FIELDS, choices={
-                "model": ["bundled", "tiny"],
-                "dataset": dataset_choices(ctx),
-                "lr_scheduler_type": ["linear", "cosine", "constant", "constant_with_warmup"],
-                "device": ["auto", "cpu", "cuda"],
-                "accelerate_config": ["", *[str(p.relative_to(PRESETS_DIR.parent))
-                                           for p in sorted((PRESETS_DIR / "accelerate").glob("*.yaml"))]],
-            })
+        parts = []
+        for title, names in GROUPS:
+            with gr.Group():
+                gr.Markdown(f"**{title}**")
+                with gr.Row():
+                    parts.append(config_form(SFTRun, names, choices, initial))
+        form = ConfigForm.merge(parts)
         q_box = form.components[FIELDS.index("load_in_4bit")]
         q_box.interactive = q_ok
         q_box.info = q_why
