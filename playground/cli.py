@@ -42,8 +42,8 @@ def _user_error_types() -> tuple[type[BaseException], ...]:
 
 
 def run_stage(stage: str, config: str | None, overrides: list[str], run_dir: str | None) -> int:
-    from playground.runs import new_run_id, write_status
     from playground.paths import runs_dir
+    from playground.runs import new_run_id, write_status
     from playground.train.common import STOP, install_stop_handler, is_main_process
 
     try:

@@ -16,9 +16,10 @@ import contextlib
 import fcntl
 import importlib.util
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from playground.paths import cache_dir
 

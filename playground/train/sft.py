@@ -12,7 +12,14 @@ import json
 from pathlib import Path
 
 from playground.config import SFTRun
-from playground.train.common import STOP, DataError, make_callback, resolve_resume, seed_everything, training_args_common
+from playground.train.common import (
+    STOP,
+    DataError,
+    make_callback,
+    resolve_resume,
+    seed_everything,
+    training_args_common,
+)
 
 
 def run(cfg: SFTRun, run_dir: str | Path) -> None:
@@ -34,8 +41,8 @@ def run(cfg: SFTRun, run_dir: str | Path) -> None:
         raise DataError(f"model '{cfg.model}' has no chat template; pick an instruct model")
     quant = {}
     if cfg.load_in_4bit:
-        from transformers import BitsAndBytesConfig
         import torch
+        from transformers import BitsAndBytesConfig
 
         quant = {"quantization_config": BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
                                                            bnb_4bit_compute_dtype=torch.bfloat16)}
