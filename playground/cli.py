@@ -31,14 +31,9 @@ def _user_error_types() -> tuple[type[BaseException], ...]:
     from playground.train.common import DataError
     from playground.workspace import WorkspaceError
 
-    extra: tuple[type[BaseException], ...] = ()
-    try:
-        from playground.datasets_io import FormatError
+    from playground.datasets_io import FormatError
 
-        extra = (FormatError,)
-    except ImportError:
-        pass
-    return (ConfigError, ModelError, DataError, WorkspaceError, *extra)
+    return (ConfigError, ModelError, DataError, WorkspaceError, FormatError)
 
 
 def run_stage(stage: str, config: str | None, overrides: list[str], run_dir: str | None) -> int:
@@ -101,12 +96,10 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                        help="override one field (repeatable)")
         p.add_argument("--run-dir", help="write the run here (default: a new folder under runs/)")
-    try:
-        from playground import datasets_cli
+    from playground import datasets_cli, prefs_cli
 
-        datasets_cli.add_parsers(sub)
-    except ImportError:
-        datasets_cli = None  # type: ignore[assignment]
+    datasets_cli.add_parsers(sub)
+    prefs_cli.add_parsers(sub)
     args = parser.parse_args(argv)
     if args.command in STAGES:
         return run_stage(args.command, args.config, args.overrides, args.run_dir)
