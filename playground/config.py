@@ -101,28 +101,37 @@ class DPORun(BaseRun):
 
 @dataclass
 class PPORun(BaseRun):
-    """PPO with a KL penalty to the reference (the base with the adapter off)."""
+    """PPO with a per-token KL penalty to the reference (the same base with the LoRA adapter switched off).
+
+    Policy / reward: `sft_run`, `reward`, `reward_*`. Data: `prompts`, `max_prompt_length`. Rollout:
+    `response_length`, `temperature`, `rollout_batch_size`, `total_updates`. Optimisation: `ppo_epochs`; one
+    optimiser step per mini-batch of `per_device_train_batch_size x gradient_accumulation_steps` sequences
+    (`mini_batch_size`). Objective: `kl_*`, `gamma`, `lam`, `cliprange*`, `vf_coef`. `save_steps` checkpoints
+    every N updates; `lr_scheduler_type` / `warmup_steps` count updates.
+    """
 
     # Policy / reward
     sft_run: str = _f("", "Start the policy from this SFT run's adapter (run id), or '' for the base model.")
     reward: str = _f("rule:vocab_half", "rule:<name> (vocab_half, length, keyword) or rm:<reward run id>.")
     reward_target_length: int = _f(32, "rule:length: the response length (tokens) that scores best.")
-    reward_keywords: str = _f("", "rule:keyword: comma-separated words rewarded when present.")
+    reward_keywords: str = _f("", "rule:keyword: comma-separated words rewarded when present; '-word' is penalised.")
     # Data
     prompts: str = _f("builtin:prompts", "Prompts: builtin:prompts or a workspace dataset name (its prompts).")
     max_prompt_length: int = _f(64, "Truncate prompts (left) to this many tokens.")
     # Rollout
     response_length: int = _f(24, "New tokens sampled per response.")
-    temperature: float = _f(1.0, "Sampling temperature for rollouts.")
+    temperature: float = _f(1.0, "Sampling temperature for rollouts (the training log-probs use the same one).")
     rollout_batch_size: int = _f(16, "Prompts per PPO update (rollout batch).")
-    mini_batch_size: int = _f(8, "Sequences per optimiser step inside an update.")
-    ppo_epochs: int = _f(2, "Passes over each rollout batch.")
     total_updates: int = _f(20, "Number of PPO updates (rollout + optimise).")
     missing_eos_penalty: float = _f(0.0, "Subtract this from the score of responses that never emit EOS (0: off).")
+    # Optimisation
+    ppo_epochs: int = _f(2, "Passes over each rollout batch.")
     # Objective
     kl_coef: float = _f(0.05, "beta: weight of the per-token KL penalty to the reference.")
+    kl_estimator: str = _f("k1", "Per-token KL estimate: k1 (log p - log q) or k3 (lower variance, always >= 0).")
     adaptive_kl: bool = _f(False, "Adapt beta to keep KL near target_kl (Ziegler et al.).")
     target_kl: float = _f(6.0, "Target KL for the adaptive controller.")
+    kl_horizon: int = _f(10000, "Adaptive controller horizon in sequences: larger adapts beta more slowly.")
     gamma: float = _f(1.0, "Discount factor.")
     lam: float = _f(0.95, "GAE lambda.")
     cliprange: float = _f(0.2, "Policy ratio clip epsilon.")
@@ -131,6 +140,11 @@ class PPORun(BaseRun):
     whiten_advantages: bool = _f(True, "Normalise advantages to zero mean, unit variance per batch.")
     max_grad_norm: float = _f(1.0, "Gradient clipping.")
     sample_every: int = _f(5, "Write a sample table (prompt, response, score) every N updates.")
+
+    @property
+    def mini_batch_size(self) -> int:
+        """Sequences per optimiser step: micro-batch x gradient accumulation."""
+        return self.per_device_train_batch_size * self.gradient_accumulation_steps
 
 
 STAGES: dict[str, type[BaseRun]] = {"sft": SFTRun, "reward": RewardRun, "dpo": DPORun, "ppo": PPORun}
@@ -210,7 +224,7 @@ def validate(cfg: BaseRun, where: str = "config") -> None:
         need(0.0 <= cfg.eval_fraction < 1.0, "eval_fraction must be in [0, 1)")
     if isinstance(cfg, PPORun):
         need(cfg.mini_batch_size >= 1 and cfg.rollout_batch_size % cfg.mini_batch_size == 0,
-             "rollout_batch_size must be a multiple of mini_batch_size")
+             "rollout_batch_size must be a multiple of per_device_train_batch_size x gradient_accumulation_steps")
         need(cfg.response_length >= 1, "response_length must be >= 1")
         need(cfg.total_updates >= 1, "total_updates must be >= 1")
         need(cfg.reward.startswith(("rule:", "rm:")), f"reward must start with rule: or rm:, got {cfg.reward!r}")

@@ -1,0 +1,251 @@
+"""PPO: the tensor helpers against hand-computed numbers, the rule rewards, and training on the tiny model.
+
+    .venv/bin/python -m pytest -q tests/test_ppo.py
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from playground.config import ConfigError, load_config
+from playground.train import ppo_core as core
+from playground.train.common import DataError
+
+REPO = Path(__file__).resolve().parents[1]
+PRESET = REPO / "presets" / "ppo" / "tiny-cpu.yaml"
+
+
+@pytest.fixture(autouse=True)
+def _env(tmp_path, monkeypatch):
+    monkeypatch.setenv("PLAYGROUND_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("PLAYGROUND_CACHE", str(REPO / ".cache" / "playground"))
+
+
+@pytest.fixture()
+def one_thread():
+    """The tiny model's ops are far too small for two threads to pay off; on a busy 2-core box they thrash."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+# ---- pure helpers ---------------------------------------------------------------------------------------
+def test_gae_matches_hand_computed_fixture():
+    rewards = torch.tensor([[0.0, 0.0, 1.0], [0.0, 2.0, 9.0]])
+    values = torch.tensor([[0.5, 0.4, 0.3], [1.0, 1.0, 7.0]])
+    mask = torch.tensor([[1.0, 1.0, 1.0], [1.0, 1.0, 0.0]])  # row 2 ended after two tokens
+    # row 1 with gamma=1, lam=0.5:  A2 = 1-0.3 = 0.7;  A1 = (0.3-0.4) + 0.5*0.7 = 0.25;  A0 = (0.4-0.5) + 0.5*0.25
+    adv, ret = core.gae(rewards[:1], values[:1], mask[:1], gamma=1.0, lam=0.5)
+    assert torch.allclose(adv, torch.tensor([[0.025, 0.25, 0.7]]))
+    assert torch.allclose(ret, torch.tensor([[0.525, 0.65, 1.0]]))
+    # row 2 with gamma=0.9, lam=1: the masked step (r=9, V=7) must not leak back
+    # A1 = 2 + 0.9*0 - 1 = 1;  A0 = (0 + 0.9*1 - 1) + 0.9*1 = 0.8
+    adv, ret = core.gae(rewards[1:], values[1:], mask[1:], gamma=0.9, lam=1.0)
+    assert torch.allclose(adv, torch.tensor([[0.8, 1.0, 0.0]]))
+    assert torch.allclose(ret, torch.tensor([[1.8, 2.0, 0.0]]))
+
+
+def test_whitening_matches_hand_computed_fixture():
+    x = torch.tensor([[1.0, 2.0, 3.0, 100.0]])
+    mask = torch.tensor([[1.0, 1.0, 1.0, 0.0]])
+    # mean 2, unbiased variance (1 + 0 + 1) / 2 = 1; the padded 100 is ignored and comes back as 0
+    assert torch.allclose(core.masked_whiten(x, mask), torch.tensor([[-1.0, 0.0, 1.0, 0.0]]), atol=1e-6)
+    assert torch.allclose(core.masked_whiten(x, mask, shift_mean=False), torch.tensor([[1.0, 2.0, 3.0, 0.0]]),
+                          atol=1e-6)
+    assert core.masked_mean(x, mask).item() == pytest.approx(2.0)
+
+
+def test_response_mask_keeps_tokens_up_to_first_eos():
+    eos = 2
+    resp = torch.tensor([[5, 2, 2, 2], [5, 6, 7, 8], [2, 9, 9, 9]])
+    expect = torch.tensor([[1, 1, 0, 0], [1, 1, 1, 1], [1, 0, 0, 0]], dtype=torch.float32)
+    mask = core.response_mask(resp, eos)
+    assert torch.equal(mask, expect)
+    assert core.last_index(mask).tolist() == [1, 3, 0]
+
+
+def test_score_goes_on_last_real_token_and_kl_on_every_token():
+    mask = torch.tensor([[1.0, 1.0, 0.0]])
+    kl = torch.tensor([[0.5, 1.0, 0.0]])
+    rewards, non_score = core.rewards_with_kl(torch.tensor([3.0]), kl, mask, kl_coef=0.1)
+    assert torch.allclose(rewards, torch.tensor([[-0.05, 3.0 - 0.1, 0.0]]))
+    assert torch.allclose(non_score, torch.tensor([[-0.05, -0.1, 0.0]]))
+
+
+def test_clipped_losses_and_kl_estimators():
+    mask = torch.ones(1, 2)
+    old = torch.zeros(1, 2)
+    new = torch.log(torch.tensor([[1.5, 0.5]]))
+    adv = torch.tensor([[1.0, -1.0]])
+    # ratio 1.5 with A=+1 is clipped to 1.2 -> -1.2; ratio 0.5 with A=-1 is clipped to 0.8 -> +0.8
+    loss, clipfrac, approx_kl = core.policy_loss(new, old, adv, mask, cliprange=0.2)
+    assert loss.item() == pytest.approx(-0.2)
+    assert clipfrac.item() == pytest.approx(1.0)
+    assert approx_kl.item() == pytest.approx(0.25 * (math.log(1.5) ** 2 + math.log(0.5) ** 2))
+    # value: V moved 1.0 from V_old=0 towards R=2 with clip 0.2 -> max((1-2)^2, (0.2-2)^2) = 3.24
+    vl, vclip = core.value_loss(torch.tensor([[1.0]]), torch.tensor([[0.0]]), torch.tensor([[2.0]]),
+                                torch.ones(1, 1), 0.2)
+    assert vl.item() == pytest.approx(0.5 * 3.24)
+    assert vclip.item() == 1.0
+    lp, ref = torch.tensor([[-1.0, -3.0]]), torch.tensor([[-2.0, -1.0]])
+    assert torch.allclose(core.kl_penalty(lp, ref, "k1"), torch.tensor([[1.0, -2.0]]))
+    k3 = core.kl_penalty(lp, ref, "k3")
+    assert (k3 >= 0).all() and k3[0, 0].item() == pytest.approx(math.exp(-1) - 1 + 1)
+    with pytest.raises(ValueError):
+        core.kl_penalty(lp, ref, "k9")
+
+
+def test_logprobs_and_entropy_from_logits():
+    logits = torch.tensor([[[0.0, math.log(3.0)]]])  # p = (0.25, 0.75)
+    lp = core.logprobs_from_logits(logits, torch.tensor([[1]]))
+    assert lp.item() == pytest.approx(math.log(0.75))
+    ent = -(0.25 * math.log(0.25) + 0.75 * math.log(0.75))
+    assert core.entropy_from_logits(logits).item() == pytest.approx(ent, rel=1e-5)
+
+
+def test_adaptive_kl_controller_moves_beta_towards_target():
+    ctl = core.AdaptiveKLController(0.1, target=1.0, horizon=100)
+    assert ctl.update(current_kl=5.0, n_steps=10) == pytest.approx(0.1 * (1 + 0.2 * 0.1))
+    ctl = core.AdaptiveKLController(0.1, target=1.0, horizon=100)
+    assert ctl.update(current_kl=0.0, n_steps=10) < 0.1
+
+
+# ---- rewards --------------------------------------------------------------------------------------------
+def test_rule_rewards():
+    from playground.train.rewards import build_reward
+
+    cfg = load_config("ppo", None, ["reward_target_length=4", "reward_keywords=sea, -ugh"])
+    half = build_reward("rule:vocab_half", cfg)
+    assert half([None, None, None], ["", "", ""], [[2, 4, 5, 7], [2, 4], []]) == [0.5, 1.0, 0.0]
+    length = build_reward("rule:length", cfg)
+    assert length([None, None], ["", ""], [[1, 2, 3, 4], [1, 2]]) == [1.0, 0.5]
+    kw = build_reward("rule:keyword", cfg)
+    assert kw([None] * 3, ["The Sea!", "ugh, the sea", "nothing"], [[], [], []]) == [0.5, 0.0, 0.0]
+
+
+@pytest.mark.parametrize("spec,err", [("rule:nope", ConfigError), ("magic", ConfigError), ("rm:", ConfigError),
+                                      ("rule:keyword", ConfigError), ("rm:reward-does-not-exist", DataError)])
+def test_bad_reward_spec_is_a_clear_error(spec, err):
+    from playground.train.rewards import build_reward
+
+    cfg = load_config("ppo", None)
+    with pytest.raises(err) as info:
+        build_reward(spec, cfg)
+    msg = str(info.value)
+    assert "\n" not in msg and ("reward" in msg)
+
+
+def test_cli_bad_reward_exits_with_one_line(tmp_path, capsys):
+    from playground.cli import main
+
+    rc = main(["ppo", "--config", str(PRESET), "--set", "reward=rule:nope", "--run-dir", str(tmp_path / "r")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc != 0
+    assert err[-1].startswith("error:") and "rule:vocab_half" in err[-1]
+    assert json.loads((tmp_path / "r" / "status.json").read_text())["state"] == "failed"
+
+
+def test_presets_load():
+    for p in sorted((REPO / "presets" / "ppo").glob("*.yaml")):
+        load_config("ppo", p)
+
+
+# ---- training on the tiny model -------------------------------------------------------------------------
+def _metrics(run_dir: Path) -> list[dict]:
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    return [r for r in rows if "score" in r]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One tiny-cpu run shared by the checks below (training is the slow part)."""
+    import os
+
+    home = tmp_path_factory.mktemp("ppo-home")
+    old = {k: os.environ.get(k) for k in ("PLAYGROUND_HOME", "PLAYGROUND_CACHE")}
+    os.environ["PLAYGROUND_HOME"] = str(home)
+    os.environ["PLAYGROUND_CACHE"] = str(REPO / ".cache" / "playground")
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        from playground.train import ppo
+
+        run_dir = home / "runs" / "ppo-test"
+        run_dir.mkdir(parents=True)
+        cfg = load_config("ppo", PRESET)
+        ppo.run(cfg, run_dir)
+        yield run_dir, cfg
+    finally:
+        torch.set_num_threads(n)
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def test_score_rises_and_kl_stays_bounded(trained):
+    run_dir, cfg = trained
+    rows = _metrics(run_dir)
+    assert [r["step"] for r in rows] == list(range(1, cfg.total_updates + 1))
+    k = max(3, len(rows) // 4)
+    first = sum(r["score"] for r in rows[:k]) / k
+    last = sum(r["score"] for r in rows[-k:]) / k
+    assert last > first + 0.1, (first, last)
+    assert all(math.isfinite(r["kl"]) for r in rows)
+    assert rows[-1]["kl"] < 20.0 * cfg.response_length  # bounded: far from a collapsed, runaway policy
+    for key in ("non_score_reward", "rlhf_reward", "policy_loss", "value_loss", "entropy", "approx_kl", "clipfrac",
+                "vf_clipfrac", "response_length", "tokens_per_s", "kl_coef", "time"):
+        assert key in rows[-1], key
+
+
+def test_run_writes_samples_adapter_and_checkpoint(trained):
+    run_dir, cfg = trained
+    samples = [json.loads(line) for line in (run_dir / "samples.jsonl").read_text().splitlines()]
+    updates = sorted({s["update"] for s in samples})
+    assert updates[0] == 0 and updates[-1] == cfg.total_updates
+    assert all({"prompt", "response", "score"} <= set(s) for s in samples)
+    assert (run_dir / "adapter" / "adapter_config.json").is_file()
+    assert (run_dir / "adapter" / "value_head.pt").is_file()
+    result = json.loads((run_dir / "result.json").read_text())
+    assert result["global_step"] == cfg.total_updates
+    assert (run_dir / "checkpoints" / f"checkpoint-{cfg.total_updates}" / "optimizer.pt").is_file()
+
+
+def test_resume_continues_from_saved_step(trained, one_thread):
+    from playground.train import ppo
+
+    run_dir, cfg = trained
+    cfg2 = load_config("ppo", PRESET, [f"total_updates={cfg.total_updates + 2}", "resume_from_checkpoint=last"])
+    ppo.run(cfg2, run_dir)
+    steps = [r["step"] for r in _metrics(run_dir)]
+    assert steps == list(range(1, cfg.total_updates + 3))
+    assert json.loads((run_dir / "result.json").read_text())["global_step"] == cfg.total_updates + 2
+
+
+def test_reference_logits_never_change_and_large_beta_stays_near_reference(trained, tmp_path, one_thread):
+    from playground.train.ppo import PPOTrainer
+
+    run_dir, cfg = trained
+    big = load_config("ppo", PRESET, ["kl_coef=2.0", "total_updates=4", "sample_every=0"])
+    tr = PPOTrainer(big, tmp_path / "run")
+    ids, attn = tr._left_pad(tr.prompt_ids[:4])
+    resp = tr.generate(ids, attn)
+    full, fattn = torch.cat([ids, resp], 1), torch.cat([attn, torch.ones_like(resp)], 1)
+    ref_before = tr.reference_logits(full, fattn, ids.shape[1]).clone()
+    lora_before = {n: p.detach().clone() for n, p in tr.model.named_parameters() if p.requires_grad}
+    kls = [tr.update()["kl"] for _ in range(big.total_updates)]
+    assert torch.equal(tr.reference_logits(full, fattn, ids.shape[1]), ref_before)
+    changed = [n for n, p in tr.model.named_parameters() if p.requires_grad and not torch.equal(p, lora_before[n])]
+    assert changed, "the adapter did not train"
+    with torch.no_grad():
+        policy = tr.forward(full, fattn, ids.shape[1], values=False)[0]
+    assert not torch.equal(policy, ref_before)
+    free_kl = _metrics(run_dir)[big.total_updates - 1]["kl"]  # same update count, preset beta
+    assert kls[-1] < 0.5 * free_kl, (kls, free_kl)
