@@ -52,19 +52,28 @@ def make_pair_key(prompt: Any, text1: str, text2: str) -> str:
     return h.hexdigest()[:16]
 
 
+def draw_a_slot(rng: random.Random | None = None) -> int:
+    """Which slot is shown as A: 1 or 2 with equal odds, from an unpredictable coin by default."""
+    return 2 if (rng or random.SystemRandom()).random() < 0.5 else 1
+
+
 def serve_pair(
     prompt: Any, texts: list[str], sources: list[dict[str, Any]], pool: str = "default",
     rng: random.Random | None = None, pair_key: str = "", meta: dict[str, Any] | None = None,
+    a_slot: int | None = None,
 ) -> dict[str, Any]:
     """A pair ready to show: texts/sources given in slot order (1, 2), shown in random order.
+
+    a_slot fixes the order when the coin was already tossed (the arena tosses it before streaming).
 
     Returns a plain dict (fits in gr.State): prompt, texts/sources as shown (index 0 = A), a_slot
     (1 or 2: which slot is shown as A), pair_key, pool, shown_at, meta, voted.
     """
     if len(texts) != 2 or len(sources) != 2:
         raise PrefsError("A pair needs exactly two outputs.")
-    r = rng or random.SystemRandom()  # an unpredictable coin: annotators must not learn the order
-    swap = r.random() < 0.5
+    if a_slot is None:
+        a_slot = draw_a_slot(rng)
+    swap = a_slot == 2
     order = [1, 0] if swap else [0, 1]
     return {
         "prompt": prompt,
@@ -175,6 +184,19 @@ def add_pool_pair(
     return key
 
 
+def _pair_row(ws: Workspace, pair_id: int) -> dict[str, Any]:
+    with ws._connect() as con:
+        t = con.execute("SELECT * FROM pairs WHERE id=?", (pair_id,)).fetchone()
+    for k in ("source_a", "source_b", "meta"):
+        t[k] = json.loads(t[k]) if t[k] else {}
+    if t["prompt"].startswith("["):
+        try:
+            t["prompt"] = json.loads(t["prompt"])
+        except json.JSONDecodeError:
+            pass  # a plain prompt that happens to start with '['
+    return t
+
+
 def next_pool_pair(
     ws: Workspace, pool: str, annotator: str, rng: random.Random | None = None,
 ) -> dict[str, Any] | None:
@@ -194,7 +216,7 @@ def next_pool_pair(
     r = rng or random.SystemRandom()
     fewest = [x for x in rows if x["n"] == rows[0]["n"]]
     pick = r.choice(fewest)
-    t = next(p for p in ws.pairs(pool) if p["id"] == pick["id"])
+    t = _pair_row(ws, int(pick["id"]))
     return serve_pair(t["prompt"], [t["response_a"], t["response_b"]], [t["source_a"], t["source_b"]],
                       pool=pool, rng=r, pair_key=t["pair_key"], meta={"template_id": t["id"]})
 
@@ -576,7 +598,7 @@ def leaderboard(ws: Workspace, pool: str | None = None, n_boot: int = 200, seed:
 
 
 __all__ = [
-    "CHOICES", "PrefsError", "WorkspaceError", "add_demonstration", "add_pool_pair", "agreement", "annotator_stats",
+    "CHOICES", "PrefsError", "WorkspaceError", "add_demonstration", "draw_a_slot", "add_pool_pair", "agreement", "annotator_stats",
     "cohen_kappa", "counts", "export_pairs", "import_pairs", "leaderboard", "make_pair_key", "next_pool_pair",
     "parse_hh", "push_to_hub", "read_records", "record_edit", "record_vote", "serve_pair", "slot_choice",
     "source_label", "write_pairs",
