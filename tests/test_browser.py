@@ -60,3 +60,20 @@ def test_sft_tiny_preset_plot_gets_points(page, app_server) -> None:  # noqa: AN
     page.wait_for_timeout(1500)
     page.screenshot(path=str(ARTIFACTS / "sft-live.png"), full_page=True)
     assert any("loss" in m for m in read_metrics(run["run_dir"]))
+
+
+def test_dataset_add_row_shows_in_table(page, app_server) -> None:  # noqa: ANN001
+    page.get_by_role("tab", name="1 · Dataset", exact=True).click()
+    page.get_by_role("tab", name="Add", exact=True).click()
+    page.locator("#ds-instruction textarea").fill("Name a colour of the sky.")
+    page.locator("#ds-response textarea").fill("Blue.")
+    page.locator("#ds-add-row").click()
+    page.get_by_role("tab", name="Rows", exact=True).click()
+    page.wait_for_function(
+        "() => (document.querySelector('#ds-table')?.innerText || '').includes('Name a colour of the sky.')",
+        timeout=60_000, polling=500,
+    )
+    page.screenshot(path=str(ARTIFACTS / "dataset-row-added.png"), full_page=True)
+    names = [d["name"] for d in app_server["ctx"].ws.list_datasets()]
+    rows = [r["data"] for n in names for r in app_server["ctx"].ws.rows(n)]
+    assert any("Name a colour of the sky." in str(r) for r in rows)
