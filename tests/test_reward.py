@@ -162,7 +162,7 @@ def test_length_bias_check_flags_length_rm_not_content_rm(trained: dict[str, Any
     from playground import builtin
 
     balanced = builtin.preferences(n=40, seed=3)
-    for i, p in enumerate(balanced[:20]):  # make the rejected (dismissive) answer the longer one in half
+    for p in balanced[:20]:  # make the rejected (dismissive) answer the longer one in half
         p["rejected"] = [{"role": "assistant", "content": p["rejected"][0]["content"] + FILLER}]
     ok = rm.length_bias(rm.score_pairs(trained["model"], trained["tok"], balanced))
     assert not ok["flagged"], ok
@@ -199,3 +199,21 @@ def test_unfinished_run_is_a_clear_error(home: Path) -> None:
     (home / "runs" / "half").mkdir(parents=True)
     with pytest.raises(DataError, match="has not finished"):
         rm.load_reward_model("half")
+
+
+def test_reward_tab_scores_and_inspects(trained: dict[str, Any], app_server: dict[str, Any]) -> None:
+    """The Inspect section through the running app (gradio_client): score a typed response, check the votes."""
+    from gradio_client import Client
+
+    client = Client(app_server["url"], verbose=False)
+    run = str(trained["run_dir"])  # a run dir works as well as a run id of this workspace
+    got = client.predict(run, "Tell me about owls.", GOOD.format(t="owls"), api_name="/reward_score")
+    want = rm.score(trained["model"], trained["tok"], "Tell me about owls.", GOOD.format(t="owls"))
+    assert got == pytest.approx(want, abs=1e-3)
+    bias, agree, wrong = client.predict(run, "builtin:prefs (synthetic)", 5, api_name="/reward_inspect")
+    assert "No strong length bias" in bias
+    first = agree["data"][0]
+    assert first[0] == "all" and first[1] == 160 and first[2] >= 150
+    assert len(wrong["data"]) <= 5
+    bias, agree, _ = client.predict("", "builtin:prefs (synthetic)", 5, api_name="/reward_inspect")
+    assert bias.startswith("⚠️") and "Pick a finished reward run" in bias and agree["data"] in ([], [[]])
