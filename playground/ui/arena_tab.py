@@ -156,7 +156,6 @@ def build(ctx: AppContext) -> None:
     loader = _loader(ctx)
     models = list(dict.fromkeys([ctx.default_model, "bundled", "tiny"]))
 
-    gr.HTML("", js_on_load=KEYS_JS, elem_id="arena-keys", visible=True)
     with gr.Row():
         annotator = gr.Textbox(label="Annotator name", placeholder="your name (kept in this browser)",
                                elem_id="arena-annotator", scale=2)
@@ -184,7 +183,8 @@ def build(ctx: AppContext) -> None:
 
     with gr.Row():
         mode = gr.Radio(MODES, value=MODES[0], label="Prompts from", scale=3)
-        dataset = gr.Dropdown(_dataset_choices(ctx), value=None, label="Dataset", allow_custom_value=True, scale=1)
+        dataset = gr.Dropdown(_dataset_choices(ctx), value=None, label="Dataset", allow_custom_value=True, scale=1,
+                              elem_id="arena-dataset")
     prompt = gr.Textbox(label="Prompt", lines=2, placeholder="Type a prompt, or draw one from a dataset",
                         elem_id="arena-prompt")
     with gr.Row():
@@ -245,6 +245,7 @@ def build(ctx: AppContext) -> None:
             hub_btn = gr.Button("Push to hub", scale=1)
         export_msg = gr.Markdown("")
 
+    gr.HTML("", js_on_load=KEYS_JS, elem_id="arena-keys")  # installs the 1-4 shortcuts once per page
     served = gr.State(None)  # the pair on screen: prefs.serve_pair's dict
     last_voted = gr.State(None)  # the pair just judged (the edit refers to it)
     cursor = gr.State(0)  # next row for "Dataset, in order"
@@ -411,20 +412,22 @@ def build(ctx: AppContext) -> None:
     # -- voting --------------------------------------------------------------------------------------
     def vote(choice: str, served_v: dict | None, annotator_v: str, reason_v: str, rating_a: Any, rating_b: Any,
              pool_v: str) -> tuple[Any, ...]:
-        """Store the vote; returns (reveal, counter, served, last voted, edit box).
+        """Store the vote; returns (reveal, counter, served, last voted, edit box, advance).
 
-        A refused vote (no pair yet, already voted) raises gr.Error, so the `.success` that loads the next
-        pair does not run: a double click can neither store a second row nor skip a pair."""
+        A refused vote (no pair yet, already voted) only warns and returns advance=False, so the step that
+        loads the next pair does nothing: a double click can neither store a second row nor skip a pair."""
         try:
             prefs.record_vote(ctx.ws, served_v, choice, annotator_v, reason_v, rating_a, rating_b)
         except USER_ERRORS as e:
-            raise gr.Error(str(e), duration=3, print_exception=False) from None
+            gr.Warning(str(e))
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), False
         assert served_v is not None
         better = 1 if choice == "b" else 0  # what an edit starts from (A on a tie or both bad)
         return (_reveal_md(served_v, choice), _counter_md(ctx, pool_v, annotator_v), served_v,
-                {**served_v, "better": better}, served_v["texts"][better])
+                {**served_v, "better": better}, served_v["texts"][better], True)
 
-    vote_outputs = [reveal, counter, served, last_voted, edit_box]
+    advance = gr.State(False)  # set by a stored vote: the next pair may load
+    vote_outputs = [reveal, counter, served, last_voted, edit_box, advance]
     vote_inputs = [served, annotator, reason, rate_a, rate_b, pool]
     def api_vote(choice: str, served_v: dict | None, annotator: str, reason: str, rating_a: Any, rating_b: Any,
                  pool: str) -> tuple[Any, ...]:
@@ -434,9 +437,9 @@ def build(ctx: AppContext) -> None:
     vote_api.click(api_vote, [vote_choice, *vote_inputs], vote_outputs, api_name="arena_vote", concurrency_limit=8)
     def after_vote(mode_v: str, dataset_v: str, prompt_v: str, cursor_v: int, annotator_v: str, pool_v: str,
                    m1: str, a1: str, t1: float, p1: float, x1: float, m2: str, a2: str, t2: float, p2: float,
-                   x2: float, seed_v: float, served_v: dict | None, request: gr.Request):
+                   x2: float, seed_v: float, advance_v: bool, request: gr.Request):
         """Dataset and pool modes: the next pair (pre-generated while the annotator read) follows a vote."""
-        if mode_v == MODES[0] or not served_v or not served_v.get("voted"):
+        if mode_v == MODES[0] or not advance_v:
             yield (gr.skip(),) * len(gen_outputs)
             return
         yield from generate(mode_v, dataset_v, prompt_v, cursor_v, annotator_v, pool_v, m1, a1, t1, p1, x1,
@@ -444,7 +447,7 @@ def build(ctx: AppContext) -> None:
 
     for choice, btn in vote_btns.items():
         btn.click(lambda *v, _c=choice: vote(_c, *v), vote_inputs, vote_outputs, api_visibility="private",
-                  concurrency_limit=8).success(after_vote, [*gen_inputs, served], gen_outputs, api_visibility="private",
+                  concurrency_limit=8).then(after_vote, [*gen_inputs, advance], gen_outputs, api_visibility="private",
                                             concurrency_limit=4)
 
     def refresh_counter(annotator_v: str, pool_v: str) -> str:
