@@ -66,10 +66,14 @@ def load_reward_model(run_id_or_dir: str | Path, device: str = "auto") -> tuple[
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     if (adapter / "adapter_config.json").is_file():
+        import warnings
+
         from peft import PeftModel
 
         base = models.load_reward_lm(models.resolve(result["base_model"]), device)
-        model = PeftModel.from_pretrained(base, str(adapter))
+        with warnings.catch_warnings():  # peft calls a deprecated transformers property; nothing for the user
+            warnings.simplefilter("ignore", FutureWarning)
+            model = PeftModel.from_pretrained(base, str(adapter))
     else:  # use_lora off: the full model was saved
         from transformers import AutoModelForSequenceClassification
 

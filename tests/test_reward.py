@@ -138,6 +138,7 @@ def _length_pairs(n: int, seed: int, chosen_longer_share: float) -> list[dict[st
     return out
 
 
+@pytest.mark.slow  # a second tiny RM run (~15 s of CPU)
 def test_length_bias_check_flags_length_rm_not_content_rm(trained: dict[str, Any], home: Path) -> None:
     from playground.workspace import Workspace
 
@@ -145,9 +146,12 @@ def test_length_bias_check_flags_length_rm_not_content_rm(trained: dict[str, Any
     for p in _length_pairs(96, 0, 1.0):  # votes that always prefer the longer answer
         ws.add_pair(pool="lengthy", prompt=p["prompt"], response_a=p["chosen"], response_b=p["rejected"],
                     choice="a", annotator="planted")
-    proc = _cli(home, "reward", "--config", str(PRESET), "--set", "dataset=lengthy", "--run-dir",
-                str(home / "runs" / "rm-length"))
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    from playground.config import load_config
+    from playground.train import reward
+
+    run_dir = home / "runs" / "rm-length"
+    run_dir.mkdir(parents=True)
+    reward.run(load_config("reward", PRESET, ["dataset=lengthy"]), run_dir)
     model, tok = rm.load_reward_model("rm-length")
     probe = _length_pairs(40, 1, 0.5)  # half the time the human picked the shorter answer
     biased = rm.length_bias(rm.score_pairs(model, tok, probe))

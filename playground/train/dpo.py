@@ -19,7 +19,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from playground.config import DPORun
+from playground.config import ConfigError, DPORun
 from playground.train.common import (
     STOP,
     DataError,
@@ -68,15 +68,18 @@ def logprob_margins(model: Any, tok: Any, rows: list[dict[str, Any]]) -> list[fl
 
 
 def run(cfg: DPORun, run_dir: str | Path) -> None:
-    from datasets import Dataset
-    from trl import DPOConfig, DPOTrainer
-
     from playground import models
     from playground.train.data import preference_rows
 
     run_dir = Path(run_dir)
+    if cfg.beta <= 0:
+        raise ConfigError(f"beta must be > 0 (got {cfg.beta}); 0.1 is the usual starting point")
     seed_everything(cfg.seed)
     train_rows, eval_rows = preference_rows(cfg.dataset, cfg.eval_fraction, cfg.seed)
+    # heavy imports only after the data checked out: a bad dataset fails in a second, not after loading trl
+    from datasets import Dataset
+    from trl import DPOConfig, DPOTrainer
+
     spec = models.resolve(cfg.model)
     device, _ = models.pick_device(cfg.device)
     tok = models.load_tokenizer(spec, cfg.trust_remote_code)

@@ -31,15 +31,16 @@ from playground.train.common import (
 
 
 def run(cfg: RewardRun, run_dir: str | Path) -> None:
-    from datasets import Dataset
-    from trl import RewardConfig, RewardTrainer
-
     from playground import models
     from playground.train.data import preference_rows
 
     run_dir = Path(run_dir)
     seed_everything(cfg.seed)
     train_rows, eval_rows = preference_rows(cfg.dataset, cfg.eval_fraction, cfg.seed)
+    # heavy imports only after the data checked out: a bad dataset fails in a second, not after loading trl
+    from datasets import Dataset
+    from trl import RewardConfig, RewardTrainer
+
     spec = models.resolve(cfg.model)
     device, _ = models.pick_device(cfg.device)
     tok = models.load_tokenizer(spec, cfg.trust_remote_code)
