@@ -26,9 +26,9 @@ from playground.ui.live import PlotSpec, live_view
 
 OBJECTIVE = r"""**Objective: Bradley–Terry pairwise loss**
 
-$$\mathcal{L}_{\text{RM}} = -\log \sigma\big(r_\phi(x, y_{\text{chosen}}) - r_\phi(x, y_{\text{rejected}})\big)$$
+$$\mathcal{L}_{\text{RM}} = -\log \sigma\big(r(x, y_c) - r(x, y_r)\big)$$
 
-The head outputs one number per answer. The loss only cares about the *difference*: it pushes the
+$y_c$ is the answer the human chose, $y_r$ the one rejected. The head outputs one number per answer. The loss only cares about the *difference*: it pushes the
 reward of the answer the human picked above the other one. **Accuracy** is the share of pairs where
 $r(x, y_c) > r(x, y_r)$ (0.5 = chance); **margin** is the mean $r(x, y_c) - r(x, y_r)$. Trust the
 held-out (eval) accuracy: train accuracy near 1 with flat eval accuracy means it memorised the votes."""
