@@ -1,0 +1,337 @@
+"""Benchmark: our PPO (playground/train/ppo.py) vs TRL 1.12's `trl.experimental.ppo.PPOTrainer`.
+
+    python bench/ppo_vs_trl112.py [--model tiny|bundled] [--updates 12] [--rounds 2] [--threads 1]
+
+TRL deleted its PPOTrainer after 1.12, so trl==1.12.0 is installed with `pip install --no-deps --target
+.cache/bench/trl112` (never into .venv, never a project dependency) and put first on sys.path only inside the
+TRL child process. Both sides get the same model, prompts (builtin:prompts, same chat template), reward, LoRA,
+rollout batch, mini-batch, response length, temperature, PPO epochs, learning rate (constant), KL coefficient,
+clip ranges, gamma/lambda, seed and thread count. They run alternately (ours, TRL, ours, TRL...) in separate
+subprocesses, so peak RSS (`getrusage(RUSAGE_SELF).ru_maxrss` of each child) is per side.
+
+Reward: `rule:vocab_half` (share of response tokens with an even id; the only reward a random tiny model gets a
+signal from, see bench/README.md). TRL needs a sequence-classification module (`base_model_prefix` backbone +
+`score`, read at the last non-pad token), so the TRL side gets `VocabHalfRM`, a parameter-free module computing
+the same share; the child checks on a random batch that TRL's own `get_reward` on it equals
+`playground.train.rewards.vocab_half` before training. It needs the prompt width, which TRL's `get_reward` knows
+but does not pass on: the one bench-only patch wraps `get_reward` to hand it `context_length`.
+
+TRL gets the same LoRA (`peft_config`), so its reference is the adapter-off policy as ours; its value model is
+TRL's design, a second full AutoModelForSequenceClassification (all weights trained). `--trl-no-peft` runs TRL
+with a full policy and a full reference copy instead.
+
+Printed: wall time per update (median over updates after the first, and mean), peak RSS, reward gain per update
+(least-squares slope of the mean score over updates), first/last scores, and the ratios ours/TRL.
+Targets: time <= 0.5x, memory <= 0.6x, reward gain >= TRL's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+TRL_DIR = REPO / ".cache" / "bench" / "trl112"
+TRL_VERSION = "1.12.0"
+
+
+# ---- shared helpers ---------------------------------------------------------------------------------------
+def slope(ys: list[float]) -> float:
+    """Least-squares slope of ys against 1..n (reward gain per update)."""
+    n = len(ys)
+    if n < 2:
+        return 0.0
+    xm, ym = (n + 1) / 2, sum(ys) / n
+    return sum((i + 1 - xm) * (y - ym) for i, y in enumerate(ys)) / sum((i + 1 - xm) ** 2 for i in range(n))
+
+
+def peak_rss_mb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def ppo_cfg(c: dict):  # noqa: ANN201 - PPORun, imported lazily
+    from playground.config import load_config
+
+    sets = [f"model={c['model']}", "device=cpu", f"seed={c['seed']}", "reward=rule:vocab_half",
+            f"response_length={c['response_length']}", f"temperature={c['temperature']}",
+            f"rollout_batch_size={c['batch']}", f"total_updates={c['updates']}",
+            f"per_device_train_batch_size={c['mini']}", "gradient_accumulation_steps=1",
+            f"ppo_epochs={c['epochs']}", f"learning_rate={c['lr']}", "lr_scheduler_type=constant",
+            f"kl_coef={c['kl_coef']}", "kl_estimator=k1", "adaptive_kl=false", "missing_eos_penalty=0",
+            "sample_every=0", "save_steps=0", "whiten_advantages=true"]
+    return load_config("ppo", REPO / "presets" / "ppo" / "tiny-cpu.yaml", sets)
+
+
+# ---- our side (child) -------------------------------------------------------------------------------------
+def child_ours(c: dict, work: Path) -> dict:
+    from playground.train.ppo import PPOTrainer
+
+    cfg = ppo_cfg(c)
+    tr = PPOTrainer(cfg, work / "ours")
+    rss_loaded = peak_rss_mb()
+    times, scores, kls = [], [], []
+    for _ in range(cfg.total_updates):
+        t0 = time.perf_counter()
+        m = tr.update()
+        times.append(time.perf_counter() - t0)
+        scores.append(m["score"])
+        kls.append(m["kl"])
+        print(f"  ours update {len(times)}: score {m['score']:.3f} kl {m['kl']:.2f} {times[-1]:.2f}s", flush=True)
+    return {"times": times, "scores": scores, "kls": kls, "rss_loaded_mb": rss_loaded, "peak_rss_mb": peak_rss_mb()}
+
+
+# ---- TRL side (child) -------------------------------------------------------------------------------------
+def make_vocab_half_rm(pad_id: int):  # noqa: ANN201 - nn.Module, torch imported lazily
+    from types import SimpleNamespace
+
+    import torch
+
+    class Backbone(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.context_length = 0
+
+        def forward(self, input_ids, attention_mask, **_: object):  # noqa: ANN001, ANN202
+            ctx = self.context_length
+            resp, valid = input_ids[:, ctx:], attention_mask[:, ctx:].float()
+            even = ((resp % 2) == 0).float() * valid
+            share = even.cumsum(1) / valid.cumsum(1).clamp(min=1)
+            h = torch.zeros(input_ids.shape[0], input_ids.shape[1], 1)
+            h[:, ctx:, 0] = share
+            return SimpleNamespace(hidden_states=[h])
+
+    class VocabHalfRM(torch.nn.Module):
+        """Sequence-classification-shaped vocab_half: the value at the last response token is the even-id share."""
+
+        base_model_prefix = "backbone"
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.backbone = Backbone()
+            self.score = torch.nn.Identity()
+            self.pad_id = pad_id
+
+    return VocabHalfRM()
+
+
+def child_trl(c: dict, work: Path) -> dict:
+    sys.path.insert(0, str(TRL_DIR))
+    os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
+    import torch
+    import trl
+    from datasets import Dataset
+    from transformers import TrainerCallback
+
+    if trl.__version__ != TRL_VERSION:
+        raise SystemExit(f"expected trl {TRL_VERSION} from {TRL_DIR}, got {trl.__version__} from {trl.__file__}")
+    try:
+        from trl.experimental.ppo import PPOConfig, PPOTrainer
+        from trl.experimental.ppo import ppo_trainer as ppo_mod
+    except Exception as e:  # noqa: BLE001 - the report must say why, not crash with a traceback
+        raise SystemExit(f"TRL {TRL_VERSION} PPO does not import here: {type(e).__name__}: {e}") from None
+
+    from playground import models
+    from playground.builtin import prompts
+    from playground.train.rewards import vocab_half
+
+    cfg = ppo_cfg(c)
+    torch.manual_seed(c["seed"])
+    spec = models.resolve(c["model"])
+    tok = models.load_tokenizer(spec)
+    tok.padding_side = "left"
+    rm = make_vocab_half_rm(tok.pad_token_id)
+
+    # the one patch: hand the prompt width to VocabHalfRM (TRL's get_reward knows it, the module call does not)
+    orig_get_reward = ppo_mod.get_reward
+
+    def get_reward(model, query_responses, pad_token_id, context_length):  # noqa: ANN001, ANN202
+        if model is rm:
+            rm.backbone.context_length = context_length
+        return orig_get_reward(model, query_responses, pad_token_id, context_length)
+
+    ppo_mod.get_reward = get_reward
+
+    # self-check: TRL's reward path on VocabHalfRM == our rule, including EOS-truncated and empty responses
+    g = torch.Generator().manual_seed(1)
+    q = torch.randint(0, 1000, (8, 5), generator=g)
+    r = torch.randint(0, 1000, (8, 6), generator=g)
+    r[1, 3:] = tok.pad_token_id
+    r[2, :] = tok.pad_token_id
+    _, got, _ = get_reward(rm, torch.cat([q, r], 1), tok.pad_token_id, 5)
+    ids = [row[: row.index(tok.pad_token_id)] if tok.pad_token_id in row else row for row in r.tolist()]
+    want = torch.tensor(vocab_half([None] * 8, [""] * 8, ids))
+    if not torch.allclose(got, want):
+        raise SystemExit(f"VocabHalfRM disagrees with rewards.vocab_half: {got.tolist()} vs {want.tolist()}")
+
+    # prompts: the same chat-formatted token ids our trainer uses (last max_prompt_length tokens)
+    rows = []
+    for text in prompts():
+        msgs = [{"role": "user", "content": text}]
+        out = tok.apply_chat_template(msgs, add_generation_prompt=True, tokenize=True)
+        out = out["input_ids"] if hasattr(out, "keys") else out
+        rows.append(list(out)[-cfg.max_prompt_length:])
+    reps = max(2, -(-2 * c["batch"] // len(rows)))  # TRL's loader drops the last partial batch: need >= batch rows
+    train = Dataset.from_dict({"input_ids": rows * reps})
+
+    policy = models.load_causal_lm(spec, "cpu")
+    value = models.load_reward_lm(spec, "cpu")
+    value.config.pad_token_id = tok.pad_token_id
+    peft_config = None if c["trl_no_peft"] else models.lora_config(cfg)
+    args = PPOConfig(
+        output_dir=str(work / "trl"), report_to=[], use_cpu=True, save_strategy="no", logging_steps=1,
+        disable_tqdm=True, seed=c["seed"], bf16=False,
+        learning_rate=c["lr"], lr_scheduler_type="constant", adam_epsilon=1e-5, weight_decay=0.0,
+        # batch layout = ours: rollout batch `batch`, mini-batches of `mini`, one optimiser step per mini-batch
+        per_device_train_batch_size=c["batch"], gradient_accumulation_steps=1,
+        num_mini_batches=c["batch"] // c["mini"], num_ppo_epochs=c["epochs"],
+        local_rollout_forward_batch_size=c["mini"], total_episodes=c["updates"] * c["batch"],
+        response_length=c["response_length"], temperature=c["temperature"], stop_token="eos",
+        missing_eos_penalty=None, kl_coef=c["kl_coef"], kl_estimator="k1", cliprange=cfg.cliprange,
+        cliprange_value=cfg.cliprange_value, vf_coef=cfg.vf_coef, gamma=cfg.gamma, lam=cfg.lam,
+        whiten_rewards=False, num_sample_generations=0,
+    )
+
+    times, scores, kls = [], [], []
+
+    class Clock(TrainerCallback):
+        def on_train_begin(self, *a, **k) -> None:  # noqa: ANN002, ANN003
+            self.t = time.perf_counter()
+
+        def on_log(self, args, state, control, logs=None, **k) -> None:  # noqa: ANN001, ANN003
+            if logs and "objective/scores" in logs:
+                scores.append(logs["objective/scores"])
+                kls.append(logs["objective/kl"])
+
+        def on_step_end(self, *a, **k) -> None:  # noqa: ANN002, ANN003
+            now = time.perf_counter()
+            times.append(now - self.t)
+            self.t = now
+            print(f"  trl  update {len(times)}: score {scores[-1]:.3f} kl {kls[-1]:.2f} {times[-1]:.2f}s", flush=True)
+
+    trainer = PPOTrainer(args=args, processing_class=tok, model=policy, ref_model=None, reward_model=rm,
+                         train_dataset=train, value_model=value, peft_config=peft_config, callbacks=[Clock()])
+    rss_loaded = peak_rss_mb()
+    trainer.train()
+    return {"times": times, "scores": scores, "kls": kls, "rss_loaded_mb": rss_loaded, "peak_rss_mb": peak_rss_mb()}
+
+
+# ---- parent -----------------------------------------------------------------------------------------------
+def ensure_trl() -> None:
+    if (TRL_DIR / "trl" / "experimental" / "ppo" / "ppo_trainer.py").is_file():
+        return
+    print(f"installing trl=={TRL_VERSION} into {TRL_DIR} (bench only, --no-deps)", flush=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(TRL_DIR),
+                    f"trl=={TRL_VERSION}"], check=True)
+
+
+def run_child(side: str, c: dict, work: Path) -> dict:
+    env = dict(os.environ, PLAYGROUND_HOME=str(work), OMP_NUM_THREADS=str(c["threads"]),
+               MKL_NUM_THREADS=str(c["threads"]), PYTHONPATH=str(REPO))
+    t0 = time.time()
+    proc = subprocess.run([sys.executable, __file__, "--child", side, "--cfg", json.dumps(c), "--work", str(work)],
+                          cwd=REPO, env=env, capture_output=True, text=True)
+    wall = time.time() - t0
+    for ln in proc.stdout.splitlines():
+        if not ln.startswith(("RESULT ", "{'eps'", "===training")):  # TRL's own per-step log dicts: noise here
+            print(ln, flush=True)
+    res = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+    if proc.returncode != 0 or not res:
+        tail = "\n".join((proc.stderr or "").strip().splitlines()[-15:])
+        raise SystemExit(f"{side} side failed (exit {proc.returncode}):\n{tail}")
+    out = json.loads(res[-1][7:])
+    out["wall_s"] = wall
+    return out
+
+
+def summary(runs: list[dict]) -> dict:
+    per_update = [t for r in runs for t in r["times"][1:]]  # the first update pays one-off warm-up costs
+    return {
+        "s_per_update_median": statistics.median(per_update),
+        "s_per_update_mean": statistics.mean(t for r in runs for t in r["times"]),
+        "peak_rss_mb": max(r["peak_rss_mb"] for r in runs),
+        "rss_loaded_mb": max(r["rss_loaded_mb"] for r in runs),
+        "gain_per_update": statistics.mean(slope(r["scores"]) for r in runs),
+        "first": statistics.mean(r["scores"][0] for r in runs),
+        "last": statistics.mean(statistics.mean(r["scores"][-3:]) for r in runs),
+        "kl_last": statistics.mean(r["kls"][-1] for r in runs),
+        "wall_s": statistics.mean(r["wall_s"] for r in runs),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default="tiny")
+    ap.add_argument("--updates", type=int, default=12)
+    ap.add_argument("--rounds", type=int, default=2, help="ours/TRL pairs, alternated")
+    ap.add_argument("--batch", type=int, default=64, help="rollout batch (prompts per update)")
+    ap.add_argument("--mini", type=int, default=16, help="mini-batch per optimiser step")
+    ap.add_argument("--epochs", type=int, default=2)
+    ap.add_argument("--response-length", type=int, default=4)
+    ap.add_argument("--temperature", type=float, default=0.3)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--kl-coef", type=float, default=0.05)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--trl-no-peft", action="store_true", help="TRL with a full policy + full reference copy")
+    ap.add_argument("--child", choices=["ours", "trl"], help=argparse.SUPPRESS)
+    ap.add_argument("--cfg", help=argparse.SUPPRESS)
+    ap.add_argument("--work", help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    os.environ.setdefault("PLAYGROUND_CACHE", str(REPO / ".cache" / "playground"))
+
+    if a.child:
+        c, work = json.loads(a.cfg), Path(a.work)
+        res = child_ours(c, work) if a.child == "ours" else child_trl(c, work)
+        print("RESULT " + json.dumps(res), flush=True)
+        return
+
+    c = {"model": a.model, "updates": a.updates, "batch": a.batch, "mini": a.mini, "epochs": a.epochs,
+         "response_length": a.response_length, "temperature": a.temperature, "lr": a.lr, "kl_coef": a.kl_coef,
+         "threads": a.threads, "seed": a.seed, "trl_no_peft": a.trl_no_peft}
+    if a.batch % a.mini:
+        raise SystemExit("--batch must be a multiple of --mini")
+    ensure_trl()
+    print(f"config: {json.dumps(c)}", flush=True)
+    ours, theirs = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(a.rounds):
+            ours.append(run_child("ours", c, Path(tmp) / f"ours-{i}"))
+            theirs.append(run_child("trl", c, Path(tmp) / f"trl-{i}"))
+            print(f"round {i}: ours {statistics.median(ours[-1]['times']):.2f} s/update, "
+                  f"{ours[-1]['peak_rss_mb']:.0f} MB; TRL {statistics.median(theirs[-1]['times']):.2f} s/update, "
+                  f"{theirs[-1]['peak_rss_mb']:.0f} MB", flush=True)
+    o, t = summary(ours), summary(theirs)
+    print(f"\nmodel={a.model} updates={a.updates} rounds={a.rounds} batch={a.batch} mini={a.mini} epochs={a.epochs} "
+          f"response_length={a.response_length} T={a.temperature} threads={a.threads} "
+          f"TRL {'full policy+ref' if a.trl_no_peft else 'LoRA policy, adapter-off ref, full value model'}")
+    print(f"{'':28}{'ours':>12}{'TRL 1.12':>12}{'ours/TRL':>10}   target")
+    rows = [("s/update (median, >=2nd)", "s_per_update_median", "<= 0.5"),
+            ("s/update (mean, all)", "s_per_update_mean", ""),
+            ("peak RSS MB", "peak_rss_mb", "<= 0.6"),
+            ("RSS after load MB", "rss_loaded_mb", ""),
+            ("reward gain / update", "gain_per_update", ">= 1.0"),
+            ("score first update", "first", ""),
+            ("score last 3 updates", "last", ""),
+            ("KL last update (nats)", "kl_last", ""),
+            ("child wall s", "wall_s", "")]
+    for label, k, target in rows:
+        # a ratio of slopes means nothing when TRL's is <= 0 (then ours >= TRL's iff ours >= it, shown as such)
+        ratio = f"{o[k] / t[k]:10.2f}" if t[k] > 0 else f"{'n/a':>10}"
+        print(f"{label:28}{o[k]:12.4f}{t[k]:12.4f}{ratio}   {target}")
+    ok = {"time": o["s_per_update_median"] <= 0.5 * t["s_per_update_median"],
+          "memory": o["peak_rss_mb"] <= 0.6 * t["peak_rss_mb"],
+          "reward gain": o["gain_per_update"] >= t["gain_per_update"]}
+    print("targets: " + ", ".join(f"{k} {'met' if v else 'MISSED'}" for k, v in ok.items()))
+
+
+if __name__ == "__main__":
+    main()
