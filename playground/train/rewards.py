@@ -15,9 +15,7 @@ Rules
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from playground.config import ConfigError
@@ -66,104 +64,18 @@ def make_keyword(wanted: list[str], avoided: list[str]) -> RewardFn:
     return keyword
 
 
-def reward_run_dir(run_id: str) -> Path:
-    """runs/<id> for a run id, or the folder itself when a path is given."""
-    from playground.paths import runs_dir
-
-    p = Path(run_id).expanduser()
-    if p.is_absolute() or run_id.startswith("."):
-        return p
-    return runs_dir() / run_id
-
-
-def _rm_base_model(run_dir: Path, adapter: Path) -> str:
-    """The RM's base model, from whichever record the reward stage left (result.json, config.yaml, adapter)."""
-    for name, key in (("result.json", "base_model"), ("result.json", "model")):
-        try:
-            value = json.loads((run_dir / name).read_text()).get(key)
-            if value:
-                return str(value)
-        except (OSError, ValueError):
-            pass
-    try:
-        import yaml
-
-        value = (yaml.safe_load((run_dir / "config.yaml").read_text()) or {}).get("model")
-        if value:
-            return str(value)
-    except (OSError, ValueError):
-        pass
-    try:
-        value = json.loads((adapter / "adapter_config.json").read_text()).get("base_model_name_or_path")
-        if value:
-            return str(value)
-    except (OSError, ValueError):
-        pass
-    return "bundled"
-
-
-def load_reward_model(run_id: str, device: str = "auto") -> tuple[Any, Any]:
-    """(model, tokenizer) of a finished reward run; DataError with one sentence when it is not usable."""
-    from playground import models
-
-    run_dir = reward_run_dir(run_id)
-    if not run_dir.is_dir():
-        raise DataError(f"reward run '{run_id}' not found (expected {run_dir})")
-    adapter = run_dir / "adapter"
-    try:
-        recorded = json.loads((run_dir / "result.json").read_text()).get("adapter")
-        if recorded and Path(recorded).is_dir():
-            adapter = Path(recorded)
-    except (OSError, ValueError):
-        pass
-    if not adapter.is_dir() or not any((adapter / f).is_file() for f in ("adapter_config.json", "config.json")):
-        raise DataError(f"reward run '{run_id}' has no trained model in {adapter} (did it finish?)")
-    dev, dtype = models.pick_device(device)
-    if (adapter / "adapter_config.json").is_file():
-        from peft import PeftModel
-
-        spec = models.resolve(_rm_base_model(run_dir, adapter))
-        base = models.load_reward_lm(spec, device)
-        model = PeftModel.from_pretrained(base, str(adapter), is_trainable=False)
-        tok_src: Any = adapter if (adapter / "tokenizer_config.json").is_file() else None
-        tok = models.load_tokenizer(spec) if tok_src is None else models.load_tokenizer(models.resolve(str(adapter)))
-    else:
-        from transformers import AutoModelForSequenceClassification
-
-        model = AutoModelForSequenceClassification.from_pretrained(str(adapter), num_labels=1, dtype=dtype).to(dev)
-        tok = models.load_tokenizer(models.resolve(str(adapter)))
-    model.eval()
-    for p in model.parameters():
-        p.requires_grad_(False)
-    if getattr(model.config, "pad_token_id", None) is None:
-        model.config.pad_token_id = tok.pad_token_id
-    return model, tok
-
-
 def make_rm(run_id: str, device: str = "auto", batch_size: int = 16) -> RewardFn:
-    import torch
+    """A trained reward model as PPO's reward. Loading and scoring go through playground.rm, the same code
+    the Reward tab uses, so text is formatted and truncated exactly as in reward training (the start of a
+    long text is cut, never the last token the reward is read from)."""
+    from playground import rm as rm_service
 
-    model, tok = load_reward_model(run_id, device)
-    dev = next(model.parameters()).device
+    if not rm_service.reward_run_dir(run_id).is_dir():
+        raise DataError(f"reward run '{run_id}' not found (expected {rm_service.reward_run_dir(run_id)})")
+    model, tok = rm_service.load_reward_model(run_id, device)
 
     def rm(prompts: list[Any], responses: list[str], response_ids: list[list[int]]) -> list[float]:  # noqa: ARG001
-        texts = []
-        for prompt, resp in zip(prompts, responses, strict=True):
-            msgs = prompt if isinstance(prompt, list) else [{"role": "user", "content": str(prompt)}]
-            msgs = [*msgs, {"role": "assistant", "content": resp}]
-            if tok.chat_template:
-                texts.append(tok.apply_chat_template(msgs, tokenize=False))
-            else:
-                texts.append("\n".join(m["content"] for m in msgs))
-        out: list[float] = []
-        tok.padding_side = "right"  # the classifier reads the last non-pad token
-        for i in range(0, len(texts), batch_size):
-            enc = tok(texts[i:i + batch_size], return_tensors="pt", padding=True, truncation=True, max_length=1024,
-                      add_special_tokens=False)
-            with torch.no_grad():
-                logits = model(input_ids=enc["input_ids"].to(dev), attention_mask=enc["attention_mask"].to(dev)).logits
-            out.extend(float(x) for x in logits[:, 0].float().cpu())
-        return out
+        return rm_service.score_batch(model, tok, prompts, responses, batch_size=batch_size)
 
     return rm
 
