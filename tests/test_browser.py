@@ -77,3 +77,23 @@ def test_dataset_add_row_shows_in_table(page, app_server) -> None:  # noqa: ANN0
     names = [d["name"] for d in app_server["ctx"].ws.list_datasets()]
     rows = [r["data"] for n in names for r in app_server["ctx"].ws.rows(n)]
     assert any("Name a colour of the sky." in str(r) for r in rows)
+
+
+def test_arena_vote_with_keyboard_moves_counter(page, app_server) -> None:  # noqa: ANN001
+    before = app_server["ctx"].ws.count_pairs()
+    page.get_by_role("tab", name="3 · Preferences", exact=True).click()
+    page.locator("#arena-prompt textarea").fill("Write a line about the moon.")
+    page.locator("#arena-generate").click()
+    # both sides finished streaming: each shows its token count
+    page.wait_for_function("() => (document.body.innerText.match(/ tokens · /g) || []).length >= 2",
+                           timeout=120_000, polling=300)
+    page.locator("#arena-counter").click()  # focus away from any text field
+    page.keyboard.press("1")
+    page.wait_for_function(
+        "() => /[1-9][0-9]* votes/.test(document.querySelector('#arena-counter')?.innerText || '')",
+        timeout=30_000, polling=300,
+    )
+    page.screenshot(path=str(ARTIFACTS / "arena-voted.png"), full_page=True)
+    pairs = app_server["ctx"].ws.pairs()
+    assert len(pairs) == before + 1 and pairs[-1]["choice"] == "a"
+    assert "Write a line about the moon." in str(pairs[-1]["prompt"])
