@@ -12,10 +12,16 @@ and a hand-written answer (a demonstration row in an SFT dataset) are optional e
 Which source is shown as A is a coin toss per pair (prefs.draw_a_slot), hidden until after the vote.
 The pair being judged lives in gr.State (per browser session); the workspace DB is server-wide.
 
+RM judge: pick a finished reward run under "RM judge (shown after your vote)" and, once a vote is cast, the
+vote handler (and only it) scores both answers: the reveal gains "🤖 RM says: A (+0.83 vs −0.12) — agrees
+with you" (a tie or both-bad vote shows just the scores) and the stored row's meta gets {"rm": {"run",
+"score_a", "score_b"}}. A deleted or unfinished run only turns the badge into a one-line message.
+`rm_badge(ctx, run_id, prompt, text_a, text_b, choice)` is the same verdict as a plain function.
+
 API (gradio_client): /arena_generate (load or generate the next pair into the session), /arena_vote
-(choice, annotator, reason, rating_a, rating_b) -> reveal text, counter text.
+(choice, annotator, reason, rating_a, rating_b, pool, judge="off") -> reveal text, counter text.
 Element ids for browser tests: arena-generate, arena-skip, arena-vote-a, arena-vote-b, arena-vote-tie,
-arena-vote-bad, arena-a, arena-b, arena-counter, arena-reveal, arena-annotator, arena-prompt.
+arena-vote-bad, arena-a, arena-b, arena-counter, arena-reveal, arena-annotator, arena-prompt, arena-rm-judge.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from playground import prefs
 from playground.generation import PairOutput, Source, adapter_path, generate_pair, load_model, stream_pair
 from playground.models import ModelError
 from playground.paths import home
+from playground.train.common import DataError
 from playground.ui.context import AppContext
 from playground.workspace import WorkspaceError
 
@@ -151,6 +158,70 @@ def _dataset_choices(ctx: AppContext) -> list[str]:
     return [d["name"] for d in ctx.ws.list_datasets()]
 
 
+# -- the reward model as an automatic judge (computed only in the vote handler, after the human voted) ------
+JUDGE_OFF = "off"
+
+
+def _judge_choices(ctx: AppContext) -> list[tuple[str, str]]:
+    out = [("off", JUDGE_OFF)]
+    try:
+        runs = ctx.runs("reward", finished_only=True)
+    except Exception:  # noqa: BLE001 - a broken run dir must not break the tab
+        return out
+    for r in runs:
+        if (Path(r["run_dir"]) / "adapter").is_dir():
+            out.append((f"{r['id']} (base {r['config'].get('model', '?')})", r["id"]))
+    return out
+
+
+def rm_scores(ctx: AppContext, run_id: str, prompt: Any, text_a: str, text_b: str) -> tuple[float, float]:
+    """The reward run's scores of the two shown answers (A, B); DataError/ModelError with one line on failure."""
+    from playground import rm
+
+    run = ctx.ws.get_run(run_id)
+    run_dir = str(rm.reward_run_dir(run["run_dir"] if run else run_id))  # one-line error if gone or unfinished
+    model, tok = ctx.cached(("rm", run_dir), lambda: rm.load_reward_model(run_dir))
+    a, b = rm.score_batch(model, tok, [prompt, prompt], [text_a, text_b], batch_size=2)
+    return a, b
+
+
+def _signed(x: float) -> str:
+    return f"{x:+.2f}".replace("-", "−")
+
+
+def badge_text(score_a: float, score_b: float, choice: str) -> str:
+    """The badge for scores already computed: which side the RM prefers and whether that matches the vote."""
+    if choice not in ("a", "b"):  # a tie or both bad says nothing the RM could agree with
+        return f"🤖 RM scores: A {_signed(score_a)} · B {_signed(score_b)}"
+    if score_a == score_b:
+        return f"🤖 RM says: tie ({_signed(score_a)} both) — disagrees with you"
+    rm_pick = "a" if score_a > score_b else "b"
+    hi, lo = (score_a, score_b) if rm_pick == "a" else (score_b, score_a)
+    verdict = "agrees with you" if rm_pick == choice else "disagrees with you"
+    return f"🤖 RM says: {rm_pick.upper()} ({_signed(hi)} vs {_signed(lo)}) — {verdict}"
+
+
+def judge_pair(ctx: AppContext, run_id: str, prompt: Any, text_a: str, text_b: str) -> tuple[tuple[float, float] | None, str]:
+    """((score A, score B), "") or (None, one-line message). Never raises: the vote must not depend on it."""
+    try:
+        return rm_scores(ctx, run_id, prompt, text_a, text_b), ""
+    except (DataError, ModelError, WorkspaceError) as e:
+        return None, f"🤖 RM judge unavailable: {e}"
+    except Exception as e:  # noqa: BLE001 - a broken run must never lose the vote, only the badge
+        first = str(e).splitlines()[0] if str(e) else ""
+        return None, f"🤖 RM judge failed: {type(e).__name__}: {first}"
+
+
+def rm_badge(ctx: AppContext, run_id: str, prompt: Any, text_a: str, text_b: str, choice: str) -> str:
+    """The "RM says" line for a judged pair, or "" when no judge is picked; failures give a one-line message.
+
+    Only the vote handler calls this: the badge must never colour the human's judgement."""
+    if not run_id or run_id == JUDGE_OFF:
+        return ""
+    scores, err = judge_pair(ctx, run_id, prompt, text_a, text_b)
+    return err if scores is None else badge_text(*scores, choice)
+
+
 # -- the tab -----------------------------------------------------------------------------------------
 def build(ctx: AppContext) -> None:
     loader = _loader(ctx)
@@ -209,7 +280,12 @@ def build(ctx: AppContext) -> None:
             "tie": gr.Button("🤝 Tie [3]", elem_id="arena-vote-tie"),
             "both_bad": gr.Button("👎 Both bad [4]", elem_id="arena-vote-bad"),
         }
-    reveal = gr.Markdown("", elem_id="arena-reveal")
+    with gr.Row(equal_height=True):
+        reveal = gr.Markdown("", elem_id="arena-reveal")
+        judge = gr.Dropdown(_judge_choices(ctx), value=JUDGE_OFF, label="RM judge (shown after your vote)",
+                            info="A finished reward run scores both answers once you have voted.",
+                            allow_custom_value=True, scale=0, min_width=260, elem_id="arena-rm-judge")
+        judge_refresh = gr.Button("🔄", size="sm", scale=0, min_width=40)
     gr.Markdown("Keys **1 2 3 4** vote when no text field has the focus.", elem_classes=["pg-help"])
 
     with gr.Accordion("✏️ Edit the better answer (becomes a new pair: your edit over the original)", open=False):
@@ -411,28 +487,45 @@ def build(ctx: AppContext) -> None:
 
     # -- voting --------------------------------------------------------------------------------------
     def vote(choice: str, served_v: dict | None, annotator_v: str, reason_v: str, rating_a: Any, rating_b: Any,
-             pool_v: str) -> tuple[Any, ...]:
+             pool_v: str, judge_v: str = JUDGE_OFF) -> tuple[Any, ...]:
         """Store the vote; returns (reveal, counter, served, last voted, edit box, advance).
 
         A refused vote (no pair yet, already voted) only warns and returns advance=False, so the step that
-        loads the next pair does nothing: a double click can neither store a second row nor skip a pair."""
+        loads the next pair does nothing: a double click can neither store a second row nor skip a pair.
+        With a judge picked, the RM scores both answers here, once the human has clicked: the scores go into
+        the stored row's meta ("rm") and the "RM says" badge joins the reveal. A failing judge only changes
+        the badge; the vote is stored all the same."""
+        norm = (choice or "").strip().lower().replace(" ", "_")
+        latency_ms, badge = None, ""
+        if judge_v and judge_v != JUDGE_OFF and served_v and not served_v.get("voted") and norm in prefs.CHOICES:
+            if served_v.get("shown_at"):  # the annotator's time, not the annotator's plus the RM's
+                latency_ms = (time.time() - float(served_v["shown_at"])) * 1000
+            scores, badge = judge_pair(ctx, judge_v, served_v["prompt"], served_v["texts"][0], served_v["texts"][1])
+            if scores is not None:
+                served_v["meta"] = {**served_v.get("meta", {}),
+                                    "rm": {"run": judge_v, "score_a": scores[0], "score_b": scores[1]}}
+                badge = badge_text(scores[0], scores[1], norm)
         try:
-            prefs.record_vote(ctx.ws, served_v, choice, annotator_v, reason_v, rating_a, rating_b)
+            prefs.record_vote(ctx.ws, served_v, choice, annotator_v, reason_v, rating_a, rating_b,
+                              latency_ms=latency_ms)
         except USER_ERRORS as e:
             gr.Warning(str(e))
             return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), False
         assert served_v is not None
-        better = 1 if choice == "b" else 0  # what an edit starts from (A on a tie or both bad)
-        return (_reveal_md(served_v, choice), _counter_md(ctx, pool_v, annotator_v), served_v,
+        better = 1 if norm == "b" else 0  # what an edit starts from (A on a tie or both bad)
+        reveal_v = _reveal_md(served_v, norm) + (f"\n\n**{badge}**" if badge else "")
+        return (reveal_v, _counter_md(ctx, pool_v, annotator_v), served_v,
                 {**served_v, "better": better}, served_v["texts"][better], True)
 
     advance = gr.State(False)  # set by a stored vote: the next pair may load
     vote_outputs = [reveal, counter, served, last_voted, edit_box, advance]
-    vote_inputs = [served, annotator, reason, rate_a, rate_b, pool]
+    vote_inputs = [served, annotator, reason, rate_a, rate_b, pool, judge]
+
     def api_vote(choice: str, served_v: dict | None, annotator: str, reason: str, rating_a: Any, rating_b: Any,
-                 pool: str) -> tuple[Any, ...]:
-        """choice: a | b | tie | both_bad, for the pair this session loaded with /arena_generate."""
-        return vote(choice, served_v, annotator, reason, rating_a, rating_b, pool)
+                 pool: str, judge: str = JUDGE_OFF) -> tuple[Any, ...]:
+        """choice: a | b | tie | both_bad, for the pair this session loaded with /arena_generate; judge: a
+        finished reward run id whose "RM says" verdict is appended to the reveal ("off": none)."""
+        return vote(choice, served_v, annotator, reason, rating_a, rating_b, pool, judge)
 
     vote_api.click(api_vote, [vote_choice, *vote_inputs], vote_outputs, api_name="arena_vote", concurrency_limit=8)
     def after_vote(mode_v: str, dataset_v: str, prompt_v: str, cursor_v: int, annotator_v: str, pool_v: str,
@@ -547,6 +640,7 @@ def build(ctx: AppContext) -> None:
 
     refresh_runs.click(refresh_lists, [side_inputs[0][1], side_inputs[1][1]],
                        [side_inputs[0][1], side_inputs[1][1], dataset], api_visibility="private")
+    judge_refresh.click(lambda: gr.update(choices=_judge_choices(ctx)), None, judge, api_visibility="private")
 
     def on_adapter(run_id: str, model_v: str) -> Any:
         """Picking a run's adapter sets the model to the base it was trained on."""

@@ -1,0 +1,137 @@
+"""Arena "RM says" judge: a tiny reward run (trained through the CLI twin) agrees with a vote for the helpful
+built-in answer and disagrees with a vote for the dismissive one; ties only show the scores; a missing or
+unfinished run gives a one-line badge and the vote is still stored; the generate handler never shows a
+verdict (the judge is not even one of its inputs) and the vote handler stores the scores in the pair's meta."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import pytest
+import yaml
+
+from playground import builtin
+from playground.jobs import JobRunner
+from playground.ui import arena_tab
+from playground.ui.context import AppContext
+from playground.workspace import Workspace
+
+REPO = Path(__file__).resolve().parent.parent
+PRESET = REPO / "presets" / "reward" / "tiny-cpu.yaml"
+RUN = "rm-x"
+
+
+@pytest.fixture(scope="module")
+def rm_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    home = tmp_path_factory.mktemp("arena-rm")
+    env = {**os.environ, "PLAYGROUND_HOME": str(home)}
+    proc = subprocess.run([sys.executable, "-m", "playground", "reward", "--config", str(PRESET), "--run-dir",
+                           str(home / "runs" / RUN)], cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    # listed as the UI's job runner would have (a CLI run with --run-dir is not recorded in the workspace)
+    cfg = yaml.safe_load((home / "runs" / RUN / "config.yaml").read_text(encoding="utf-8"))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PLAYGROUND_HOME", str(home))
+        Workspace().register_run(RUN, "reward", home / "runs" / RUN, cfg)
+    return home
+
+
+@pytest.fixture
+def ctx(rm_home: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    monkeypatch.setenv("PLAYGROUND_HOME", str(rm_home))
+    ws = Workspace()
+    c = AppContext(ws=ws, jobs=JobRunner(ws), default_model="tiny")
+    yield c
+    c.jobs.close()
+
+
+def _text(msgs: list[dict[str, str]]) -> str:
+    return msgs[-1]["content"]
+
+
+def test_badge_agrees_and_disagrees_with_the_vote(ctx: AppContext) -> None:
+    assert RUN in [v for _, v in arena_tab._judge_choices(ctx)]  # the finished run is offered as a judge
+    rows = builtin.preferences(n=8, seed=7)
+    agree = 0
+    for r in rows:
+        prompt, good, bad = r["prompt"], _text(r["chosen"]), _text(r["rejected"])
+        s_good, s_bad = arena_tab.rm_scores(ctx, RUN, prompt, good, bad)
+        rm_right = s_good > s_bad
+        agree += rm_right
+        # the helpful answer shown as A and voted for: the badge agrees exactly when the RM scores it higher
+        badge = arena_tab.rm_badge(ctx, RUN, prompt, good, bad, "a")
+        assert ("agrees with you" in badge and "disagrees" not in badge) == rm_right, badge
+        assert badge.startswith("🤖 RM says: " + ("A" if rm_right else "B"))
+        # a vote for the dismissive answer, shown as B: the opposite verdict, same scores
+        swapped = arena_tab.rm_badge(ctx, RUN, prompt, good, bad, "b")
+        assert ("disagrees with you" in swapped) == rm_right, swapped
+        # the same answers the other way round: the RM's pick follows the text, not the side
+        flipped = arena_tab.rm_badge(ctx, RUN, prompt, bad, good, "b")
+        assert flipped.startswith("🤖 RM says: " + ("B" if rm_right else "A"))
+        assert ("agrees with you" in flipped and "disagrees" not in flipped) == rm_right
+    assert agree >= 7, f"the trained RM should prefer the helpful answer almost always, got {agree}/8"
+
+    r = rows[0]
+    tie = arena_tab.rm_badge(ctx, RUN, r["prompt"], _text(r["chosen"]), _text(r["rejected"]), "tie")
+    assert tie.startswith("🤖 RM scores: A ") and " · B " in tie and "agrees" not in tie
+    assert arena_tab.rm_badge(ctx, arena_tab.JUDGE_OFF, "p", "x", "y", "a") == ""
+    # a deleted run and an unfinished one: one line, no traceback
+    gone = arena_tab.rm_badge(ctx, "reward-deleted-0000", "p", "x", "y", "a")
+    assert gone.startswith("🤖 RM judge unavailable:") and "not found" in gone and "\n" not in gone
+    unfinished = Path(os.environ["PLAYGROUND_HOME"]) / "runs" / "rm-unfinished"
+    shutil.copytree(Path(os.environ["PLAYGROUND_HOME"]) / "runs" / RUN, unfinished)
+    (unfinished / "result.json").unlink()
+    assert "has not finished" in arena_tab.rm_badge(ctx, str(unfinished), "p", "x", "y", "a")
+
+
+def _handlers(ctx: AppContext) -> dict[str, Any]:
+    with gr.Blocks():
+        arena_tab.build(ctx)
+        blocks = gr.context.Context.root_block
+        fns = {f.api_name: f for f in blocks.fns.values() if f.api_name}
+    return fns
+
+
+def test_badge_only_after_the_vote_and_scores_stored(ctx: AppContext) -> None:
+    fns = _handlers(ctx)
+    gen, vote = fns["arena_generate"], fns["arena_vote"]
+    judge_ids = {"arena-rm-judge"}
+    assert not judge_ids & {getattr(b, "elem_id", None) for b in gen.inputs}  # generation cannot see the judge
+    assert judge_ids & {getattr(b, "elem_id", None) for b in vote.inputs}
+
+    r = builtin.preferences(n=1, seed=3)[0]
+    prompt = r["prompt"][0]["content"]
+    # mode, dataset, prompt, cursor, annotator, pool, source 1 (model, adapter, T, top_p, max), source 2, seed
+    args = [arena_tab.MODES[0], None, prompt, 0, "ana", "default", "tiny", "", 0.7, 0.9, 8, "tiny", "", 1.0, 0.9, 8,
+            0, None]
+    steps = list(gen.fn(*args))
+    assert steps and all("RM says" not in str(s) and "RM scores" not in str(s) for s in steps)
+    served = steps[-1][4]
+    assert served and served["texts"][0] and not served.get("voted")
+
+    reveal, counter, served_after, *_ = vote.fn("a", served, "ana", "", None, None, "default", RUN)
+    assert reveal.startswith("Last vote: you preferred **A**") and "🤖 RM says: " in reveal
+    assert "1 votes" in counter and served_after["voted"]
+    (row,) = ctx.ws.pairs("default")
+    assert row["choice"] == "a"
+    s_a, s_b = arena_tab.rm_scores(ctx, RUN, served["prompt"], served["texts"][0], served["texts"][1])
+    assert row["meta"]["rm"] == {"run": RUN, "score_a": pytest.approx(s_a, abs=1e-5),
+                                 "score_b": pytest.approx(s_b, abs=1e-5)}
+    assert ("agrees with you" in reveal and "disagrees" not in reveal) == (s_a > s_b)
+    assert row["latency_ms"] is not None and row["latency_ms"] >= 0
+
+    # a judge that is gone: the vote is stored all the same, the badge says why in one line
+    served2 = next(s for s in reversed(list(gen.fn(*args))) if s[4])[4]
+    reveal2, *_ = vote.fn("tie", served2, "ana", "", None, None, "default", "reward-deleted-0000")
+    assert "called it a **tie**" in reveal2 and "RM judge unavailable" in reveal2
+    assert len(ctx.ws.pairs("default")) == 2
+    # judge off (the API default): no badge at all
+    served3 = next(s for s in reversed(list(gen.fn(*args))) if s[4])[4]
+    reveal3, *_ = vote.fn("b", served3, "ana", "", None, None, "default")
+    assert "RM" not in reveal3 and len(ctx.ws.pairs("default")) == 3
