@@ -64,6 +64,10 @@ def test_sft_tiny_preset_plot_gets_points(page, app_server) -> None:  # noqa: AN
 
 def test_dataset_add_row_shows_in_table(page, app_server) -> None:  # noqa: ANN001
     page.get_by_role("tab", name="1 · Dataset", exact=True).click()
+    # a dataset of its own, so the shared app's default 'my-dataset' stays as other tests expect
+    page.get_by_label("New dataset name").fill("browser-set")
+    page.get_by_role("button", name="➕ Create dataset", exact=True).click()
+    page.wait_for_function("() => document.body.innerText.includes('browser-set')", timeout=30_000)
     page.get_by_role("tab", name="Add", exact=True).click()
     page.locator("#ds-instruction textarea").fill("Name a colour of the sky.")
     page.locator("#ds-response textarea").fill("Blue.")
@@ -74,9 +78,8 @@ def test_dataset_add_row_shows_in_table(page, app_server) -> None:  # noqa: ANN0
         timeout=60_000, polling=500,
     )
     page.screenshot(path=str(ARTIFACTS / "dataset-row-added.png"), full_page=True)
-    names = [d["name"] for d in app_server["ctx"].ws.list_datasets()]
-    rows = [r["data"] for n in names for r in app_server["ctx"].ws.rows(n)]
-    assert any("Name a colour of the sky." in str(r) for r in rows)
+    rows = [r["data"] for r in app_server["ctx"].ws.rows("browser-set")]
+    assert rows and "Name a colour of the sky." in str(rows[-1])
 
 
 def test_arena_vote_with_keyboard_moves_counter(page, app_server) -> None:  # noqa: ANN001
