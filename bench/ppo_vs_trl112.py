@@ -304,8 +304,9 @@ def main() -> None:
     ours, theirs = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(a.rounds):
-            ours.append(run_child("ours", c, Path(tmp) / f"ours-{i}"))
-            theirs.append(run_child("trl", c, Path(tmp) / f"trl-{i}"))
+            ci = {**c, "seed": a.seed + i}  # each round a different seed: real repeats, same seed on both sides
+            ours.append(run_child("ours", ci, Path(tmp) / f"ours-{i}"))
+            theirs.append(run_child("trl", ci, Path(tmp) / f"trl-{i}"))
             print(f"round {i}: ours {statistics.median(ours[-1]['times']):.2f} s/update, "
                   f"{ours[-1]['peak_rss_mb']:.0f} MB; TRL {statistics.median(theirs[-1]['times']):.2f} s/update, "
                   f"{theirs[-1]['peak_rss_mb']:.0f} MB", flush=True)

@@ -14,11 +14,12 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
-from playground.config import ConfigError, PPORun
+from playground.config import PPORun
 from playground.runs import read_jsonl
 from playground.ui.context import AppContext
-from playground.ui.forms import ConfigForm, config_form, default_preset, list_presets, load_preset, save_preset
+from playground.ui.forms import ConfigForm, config_form, default_preset, list_presets, load_preset
 from playground.ui.live import PlotSpec, live_view
+from playground.ui.run_controls import preset_values, resume_run, save_form_preset, start_run, stop_run
 
 OBJECTIVE = r"""**Objective: PPO with a KL-penalised reward**
 
@@ -141,44 +142,19 @@ def build(ctx: AppContext) -> None:
 
     # -- handlers ---------------------------------------------------------------------------------
     def on_preset(name: str) -> list[Any]:
-        try:
-            return form.values_from(load_preset("ppo", name))
-        except (ConfigError, OSError) as e:
-            gr.Warning(f"Preset {name}: {e}")
-            return [gr.skip()] * len(FIELDS)
+        return preset_values("ppo", form, name)
 
     def on_save(name: str, *values: Any) -> Any:
-        try:
-            saved = save_preset("ppo", name, form.to_config("ppo", list(values)))
-        except ConfigError as e:
-            gr.Warning(str(e))
-            return gr.skip()
-        gr.Info(f"Saved preset {saved}")
-        return gr.update(choices=list_presets("ppo"), value=saved)
+        return save_form_preset("ppo", form, name, list(values))
 
     def on_start(*values: Any) -> tuple[Any, ...]:
-        try:
-            cfg = form.to_config("ppo", list(values))
-        except ConfigError as e:
-            gr.Warning(str(e))
-            return gr.skip(), f"⚠️ {e}", gr.skip()
-        run_id = ctx.jobs.submit(cfg)
-        return run_id, f"Started **{run_id}**.", gr.update(choices=run_choices(ctx), value=run_id)
+        return start_run(ctx, "ppo", form, list(values), lambda: run_choices(ctx))
 
     def on_stop(run_id: str) -> str:
-        if not run_id:
-            return "Pick a run first."
-        state = ctx.jobs.stop(run_id)
-        return f"{run_id}: {state} (a checkpoint is saved at the end of the current update; Resume continues)."
+        return stop_run(ctx, run_id)
 
     def on_resume(run_id: str) -> tuple[Any, str]:
-        if not run_id:
-            return gr.skip(), "Pick a run first."
-        try:
-            ctx.jobs.resume(run_id)
-        except ValueError as e:
-            return gr.skip(), f"⚠️ {e}"
-        return run_id, f"Resuming **{run_id}** from its last checkpoint."
+        return resume_run(ctx, run_id)
 
     def on_refresh() -> tuple[Any, ...]:
         out = [gr.update(choices=run_choices(ctx)), gr.update(choices=reward_choices(ctx)),

@@ -16,13 +16,14 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
-from playground.config import ConfigError, DPORun, RewardRun
+from playground.config import DPORun, RewardRun
 from playground.paths import PRESETS_DIR
 from playground.runs import read_metrics
 from playground.train.common import DataError
 from playground.ui.context import AppContext
-from playground.ui.forms import ConfigForm, config_form, default_preset, list_presets, load_preset, save_preset
+from playground.ui.forms import ConfigForm, config_form, default_preset, list_presets, load_preset
 from playground.ui.live import PlotSpec, live_view
+from playground.ui.run_controls import preset_values, resume_run, save_form_preset, start_run, stop_run
 
 OBJECTIVE = r"""**Objective: Bradley–Terry pairwise loss**
 
@@ -232,29 +233,13 @@ def build(ctx: AppContext) -> None:
 
     # -- handlers: training ----------------------------------------------------------------------
     def on_preset(stage: str, f: ConfigForm, name: str) -> list[Any]:
-        try:
-            return f.values_from(load_preset(stage, name))
-        except (ConfigError, OSError) as e:
-            gr.Warning(f"Preset {name}: {e}")
-            return [gr.skip()] * len(f.names)
+        return preset_values(stage, f, name)
 
     def on_save(name: str, *values: Any) -> Any:
-        try:
-            saved = save_preset("reward", name, form.to_config("reward", list(values)))
-        except ConfigError as e:
-            gr.Warning(str(e))
-            return gr.skip()
-        gr.Info(f"Saved preset {saved}")
-        return gr.update(choices=list_presets("reward"), value=saved)
+        return save_form_preset("reward", form, name, list(values))
 
     def submit(stage: str, f: ConfigForm, values: list[Any]) -> tuple[Any, ...]:
-        try:
-            cfg = f.to_config(stage, values)
-        except ConfigError as e:
-            gr.Warning(str(e))
-            return gr.skip(), f"⚠️ {e}", gr.skip()
-        run_id = ctx.jobs.submit(cfg)
-        return run_id, f"Started **{run_id}**.", gr.update(choices=run_choices(ctx, stage), value=run_id)
+        return start_run(ctx, stage, f, values, lambda: run_choices(ctx, stage))
 
     def on_start(*values: Any) -> tuple[Any, ...]:
         return submit("reward", form, list(values))
@@ -263,19 +248,10 @@ def build(ctx: AppContext) -> None:
         return submit("dpo", dpo_form, list(values))
 
     def on_stop(run_id: str) -> str:
-        if not run_id:
-            return "Pick a run first."
-        state = ctx.jobs.stop(run_id)
-        return f"{run_id}: {state} (a checkpoint was saved if training had begun; Resume continues from it)."
+        return stop_run(ctx, run_id)
 
     def on_resume(run_id: str) -> tuple[Any, str]:
-        if not run_id:
-            return gr.skip(), "Pick a run first."
-        try:
-            ctx.jobs.resume(run_id)
-        except ValueError as e:
-            return gr.skip(), f"⚠️ {e}"
-        return run_id, f"Resuming **{run_id}** from its last checkpoint."
+        return resume_run(ctx, run_id)
 
     def on_refresh() -> tuple[Any, ...]:
         return (gr.update(choices=run_choices(ctx)), runs_table(ctx),
