@@ -6,6 +6,9 @@ Same model, data, LoRA, batch, max length and seed on both sides; the two are al
 in one run so machine noise hits both. Each side runs in its own subprocess; throughput is training
 tokens per second as TRL counts them (num_input_tokens_seen / train_runtime), plus whole-process wall
 time. Target: ratio ours/plain >= 1.0 (the playground adds no tax).
+
+The plain script sets bf16=False on CPU, as ours does: TRL's SFTConfig defaults to bf16=True, and bf16
+autocast on a CPU without bf16 units is far slower, which would flatter us unfairly.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ model = AutoModelForCausalLM.from_pretrained(path)
 train, _ = instruction_rows("builtin:instructions", 0.0, cfg["seed"])
 args = SFTConfig(output_dir=out, learning_rate=cfg["lr"], max_steps=cfg["steps"], per_device_train_batch_size=cfg["batch"],
                  max_length=cfg["max_length"], logging_steps=1, save_strategy="no", report_to=[], use_cpu=True,
-                 seed=cfg["seed"], data_seed=cfg["seed"], disable_tqdm=True, lr_scheduler_type="constant",
+                 seed=cfg["seed"], data_seed=cfg["seed"], disable_tqdm=True, lr_scheduler_type="constant", bf16=False,
                  include_num_input_tokens_seen="non_padding", completion_only_loss=True, pad_token=tok.pad_token)
 lora = LoraConfig(r=cfg["r"], lora_alpha=cfg["alpha"], target_modules="all-linear", task_type="CAUSAL_LM")
 tr = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(train), processing_class=tok, peft_config=lora)
