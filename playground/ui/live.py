@@ -47,7 +47,13 @@ STATE_BADGE = {
 def metrics_frame(rows: list[dict[str, Any]], keys: list[str]) -> pd.DataFrame:
     """Long format (step, value, metric) for gr.LinePlot with one line per metric."""
     recs = [(r["step"], float(r[k]), k) for r in rows for k in keys if isinstance(r.get(k), (int, float))]
-    return pd.DataFrame(recs, columns=["step", "value", "metric"])
+    # explicit dtypes: an empty frame would otherwise be all-object, and the plot would then treat
+    # `value` as a category (one tick per loss value, no line) for the rest of the session
+    return pd.DataFrame({
+        "step": pd.Series([r[0] for r in recs], dtype="int64"),
+        "value": pd.Series([r[1] for r in recs], dtype="float64"),
+        "metric": pd.Series([r[2] for r in recs], dtype="str"),
+    })
 
 
 def _fmt_s(s: float | None) -> str:
