@@ -18,8 +18,8 @@ from playground.config import PPORun
 from playground.runs import read_jsonl
 from playground.ui.context import AppContext
 from playground.ui.forms import ConfigForm, config_form, default_preset, list_presets, load_preset
-from playground.ui.live import PlotSpec, live_view
-from playground.ui.run_controls import preset_values, resume_run, save_form_preset, start_run, stop_run
+from playground.ui.live import PlotSpec
+from playground.ui.run_controls import run_choices, run_panel, wire_presets
 
 OBJECTIVE = r"""**Objective: PPO with a KL-penalised reward**
 
@@ -68,10 +68,6 @@ def sft_choices(ctx: AppContext) -> list[tuple[str, str]]:
 
 def prompt_choices(ctx: AppContext) -> list[str]:
     return ["builtin:prompts", *[d["name"] for d in ctx.ws.list_datasets()]]
-
-
-def run_choices(ctx: AppContext) -> list[tuple[str, str]]:
-    return [(f"{r['id']} · {r['state']}", r["id"]) for r in ctx.runs("ppo")]
 
 
 def samples_frame(run_dir: str | Path | None) -> pd.DataFrame:
@@ -125,39 +121,18 @@ def build(ctx: AppContext) -> None:
         sft_box.info = "Finished SFT run id to start from ('' = the base model). Pick one below."
         sft_box_new = gr.Dropdown(sft_choices(ctx), value="", label="Start the policy from",
                                   info="The base model, or the LoRA adapter of a finished SFT run.")
-    with gr.Row():
-        start = gr.Button("▶ Start PPO", variant="primary")
-        stop = gr.Button("⏹ Stop", variant="stop")
-        resume = gr.Button("⏵ Resume from last checkpoint")
-    message = gr.Markdown("")
-    with gr.Row():
-        follow = gr.Dropdown(run_choices(ctx), label="Follow run", info="Pick any PPO run to watch or control.",
-                             scale=4)
-        refresh_runs = gr.Button("🔄 Refresh", scale=1)
-    view = live_view(ctx, "ppo", PLOTS, OBJECTIVE)
+    panel = run_panel(ctx, "ppo", form, start_label="▶ Start PPO", plots=PLOTS, objective=OBJECTIVE,
+                      follow_info="Pick any PPO run to watch or control.")
+    wire_presets("ppo", form, preset, preset_name, save_btn)
+    view, follow, refresh_runs = panel.view, panel.follow, panel.refresh
     gr.Markdown("**Samples: before training vs now** (same prompts and sampling seed; refreshed as the run "
                 "writes samples.jsonl every *sample every* updates)")
     samples = gr.Dataframe(samples_frame(None), interactive=False, wrap=True)
     sample_timer = gr.Timer(3.0)
 
     # -- handlers ---------------------------------------------------------------------------------
-    def on_preset(name: str) -> list[Any]:
-        return preset_values("ppo", form, name)
-
-    def on_save(name: str, *values: Any) -> Any:
-        return save_form_preset("ppo", form, name, list(values))
-
-    def on_start(*values: Any) -> tuple[Any, ...]:
-        return start_run(ctx, "ppo", form, list(values), lambda: run_choices(ctx))
-
-    def on_stop(run_id: str) -> str:
-        return stop_run(ctx, run_id)
-
-    def on_resume(run_id: str) -> tuple[Any, str]:
-        return resume_run(ctx, run_id)
-
     def on_refresh() -> tuple[Any, ...]:
-        out = [gr.update(choices=run_choices(ctx)), gr.update(choices=reward_choices(ctx)),
+        out = [gr.update(choices=run_choices(ctx, "ppo")), gr.update(choices=reward_choices(ctx)),
                gr.update(choices=prompt_choices(ctx))]
         if sft_box_new is not None:
             out.append(gr.update(choices=sft_choices(ctx)))
@@ -168,12 +143,6 @@ def build(ctx: AppContext) -> None:
             return gr.skip()
         return samples_frame(ctx.jobs.run_dir(run_id))
 
-    preset.change(on_preset, [preset], form.components, api_name="ppo_preset")
-    save_btn.click(on_save, [preset_name, *form.components], [preset])
-    start.click(on_start, form.components, [view.run_id, message, follow], api_name="ppo_start")
-    stop.click(on_stop, [view.run_id], [message], api_name="ppo_stop")
-    resume.click(on_resume, [view.run_id], [view.run_id, message], api_name="ppo_resume")
-    follow.change(lambda r: r or gr.skip(), [follow], [view.run_id], api_visibility="private")
     refresh_outputs = [follow, form.components[FIELDS.index("reward")], form.components[FIELDS.index("prompts")]]
     if sft_box_new is not None:
         refresh_outputs.append(sft_box_new)

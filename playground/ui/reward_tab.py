@@ -22,8 +22,8 @@ from playground.runs import read_metrics
 from playground.train.common import DataError
 from playground.ui.context import AppContext
 from playground.ui.forms import ConfigForm, config_form, default_preset, list_presets, load_preset
-from playground.ui.live import PlotSpec, live_view
-from playground.ui.run_controls import preset_values, resume_run, save_form_preset, start_run, stop_run
+from playground.ui.live import PlotSpec
+from playground.ui.run_controls import run_choices, run_panel, wire_presets
 
 OBJECTIVE = r"""**Objective: Bradley–Terry pairwise loss**
 
@@ -91,10 +91,6 @@ def dataset_choices(ctx: AppContext) -> list[str]:
 
 def pair_sources(ctx: AppContext) -> list[str]:
     return [ALL_POOLS, *[f"pool: {p}" for p in ctx.ws.pools()], BUILTIN_SOURCE]
-
-
-def run_choices(ctx: AppContext, stage: str = "reward", finished_only: bool = False) -> list[tuple[str, str]]:
-    return [(f"{r['id']} · {r['state']}", r["id"]) for r in ctx.runs(stage, finished_only)]
 
 
 def runs_table(ctx: AppContext) -> pd.DataFrame:
@@ -182,23 +178,17 @@ def build(ctx: AppContext) -> None:
     }
     with gr.Accordion("Configuration", open=True):
         form = _form(RewardRun, GROUPS, choices, load_preset("reward", first) if first else None)
-    with gr.Row():
-        start = gr.Button("▶ Train reward model", variant="primary")
-        stop = gr.Button("⏹ Stop", variant="stop")
-        resume = gr.Button("⏵ Resume from last checkpoint")
-    message = gr.Markdown("")
-    with gr.Row():
-        follow = gr.Dropdown(run_choices(ctx), label="Follow run", info="Pick any reward run to watch or control.",
-                             scale=4)
-        refresh_runs = gr.Button("🔄 Refresh", scale=1)
-    view = live_view(ctx, "reward", PLOTS, OBJECTIVE)
+    panel = run_panel(ctx, "reward", form, start_label="▶ Train reward model", plots=PLOTS, objective=OBJECTIVE,
+                      follow_info="Pick any reward run to watch or control.")
+    wire_presets("reward", form, preset, preset_name, save_btn)
+    follow, refresh_runs = panel.follow, panel.refresh
     with gr.Accordion("All reward runs", open=False):
         table = gr.Dataframe(runs_table(ctx), interactive=False)
 
     with gr.Accordion("Inspect a reward model", open=True):
         gr.Markdown("Use it in PPO as `reward: rm:<run id>`; the arena shows its verdict after each vote.")
         with gr.Row():
-            insp_run = gr.Dropdown(run_choices(ctx, finished_only=True), label="Finished reward run", scale=4,
+            insp_run = gr.Dropdown(run_choices(ctx, "reward", finished_only=True), label="Finished reward run", scale=4,
                                    allow_custom_value=True, info="🔄 lists runs that finished since the page loaded.")
             insp_refresh = gr.Button("🔄", scale=0, min_width=60)
         with gr.Row():
@@ -224,38 +214,14 @@ def build(ctx: AppContext) -> None:
             dpo_preset = gr.Dropdown(list_presets("dpo"), value=dpo_first, label="DPO preset", scale=3)
         dpo_choices = {**choices, "sft_run": ["", *[r["id"] for r in ctx.runs("sft", True)]]}
         dpo_form = _form(DPORun, DPO_GROUPS, dpo_choices, load_preset("dpo", dpo_first) if dpo_first else None)
-        with gr.Row():
-            dpo_start = gr.Button("▶ Train with DPO", variant="primary")
-            dpo_stop = gr.Button("⏹ Stop", variant="stop")
-        dpo_message = gr.Markdown("")
-        dpo_follow = gr.Dropdown(run_choices(ctx, "dpo"), label="Follow DPO run")
-        dpo_view = live_view(ctx, "dpo", DPO_PLOTS, DPO_OBJECTIVE)
+        run_panel(ctx, "dpo", dpo_form, start_label="▶ Train with DPO", plots=DPO_PLOTS, objective=DPO_OBJECTIVE,
+                  follow_label="Follow DPO run", resume=False, refresh=False)
+        wire_presets("dpo", dpo_form, dpo_preset)
 
     # -- handlers: training ----------------------------------------------------------------------
-    def on_preset(stage: str, f: ConfigForm, name: str) -> list[Any]:
-        return preset_values(stage, f, name)
-
-    def on_save(name: str, *values: Any) -> Any:
-        return save_form_preset("reward", form, name, list(values))
-
-    def submit(stage: str, f: ConfigForm, values: list[Any]) -> tuple[Any, ...]:
-        return start_run(ctx, stage, f, values, lambda: run_choices(ctx, stage))
-
-    def on_start(*values: Any) -> tuple[Any, ...]:
-        return submit("reward", form, list(values))
-
-    def on_dpo_start(*values: Any) -> tuple[Any, ...]:
-        return submit("dpo", dpo_form, list(values))
-
-    def on_stop(run_id: str) -> str:
-        return stop_run(ctx, run_id)
-
-    def on_resume(run_id: str) -> tuple[Any, str]:
-        return resume_run(ctx, run_id)
-
     def on_refresh() -> tuple[Any, ...]:
-        return (gr.update(choices=run_choices(ctx)), runs_table(ctx),
-                gr.update(choices=run_choices(ctx, finished_only=True)), gr.update(choices=dataset_choices(ctx)),
+        return (gr.update(choices=run_choices(ctx, "reward")), runs_table(ctx),
+                gr.update(choices=run_choices(ctx, "reward", finished_only=True)), gr.update(choices=dataset_choices(ctx)),
                 gr.update(choices=pair_sources(ctx)))
 
     # -- handlers: inspection --------------------------------------------------------------------
@@ -302,21 +268,9 @@ def build(ctx: AppContext) -> None:
         return bias_markdown(report["length_bias"]), agreement_frame(report["agreement"]), wrong_frame(
             report["most_wrong"])
 
-    preset.change(lambda n: on_preset("reward", form, n), [preset], form.components, api_name="reward_preset")
-    save_btn.click(on_save, [preset_name, *form.components], [preset])
-    start.click(on_start, form.components, [view.run_id, message, follow], api_name="reward_start")
-    stop.click(on_stop, [view.run_id], [message], api_name="reward_stop")
-    resume.click(on_resume, [view.run_id], [view.run_id, message], api_name="reward_resume")
-    follow.change(lambda r: r or gr.skip(), [follow], [view.run_id], api_visibility="private")
     refresh_runs.click(on_refresh, None, [follow, table, insp_run, form.components[FIELDS.index("dataset")], source])
     insp_refresh.click(on_refresh, None, [follow, table, insp_run, form.components[FIELDS.index("dataset")], source])
     sc_btn.click(on_score, [insp_run, sc_prompt, sc_response], [sc_out], api_name="reward_score")
     check_btn.click(on_check, [insp_run, source, top_k], [bias_md, agree_df, wrong_df], api_name="reward_inspect")
 
-    dpo_preset.change(lambda n: on_preset("dpo", dpo_form, n), [dpo_preset], dpo_form.components,
-                      api_name="dpo_preset")
-    dpo_start.click(on_dpo_start, dpo_form.components, [dpo_view.run_id, dpo_message, dpo_follow],
-                    api_name="dpo_start")
-    dpo_stop.click(on_stop, [dpo_view.run_id], [dpo_message], api_name="dpo_stop")
-    dpo_follow.change(lambda r: r or gr.skip(), [dpo_follow], [dpo_view.run_id], api_visibility="private")
 

@@ -1,11 +1,13 @@
 """The run controls every training tab shares: preset -> form, form -> preset, start, stop, resume.
 
-Each tab keeps thin handlers (their names are the API endpoints) that call these with its stage and form.
+`run_panel` builds the start/stop/resume row, the run picker and the live view and wires them as the API
+endpoints `<stage>_start`, `<stage>_stop`, `<stage>_resume`; `wire_presets` adds `<stage>_preset`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
@@ -13,6 +15,7 @@ import gradio as gr
 from playground.config import ConfigError
 from playground.ui.context import AppContext
 from playground.ui.forms import ConfigForm, list_presets, load_preset, save_preset
+from playground.ui.live import LiveView, PlotSpec, live_view
 
 
 def preset_values(stage: str, form: ConfigForm, name: str) -> list[Any]:
@@ -61,3 +64,50 @@ def resume_run(ctx: AppContext, run_id: str) -> tuple[Any, str]:
     except ValueError as e:
         return gr.skip(), f"⚠️ {e}"
     return run_id, f"Resuming **{run_id}** from its last checkpoint."
+
+
+def run_choices(ctx: AppContext, stage: str, finished_only: bool = False) -> list[tuple[str, str]]:
+    """Runs of one stage for a picker: label 'id · state', value the run id."""
+    return [(f"{r['id']} · {r['state']}", r["id"]) for r in ctx.runs(stage, finished_only)]
+
+
+@dataclass
+class RunPanel:
+    view: LiveView
+    message: gr.Markdown
+    follow: gr.Dropdown
+    refresh: gr.Button | None
+
+
+def wire_presets(stage: str, form: ConfigForm, preset: gr.Dropdown, preset_name: gr.Textbox | None = None,
+                 save_btn: gr.Button | None = None) -> None:
+    """Picking a preset fills the form; the save button stores the form as the user's own preset."""
+    preset.change(lambda name: preset_values(stage, form, name), [preset], form.components,
+                  api_name=f"{stage}_preset")
+    if save_btn is not None and preset_name is not None:
+        save_btn.click(lambda name, *values: save_form_preset(stage, form, name, list(values)),
+                       [preset_name, *form.components], [preset], api_name=f"{stage}_save_preset")
+
+
+def run_panel(ctx: AppContext, stage: str, form: ConfigForm, *, start_label: str, plots: list[PlotSpec],
+              objective: str, follow_label: str = "Follow run", follow_info: str = "", resume: bool = True,
+              refresh: bool = True) -> RunPanel:
+    """Start / stop / (resume) buttons, a run picker and the live view, wired as `<stage>_start` etc."""
+    with gr.Row():
+        start = gr.Button(start_label, variant="primary")
+        stop = gr.Button("⏹ Stop", variant="stop")
+        resume_btn = gr.Button("⏵ Resume from last checkpoint") if resume else None
+    message = gr.Markdown("")
+    with gr.Row():
+        follow = gr.Dropdown(run_choices(ctx, stage), label=follow_label, info=follow_info or None, scale=4)
+        refresh_btn = gr.Button("🔄 Refresh", scale=1) if refresh else None
+    view = live_view(ctx, stage, plots, objective)
+
+    start.click(lambda *values: start_run(ctx, stage, form, list(values), lambda: run_choices(ctx, stage)),
+                form.components, [view.run_id, message, follow], api_name=f"{stage}_start")
+    stop.click(lambda run_id: stop_run(ctx, run_id), [view.run_id], [message], api_name=f"{stage}_stop")
+    if resume_btn is not None:
+        resume_btn.click(lambda run_id: resume_run(ctx, run_id), [view.run_id], [view.run_id, message],
+                         api_name=f"{stage}_resume")
+    follow.change(lambda r: r or gr.skip(), [follow], [view.run_id], api_visibility="private")
+    return RunPanel(view=view, message=message, follow=follow, refresh=refresh_btn)

@@ -18,8 +18,8 @@ from playground.paths import PRESETS_DIR
 from playground.runs import read_metrics
 from playground.ui.context import AppContext
 from playground.ui.forms import ConfigForm, config_form, default_preset, list_presets, load_preset
-from playground.ui.live import PlotSpec, live_view, metrics_frame
-from playground.ui.run_controls import preset_values, resume_run, save_form_preset, start_run, stop_run
+from playground.ui.live import PlotSpec, metrics_frame
+from playground.ui.run_controls import run_choices, run_panel, wire_presets
 
 OBJECTIVE = r"""**Objective: SFT token NLL**
 
@@ -59,10 +59,6 @@ def qlora_available() -> tuple[bool, str]:
 
 def dataset_choices(ctx: AppContext) -> list[str]:
     return ["builtin:instructions", *[d["name"] for d in ctx.ws.list_datasets()]]
-
-
-def run_choices(ctx: AppContext, finished_only: bool = False) -> list[tuple[str, str]]:
-    return [(f"{r['id']} · {r['state']}", r["id"]) for r in ctx.runs("sft", finished_only)]
 
 
 def runs_table(ctx: AppContext) -> pd.DataFrame:
@@ -120,30 +116,24 @@ def build(ctx: AppContext) -> None:
         q_box = form.components[FIELDS.index("load_in_4bit")]
         q_box.interactive = q_ok
         q_box.info = q_why
-    with gr.Row():
-        start = gr.Button("▶ Start training", variant="primary")
-        stop = gr.Button("⏹ Stop", variant="stop")
-        resume = gr.Button("⏵ Resume from last checkpoint")
-    message = gr.Markdown("")
-    with gr.Row():
-        follow = gr.Dropdown(run_choices(ctx), label="Follow run", info="Pick any SFT run to watch or control.",
-                             scale=4)
-        refresh_runs = gr.Button("🔄 Refresh", scale=1)
-    view = live_view(ctx, "sft", PLOTS, OBJECTIVE)
+    panel = run_panel(ctx, "sft", form, start_label="▶ Start training", plots=PLOTS, objective=OBJECTIVE,
+                      follow_info="Pick any SFT run to watch or control.")
+    wire_presets("sft", form, preset, preset_name, save_btn)
+    follow, refresh_runs = panel.follow, panel.refresh
 
     with gr.Accordion("All SFT runs", open=False):
         table = gr.Dataframe(runs_table(ctx), interactive=False)
     with gr.Accordion("Compare two runs", open=False):
         with gr.Row():
-            cmp_a = gr.Dropdown(run_choices(ctx), label="Run A")
-            cmp_b = gr.Dropdown(run_choices(ctx), label="Run B")
+            cmp_a = gr.Dropdown(run_choices(ctx, "sft"), label="Run A")
+            cmp_b = gr.Dropdown(run_choices(ctx, "sft"), label="Run B")
             cmp_metric = gr.Dropdown(["loss", "eval_loss", "mean_token_accuracy", "learning_rate"], value="loss",
                                      label="Metric")
         cmp_plot = gr.LinePlot(compare_frame(ctx, None, None, "loss"), x="step", y="value", color="metric",
                                height=260, title="Run comparison")
     with gr.Accordion("Try the result: base vs adapter", open=False):
         with gr.Row():
-            try_run = gr.Dropdown(run_choices(ctx, finished_only=True), label="Finished run")
+            try_run = gr.Dropdown(run_choices(ctx, "sft", finished_only=True), label="Finished run")
             try_prompt = gr.Textbox(label="Prompt", value="Translate to French: Good night.", scale=3)
         try_btn = gr.Button("Answer with both")
         with gr.Row():
@@ -161,25 +151,10 @@ def build(ctx: AppContext) -> None:
         export_out = gr.Markdown()
 
     # -- handlers ---------------------------------------------------------------------------------
-    def on_preset(name: str) -> list[Any]:
-        return preset_values("sft", form, name)
-
-    def on_save(name: str, *values: Any) -> Any:
-        return save_form_preset("sft", form, name, list(values))
-
-    def on_start(*values: Any) -> tuple[Any, ...]:
-        return start_run(ctx, "sft", form, list(values), lambda: run_choices(ctx))
-
-    def on_stop(run_id: str) -> str:
-        return stop_run(ctx, run_id)
-
-    def on_resume(run_id: str) -> tuple[Any, str]:
-        return resume_run(ctx, run_id)
-
     def on_refresh() -> tuple[Any, ...]:
-        choices = run_choices(ctx)
+        choices = run_choices(ctx, "sft")
         return (gr.update(choices=choices), table_update(), gr.update(choices=choices), gr.update(choices=choices),
-                gr.update(choices=run_choices(ctx, True)), gr.update(choices=dataset_choices(ctx)))
+                gr.update(choices=run_choices(ctx, "sft", True)), gr.update(choices=dataset_choices(ctx)))
 
     def table_update() -> pd.DataFrame:
         return runs_table(ctx)
@@ -238,12 +213,6 @@ def build(ctx: AppContext) -> None:
         except ValueError as e:
             raise gr.Error(str(e)) from None
 
-    preset.change(on_preset, [preset], form.components, api_name="sft_preset")
-    save_btn.click(on_save, [preset_name, *form.components], [preset])
-    start.click(on_start, form.components, [view.run_id, message, follow], api_name="sft_start")
-    stop.click(on_stop, [view.run_id], [message], api_name="sft_stop")
-    resume.click(on_resume, [view.run_id], [view.run_id, message], api_name="sft_resume")
-    follow.change(lambda r: r or gr.skip(), [follow], [view.run_id], api_visibility="private")
     refresh_runs.click(on_refresh, None, [follow, table, cmp_a, cmp_b, try_run, form.components[1]])
     for c in (cmp_a, cmp_b, cmp_metric):
         c.change(lambda a, b, m: compare_frame(ctx, a, b, m), [cmp_a, cmp_b, cmp_metric], [cmp_plot],
