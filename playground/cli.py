@@ -27,11 +27,10 @@ USER_ERRORS = (ConfigError,)
 
 
 def _user_error_types() -> tuple[type[BaseException], ...]:
+    from playground.datasets_io import FormatError
     from playground.models import ModelError
     from playground.train.common import DataError
     from playground.workspace import WorkspaceError
-
-    from playground.datasets_io import FormatError
 
     return (ConfigError, ModelError, DataError, WorkspaceError, FormatError)
 
