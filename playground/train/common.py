@@ -143,3 +143,16 @@ def training_args_common(cfg: Any, run_dir: str | Path, device: str) -> dict[str
         dataloader_num_workers=0,
         include_num_input_tokens_seen="non_padding",
     )
+
+
+def chat_model_setup(cfg: Any) -> tuple[Any, str, Any]:
+    """(model spec, device, tokenizer) for a stage whose data is chat-formatted: resolves cfg.model, picks the
+    device and refuses, in one line, a model without a chat template."""
+    from playground import models
+
+    spec = models.resolve(cfg.model)
+    device, _ = models.pick_device(cfg.device)
+    tok = models.load_tokenizer(spec, cfg.trust_remote_code)
+    if not tok.chat_template:
+        raise DataError(f"model '{cfg.model}' has no chat template; pick an instruct model")
+    return spec, device, tok

@@ -23,6 +23,7 @@ from playground.config import ConfigError, DPORun
 from playground.train.common import (
     STOP,
     DataError,
+    chat_model_setup,
     clean_metrics,
     make_callback,
     resolve_resume,
@@ -80,11 +81,7 @@ def run(cfg: DPORun, run_dir: str | Path) -> None:
     from datasets import Dataset
     from trl import DPOConfig, DPOTrainer
 
-    spec = models.resolve(cfg.model)
-    device, _ = models.pick_device(cfg.device)
-    tok = models.load_tokenizer(spec, cfg.trust_remote_code)
-    if not tok.chat_template:
-        raise DataError(f"model '{cfg.model}' has no chat template; pick an instruct model")
+    spec, device, tok = chat_model_setup(cfg)
     adapter_in = sft_adapter_dir(cfg.sft_run) if cfg.sft_run.strip() else None
     model = models.load_causal_lm(spec, cfg.device, cfg.trust_remote_code)
     peft_config = None

@@ -22,6 +22,7 @@ from playground.config import RewardRun
 from playground.train.common import (
     STOP,
     DataError,
+    chat_model_setup,
     clean_metrics,
     make_callback,
     resolve_resume,
@@ -41,11 +42,7 @@ def run(cfg: RewardRun, run_dir: str | Path) -> None:
     from datasets import Dataset
     from trl import RewardConfig, RewardTrainer
 
-    spec = models.resolve(cfg.model)
-    device, _ = models.pick_device(cfg.device)
-    tok = models.load_tokenizer(spec, cfg.trust_remote_code)
-    if not tok.chat_template:
-        raise DataError(f"model '{cfg.model}' has no chat template; pick an instruct model")
+    spec, device, tok = chat_model_setup(cfg)
     model = models.load_reward_lm(spec, cfg.device, cfg.trust_remote_code)
     args = RewardConfig(
         **training_args_common(cfg, run_dir, device),

@@ -15,6 +15,7 @@ from playground.config import SFTRun
 from playground.train.common import (
     STOP,
     DataError,
+    chat_model_setup,
     make_callback,
     resolve_resume,
     seed_everything,
@@ -32,13 +33,9 @@ def run(cfg: SFTRun, run_dir: str | Path) -> None:
     run_dir = Path(run_dir)
     seed_everything(cfg.seed)
     train_rows, eval_rows = instruction_rows(cfg.dataset, cfg.eval_fraction, cfg.seed)
-    spec = models.resolve(cfg.model)
-    device, _ = models.pick_device(cfg.device)
+    spec, device, tok = chat_model_setup(cfg)
     if cfg.load_in_4bit and device != "cuda":
         raise DataError("load_in_4bit (QLoRA) needs a CUDA GPU and bitsandbytes; switch it off on CPU")
-    tok = models.load_tokenizer(spec, cfg.trust_remote_code)
-    if not tok.chat_template:
-        raise DataError(f"model '{cfg.model}' has no chat template; pick an instruct model")
     quant = {}
     if cfg.load_in_4bit:
         import torch
