@@ -1,6 +1,6 @@
 """Rewards for PPO: rule rewards (no model) or a trained reward model from a finished reward run.
 
-    fn = build_reward("rule:vocab_half", cfg, tokenizer)        # or rule:length, rule:keyword, rm:<run id>
+    fn = build_reward("rule:vocab_half", cfg)   # or rule:length, rule:keyword, rule:expr, rm:<run id>
     scores = fn(prompts, responses, response_ids)              # list[float], one per response
 
 Rules
@@ -9,6 +9,11 @@ Rules
 - length      1 - |n - target| / target (clipped at 0), n = response tokens, target = reward_target_length.
 - keyword     +1/k per wanted word present, -1/k per avoided word ("-word") present, k = number of words;
               words come from reward_keywords, e.g. "sea, moon, -ugh".
+- expr        a Python expression in reward_expression over the response, checked against a whitelist and
+              run in a sandbox (playground/train/reward_expr.py), e.g.
+              -abs(n_tokens - 20) / 20 + 0.5 * ("please" in text.lower()). Variables: text, prompt, n_tokens,
+              n_words, n_chars, words. A bad expression is a ConfigError before any model loads; a response
+              whose evaluation fails scores 0 (counted, printed to the log); a batch where all fail is a DataError.
 - rm:<id>     the scalar head of the reward model in runs/<id>/adapter (a LoRA adapter over its base model,
               or a full sequence-classification model), applied to the chat-formatted prompt + response.
 """
@@ -21,13 +26,14 @@ from typing import Any
 from playground.config import ConfigError
 from playground.train.common import DataError
 
-RULES = ("vocab_half", "length", "keyword")
+RULES = ("vocab_half", "length", "keyword", "expr")
 RewardFn = Callable[[list[Any], list[str], list[list[int]]], list[float]]
 
 
 def _bad_spec(spec: str) -> ConfigError:
     return ConfigError(
-        f"reward {spec!r} is not known: use rule:vocab_half, rule:length, rule:keyword or rm:<reward run id>"
+        f"reward {spec!r} is not known: use rule:vocab_half, rule:length, rule:keyword, rule:expr or "
+        "rm:<reward run id>"
     )
 
 
@@ -95,6 +101,13 @@ def build_reward(spec: str, cfg: Any = None, device: str = "auto") -> RewardFn:
             if not wanted and not avoided:
                 raise ConfigError("reward rule:keyword needs reward_keywords, e.g. 'sea, moon, -ugh'")
             return make_keyword(wanted, avoided)
+        if name == "expr":
+            from playground.train.reward_expr import make_expr_reward
+
+            source = getattr(cfg, "reward_expression", "")
+            if not (source or "").strip():
+                raise ConfigError("reward rule:expr needs reward_expression, e.g. -abs(n_tokens - 20) / 20")
+            return make_expr_reward(source)
         raise _bad_spec(spec)
     if kind == "rm":
         if not name:
