@@ -66,7 +66,8 @@ def build_app(ctx: AppContext) -> gr.Blocks:
         gr.Markdown(header_md(ctx), elem_classes=["pg-header"])
         gr.Markdown("**The loop:** dataset → SFT → preferences → reward model → PPO. "
                     "Each tab shows the objective it optimises beside its live plot.")
-        with gr.Tabs():
+        with gr.Tabs() as tabs:
+            ctx.tabs = tabs  # a tab's handler may switch tabs: return gr.Tabs(selected=<module name>)
             for title, module, blurb in TABS:
                 with gr.Tab(title, id=module):
                     gr.Markdown(f"*{blurb}*")

@@ -18,6 +18,10 @@ with you" (a tie or both-bad vote shows just the scores) and the stored row's me
 "score_a", "score_b"}}. A deleted or unfinished run only turns the badge into a one-line message.
 `rm_badge(ctx, run_id, prompt, text_a, text_b, choice)` is the same verdict as a plain function.
 
+Arena round from the PPO tab: `ArenaTargets` holds the inputs another tab may fill (both sources, pool, prompt
+mode, dataset, prompt, RM judge); `build` registers it as `ctx.arena`, and the PPO tab's "Arena round: policy
+vs reference" button fills it from an `ArenaSetup` (plain values) and switches to this tab.
+
 API (gradio_client): /arena_generate (load or generate the next pair into the session), /arena_vote
 (choice, annotator, reason, rating_a, rating_b, pool, judge="off") -> reveal text, counter text.
 Element ids for browser tests: arena-generate, arena-skip, arena-vote-a, arena-vote-b, arena-vote-tie,
@@ -26,10 +30,12 @@ arena-vote-bad, arena-a, arena-b, arena-counter, arena-reveal, arena-annotator, 
 
 from __future__ import annotations
 
+import json
 import random
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -140,7 +146,18 @@ def _reveal_md(served: dict[str, Any], choice: str) -> str:
     return f"Last vote: {verdict}. **A** was `{a}` · **B** was `{b}`."
 
 
-def _adapter_choices(ctx: AppContext) -> list[tuple[str, str]]:
+def run_base_model(run: dict[str, Any]) -> str:
+    """The base model a run's adapter was trained on: result.json's base_model (a PPO or DPO run started from
+    an SFT run trains over that run's base), else the run's configured model."""
+    try:
+        base = json.loads((Path(run["run_dir"]) / "result.json").read_text()).get("base_model")
+    except (OSError, ValueError, AttributeError):
+        base = None
+    return str(base or run["config"].get("model", "bundled"))
+
+
+def _adapter_choices(ctx: AppContext, include: dict[str, Any] | None = None) -> list[tuple[str, str]]:
+    """Finished runs with an adapter; `include` adds one more run (e.g. a stopped PPO run that saved one)."""
     out = [("(none: base model)", "")]
     for stage in ADAPTER_STAGES:
         try:
@@ -149,8 +166,9 @@ def _adapter_choices(ctx: AppContext) -> list[tuple[str, str]]:
             continue
         for r in runs:
             if (Path(r["run_dir"]) / "adapter").is_dir():
-                base = r["config"].get("model", "?")
-                out.append((f"{r['id']} ({stage}, base {base})", r["id"]))
+                out.append((f"{r['id']} ({stage}, base {run_base_model(r)})", r["id"]))
+    if include is not None and include["id"] not in [v for _, v in out]:
+        out.append((f"{include['id']} ({include['stage']}, base {run_base_model(include)})", include["id"]))
     return out
 
 
@@ -222,6 +240,58 @@ def rm_badge(ctx: AppContext, run_id: str, prompt: Any, text_a: str, text_b: str
     return err if scores is None else badge_text(*scores, choice)
 
 
+# -- filled from another tab (the PPO tab's arena round) ----------------------------------------------------
+@dataclass
+class SourceSetup:
+    model: str
+    adapter: str  # a run id, or "" for the base model
+    temperature: float
+    top_p: float
+    max_new_tokens: int
+
+
+@dataclass
+class ArenaSetup:
+    """What to put in the arena: two sources, the pool the votes go to, and where prompts come from."""
+
+    sources: tuple[SourceSetup, SourceSetup]
+    pool: str
+    mode: str  # one of MODES
+    dataset: str | None = None  # for the dataset modes
+    prompt: str | None = None  # typed-prompt mode: put this in the box (None: leave the box as it is)
+    judge: str | None = None  # a reward run id for the RM judge (None: leave the judge as it is)
+    adapter_run: dict[str, Any] | None = None  # the workspace run behind an adapter, listed even if only stopped
+
+
+@dataclass
+class ArenaTargets:
+    """The arena inputs another tab may set. `outputs` and `updates(setup)` line up one to one."""
+
+    sides: list[list[Any]]  # per source: model, adapter, temperature, top-p, max new tokens
+    pool: gr.Textbox
+    mode: gr.Radio
+    dataset: gr.Dropdown
+    prompt: gr.Textbox
+    cursor: gr.State
+    judge: gr.Dropdown
+
+    @property
+    def outputs(self) -> list[Any]:
+        return [c for side in self.sides for c in side] + [self.pool, self.mode, self.dataset, self.prompt,
+                                                          self.cursor, self.judge]
+
+    def updates(self, ctx: AppContext, setup: ArenaSetup) -> list[Any]:
+        adapters = _adapter_choices(ctx, setup.adapter_run)
+        out: list[Any] = []
+        for src in setup.sources:
+            out += [src.model, gr.update(choices=adapters, value=src.adapter), src.temperature, src.top_p,
+                    src.max_new_tokens]
+        dataset = gr.update(choices=_dataset_choices(ctx), value=setup.dataset) if setup.dataset else gr.skip()
+        judge = (gr.update(choices=_judge_choices(ctx), value=setup.judge) if setup.judge else gr.skip())
+        return out + [setup.pool, setup.mode, dataset, setup.prompt if setup.prompt is not None else gr.skip(), 0,
+                      judge]
+
+
 # -- the tab -----------------------------------------------------------------------------------------
 def build(ctx: AppContext) -> None:
     loader = _loader(ctx)
@@ -246,7 +316,7 @@ def build(ctx: AppContext) -> None:
                                      allow_custom_value=True)
                     t = gr.Slider(0.0, 2.0, value=temp, step=0.05, label="Temperature", info="0 = greedy")
                     tp = gr.Slider(0.05, 1.0, value=0.9, step=0.05, label="Top-p")
-                    mx = gr.Slider(8, 512, value=128, step=8, label="Max new tokens")
+                    mx = gr.Slider(1, 512, value=128, step=1, label="Max new tokens")
                     side_inputs.append([m, ad, t, tp, mx])
         with gr.Row():
             seed = gr.Number(value=-1, precision=0, label="Seed (-1: random each pair)")
@@ -328,6 +398,8 @@ def build(ctx: AppContext) -> None:
     vote_choice = gr.Textbox(visible=False)  # the API vote endpoint takes the choice as text
     vote_api = gr.Button(visible=False)
     src_inputs = [c for side in side_inputs for c in side]
+    ctx.arena = ArenaTargets(sides=side_inputs, pool=pool, mode=mode, dataset=dataset, prompt=prompt, cursor=cursor,
+                             judge=judge)
 
     # -- generation ----------------------------------------------------------------------------------
     def _plan(mode_v: str, dataset_v: str, prompt_v: str, cursor_v: int) -> tuple[Any, int]:
@@ -653,7 +725,7 @@ def build(ctx: AppContext) -> None:
             except ModelError as e:
                 gr.Warning(str(e))
             return gr.skip()
-        return run["config"].get("model", model_v)
+        return run_base_model(run) or model_v
 
     for m, ad, *_ in side_inputs:
         ad.change(on_adapter, [ad, m], m, api_visibility="private")

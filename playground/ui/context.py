@@ -7,10 +7,15 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from playground.jobs import JobRunner
 from playground.workspace import Workspace
+
+if TYPE_CHECKING:
+    import gradio as gr
+
+    from playground.ui.arena_tab import ArenaTargets
 
 
 @dataclass
@@ -21,6 +26,10 @@ class AppContext:
     # loaded models shared by the arena / chat / scoring handlers, keyed by (model, adapter)
     _models: dict[tuple[str, str], Any] = field(default_factory=dict)
     _models_lock: threading.Lock = field(default_factory=threading.Lock)
+    # set while the app is built, for the one cross-tab action (PPO tab -> "Arena round" in the arena):
+    # the tab switcher (app.py) and the arena inputs it fills (arena_tab.build); None until then
+    tabs: gr.Tabs | None = None
+    arena: ArenaTargets | None = None
 
     def cached(self, key: tuple[str, str], loader: Any) -> Any:
         """Load once per (model, adapter) and share: a 135M model per request would be far too slow."""

@@ -2,6 +2,12 @@
 preset; start / stop / resume the job; watch score, KL, entropy, clip fraction, value loss and response length
 live beside the PPO objective; compare sample responses before training and now.
 
+Reward `rule:expr` scores a response with a sandboxed Python expression (`reward_expression`, checked live
+under the form, with a small menu of examples). "⚔ Arena round: policy vs reference" takes the followed run,
+once it has ended with an adapter, to the Preferences tab: source 1 = its base + adapter, source 2 = the same
+base alone (the PPO reference), both sampled like the rollouts, votes in pool `ppo-<run id>`
+(`arena_round(ctx, run_id)` computes that setup as a plain function).
+
 Handlers take plain values and call services (jobs, run files); the training itself is a subprocess running
 `python -m playground ppo --config runs/<id>/config.yaml` (playground/train/ppo.py).
 """
@@ -14,8 +20,11 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
+from playground import builtin
 from playground.config import PPORun
-from playground.runs import read_jsonl
+from playground.runs import read_jsonl, read_status
+from playground.train.reward_expr import EXAMPLES, check_expression
+from playground.ui.arena_tab import MODES, ArenaSetup, SourceSetup
 from playground.ui.context import AppContext
 from playground.ui.forms import ConfigForm, config_form, default_preset, list_presets, load_preset
 from playground.ui.live import PlotSpec
@@ -45,7 +54,8 @@ PLOTS = [
 ]
 
 GROUPS = [
-    ("Policy, reward & prompts", ["model", "sft_run", "reward", "reward_target_length", "reward_keywords", "prompts"]),
+    ("Policy, reward & prompts", ["model", "sft_run", "reward", "reward_target_length", "reward_keywords",
+                                  "reward_expression", "prompts"]),
     ("Rollout", ["response_length", "temperature", "rollout_batch_size", "total_updates", "missing_eos_penalty",
                  "max_prompt_length", "sample_every"]),
     ("Objective", ["kl_coef", "adaptive_kl", "target_kl", "kl_estimator", "gamma", "lam", "cliprange",
@@ -55,7 +65,8 @@ GROUPS = [
     ("LoRA & launch", ["use_lora", "lora_r", "lora_alpha", "lora_dropout", "lora_target_modules", "device"]),
 ]
 FIELDS = [n for _, names in GROUPS for n in names]
-RULES = ["rule:vocab_half", "rule:length", "rule:keyword"]
+RULES = ["rule:vocab_half", "rule:length", "rule:keyword", "rule:expr"]
+ROUND_STATES = ("succeeded", "stopped")  # a stopped PPO run saves its adapter too
 
 
 def reward_choices(ctx: AppContext) -> list[str]:
@@ -90,6 +101,49 @@ def samples_frame(run_dir: str | Path | None) -> pd.DataFrame:
     return pd.DataFrame(out, columns=cols)
 
 
+def expression_status(expr: str, reward: str) -> str:
+    """The live check under the expression box: OK, the one-line reason, or nothing when unused."""
+    if not (expr or "").strip():
+        return "⚠️ rule:expr needs an expression (pick an example)." if reward == "rule:expr" else ""
+    err = check_expression(expr)
+    return f"⚠️ {err}" if err else "✅ expression OK"
+
+
+def arena_round(ctx: AppContext, run_id: str) -> ArenaSetup | str:
+    """The arena setup that compares a finished PPO run's policy with its reference, or a one-line reason.
+
+    Source 1 is the run's base model + its adapter, source 2 the same base with no adapter (the reference PPO
+    held the policy near), both sampled as in the rollouts (the run's temperature, top-p 1, response_length
+    new tokens). Votes go to pool `ppo-<run id>`. Prompts: the run's workspace dataset in order, else the first
+    built-in prompt typed in the box. With an `rm:` reward, that reward model is the RM judge."""
+    from playground.ui.arena_tab import run_base_model
+
+    if not run_id:
+        return "Pick a PPO run to follow first."
+    run = ctx.ws.get_run(run_id)
+    if run is None or run.get("stage") != "ppo":
+        return f"No PPO run '{run_id}' in this workspace."
+    state = read_status(run["run_dir"]).get("state", "unknown")
+    if state not in ROUND_STATES:
+        return f"Run {run_id} is {state}: the arena round needs a run that has ended (succeeded or stopped)."
+    if not (Path(run["run_dir"]) / "adapter" / "adapter_config.json").is_file():
+        return f"Run {run_id} has no adapter yet (a run saves adapter/ when it ends; Resume to finish it)."
+    cfg = run["config"]
+    base = run_base_model(run)
+    temperature = min(2.0, max(0.0, float(cfg.get("temperature", 1.0))))
+    tokens = max(1, min(512, int(cfg.get("response_length", 24))))
+    sources = (SourceSetup(base, run_id, temperature, 1.0, tokens), SourceSetup(base, "", temperature, 1.0, tokens))
+    prompts = str(cfg.get("prompts", "builtin:prompts"))
+    if not prompts.startswith("builtin:") and ctx.ws.has_dataset(prompts):
+        mode, dataset, prompt = MODES[1], prompts, None
+    else:
+        mode, dataset, prompt = MODES[0], None, (builtin.prompts() or [""])[0]
+    reward = str(cfg.get("reward", ""))
+    judge = (reward[3:].strip() or None) if reward.startswith("rm:") else None
+    return ArenaSetup(sources=sources, pool=f"ppo-{run_id}", mode=mode, dataset=dataset, prompt=prompt, judge=judge,
+                      adapter_run=run)
+
+
 def build(ctx: AppContext) -> None:
     first = default_preset("ppo", ctx.default_model)
     with gr.Row():
@@ -113,6 +167,11 @@ def build(ctx: AppContext) -> None:
                 gr.Markdown(f"**{title}**")
                 with gr.Row():
                     parts.append(config_form(PPORun, names, choices, initial))
+                if "reward_expression" in names:
+                    with gr.Row():
+                        expr_example = gr.Dropdown(list(EXAMPLES), value=None, label="Example expressions",
+                                                   info="Fills the expression and picks rule:expr.", scale=1)
+                        expr_check = gr.Markdown("", elem_id="ppo-expr-check")
         form = ConfigForm.merge(parts)
     # the SFT run is picked from finished runs (value = run id, label says which)
     sft_box = form.components[FIELDS.index("sft_run")]
@@ -129,6 +188,12 @@ def build(ctx: AppContext) -> None:
                 "writes samples.jsonl every *sample every* updates)")
     samples = gr.Dataframe(samples_frame(None), interactive=False, wrap=True)
     sample_timer = gr.Timer(3.0)
+    arena_btn = None
+    if ctx.arena is not None and ctx.tabs is not None:  # the app built the arena tab before this one
+        with gr.Row():
+            arena_btn = gr.Button("⚔ Arena round: policy vs reference", elem_id="ppo-arena-round", scale=0)
+            gr.Markdown("Judge the followed run's policy against its reference (the base without the adapter), "
+                        "blind, in the Preferences tab; the votes form pool `ppo-<run id>`.", elem_classes=["pg-help"])
 
     # -- handlers ---------------------------------------------------------------------------------
     def on_refresh() -> tuple[Any, ...]:
@@ -150,3 +215,29 @@ def build(ctx: AppContext) -> None:
     refresh_runs.click(on_refresh, None, refresh_outputs)
     sample_timer.tick(on_samples, [view.run_id], [samples], api_visibility="private", show_progress="hidden")
     view.run_id.change(on_samples, [view.run_id], [samples], api_visibility="private", show_progress="hidden")
+
+    reward_box = form.components[FIELDS.index("reward")]
+    expr_box = form.components[FIELDS.index("reward_expression")]
+
+    def on_example(name: str | None) -> tuple[Any, Any]:
+        if not name or name not in EXAMPLES:
+            return gr.skip(), gr.skip()
+        return EXAMPLES[name], "rule:expr"
+
+    expr_example.change(on_example, [expr_example], [expr_box, reward_box], api_visibility="private")
+    for ev in (expr_box.change, reward_box.change):
+        ev(expression_status, [expr_box, reward_box], [expr_check], api_visibility="private", show_progress="hidden")
+
+    if arena_btn is not None:
+        targets, tabs = ctx.arena, ctx.tabs
+
+        def on_arena_round(run_id: str) -> list[Any]:
+            """Fill the arena from the followed run and switch to it; a warning and no change otherwise."""
+            setup = arena_round(ctx, run_id)
+            if isinstance(setup, str):
+                gr.Warning(setup)
+                return [gr.skip()] * (1 + len(targets.outputs))
+            gr.Info(f"Arena ready: {run_id} vs its reference in pool {setup.pool}. Press Generate.")
+            return [gr.Tabs(selected="arena_tab"), *targets.updates(ctx, setup)]
+
+        arena_btn.click(on_arena_round, [view.run_id], [tabs, *targets.outputs], api_visibility="private")

@@ -1,0 +1,167 @@
+"""PPO tab -> "Arena round: policy vs reference": the setup computed from a real tiny PPO run, the refusals,
+the arena loading that adapter, and the button's handler in the built app.
+
+    .venv/bin/python -m pytest -q -p no:cacheprovider tests/test_arena_round.py
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from playground.config import load_config, to_dict
+from playground.runs import write_status
+
+REPO = Path(__file__).resolve().parents[1]
+PRESET = REPO / "presets" / "ppo" / "tiny-cpu.yaml"
+TINY_PPO = ["response_length=4", "rollout_batch_size=8", "per_device_train_batch_size=8", "total_updates=1",
+            "sample_every=0", "temperature=0.7"]
+
+
+@pytest.fixture(scope="module")
+def world():
+    """A workspace with one prompt dataset and two finished tiny PPO runs (builtin prompts / the dataset)."""
+    import torch
+
+    from playground.jobs import JobRunner
+    from playground.paths import runs_dir
+    from playground.train import ppo
+    from playground.ui.context import AppContext
+    from playground.workspace import Workspace
+
+    with pytest.MonkeyPatch.context() as mp:
+        home = Path(__import__("tempfile").mkdtemp(prefix="arena-round-"))
+        mp.setenv("PLAYGROUND_HOME", str(home))
+        mp.setenv("PLAYGROUND_CACHE", str(REPO / ".cache" / "playground"))
+        ws = Workspace()
+        ws.add_rows("my-prompts", [
+            {"messages": [{"role": "user", "content": "Name a fruit."}, {"role": "assistant", "content": "Pear."}]},
+            {"messages": [{"role": "user", "content": "Name a tree."}, {"role": "assistant", "content": "Oak."}]},
+        ], create=True)
+        n = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            for run_id, extra in (("ppo-builtin", []), ("ppo-dataset", ["prompts=my-prompts"])):
+                cfg = load_config("ppo", PRESET, TINY_PPO + extra)
+                run_dir = runs_dir() / run_id
+                run_dir.mkdir(parents=True)
+                ws.register_run(run_id, "ppo", run_dir, to_dict(cfg))
+                ppo.run(cfg, run_dir)
+                write_status(run_dir, state="succeeded", pid=None, started=None, ended=None, error=None)
+        finally:
+            torch.set_num_threads(n)
+        jobs = JobRunner(ws)
+        ctx = AppContext(ws=ws, jobs=jobs, default_model="tiny")
+        yield ctx
+        jobs.close()
+
+
+def _register(ctx, run_id: str, state: str, config_overrides: list[str], with_adapter_from: str = "") -> Path:  # noqa: ANN001
+    import shutil
+
+    from playground.paths import runs_dir
+
+    run_dir = runs_dir() / run_id
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if with_adapter_from:
+        shutil.copytree(runs_dir() / with_adapter_from / "adapter", run_dir / "adapter")
+        shutil.copy(runs_dir() / with_adapter_from / "result.json", run_dir / "result.json")
+    ctx.ws.register_run(run_id, "ppo", run_dir, to_dict(load_config("ppo", PRESET, TINY_PPO + config_overrides)))
+    write_status(run_dir, state=state, pid=None, started=None, ended=None, error=None)
+    return run_dir
+
+
+def test_setup_from_a_finished_run_with_builtin_prompts(world) -> None:  # noqa: ANN001
+    from playground import builtin
+    from playground.ui.arena_tab import MODES
+    from playground.ui.ppo_tab import arena_round
+
+    setup = arena_round(world, "ppo-builtin")
+    assert not isinstance(setup, str), setup
+    policy, reference = setup.sources
+    assert (policy.model, policy.adapter) == ("tiny", "ppo-builtin")
+    assert (reference.model, reference.adapter) == ("tiny", "")
+    for src in setup.sources:  # sampled as in the rollouts
+        assert (src.temperature, src.top_p, src.max_new_tokens) == (0.7, 1.0, 4)
+    assert setup.pool == "ppo-ppo-builtin"
+    assert setup.mode == MODES[0] and setup.dataset is None and setup.prompt == builtin.prompts()[0]
+    assert setup.judge is None
+
+
+def test_setup_uses_the_runs_workspace_dataset(world) -> None:  # noqa: ANN001
+    from playground.ui.arena_tab import MODES
+    from playground.ui.ppo_tab import arena_round
+
+    setup = arena_round(world, "ppo-dataset")
+    assert not isinstance(setup, str), setup
+    assert setup.mode == MODES[1] and setup.dataset == "my-prompts" and setup.prompt is None
+    assert setup.pool == "ppo-ppo-dataset"
+
+
+def test_refusals_are_one_line_reasons(world) -> None:  # noqa: ANN001
+    from playground.ui.ppo_tab import arena_round
+
+    _register(world, "ppo-running", "running", [])
+    _register(world, "ppo-failed-early", "failed", [])
+    _register(world, "ppo-no-adapter", "succeeded", [])
+    cases = {"": "Pick a PPO run", "nope": "No PPO run 'nope'", "ppo-running": "is running",
+             "ppo-failed-early": "is failed", "ppo-no-adapter": "has no adapter yet"}
+    for run_id, want in cases.items():
+        msg = arena_round(world, run_id)
+        assert isinstance(msg, str) and want in msg and "\n" not in msg, (run_id, msg)
+
+
+def test_stopped_run_with_an_adapter_and_rm_reward_sets_the_judge(world) -> None:  # noqa: ANN001
+    from playground.ui.arena_tab import _adapter_choices
+    from playground.ui.ppo_tab import arena_round
+
+    _register(world, "ppo-stopped", "stopped", ["reward=rm:reward-xyz"], with_adapter_from="ppo-builtin")
+    setup = arena_round(world, "ppo-stopped")
+    assert not isinstance(setup, str), setup
+    assert setup.sources[0].adapter == "ppo-stopped" and setup.judge == "reward-xyz"
+    # finished-only lists leave a stopped run out; the round adds it so the dropdown can show it
+    assert "ppo-stopped" not in [v for _, v in _adapter_choices(world)]
+    assert "ppo-stopped" in [v for _, v in _adapter_choices(world, setup.adapter_run)]
+
+
+def test_arena_generates_from_both_sources_and_the_policy_differs_from_the_reference(world) -> None:  # noqa: ANN001
+    from playground.generation import Source, generate_pair, load_model
+    from playground.ui.ppo_tab import arena_round
+
+    setup = arena_round(world, "ppo-builtin")
+    assert not isinstance(setup, str)
+    policy, _ = load_model(setup.sources[0].model, setup.sources[0].adapter)
+    reference, _ = load_model(setup.sources[1].model, setup.sources[1].adapter)
+    diffs = [(a - b).abs().max().item() for a, b in zip(policy.parameters(), reference.parameters(), strict=True)]
+    assert max(diffs) > 0  # one PPO update moved the merged LoRA weights away from the base
+    sources = [Source(model=s.model, adapter=s.adapter, temperature=s.temperature, top_p=s.top_p,
+                      max_new_tokens=s.max_new_tokens) for s in setup.sources]
+    out = generate_pair(setup.prompt, sources, 0, lambda m, a: load_model(m, a))
+    assert len(out.texts) == 2 and all(n <= 4 for n in out.n_tokens)
+
+
+def test_button_handler_fills_the_arena_and_switches_tab(world) -> None:  # noqa: ANN001
+    import gradio as gr
+
+    from playground.ui.app import build_app
+
+    demo = build_app(world)
+    assert world.arena is not None and world.tabs is not None
+    fns = [f for f in demo.fns.values() if getattr(f, "name", "") == "on_arena_round"]
+    assert len(fns) == 1
+    outputs = fns[0].fn("ppo-dataset")
+    targets = world.arena
+    assert len(outputs) == 1 + len(targets.outputs)
+    tabs, values = outputs[0], dict(zip([id(c) for c in targets.outputs], outputs[1:], strict=True))
+    assert isinstance(tabs, gr.Tabs) and tabs.selected == "arena_tab"
+    (m1, ad1, t1, tp1, x1), (m2, ad2, *_rest) = targets.sides
+    assert values[id(m1)] == "tiny" and values[id(m2)] == "tiny"
+    assert values[id(ad1)]["value"] == "ppo-dataset" and values[id(ad2)]["value"] == ""
+    assert ("ppo-dataset" in [v for _, v in values[id(ad1)]["choices"]])
+    assert (values[id(t1)], values[id(tp1)], values[id(x1)]) == (0.7, 1.0, 4)
+    assert values[id(targets.pool)] == "ppo-ppo-dataset"
+    assert values[id(targets.dataset)]["value"] == "my-prompts" and values[id(targets.cursor)] == 0
+    # an unfinished run: a warning, and every output left as it is
+    skipped = fns[0].fn("nope")
+    assert all(isinstance(o, dict) and o.get("__type__") == "update" and len(o) == 1 for o in skipped)
