@@ -57,7 +57,7 @@ def world():
         jobs.close()
 
 
-def _register(ctx, run_id: str, state: str, config_overrides: list[str], with_adapter_from: str = "") -> Path:  # noqa: ANN001
+def _register(ctx, run_id: str, state: str, overrides: list[str], with_adapter_from: str = "") -> Path:  # noqa: ANN001
     import shutil
 
     from playground.paths import runs_dir
@@ -67,7 +67,7 @@ def _register(ctx, run_id: str, state: str, config_overrides: list[str], with_ad
     if with_adapter_from:
         shutil.copytree(runs_dir() / with_adapter_from / "adapter", run_dir / "adapter")
         shutil.copy(runs_dir() / with_adapter_from / "result.json", run_dir / "result.json")
-    ctx.ws.register_run(run_id, "ppo", run_dir, to_dict(load_config("ppo", PRESET, TINY_PPO + config_overrides)))
+    ctx.ws.register_run(run_id, "ppo", run_dir, to_dict(load_config("ppo", PRESET, TINY_PPO + overrides)))
     write_status(run_dir, state=state, pid=None, started=None, ended=None, error=None)
     return run_dir
 
@@ -84,7 +84,7 @@ def test_setup_from_a_finished_run_with_builtin_prompts(world) -> None:  # noqa:
     assert (reference.model, reference.adapter) == ("tiny", "")
     for src in setup.sources:  # sampled as in the rollouts
         assert (src.temperature, src.top_p, src.max_new_tokens) == (0.7, 1.0, 4)
-    assert setup.pool == "ppo-ppo-builtin"
+    assert setup.pool == "ppo-builtin"  # the id already says ppo-
     assert setup.mode == MODES[0] and setup.dataset is None and setup.prompt == builtin.prompts()[0]
     assert setup.judge is None
 
@@ -96,7 +96,7 @@ def test_setup_uses_the_runs_workspace_dataset(world) -> None:  # noqa: ANN001
     setup = arena_round(world, "ppo-dataset")
     assert not isinstance(setup, str), setup
     assert setup.mode == MODES[1] and setup.dataset == "my-prompts" and setup.prompt is None
-    assert setup.pool == "ppo-ppo-dataset"
+    assert setup.pool == "ppo-dataset"
 
 
 def test_refusals_are_one_line_reasons(world) -> None:  # noqa: ANN001
@@ -160,7 +160,7 @@ def test_button_handler_fills_the_arena_and_switches_tab(world) -> None:  # noqa
     assert values[id(ad1)]["value"] == "ppo-dataset" and values[id(ad2)]["value"] == ""
     assert ("ppo-dataset" in [v for _, v in values[id(ad1)]["choices"]])
     assert (values[id(t1)], values[id(tp1)], values[id(x1)]) == (0.7, 1.0, 4)
-    assert values[id(targets.pool)] == "ppo-ppo-dataset"
+    assert values[id(targets.pool)] == "ppo-dataset"
     assert values[id(targets.dataset)]["value"] == "my-prompts" and values[id(targets.cursor)] == 0
     # an unfinished run: a warning, and every output left as it is
     skipped = fns[0].fn("nope")

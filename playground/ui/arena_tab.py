@@ -25,7 +25,8 @@ vs reference" button fills it from an `ArenaSetup` (plain values) and switches t
 API (gradio_client): /arena_generate (load or generate the next pair into the session), /arena_vote
 (choice, annotator, reason, rating_a, rating_b, pool, judge="off") -> reveal text, counter text.
 Element ids for browser tests: arena-generate, arena-skip, arena-vote-a, arena-vote-b, arena-vote-tie,
-arena-vote-bad, arena-a, arena-b, arena-counter, arena-reveal, arena-annotator, arena-prompt, arena-rm-judge.
+arena-vote-bad, arena-a, arena-b, arena-counter, arena-reveal, arena-annotator, arena-prompt, arena-rm-judge,
+arena-pool.
 """
 
 from __future__ import annotations
@@ -301,7 +302,7 @@ def build(ctx: AppContext) -> None:
         annotator = gr.Textbox(label="Annotator name", placeholder="your name (kept in this browser)",
                                elem_id="arena-annotator", scale=2)
         pool = gr.Textbox(value="default", label="Pool", info="Votes are grouped by pool (one per workshop).",
-                          scale=1)
+                          scale=1, elem_id="arena-pool")
         counter = gr.Markdown(_counter_md(ctx, "default", ""), elem_id="arena-counter")
     saved_name = gr.BrowserState("", storage_key="playground-arena-annotator")
 

@@ -5,7 +5,7 @@ live beside the PPO objective; compare sample responses before training and now.
 Reward `rule:expr` scores a response with a sandboxed Python expression (`reward_expression`, checked live
 under the form, with a small menu of examples). "⚔ Arena round: policy vs reference" takes the followed run,
 once it has ended with an adapter, to the Preferences tab: source 1 = its base + adapter, source 2 = the same
-base alone (the PPO reference), both sampled like the rollouts, votes in pool `ppo-<run id>`
+base alone (the PPO reference), both sampled like the rollouts, votes in pool `<run id>` (ppo-...)
 (`arena_round(ctx, run_id)` computes that setup as a plain function).
 
 Handlers take plain values and call services (jobs, run files); the training itself is a subprocess running
@@ -114,8 +114,9 @@ def arena_round(ctx: AppContext, run_id: str) -> ArenaSetup | str:
 
     Source 1 is the run's base model + its adapter, source 2 the same base with no adapter (the reference PPO
     held the policy near), both sampled as in the rollouts (the run's temperature, top-p 1, response_length
-    new tokens). Votes go to pool `ppo-<run id>`. Prompts: the run's workspace dataset in order, else the first
-    built-in prompt typed in the box. With an `rm:` reward, that reward model is the RM judge."""
+    new tokens). Votes go to a pool named after the run (`ppo-<...>`, the run id). Prompts: the run's workspace
+    dataset in order, else the first built-in prompt typed in the box. With an `rm:` reward, that reward model
+    is the RM judge."""
     from playground.ui.arena_tab import run_base_model
 
     if not run_id:
@@ -140,7 +141,8 @@ def arena_round(ctx: AppContext, run_id: str) -> ArenaSetup | str:
         mode, dataset, prompt = MODES[0], None, (builtin.prompts() or [""])[0]
     reward = str(cfg.get("reward", ""))
     judge = (reward[3:].strip() or None) if reward.startswith("rm:") else None
-    return ArenaSetup(sources=sources, pool=f"ppo-{run_id}", mode=mode, dataset=dataset, prompt=prompt, judge=judge,
+    pool = run_id if run_id.startswith("ppo-") else f"ppo-{run_id}"  # ids are ppo-<date>-<time>-<hex> already
+    return ArenaSetup(sources=sources, pool=pool, mode=mode, dataset=dataset, prompt=prompt, judge=judge,
                       adapter_run=run)
 
 
@@ -193,7 +195,8 @@ def build(ctx: AppContext) -> None:
         with gr.Row():
             arena_btn = gr.Button("⚔ Arena round: policy vs reference", elem_id="ppo-arena-round", scale=0)
             gr.Markdown("Judge the followed run's policy against its reference (the base without the adapter), "
-                        "blind, in the Preferences tab; the votes form pool `ppo-<run id>`.", elem_classes=["pg-help"])
+                        "blind, in the Preferences tab; the votes form their own pool, named after the run.",
+                        elem_classes=["pg-help"])
 
     # -- handlers ---------------------------------------------------------------------------------
     def on_refresh() -> tuple[Any, ...]:
@@ -218,6 +221,7 @@ def build(ctx: AppContext) -> None:
 
     reward_box = form.components[FIELDS.index("reward")]
     expr_box = form.components[FIELDS.index("reward_expression")]
+    expr_box.elem_id = "ppo-reward-expression"  # set before launch, like sft_box.info above: config is read then
 
     def on_example(name: str | None) -> tuple[Any, Any]:
         if not name or name not in EXAMPLES:
@@ -231,8 +235,11 @@ def build(ctx: AppContext) -> None:
     if arena_btn is not None:
         targets, tabs = ctx.arena, ctx.tabs
 
-        def on_arena_round(run_id: str) -> list[Any]:
-            """Fill the arena from the followed run and switch to it; a warning and no change otherwise."""
+        def on_arena_round(run_id: str, picked: str | None = None) -> list[Any]:
+            """Fill the arena from the followed run and switch to it; a warning and no change otherwise.
+
+            `picked` is the run picker's value: at page load it shows the newest run before any is followed."""
+            run_id = run_id or picked or ""
             setup = arena_round(ctx, run_id)
             if isinstance(setup, str):
                 gr.Warning(setup)
@@ -240,4 +247,4 @@ def build(ctx: AppContext) -> None:
             gr.Info(f"Arena ready: {run_id} vs its reference in pool {setup.pool}. Press Generate.")
             return [gr.Tabs(selected="arena_tab"), *targets.updates(ctx, setup)]
 
-        arena_btn.click(on_arena_round, [view.run_id], [tabs, *targets.outputs], api_visibility="private")
+        arena_btn.click(on_arena_round, [view.run_id, follow], [tabs, *targets.outputs], api_visibility="private")
