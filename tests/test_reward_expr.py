@@ -107,6 +107,13 @@ def test_limits_at_run_time_fail_the_row_not_the_process():
         expr.score("x" * 1000, "", 1)
     with pytest.raises(ArithmeticError, match="too much work"):
         compile_expression("sum(1 for a in words for b in words for c in words)").score(" ".join(["w"] * 200))
+    # searches and method calls are charged by what they read, so nested loops over them stop early too
+    text = " ".join(f"w{i}" for i in range(400))
+    with pytest.raises(ArithmeticError, match="too much work"):
+        compile_expression("sum(text.count(a + b) for a in words for b in words)").score(text)
+    with pytest.raises(ArithmeticError, match="too much work"):
+        compile_expression("sum((a + b) in text for a in words for b in words)").score(text)
+    assert compile_expression("sum(w in prompt.lower() for w in words)").score(text, "w1 w2 w3") == 3.0
 
 
 # ---- runtime errors -----------------------------------------------------------------------------------------

@@ -50,7 +50,9 @@ MAX_DEPTH = 100  # nesting: the checker and the interpreter recurse
 MAX_POW = 100  # |exponent| of **
 MAX_INT_BITS = 4096  # larger integers are refused before they are computed
 MAX_LEN = 100_000  # characters of a string / items of a list made by the expression
-MAX_COST = 2_000_000  # work per response: one unit per node evaluated plus the length of each str/list made
+# work per response: one unit per node evaluated, plus the length of each str / list made, searched or read by
+# a method; a realistic expression over a few hundred words costs a few thousand
+MAX_COST = 2_000_000
 
 _BINOPS: dict[type, Callable[[Any, Any], Any]] = {
     ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lambda a, b: a * b,
@@ -212,6 +214,8 @@ class _Eval:
             left = self.run(node.left, scope)
             for op, comp in zip(node.ops, node.comparators, strict=True):
                 right = self.run(comp, scope)
+                if isinstance(right, (str, list, tuple)) and isinstance(op, (ast.In, ast.NotIn)):
+                    self.charge(len(right))  # a search reads the whole right side
                 if not _CMPS[type(op)](left, right):
                     return False
                 left = right
@@ -281,6 +285,7 @@ class _Eval:
             raise TypeError(f"'.{method}()' cannot be called on {type(obj).__name__}")
         if method == "join" and not all(isinstance(x, str) for x in (args[0] if args else [])):
             raise TypeError("join() takes a list of strings")
+        self.charge(len(obj))  # every listed method reads the whole string / list: loops of them add up
         return getattr(obj, method)(*args)
 
     def generate(self, gens: list[ast.comprehension], elt: ast.AST, scope: dict[str, Any]) -> Any:
