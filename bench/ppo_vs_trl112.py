@@ -21,7 +21,8 @@ TRL's design, a second full AutoModelForSequenceClassification (all weights trai
 with a full policy and a full reference copy instead.
 
 Printed: wall time per update (median over updates after the first, and mean), peak RSS, reward gain per update
-(least-squares slope of the mean score over updates), first/last scores, and the ratios ours/TRL.
+((mean score of the last 3 updates - score of update 1) / (updates - 2)), the least-squares slope of the score
+(shape-sensitive: lower for a curve that rises early and then levels off), first/last scores, and the ratios.
 Targets: time <= 0.5x, memory <= 0.6x, reward gain >= TRL's.
 """
 
@@ -52,6 +53,18 @@ def slope(ys: list[float]) -> float:
     return sum((i + 1 - xm) * (y - ym) for i, y in enumerate(ys)) / sum((i + 1 - xm) ** 2 for i in range(n))
 
 
+def gain(ys: list[float]) -> float:
+    """Reward gained per update: (mean of the last 3 scores - the first score) / updates between them.
+
+    The first score is the rollout of the untrained policy, the last three are averaged against noise, and
+    their centre is update n-1, so the distance is n-2 updates. Unlike the least-squares slope this does not
+    penalise a curve that rises early and then levels off."""
+    n = len(ys)
+    if n < 4:
+        return slope(ys)
+    return (sum(ys[-3:]) / 3 - ys[0]) / (n - 2)
+
+
 def peak_rss_mb() -> float:
     import resource
 
@@ -67,7 +80,7 @@ def ppo_cfg(c: dict):  # noqa: ANN201 - PPORun, imported lazily
             f"per_device_train_batch_size={c['mini']}", "gradient_accumulation_steps=1",
             f"ppo_epochs={c['epochs']}", f"learning_rate={c['lr']}", "lr_scheduler_type=constant",
             f"kl_coef={c['kl_coef']}", "kl_estimator=k1", "adaptive_kl=false", "missing_eos_penalty=0",
-            "sample_every=0", "save_steps=0", "whiten_advantages=true"]
+            "sample_every=0", "save_steps=0", "whiten_advantages=true", *c.get("ours_set", [])]
     return load_config("ppo", REPO / "presets" / "ppo" / "tiny-cpu.yaml", sets)
 
 
@@ -259,7 +272,8 @@ def summary(runs: list[dict]) -> dict:
         "s_per_update_mean": statistics.mean(t for r in runs for t in r["times"]),
         "peak_rss_mb": max(r["peak_rss_mb"] for r in runs),
         "rss_loaded_mb": max(r["rss_loaded_mb"] for r in runs),
-        "gain_per_update": statistics.mean(slope(r["scores"]) for r in runs),
+        "gain_per_update": statistics.mean(gain(r["scores"]) for r in runs),
+        "slope_per_update": statistics.mean(slope(r["scores"]) for r in runs),
         "first": statistics.mean(r["scores"][0] for r in runs),
         "last": statistics.mean(statistics.mean(r["scores"][-3:]) for r in runs),
         "kl_last": statistics.mean(r["kls"][-1] for r in runs),
@@ -282,6 +296,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--trl-no-peft", action="store_true", help="TRL with a full policy + full reference copy")
+    ap.add_argument("--ours-set", action="append", default=[], metavar="KEY=VALUE",
+                    help="extra PPORun override for our side only (ablations), e.g. --ours-set max_grad_norm=1e9")
+    ap.add_argument("--sides", default="ours,trl", help="which sides to run: ours,trl (default), ours or trl")
     ap.add_argument("--child", choices=["ours", "trl"], help=argparse.SUPPRESS)
     ap.add_argument("--cfg", help=argparse.SUPPRESS)
     ap.add_argument("--work", help=argparse.SUPPRESS)
@@ -296,20 +313,29 @@ def main() -> None:
 
     c = {"model": a.model, "updates": a.updates, "batch": a.batch, "mini": a.mini, "epochs": a.epochs,
          "response_length": a.response_length, "temperature": a.temperature, "lr": a.lr, "kl_coef": a.kl_coef,
-         "threads": a.threads, "seed": a.seed, "trl_no_peft": a.trl_no_peft}
+         "threads": a.threads, "seed": a.seed, "trl_no_peft": a.trl_no_peft, "ours_set": a.ours_set}
+    sides = {x.strip() for x in a.sides.split(",") if x.strip()}
+    if not sides or sides - {"ours", "trl"}:
+        raise SystemExit("--sides takes ours, trl or ours,trl")
     if a.batch % a.mini:
         raise SystemExit("--batch must be a multiple of --mini")
-    ensure_trl()
+    if "trl" in sides:
+        ensure_trl()
     print(f"config: {json.dumps(c)}", flush=True)
     ours, theirs = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(a.rounds):
             ci = {**c, "seed": a.seed + i}  # each round a different seed: real repeats, same seed on both sides
-            ours.append(run_child("ours", ci, Path(tmp) / f"ours-{i}"))
-            theirs.append(run_child("trl", ci, Path(tmp) / f"trl-{i}"))
-            print(f"round {i}: ours {statistics.median(ours[-1]['times']):.2f} s/update, "
-                  f"{ours[-1]['peak_rss_mb']:.0f} MB; TRL {statistics.median(theirs[-1]['times']):.2f} s/update, "
-                  f"{theirs[-1]['peak_rss_mb']:.0f} MB", flush=True)
+            for side, acc in (("ours", ours), ("trl", theirs)):
+                if side in sides:
+                    acc.append(run_child(side, ci, Path(tmp) / f"{side}-{i}"))
+                    print(f"round {i}: {side} {statistics.median(acc[-1]['times']):.2f} s/update, "
+                          f"{acc[-1]['peak_rss_mb']:.0f} MB, scores "
+                          + " ".join(f"{x:.3f}" for x in acc[-1]["scores"]), flush=True)
+    if len(sides) == 1:
+        one = summary(ours or theirs)
+        print(f"\n{next(iter(sides))} only: " + ", ".join(f"{k} {v:.4f}" for k, v in one.items()))
+        return
     o, t = summary(ours), summary(theirs)
     print(f"\nmodel={a.model} updates={a.updates} rounds={a.rounds} batch={a.batch} mini={a.mini} epochs={a.epochs} "
           f"response_length={a.response_length} T={a.temperature} threads={a.threads} "
@@ -320,6 +346,7 @@ def main() -> None:
             ("peak RSS MB", "peak_rss_mb", "<= 0.6"),
             ("RSS after load MB", "rss_loaded_mb", ""),
             ("reward gain / update", "gain_per_update", ">= 1.0"),
+            ("least-squares slope", "slope_per_update", ""),
             ("score first update", "first", ""),
             ("score last 3 updates", "last", ""),
             ("KL last update (nats)", "kl_last", ""),

@@ -124,7 +124,52 @@ def _load_model(model: str, adapter: str, device: str) -> tuple[Any, Any]:
     else:
         m = load_causal_lm(spec, device)
     m.eval()
+    skinny_linears(m)
     return m, tok
+
+
+SKINNY_MAX_ROWS = 8
+
+
+def skinny_linears(model: Any) -> int:
+    """Make CPU decode steps with a few rows fast; returns how many Linear layers were patched.
+
+    A decode step multiplies 1-2 hidden states (one per A/B side) by every weight matrix. The CPU BLAS
+    behind `F.linear` takes a slow path for 2-8 rows: on this 2-core box, all the SmolLM2 body's weights
+    (210 matrices, read from RAM) took 34 ms for one row but 59 ms (1 thread) to 1.7 s (2 threads,
+    thrashing) for two, and the 49152 x 576 LM head 9.7 ms vs 27.6 ms. The same product written as
+    W @ x^T (a tall-skinny GEMM that streams the weights once) takes 26-42 ms for two rows, so a second
+    row is almost free, as it is on a GPU. Only no-grad CPU calls with few rows take this path (training
+    and long prompts keep `F.linear`); the numbers are the same product (allclose, tests/test_generation.py).
+    Measured with bench/ab_generation.py."""
+    import torch
+
+    n = 0
+    for mod in model.modules():
+        if (type(mod) is not torch.nn.Linear or mod.weight.device.type != "cpu"
+                or getattr(mod, "_skinny", False)):
+            continue
+        mod.forward = _skinny_forward(mod)
+        mod._skinny = True
+        n += 1
+    return n
+
+
+def _skinny_forward(mod: Any) -> Callable[[Any], Any]:
+    import torch
+
+    linear = mod.forward
+
+    def forward(x: Any) -> Any:
+        rows = x.numel() // max(1, x.shape[-1])
+        if torch.is_grad_enabled() or rows > SKINNY_MAX_ROWS or x.dtype != mod.weight.dtype:
+            return linear(x)
+        y = torch.mm(mod.weight, x.reshape(rows, x.shape[-1]).t()).t().contiguous()
+        if mod.bias is not None:
+            y = y + mod.bias
+        return y.reshape(*x.shape[:-1], mod.out_features)
+
+    return forward
 
 
 def default_loader() -> ModelLoader:

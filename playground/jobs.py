@@ -19,6 +19,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from playground.config import BaseRun, save_config, stage_of, to_dict
 from playground.paths import REPO_DIR, home, runs_dir
@@ -30,7 +31,11 @@ STOP_GRACE_S = 20.0
 
 def build_command(stage: str, config_path: str | Path, run_dir: str | Path, num_processes: int = 1,
                   accelerate_config: str = "") -> list[str]:
-    """The argv that runs one stage: plain python for one process, `accelerate launch` for several."""
+    """The argv that runs one stage: plain python for one process, `accelerate launch` for several.
+
+    Several processes always go through the torchrun launcher (`--multi_gpu`), also on a machine without a GPU:
+    the trainers pick gloo on CPU themselves. (`accelerate launch --cpu --num_processes 2` would silently start
+    one process: accelerate's multi-CPU launch needs mpirun.)"""
     tail = ["-m", "playground", stage, "--config", str(config_path), "--run-dir", str(run_dir)]
     if num_processes <= 1:
         return [sys.executable, *tail]
@@ -49,6 +54,11 @@ def cli_twin(stage: str, config_path: str | Path, num_processes: int = 1, accele
     extra = f" --config_file {shlex.quote(accelerate_config)}" if accelerate_config else " --multi_gpu"
     return (f"accelerate launch --num_processes {num_processes}{extra} -m playground {stage} "
             f"--config {shlex.quote(str(config_path))}")
+
+
+def launch_args(data: dict[str, Any]) -> tuple[int, str]:
+    """(num_processes, accelerate_config) from a run's config (as saved in its config.yaml)."""
+    return int(data.get("num_processes", 1) or 1), str(data.get("accelerate_config", "") or "")
 
 
 class JobRunner:
@@ -196,8 +206,7 @@ class JobRunner:
 
         data = yaml.safe_load((run_dir / "config.yaml").read_text()) or {}
         stage = self.ws.get_run(run_id)["stage"]
-        cmd = build_command(stage, run_dir / "config.yaml", run_dir, int(data.get("num_processes", 1) or 1),
-                            str(data.get("accelerate_config", "") or ""))
+        cmd = build_command(stage, run_dir / "config.yaml", run_dir, *launch_args(data))
         env = dict(os.environ, PLAYGROUND_JOB="1", PYTHONUNBUFFERED="1", PLAYGROUND_HOME=str(self.home),
                    HF_DATASETS_DISABLE_PROGRESS_BARS="1", TRANSFORMERS_NO_ADVISORY_WARNINGS="1")
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_DIR), env.get("PYTHONPATH", "")) if p)

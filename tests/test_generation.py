@@ -110,3 +110,27 @@ def test_base_vs_adapter_runs_two_groups(counting_loader, env):
     assert out.texts[0] != out.texts[1]  # the adapter changes the greedy answer
     with pytest.raises(ModelError):
         generate_pair(PROMPT, [a, Source(model="tiny", adapter="no-such-run")], loader=counting_loader)
+
+
+def test_skinny_linears_compute_the_same_product(env):
+    """The CPU decode fast path (W @ x^T for a few rows) gives F.linear's numbers, and training keeps F.linear."""
+    import torch
+
+    from playground.generation import skinny_linears
+    from playground.models import load_causal_lm, resolve
+
+    model = load_causal_lm(resolve("tiny"), "cpu").eval()
+    g = torch.Generator().manual_seed(0)
+    ids = torch.randint(0, 1000, (2, 7), generator=g)
+    with torch.inference_mode():
+        prefill_before = model(ids).logits  # 14 rows: above the skinny limit
+        step_before = model(ids[:, :1]).logits  # 2 rows: the decode-step shape
+    assert skinny_linears(model) > 0
+    assert skinny_linears(model) == 0  # patching twice is a no-op
+    with torch.inference_mode():
+        assert torch.allclose(model(ids[:, :1]).logits, step_before, atol=1e-5, rtol=1e-4)
+        assert torch.allclose(model(ids).logits, prefill_before, atol=1e-5, rtol=1e-4)
+    # with gradients on, the patched layers fall back to F.linear and still backpropagate
+    loss = model(ids[:, :1]).logits.logsumexp(-1).mean()
+    loss.backward()
+    assert model.get_output_embeddings().weight.grad is not None

@@ -14,6 +14,11 @@ hidden state. Each update:
 4. `ppo_epochs` passes over shuffled mini-batches, minimising the clipped objective
    L = -min(rho A, clip(rho, 1-eps, 1+eps) A) + vf_coef * 0.5 * max((V-R)^2, (V_clip-R)^2),  rho = pi/pi_old.
 
+Several processes (`num_processes: 2`, launched through `accelerate launch`): each rank rolls out its own
+`rollout_batch_size` prompts, advantage whitening and the logged statistics use the statistics of all ranks,
+and gradients are averaged with one all_reduce per optimiser step (no DDP wrapper: the trainable LoRA and
+value-head parameters are small), so every rank takes the same step and the weights stay identical.
+
 Metrics go to metrics.jsonl every update, sample responses to samples.jsonl every `sample_every` updates
 (update 0 is the policy before training), checkpoints to checkpoints/checkpoint-<update>/, the final adapter
 (+ value_head.pt) to adapter/ with result.json.
@@ -22,6 +27,7 @@ Metrics go to metrics.jsonl every update, sample responses to samples.jsonl ever
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import time
 from pathlib import Path
@@ -59,6 +65,56 @@ def _sft_start(cfg: PPORun) -> tuple[str, Path | None]:
     return base, adapter
 
 
+class Dist:
+    """The process group, or a no-op for one process. `accelerate launch` sets RANK / WORLD_SIZE; accelerate's
+    PartialState then joins the group (gloo on CPU, NCCL on GPU) and picks this rank's device."""
+
+    def __init__(self, device: str) -> None:
+        import os
+
+        self.world = int(os.environ.get("WORLD_SIZE", "1") or 1)
+        self.rank = int(os.environ.get("RANK", "0") or 0)
+        self.device: str | None = None
+        if self.world > 1:
+            import torch
+            from accelerate import PartialState
+
+            state = PartialState(cpu=device == "cpu" or not torch.cuda.is_available())  # gloo on CPU
+            self.world, self.rank, self.device = state.num_processes, state.process_index, str(state.device)
+
+    def sum(self, t: Any) -> Any:
+        """In place all-reduce sum (identity for one process)."""
+        if self.world > 1:
+            import torch.distributed as dist
+
+            dist.all_reduce(t)
+        return t
+
+    def mean_grads(self, params: list[Any]) -> None:
+        """Average .grad over ranks with one flat all-reduce."""
+        if self.world == 1:
+            return
+        import torch
+        from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
+
+        for p in params:
+            if p.grad is None:  # every rank must send the same layout
+                p.grad = torch.zeros_like(p)
+        grads = [p.grad for p in params]
+        flat = self.sum(_flatten_dense_tensors(grads)) / self.world
+        for g, f in zip(grads, _unflatten_dense_tensors(flat, grads), strict=True):
+            g.copy_(f)
+
+    def any(self, flag: bool) -> bool:
+        """True on every rank when it is True on one (stop together, or the others wait in all_reduce)."""
+        if self.world == 1:
+            return flag
+        import torch
+
+        t = torch.tensor([1.0 if flag else 0.0], device=self.device)
+        return bool(self.sum(t).item() > 0)
+
+
 class PPOTrainer:
     """Holds the one model, the value head, the optimiser and the reward; `train()` runs the updates."""
 
@@ -79,16 +135,19 @@ class PPOTrainer:
             raise ConfigError("temperature must be > 0 (PPO needs a sampling policy)")
         self.cfg = cfg
         self.run_dir = Path(run_dir)
-        seed_everything(cfg.seed)
+        self.dist = Dist(cfg.device)
+        seed_everything(cfg.seed)  # the same seed on every rank: identical LoRA initialisation
         # the reward comes first: a bad spec should fail before minutes of model loading
-        self.reward_fn = build_reward(cfg.reward, cfg, cfg.device)
+        self.reward_fn = build_reward(cfg.reward, cfg, self.dist.device or cfg.device)
         base_name, sft_adapter = _sft_start(cfg)
         self.base_model = base_name
         spec = models.resolve(base_name)
         self.device, _ = models.pick_device(cfg.device)
+        if self.dist.device is not None:
+            self.device = self.dist.device  # this rank's GPU (or cpu)
         self.tok = models.load_tokenizer(spec, cfg.trust_remote_code)
         self.tok.padding_side = "left"
-        model = models.load_causal_lm(spec, cfg.device, cfg.trust_remote_code)
+        model = models.load_causal_lm(spec, cfg.device, cfg.trust_remote_code).to(self.device)
         if sft_adapter is not None:
             model = PeftModel.from_pretrained(model, str(sft_adapter), is_trainable=True)
         else:
@@ -140,7 +199,7 @@ class PPOTrainer:
         import numpy as np
 
         n, b = len(self.prompt_ids), self.cfg.rollout_batch_size
-        rng = np.random.default_rng(self.cfg.seed * 100003 + update)
+        rng = np.random.default_rng([self.cfg.seed * 100003 + update, self.dist.rank])
         return [int(i) for i in rng.choice(n, size=b, replace=n < b)]
 
     def _left_pad(self, seqs: list[list[int]]) -> tuple[Any, Any]:
@@ -206,7 +265,8 @@ class PPOTrainer:
         msgs = [self.prompt_msgs[i] for i in idx]
         q_ids, q_attn = self._left_pad([self.prompt_ids[i] for i in idx])
         ctx = q_ids.shape[1]
-        torch.manual_seed(self.cfg.seed * 7919 + update)  # sampling is reproducible per update (and on resume)
+        # sampling is reproducible per update (and on resume), and differs between ranks
+        torch.manual_seed(self.cfg.seed * 7919 + update + 1_000_003 * self.dist.rank)
         responses = self.generate(q_ids, q_attn)
         mask = core.response_mask(responses, self.eos_id)
         ids = torch.cat([q_ids, responses], 1)
@@ -231,9 +291,21 @@ class PPOTrainer:
         values = values * mask
         adv, returns = core.gae(rewards, values, mask, self.cfg.gamma, self.cfg.lam)
         if self.cfg.whiten_advantages:
-            adv = core.masked_whiten(adv, mask)
+            adv = self._whiten(adv, mask)
         return dict(ids=ids, attn=attn, ctx=ctx, responses=responses, mask=mask, logprobs=logprobs * mask,
                     values=values, advantages=adv, returns=returns, scores=scores, kl=kl, non_score=non_score)
+
+    def _whiten(self, x: Any, mask: Any) -> Any:
+        """Advantage whitening with the mean / variance over every rank's tokens."""
+        if self.dist.world == 1:
+            return core.masked_whiten(x, mask)
+        import torch
+
+        s = self.dist.sum(torch.stack([(x * mask).sum(), (x * x * mask).sum(), mask.sum()]).double())
+        n = s[2].clamp(min=1)
+        mean = s[0] / n
+        var = (s[1] / n - mean * mean) * n / (n - 1).clamp(min=1)
+        return ((x - mean.float()) * torch.rsqrt(var.float().clamp(min=0) + 1e-8)) * mask
 
     def optimise(self, batch: dict[str, Any]) -> dict[str, float]:
         import torch
@@ -242,7 +314,8 @@ class PPOTrainer:
         n = batch["ids"].shape[0]
         micro, accum = cfg.per_device_train_batch_size, cfg.gradient_accumulation_steps
         stats: dict[str, list[float]] = {k: [] for k in
-                                         ("policy_loss", "value_loss", "entropy", "approx_kl", "clipfrac", "vf_clipfrac")}
+                                         ("policy_loss", "value_loss", "entropy", "approx_kl", "clipfrac", "vf_clipfrac",
+                                          "grad_norm")}
         gen = torch.Generator().manual_seed(cfg.seed * 31 + self.step)
         for _epoch in range(cfg.ppo_epochs):
             perm = torch.randperm(n, generator=gen).tolist()
@@ -265,7 +338,10 @@ class PPOTrainer:
                         stats[key].append(float(val.detach()))
                     del logits, v, lp, loss
                 params = [p for g in self.optimizer.param_groups for p in g["params"]]
-                torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
+                self.dist.mean_grads(params)
+                # the norm is a metric either way; inf = measure without clipping (max_grad_norm 0 = off)
+                norm = torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm if cfg.max_grad_norm > 0 else math.inf)
+                stats["grad_norm"].append(float(norm))
                 self.optimizer.step()
                 self.optimizer.zero_grad(set_to_none=True)
         return {k: sum(v) / max(1, len(v)) for k, v in stats.items()}
@@ -278,17 +354,25 @@ class PPOTrainer:
         t_roll = time.time() - t0
         stats = self.optimise(batch)
         self.scheduler.step()
+        import torch
+
         kl_coef = self.kl_ctl.value
-        kl_seq = batch["kl"].sum(1).mean().item()
-        non_score = batch["non_score"].sum(1).mean().item()
-        score = batch["scores"].mean().item()
-        self.kl_ctl.update(kl_seq, batch["ids"].shape[0])
+        n_seq = batch["ids"].shape[0]
+        eos = (batch["responses"] == self.eos_id).any(1).float().sum() if self.eos_id is not None else 0.0
+        # sums over this rank's sequences, then over all ranks: every rank logs / adapts beta on the same numbers
+        tot = self.dist.sum(torch.tensor([batch["kl"].sum().item(), batch["non_score"].sum().item(),
+                                          batch["scores"].sum().item(), float(batch["mask"].sum()), float(eos),
+                                          float(n_seq), *stats.values()], dtype=torch.float64, device=self.device))
+        tot = tot.tolist()
+        n_all = tot[5]
+        kl_seq, non_score, score = tot[0] / n_all, tot[1] / n_all, tot[2] / n_all
+        stats = {k: v / self.dist.world for k, v in zip(stats, tot[6:], strict=True)}
+        self.kl_ctl.update(kl_seq, int(n_all))
         dt = time.time() - t0
-        n_tokens = float(batch["mask"].sum())
-        eos = (batch["responses"] == self.eos_id).any(1).float().mean().item() if self.eos_id is not None else 0.0
+        n_tokens = tot[3]
         return dict(score=score, kl=kl_seq, non_score_reward=non_score, rlhf_reward=score + non_score, **stats,
-                    response_length=n_tokens / batch["ids"].shape[0], tokens_per_s=n_tokens / max(dt, 1e-9),
-                    kl_coef=kl_coef, learning_rate=self.scheduler.get_last_lr()[0], eos_fraction=eos,
+                    response_length=n_tokens / n_all, tokens_per_s=n_tokens / max(dt, 1e-9),
+                    kl_coef=kl_coef, learning_rate=self.scheduler.get_last_lr()[0], eos_fraction=tot[4] / n_all,
                     rollout_s=t_roll, update_s=dt)
 
     # ---- samples, checkpoints ---------------------------------------------------------------------------
@@ -371,21 +455,27 @@ class PPOTrainer:
         first = last = None
         if self.step == 0 and cfg.sample_every > 0:
             first = sum(s := self.write_samples(0)) / len(s)
-        while self.step < cfg.total_updates and not STOP.is_set():
+        while self.step < cfg.total_updates and not self.dist.any(STOP.is_set()):
             m = self.update()
             last = m["score"]
             if main:
                 append_metrics(self.run_dir, self.step, max_steps=cfg.total_updates, **m)
                 print(f"update {self.step}/{cfg.total_updates} score {m['score']:.4f} kl {m['kl']:.4f} "
                       f"entropy {m['entropy']:.3f} {m['update_s']:.2f}s", flush=True)
-            done = self.step >= cfg.total_updates or STOP.is_set()
+            stopping = self.dist.any(STOP.is_set())
+            done = self.step >= cfg.total_updates or stopping
             if cfg.sample_every > 0 and (self.step % cfg.sample_every == 0 or done):
                 self.write_samples(self.step)
             if main and cfg.save_steps > 0 and self.step % cfg.save_steps == 0 and not done:
                 self.save_checkpoint()
+        if self.dist.world > 1:
+            # one line per rank: the test (and a curious user) can check that the ranks hold the same weights
+            checksum = sum(float(p.detach().double().sum()) for p in self.model.parameters() if p.requires_grad)
+            print(f"rank {self.dist.rank}/{self.dist.world}: trainable checksum {checksum:.10e}", flush=True)
         if main:
             self.save_checkpoint()  # always leave a resumable checkpoint (stop / resume)
-            self.save_final({"first_sample_score": first, "last_score": last, "stopped": STOP.is_set()})
+            self.save_final({"first_sample_score": first, "last_score": last, "stopped": STOP.is_set(),
+                             "num_processes": self.dist.world})
 
 
 def run(cfg: PPORun, run_dir: str | Path) -> None:

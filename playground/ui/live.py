@@ -17,7 +17,7 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
-from playground.jobs import cli_twin
+from playground.jobs import cli_twin, launch_args
 from playground.runs import read_metrics, read_status, tail_log
 
 
@@ -94,8 +94,19 @@ def summarise(run_dir: Path, run_id: str, stage: str) -> tuple[str, str, str]:
     if err and state in ("failed", "interrupted"):
         md += f"\n\n**Error:** {err}"
     label = f"{step}/{max_steps} steps" if max_steps else ("done" if state == "succeeded" else state)
-    cmd = f"`{cli_twin(stage, run_dir / 'config.yaml')}`"
+    cmd = f"`{cli_twin(stage, run_dir / 'config.yaml', *_launch(run_dir))}`"
     return md, progress_html(frac, label), cmd
+
+
+def _launch(run_dir: Path) -> tuple[int, str]:
+    """How the run was launched (processes, accelerate config), for its CLI twin."""
+    try:
+        import yaml
+
+        data = yaml.safe_load((run_dir / "config.yaml").read_text()) or {}
+    except (OSError, ValueError):
+        return 1, ""
+    return launch_args(data) if isinstance(data, dict) else (1, "")
 
 
 def live_view(ctx: Any, stage: str, plots: list[PlotSpec], objective_md: str, interval: float = 1.0) -> LiveView:
