@@ -276,6 +276,7 @@ def summary(runs: list[dict]) -> dict:
         "slope_per_update": statistics.mean(slope(r["scores"]) for r in runs),
         "first": statistics.mean(r["scores"][0] for r in runs),
         "last": statistics.mean(statistics.mean(r["scores"][-3:]) for r in runs),
+        "mean_score": statistics.mean(statistics.mean(r["scores"]) for r in runs),
         "kl_last": statistics.mean(r["kls"][-1] for r in runs),
         "wall_s": statistics.mean(r["wall_s"] for r in runs),
     }
@@ -349,6 +350,7 @@ def main() -> None:
             ("least-squares slope", "slope_per_update", ""),
             ("score first update", "first", ""),
             ("score last 3 updates", "last", ""),
+            ("mean score over all updates", "mean_score", ""),
             ("KL last update (nats)", "kl_last", ""),
             ("child wall s", "wall_s", "")]
     for label, k, target in rows:

@@ -231,6 +231,11 @@ def validate(cfg: BaseRun, where: str = "config") -> None:
         need(cfg.response_length >= 1, "response_length must be >= 1")
         need(cfg.total_updates >= 1, "total_updates must be >= 1")
         need(cfg.reward.startswith(("rule:", "rm:")), f"reward must start with rule: or rm:, got {cfg.reward!r}")
+        if cfg.reward.strip() == "rule:expr":  # refuse a bad expression before a job is queued
+            from playground.train.reward_expr import check_expression
+
+            problem = check_expression(cfg.reward_expression)
+            need(not problem, problem)
 
 
 def parse_overrides(overrides: list[str] | None) -> dict[str, Any]:

@@ -200,3 +200,15 @@ def test_ppo_trains_two_updates_on_an_expression_reward(tmp_path):
         assert s["score"] == pytest.approx(want.score(s["response"], s["prompt"], 0), abs=1e-6)
     result = json.loads((run_dir / "result.json").read_text())
     assert result["reward"] == "rule:expr" and (run_dir / "adapter" / "adapter_config.json").is_file()
+
+
+def test_config_validation_refuses_a_bad_expression_before_a_job_is_queued():
+    """The form's Start button goes through load/validate: a typo must be refused there, not in the job."""
+
+    preset = Path(__file__).resolve().parents[1] / "presets" / "ppo" / "tiny-cpu.yaml"
+    with pytest.raises(ConfigError, match="name 'foo' is not allowed"):
+        load_config("ppo", preset, ["reward=rule:expr", "reward_expression=foo + 1"])
+    ok = load_config("ppo", preset, ["reward=rule:expr", "reward_expression=-abs(n_tokens - 3)"])
+    assert ok.reward_expression == "-abs(n_tokens - 3)"
+    # the expression is only checked when it is the reward in use
+    assert load_config("ppo", preset, ["reward_expression=foo + 1"]).reward == "rule:vocab_half"

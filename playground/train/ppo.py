@@ -370,7 +370,10 @@ class PPOTrainer:
         self.kl_ctl.update(kl_seq, int(n_all))
         dt = time.time() - t0
         n_tokens = tot[3]
-        return dict(score=score, kl=kl_seq, non_score_reward=non_score, rlhf_reward=score + non_score, **stats,
+        extra = {}
+        if hasattr(self.reward_fn, "errors"):  # rule:expr: responses whose expression failed (scored 0), so far
+            extra["reward_errors"] = float(self.reward_fn.errors)
+        return dict(**extra, score=score, kl=kl_seq, non_score_reward=non_score, rlhf_reward=score + non_score, **stats,
                     response_length=n_tokens / n_all, tokens_per_s=n_tokens / max(dt, 1e-9),
                     kl_coef=kl_coef, learning_rate=self.scheduler.get_last_lr()[0], eos_fraction=tot[4] / n_all,
                     rollout_s=t_roll, update_s=dt)

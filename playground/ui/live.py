@@ -109,9 +109,10 @@ def _launch(run_dir: Path) -> tuple[int, str]:
     return launch_args(data) if isinstance(data, dict) else (1, "")
 
 
-def live_view(ctx: Any, stage: str, plots: list[PlotSpec], objective_md: str, interval: float = 1.0) -> LiveView:
-    """Build the live panel in the current Blocks context and wire its timer."""
-    run_id = gr.State("")
+def live_view(ctx: Any, stage: str, plots: list[PlotSpec], objective_md: str, interval: float = 1.0,
+              run_id: str = "") -> LiveView:
+    """Build the live panel in the current Blocks context and wire its timer; `run_id` is followed first."""
+    run_id = gr.State(run_id)
     with gr.Row(equal_height=False):
         with gr.Column(scale=3):
             status_md = gr.Markdown("No run selected yet.", elem_classes=["pg-status"])

@@ -99,9 +99,12 @@ def run_panel(ctx: AppContext, stage: str, form: ConfigForm, *, start_label: str
         resume_btn = gr.Button("⏵ Resume from last checkpoint") if resume else None
     message = gr.Markdown("")
     with gr.Row():
-        follow = gr.Dropdown(run_choices(ctx, stage), label=follow_label, info=follow_info or None, scale=4)
+        runs = run_choices(ctx, stage)
+        # the picker shows its first run as selected, so the live view (and stop / resume) follow that run too
+        first = runs[0][1] if runs else None
+        follow = gr.Dropdown(runs, value=first, label=follow_label, info=follow_info or None, scale=4)
         refresh_btn = gr.Button("🔄 Refresh", scale=1) if refresh else None
-    view = live_view(ctx, stage, plots, objective)
+    view = live_view(ctx, stage, plots, objective, run_id=first or "")
 
     start.click(lambda *values: start_run(ctx, stage, form, list(values), lambda: run_choices(ctx, stage)),
                 form.components, [view.run_id, message, follow], api_name=f"{stage}_start")
