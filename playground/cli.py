@@ -43,6 +43,9 @@ def run_stage(stage: str, config: str | None, overrides: list[str], run_dir: str
     try:
         cfg = load_config(stage, config, overrides)
     except ConfigError as e:
+        if run_dir and is_main_process():  # a run dir the UI (or a user) named: say there why it failed
+            Path(run_dir).mkdir(parents=True, exist_ok=True)
+            write_status(run_dir, state="failed", ended=time.time(), error=str(e))
         print(f"error: {e}", file=sys.stderr)
         return 2
     rd = Path(run_dir) if run_dir else runs_dir() / new_run_id(stage)

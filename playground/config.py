@@ -123,7 +123,7 @@ class PPORun(BaseRun):
     # Rollout
     response_length: int = _f(24, "New tokens sampled per response.")
     temperature: float = _f(1.0, "Sampling temperature for rollouts (the training log-probs use the same one).")
-    rollout_batch_size: int = _f(16, "Prompts per PPO update (rollout batch).")
+    rollout_batch_size: int = _f(16, "Prompts per PPO update (rollout batch), per process when num_processes > 1.")
     total_updates: int = _f(20, "Number of PPO updates (rollout + optimise).")
     missing_eos_penalty: float = _f(0.0, "Subtract this from the score of responses that never emit EOS (0: off).")
     # Optimisation

@@ -62,7 +62,8 @@ GROUPS = [
                    "cliprange_value", "vf_coef", "whiten_advantages"]),
     ("Optimisation", ["learning_rate", "lr_scheduler_type", "ppo_epochs", "per_device_train_batch_size",
                       "gradient_accumulation_steps", "max_grad_norm", "save_steps", "seed"]),
-    ("LoRA & launch", ["use_lora", "lora_r", "lora_alpha", "lora_dropout", "lora_target_modules", "device"]),
+    ("LoRA & launch", ["use_lora", "lora_r", "lora_alpha", "lora_dropout", "lora_target_modules", "device",
+                       "num_processes"]),
 ]
 FIELDS = [n for _, names in GROUPS for n in names]
 RULES = ["rule:vocab_half", "rule:length", "rule:keyword", "rule:expr"]
