@@ -128,20 +128,20 @@ def _load_model(model: str, adapter: str, device: str) -> tuple[Any, Any]:
     return m, tok
 
 
-SKINNY_MAX_ROWS = 8
+SKINNY_ROWS = (2, 4)  # the row counts where W @ x^T beats F.linear here (bench/linear_rows.py)
 
 
 def skinny_linears(model: Any) -> int:
-    """Make CPU decode steps with a few rows fast; returns how many Linear layers were patched.
+    """Make CPU decode steps with 2-4 rows fast; returns how many Linear layers were patched.
 
     A decode step multiplies 1-2 hidden states (one per A/B side) by every weight matrix. The CPU BLAS
-    behind `F.linear` takes a slow path for 2-8 rows: on this 2-core box, all the SmolLM2 body's weights
-    (210 matrices, read from RAM) took 34 ms for one row but 59 ms (1 thread) to 1.7 s (2 threads,
-    thrashing) for two, and the 49152 x 576 LM head 9.7 ms vs 27.6 ms. The same product written as
-    W @ x^T (a tall-skinny GEMM that streams the weights once) takes 26-42 ms for two rows, so a second
-    row is almost free, as it is on a GPU. Only no-grad CPU calls with few rows take this path (training
-    and long prompts keep `F.linear`); the numbers are the same product (allclose, tests/test_generation.py).
-    Measured with bench/ab_generation.py."""
+    behind `F.linear` takes a slow path for a few rows. On this 2-core box (bench/linear_rows.py, quiet),
+    SmolLM2's 210 body matrices, read from RAM, took 39 ms for one row but 62 ms for two, and the
+    49152 x 576 LM head took 10 ms vs 25 ms. The same product written as W @ x^T (a tall-skinny GEMM that
+    streams the weights once) takes 38 ms and 8 ms for two rows, so a second row is almost free, as on a
+    GPU. For one row, or 8 and more, F.linear is as fast or faster, so only no-grad CPU calls with 2-4 rows
+    take the new path. Training, prefill and single rows are unchanged. The numbers are the same product
+    (allclose, tests/test_generation.py); the end-to-end effect is bench/ab_generation.py's ratio."""
     import torch
 
     n = 0
@@ -162,7 +162,7 @@ def _skinny_forward(mod: Any) -> Callable[[Any], Any]:
 
     def forward(x: Any) -> Any:
         rows = x.numel() // max(1, x.shape[-1])
-        if torch.is_grad_enabled() or rows > SKINNY_MAX_ROWS or x.dtype != mod.weight.dtype:
+        if torch.is_grad_enabled() or not SKINNY_ROWS[0] <= rows <= SKINNY_ROWS[1] or x.dtype != mod.weight.dtype:
             return linear(x)
         y = torch.mm(mod.weight, x.reshape(rows, x.shape[-1]).t()).t().contiguous()
         if mod.bias is not None:

@@ -124,7 +124,7 @@ def test_skinny_linears_compute_the_same_product(env):
     ids = torch.randint(0, 1000, (2, 7), generator=g)
     with torch.inference_mode():
         prefill_before = model(ids).logits  # 14 rows: above the skinny limit
-        step_before = model(ids[:, :1]).logits  # 2 rows: the decode-step shape
+        step_before = model(ids[:, :1]).logits  # 2 rows: the decode-step shape (the skinny path)
     assert skinny_linears(model) > 0
     assert skinny_linears(model) == 0  # patching twice is a no-op
     with torch.inference_mode():
