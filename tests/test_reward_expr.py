@@ -19,10 +19,7 @@ REPO = Path(__file__).resolve().parents[1]
 PRESET = REPO / "presets" / "ppo" / "tiny-cpu.yaml"
 
 
-@pytest.fixture(autouse=True)
-def _env(tmp_path, monkeypatch):
-    monkeypatch.setenv("PLAYGROUND_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("PLAYGROUND_CACHE", str(REPO / ".cache" / "playground"))
+pytestmark = pytest.mark.usefixtures("home")  # conftest: a fresh PLAYGROUND_HOME per test, the shared model cache
 
 
 # ---- values -----------------------------------------------------------------------------------------------
@@ -205,10 +202,9 @@ def test_ppo_trains_two_updates_on_an_expression_reward(tmp_path):
 def test_config_validation_refuses_a_bad_expression_before_a_job_is_queued():
     """The form's Start button goes through load/validate: a typo must be refused there, not in the job."""
 
-    preset = Path(__file__).resolve().parents[1] / "presets" / "ppo" / "tiny-cpu.yaml"
     with pytest.raises(ConfigError, match="name 'foo' is not allowed"):
-        load_config("ppo", preset, ["reward=rule:expr", "reward_expression=foo + 1"])
-    ok = load_config("ppo", preset, ["reward=rule:expr", "reward_expression=-abs(n_tokens - 3)"])
+        load_config("ppo", PRESET, ["reward=rule:expr", "reward_expression=foo + 1"])
+    ok = load_config("ppo", PRESET, ["reward=rule:expr", "reward_expression=-abs(n_tokens - 3)"])
     assert ok.reward_expression == "-abs(n_tokens - 3)"
     # the expression is only checked when it is the reward in use
-    assert load_config("ppo", preset, ["reward_expression=foo + 1"]).reward == "rule:vocab_half"
+    assert load_config("ppo", PRESET, ["reward_expression=foo + 1"]).reward == "rule:vocab_half"

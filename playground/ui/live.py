@@ -9,6 +9,7 @@ itself runs in a subprocess, so the UI stays responsive whatever the job does.
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,10 +73,11 @@ def progress_html(frac: float | None, label: str = "") -> str:
     )
 
 
-def summarise(run_dir: Path, run_id: str, stage: str) -> tuple[str, str, str]:
-    """(status markdown, progress html, command markdown)."""
+def summarise(run_dir: Path, run_id: str, stage: str,
+              rows: list[dict[str, Any]] | None = None) -> tuple[str, str, str]:
+    """(status markdown, progress html, command markdown); `rows` are the run's metrics if already read."""
     status = read_status(run_dir)
-    rows = read_metrics(run_dir)
+    rows = read_metrics(run_dir) if rows is None else rows
     state = status.get("state") or "unknown"
     started = status.get("started")
     ended = status.get("ended")
@@ -94,16 +96,18 @@ def summarise(run_dir: Path, run_id: str, stage: str) -> tuple[str, str, str]:
     if err and state in ("failed", "interrupted"):
         md += f"\n\n**Error:** {err}"
     label = f"{step}/{max_steps} steps" if max_steps else ("done" if state == "succeeded" else state)
-    cmd = f"`{cli_twin(stage, run_dir / 'config.yaml', *_launch(run_dir))}`"
+    cmd = f"`{cli_twin(stage, run_dir / 'config.yaml', *_launch(str(run_dir)))}`"
     return md, progress_html(frac, label), cmd
 
 
-def _launch(run_dir: Path) -> tuple[int, str]:
-    """How the run was launched (processes, accelerate config), for its CLI twin."""
+@functools.lru_cache(maxsize=256)
+def _launch(run_dir: str) -> tuple[int, str]:
+    """How the run was launched (processes, accelerate config), for its CLI twin. Cached: the live view asks
+    every second, and a run's launch settings never change once its config.yaml is written."""
     try:
         import yaml
 
-        data = yaml.safe_load((run_dir / "config.yaml").read_text()) or {}
+        data = yaml.safe_load((Path(run_dir) / "config.yaml").read_text()) or {}
     except (OSError, ValueError):
         return 1, ""
     return launch_args(data) if isinstance(data, dict) else (1, "")
@@ -141,8 +145,8 @@ def live_view(ctx: Any, stage: str, plots: list[PlotSpec], objective_md: str, in
         if not rid:
             return [gr.skip()] * (4 + len(plots))
         run_dir = ctx.jobs.run_dir(rid)
-        md, bar, cmd = summarise(run_dir, rid, stage)
         rows = read_metrics(run_dir)
+        md, bar, cmd = summarise(run_dir, rid, stage, rows)
         frames = [metrics_frame(rows, spec.metrics) for spec in plots]
         return [md, bar, cmd, tail_log(run_dir, 12), *frames]
 
