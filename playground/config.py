@@ -139,6 +139,9 @@ class PPORun(BaseRun):
     cliprange: float = _f(0.2, "Policy ratio clip epsilon.")
     cliprange_value: float = _f(0.2, "Value clip range.")
     vf_coef: float = _f(0.1, "Weight of the value loss.")
+    value_model: str = _f("head", "head: a linear value head on the policy's own features (one backbone pass); "
+                                  "adapter: a second LoRA adapter on the same base feeds the head (its own "
+                                  "features, one more backbone pass per step).")
     whiten_advantages: bool = _f(True, "Normalise advantages to zero mean, unit variance per batch.")
     max_grad_norm: float = _f(0.0, "Clip the gradient norm to this (0: off, as in TRL's PPO; clipping at 1.0 "
                                    "measurably slowed the reward gain, see bench/README.md).")
@@ -231,6 +234,7 @@ def validate(cfg: BaseRun, where: str = "config") -> None:
         need(cfg.response_length >= 1, "response_length must be >= 1")
         need(cfg.total_updates >= 1, "total_updates must be >= 1")
         need(cfg.reward.startswith(("rule:", "rm:")), f"reward must start with rule: or rm:, got {cfg.reward!r}")
+        need(cfg.value_model in ("head", "adapter"), f"value_model must be head or adapter, got {cfg.value_model!r}")
         if cfg.reward.strip() == "rule:expr":  # refuse a bad expression before a job is queued
             from playground.train.reward_expr import check_expression
 

@@ -45,6 +45,8 @@ def test_wrong_type_and_bad_yaml(tmp_path: Path) -> None:
         from_dict("sft", {"max_steps": "lots"})
     with pytest.raises(ConfigError, match="use_lora"):
         from_dict("sft", {"use_lora": "maybe"})
+    with pytest.raises(ConfigError, match="value_model must be head or adapter"):
+        from_dict("ppo", {"value_model": "critic"})
     p = tmp_path / "broken.yaml"
     p.write_text("model: [tiny\n")
     with pytest.raises(ConfigError, match="line"):

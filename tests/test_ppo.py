@@ -262,3 +262,44 @@ def test_reference_logits_never_change_and_large_beta_stays_near_reference(train
     assert not torch.equal(policy, ref_before)
     free_kl = _metrics(run_dir)[big.total_updates - 1]["kl"]  # same update count, preset beta
     assert kls[-1] < 0.5 * free_kl, (kls, free_kl)
+
+
+def test_value_adapter_trains_its_own_lora_saves_and_resumes(tmp_path, one_thread):
+    """value_model: adapter - the value reads a second LoRA on the same base; both adapters train, generation
+    and the saved adapter stay the policy's, and a checkpoint carries the value adapter for resume."""
+    from playground.train import ppo
+
+    cfg = load_config("ppo", PRESET, ["value_model=adapter", "total_updates=2", "rollout_batch_size=16",
+                                      "sample_every=0"])
+    tr = ppo.PPOTrainer(cfg, tmp_path / "run")
+    before = {n: p.detach().clone() for n, p in tr.model.named_parameters() if p.requires_grad}
+    assert any(f".{ppo.VALUE_ADAPTER}." in n for n in before) and any(f".{ppo.POLICY_ADAPTER}." in n for n in before)
+    for _ in range(cfg.total_updates):
+        m = tr.update()
+        assert math.isfinite(m["value_loss"]) and tr.model.active_adapter == ppo.POLICY_ADAPTER
+    moved = {n for n, p in tr.model.named_parameters() if p.requires_grad and not torch.equal(p, before[n])}
+    assert any(f".{ppo.VALUE_ADAPTER}." in n for n in moved), "the value adapter did not train"
+    assert any(f".{ppo.POLICY_ADAPTER}." in n for n in moved), "the policy adapter did not train"
+    ids, attn = tr._left_pad(tr.prompt_ids[:2])
+    with torch.no_grad():
+        own = tr.values(ids, attn, ids.shape[1] - 1)
+        shared = tr.value_head(tr._hidden(ids, attn, ids.shape[1] - 1).float()).squeeze(-1)
+    assert not torch.allclose(own, shared), "the value head should read the value adapter's features"
+
+    run_dir = tmp_path / "cli"
+    run_dir.mkdir()
+    ppo.run(cfg, run_dir)
+    assert not (run_dir / "adapter" / ppo.VALUE_ADAPTER).exists()  # the exported adapter is the policy alone
+    assert (run_dir / "checkpoints" / "checkpoint-2" / ppo.VALUE_ADAPTER / "adapter_config.json").is_file()
+    more = load_config("ppo", PRESET, ["value_model=adapter", "total_updates=3", "rollout_batch_size=16",
+                                       "sample_every=0", "resume_from_checkpoint=last"])
+    ppo.run(more, run_dir)
+    assert [r["step"] for r in _metrics(run_dir)] == [1, 2, 3]
+    # a head-only checkpoint cannot resume a value-adapter run: one clear line, not a PEFT or optimiser traceback
+    head_dir = tmp_path / "head"
+    head_dir.mkdir()
+    ppo.run(load_config("ppo", PRESET, ["value_model=head", "total_updates=1", "rollout_batch_size=16",
+                                        "sample_every=0"]), head_dir)
+    with pytest.raises(DataError, match="saved with value_model: head"):
+        ppo.run(load_config("ppo", PRESET, ["value_model=adapter", "total_updates=2", "rollout_batch_size=16",
+                                            "sample_every=0", "resume_from_checkpoint=last"]), head_dir)

@@ -4,7 +4,8 @@
 
 One model in memory: the policy is base + LoRA adapter, the reference is the same base with the adapter
 switched off (`with model.disable_adapter():`), and the value function is a linear head on the policy's last
-hidden state. Each update:
+hidden state (`value_model: head`) or on the last hidden state of a second LoRA adapter on the same base
+(`value_model: adapter`: the value gets its own features for one more backbone pass). Each update:
 
 1. rollout (no grad): sample `response_length` tokens per prompt with KV-cached `generate`; one forward pass
    with the adapter on gives old log-probs and values, one with it off gives reference log-probs.
@@ -40,6 +41,8 @@ from playground.train.common import STOP, DataError, checkpoints_dir, is_main_pr
 
 N_SAMPLE_PROMPTS = 4
 KEEP_CHECKPOINTS = 2
+POLICY_ADAPTER = "default"  # PEFT's name for the first adapter (also what an SFT adapter loads as)
+VALUE_ADAPTER = "value"
 
 
 def _finished_run_dir(run_id: str) -> Path:
@@ -156,6 +159,15 @@ class PPOTrainer:
         # would differ for identical weights and the ratio would not start at 1
         model.eval()
         self.model = model
+        self.value_adapter = cfg.value_model == "adapter"
+        if self.value_adapter:
+            # the value function's own LoRA on the same frozen base: its own features, no second model
+            model.add_adapter(VALUE_ADAPTER, models.lora_config(cfg))
+            model.set_adapter(POLICY_ADAPTER)
+        # PEFT's set_adapter freezes the adapters it switches away from; both must stay trainable
+        self._lora_params = [p for n, p in model.named_parameters() if "lora_" in n]
+        for p in self._lora_params:
+            p.requires_grad_(True)
         base = model.get_base_model()
         self.decoder = base.get_decoder()
         self.lm_head = base.get_output_embeddings()
@@ -219,12 +231,33 @@ class PPOTrainer:
 
         One pass through the shared backbone; the LM head runs only on the response positions, which is
         most of the saving on a 49k-token vocabulary."""
+        h = self._hidden(ids, attn, ctx)
+        logits = self.lm_head(h).float() / self.cfg.temperature
+        if not values:
+            return logits, None
+        if self.value_adapter:
+            return logits, self.values(ids, attn, ctx)
+        return logits, self.value_head(h.float()).squeeze(-1)
+
+    def _hidden(self, ids: Any, attn: Any, ctx: int) -> Any:
+        """Last hidden state at the positions that predict the response tokens (with the active adapter)."""
         pos = (attn.cumsum(1) - 1).clamp(min=0)  # left padding: positions start at each row's first token
         hidden = self.decoder(input_ids=ids, attention_mask=attn, position_ids=pos, use_cache=False).last_hidden_state
-        h = hidden[:, ctx - 1:-1]
-        logits = self.lm_head(h).float() / self.cfg.temperature
-        vals = self.value_head(h.float()).squeeze(-1) if values else None
-        return logits, vals
+        return hidden[:, ctx - 1:-1]
+
+    def _activate(self, name: str) -> None:
+        self.model.set_adapter(name)
+        for p in self._lora_params:  # set_adapter turned requires_grad off for the other adapter
+            p.requires_grad_(True)
+
+    def values(self, ids: Any, attn: Any, ctx: int) -> Any:
+        """Values from the value adapter's pass (value_model: adapter); the policy adapter is active again after."""
+        self._activate(VALUE_ADAPTER)
+        try:
+            h = self._hidden(ids, attn, ctx)
+        finally:
+            self._activate(POLICY_ADAPTER)
+        return self.value_head(h.float()).squeeze(-1)
 
     def reference_logits(self, ids: Any, attn: Any, ctx: int) -> Any:
         import torch
@@ -403,7 +436,7 @@ class PPOTrainer:
 
         out = checkpoints_dir(self.run_dir) / f"checkpoint-{self.step}"
         out.mkdir(parents=True, exist_ok=True)
-        self.model.save_pretrained(str(out))
+        self.model.save_pretrained(str(out))  # the policy adapter at the top, a value adapter in value/
         torch.save(self.value_head.state_dict(), out / "value_head.pt")
         torch.save({"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict()},
                    out / "optimizer.pt")
@@ -423,7 +456,13 @@ class PPOTrainer:
         if not state_file.is_file():
             raise DataError(f"{path} is not a PPO checkpoint (no trainer_state.json)")
         state = json.loads(state_file.read_text())
+        saved_with = "adapter" if (path / VALUE_ADAPTER).is_dir() else "head"
+        if saved_with != self.cfg.value_model:
+            raise DataError(f"{path} was saved with value_model: {saved_with}; resume it with the same setting")
         set_peft_model_state_dict(self.model, load_peft_weights(str(path), device=self.device))
+        if self.value_adapter:
+            set_peft_model_state_dict(self.model, load_peft_weights(str(path / VALUE_ADAPTER), device=self.device),
+                                      adapter_name=VALUE_ADAPTER)
         self.value_head.load_state_dict(torch.load(path / "value_head.pt", map_location=self.device))
         opt = torch.load(path / "optimizer.pt", map_location=self.device, weights_only=False)
         self.optimizer.load_state_dict(opt["optimizer"])
@@ -435,7 +474,7 @@ class PPOTrainer:
         import torch
 
         out = self.run_dir / "adapter"
-        self.model.save_pretrained(str(out))
+        self.model.save_pretrained(str(out), selected_adapters=[POLICY_ADAPTER])  # the policy only
         self.tok.save_pretrained(str(out))
         torch.save(self.value_head.state_dict(), out / "value_head.pt")
         (self.run_dir / "result.json").write_text(json.dumps({

@@ -39,7 +39,7 @@ $$\mathcal{L}^{\text{clip}} = -\,\mathbb{E}_t\Big[\min\big(\rho_t \hat A_t,\ \te
 
 The policy earns the reward model's (or rule's) **score** at the last token and pays **β × KL** to the
 reference (the same model with the LoRA adapter switched off) at every token; $\hat A_t$ comes from GAE
-with a value head on the policy. The clip stops any one update from moving the policy far: **clip
+with a value head on the policy's features (or, with `value_model: adapter`, on a second LoRA adapter's). The clip stops any one update from moving the policy far: **clip
 fraction** is the share of tokens that hit it. Rising score with KL that levels off is healthy; score
 rising while KL explodes is reward hacking."""
 
@@ -59,7 +59,7 @@ GROUPS = [
     ("Rollout", ["response_length", "temperature", "rollout_batch_size", "total_updates", "missing_eos_penalty",
                  "max_prompt_length", "sample_every"]),
     ("Objective", ["kl_coef", "adaptive_kl", "target_kl", "kl_estimator", "gamma", "lam", "cliprange",
-                   "cliprange_value", "vf_coef", "whiten_advantages"]),
+                   "cliprange_value", "vf_coef", "value_model", "whiten_advantages"]),
     ("Optimisation", ["learning_rate", "lr_scheduler_type", "ppo_epochs", "per_device_train_batch_size",
                       "gradient_accumulation_steps", "max_grad_norm", "save_steps", "seed"]),
     ("LoRA & launch", ["use_lora", "lora_r", "lora_alpha", "lora_dropout", "lora_target_modules", "device",
@@ -159,6 +159,7 @@ def build(ctx: AppContext) -> None:
         "reward": reward_choices(ctx),
         "prompts": prompt_choices(ctx),
         "kl_estimator": ["k1", "k3"],
+        "value_model": ["head", "adapter"],
         "lr_scheduler_type": ["linear", "cosine", "constant", "constant_with_warmup"],
         "device": ["auto", "cpu", "cuda"],
     }
