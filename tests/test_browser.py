@@ -13,6 +13,10 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(CHROMIUM is None, reason="Debian chromium is not installed (.ci/run installs it)")]
 
+# at least one line drawn in a visible plot (axes alone have an empty path group)
+LINES_DRAWN = """() => [...document.querySelectorAll('.vega-embed')].some(e => e.offsetParent !== null
+    && (e.querySelector('[class*=pathgroup]') || {childElementCount: 0}).childElementCount > 0)"""
+
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
 
@@ -53,13 +57,39 @@ def test_sft_tiny_preset_plot_gets_points(page, app_server) -> None:  # noqa: AN
     page.wait_for_function(
         "() => /step [1-9]/.test(document.body.innerText)", timeout=240_000, polling=500
     )
-    page.wait_for_function(
-        "() => document.querySelectorAll('.vega-embed canvas, .vega-embed svg path, .vega-embed svg').length > 0",
-        timeout=60_000,
-    )
+    # a drawn line, not just axes: vega puts one group per metric line into the plot's path group
+    page.wait_for_function(LINES_DRAWN, timeout=120_000, polling=500)
     page.wait_for_timeout(1500)
     page.screenshot(path=str(ARTIFACTS / "sft-live.png"), full_page=True)
     assert any("loss" in m for m in read_metrics(run["run_dir"]))
+
+
+def test_page_opened_later_follows_a_cli_run_and_draws_it(app_server) -> None:  # noqa: ANN001
+    """A run made after the app was built (here by the CLI) is listed, followed and plotted when a page opens."""
+    import os
+    import subprocess
+    import sys
+
+    from playwright.sync_api import sync_playwright
+
+    from tests.conftest import REPO
+
+    env = dict(os.environ, PLAYGROUND_HOME=str(app_server["home"]), OMP_NUM_THREADS="1")
+    out = subprocess.run([sys.executable, "-m", "playground", "ppo", "--config", str(REPO / "presets/ppo/tiny-cpu.yaml"),
+                          "--set", "total_updates=3", "--set", "rollout_batch_size=16", "--set", "sample_every=0"],
+                         cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    run_id = app_server["ctx"].ws.runs("ppo")[0]["id"]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(60_000)
+        page.goto(app_server["url"])
+        page.get_by_role("tab", name="5 · PPO", exact=True).click()
+        page.get_by_text(f"{run_id} · ✅ succeeded").first.wait_for()
+        page.wait_for_function(LINES_DRAWN, timeout=60_000, polling=500)
+        page.screenshot(path=str(ARTIFACTS / "ppo-cli-run.png"), full_page=True)
+        browser.close()
 
 
 def test_dataset_add_row_shows_in_table(page, app_server) -> None:  # noqa: ANN001

@@ -79,6 +79,8 @@ def build_app(ctx: AppContext) -> gr.Blocks:
                         _placeholder(title, module)
                         continue
                     mod.build(ctx)
+        for fn, outputs in ctx.on_page_load:
+            demo.load(fn, None, outputs, api_visibility="private", show_progress="hidden")
     return demo
 
 

@@ -30,6 +30,9 @@ class AppContext:
     # the tab switcher (app.py) and the arena inputs it fills (arena_tab.build); None until then
     tabs: gr.Tabs | None = None
     arena: ArenaTargets | None = None
+    # (fn, outputs) run when a page opens (wired by build_app): e.g. run pickers list the runs made since the
+    # app was built, CLI runs included, and follow the newest
+    on_page_load: list[tuple[Any, list[Any]]] = field(default_factory=list)
 
     def cached(self, key: tuple[str, str], loader: Any) -> Any:
         """Load once per (model, adapter) and share: a 135M model per request would be far too slow."""

@@ -140,17 +140,25 @@ def live_view(ctx: Any, stage: str, plots: list[PlotSpec], objective_md: str, in
             command = gr.Markdown("", label="CLI twin")
     log = gr.Textbox(label="Last log lines", lines=6, max_lines=12, interactive=False, autoscroll=True)
     timer = gr.Timer(interval)
+    # what this page's plots show, (run id, metric rows): a tick re-sends the plots only when that changed, so a
+    # finished run is drawn once instead of re-rendered every second (per viewer: a workshop has many)
+    shown = gr.State(None)
 
-    def refresh(rid: str) -> list[Any]:
+    def refresh(rid: str, was: Any) -> list[Any]:
         if not rid:
-            return [gr.skip()] * (4 + len(plots))
+            return [gr.skip()] * (5 + len(plots))
         run_dir = ctx.jobs.run_dir(rid)
         rows = read_metrics(run_dir)
         md, bar, cmd = summarise(run_dir, rid, stage, rows)
-        frames = [metrics_frame(rows, spec.metrics) for spec in plots]
-        return [md, bar, cmd, tail_log(run_dir, 12), *frames]
+        now = [rid, len(rows)]
+        if was == now:
+            frames = [gr.skip()] * len(plots)
+        else:
+            frames = [metrics_frame(rows, spec.metrics) for spec in plots]
+        return [md, bar, cmd, tail_log(run_dir, 12), now, *frames]
 
-    outputs = [status_md, progress, command, log, *plot_components]
-    timer.tick(refresh, inputs=[run_id], outputs=outputs, api_visibility="private", show_progress="hidden")
-    run_id.change(refresh, inputs=[run_id], outputs=outputs, api_visibility="private", show_progress="hidden")
+    outputs = [status_md, progress, command, log, shown, *plot_components]
+    timer.tick(refresh, inputs=[run_id, shown], outputs=outputs, api_visibility="private", show_progress="hidden")
+    run_id.change(refresh, inputs=[run_id, shown], outputs=outputs, api_visibility="private",
+                  show_progress="hidden")
     return LiveView(run_id=run_id, timer=timer, outputs=outputs)

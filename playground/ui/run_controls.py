@@ -113,4 +113,11 @@ def run_panel(ctx: AppContext, stage: str, form: ConfigForm, *, start_label: str
         resume_btn.click(lambda run_id: resume_run(ctx, run_id), [view.run_id], [view.run_id, message],
                          api_name=f"{stage}_resume")
     follow.change(lambda r: r or gr.skip(), [follow], [view.run_id], api_visibility="private")
+
+    def on_page_load() -> Any:
+        """A page opened after the app was built sees the runs made since (from this UI or the CLI)."""
+        now = run_choices(ctx, stage)
+        return gr.update(choices=now, value=now[0][1]) if now else gr.skip()
+
+    ctx.on_page_load.append((on_page_load, [follow]))
     return RunPanel(view=view, message=message, follow=follow, refresh=refresh_btn)
