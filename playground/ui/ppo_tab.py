@@ -39,9 +39,9 @@ $$\mathcal{L}^{\text{clip}} = -\,\mathbb{E}_t\Big[\min\big(\rho_t \hat A_t,\ \te
 
 The policy earns the reward model's (or rule's) **score** at the last token and pays **β × KL** to the
 reference (the same model with the LoRA adapter switched off) at every token; $\hat A_t$ comes from GAE
-with a value head on the policy's features (or, with `value_model: adapter`, on a second LoRA adapter's). The clip stops any one update from moving the policy far: **clip
-fraction** is the share of tokens that hit it. Rising score with KL that levels off is healthy; score
-rising while KL explodes is reward hacking."""
+with a value head on the policy's features (or, with `value_model: adapter`, on a second LoRA adapter's).
+The clip stops any one update from moving the policy far: **clip fraction** is the share of tokens that
+hit it. Rising score with KL that levels off is healthy; score rising while KL explodes is reward hacking."""
 
 PLOTS = [
     PlotSpec("Score", ["score", "rlhf_reward"], "reward", "mean reward-model / rule score; RLHF reward = score − β·KL"),
