@@ -61,6 +61,15 @@ def test_whitening_matches_hand_computed_fixture():
     assert core.masked_mean(x, mask).item() == pytest.approx(2.0)
 
 
+def test_whitening_with_a_process_total_uses_every_ranks_tokens():
+    """Two ranks holding the same tokens (the all-reduce doubles every sum) whiten like one rank holding both."""
+    x = torch.tensor([[1.0, 2.0, 4.0, 100.0]])
+    mask = torch.tensor([[1.0, 1.0, 1.0, 0.0]])
+    both = core.masked_whiten(torch.cat([x, x]), torch.cat([mask, mask]))[:1]
+    assert torch.allclose(core.masked_whiten(x, mask, total=lambda t: 2 * t), both, atol=1e-6)
+    assert not torch.allclose(core.masked_whiten(x, mask), both, atol=1e-3)  # Bessel's n-1 sees 6 tokens, not 3
+
+
 def test_response_mask_keeps_tokens_up_to_first_eos():
     eos = 2
     resp = torch.tensor([[5, 2, 2, 2], [5, 6, 7, 8], [2, 9, 9, 9]])

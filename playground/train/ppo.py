@@ -323,22 +323,10 @@ class PPOTrainer:
         rewards, non_score = core.rewards_with_kl(scores, kl, mask, self.kl_ctl.value)
         values = values * mask
         adv, returns = core.gae(rewards, values, mask, self.cfg.gamma, self.cfg.lam)
-        if self.cfg.whiten_advantages:
-            adv = self._whiten(adv, mask)
+        if self.cfg.whiten_advantages:  # with several processes: the mean / variance over every rank's tokens
+            adv = core.masked_whiten(adv, mask, total=self.dist.sum)
         return dict(ids=ids, attn=attn, ctx=ctx, responses=responses, mask=mask, logprobs=logprobs * mask,
                     values=values, advantages=adv, returns=returns, scores=scores, kl=kl, non_score=non_score)
-
-    def _whiten(self, x: Any, mask: Any) -> Any:
-        """Advantage whitening with the mean / variance over every rank's tokens."""
-        if self.dist.world == 1:
-            return core.masked_whiten(x, mask)
-        import torch
-
-        s = self.dist.sum(torch.stack([(x * mask).sum(), (x * x * mask).sum(), mask.sum()]).double())
-        n = s[2].clamp(min=1)
-        mean = s[0] / n
-        var = (s[1] / n - mean * mean) * n / (n - 1).clamp(min=1)
-        return ((x - mean.float()) * torch.rsqrt(var.float().clamp(min=0) + 1e-8)) * mask
 
     def optimise(self, batch: dict[str, Any]) -> dict[str, float]:
         import torch

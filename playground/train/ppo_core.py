@@ -12,30 +12,43 @@ against hand-computed numbers (tests/test_ppo.py).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 
-def masked_mean(x: torch.Tensor, mask: torch.Tensor, dim: int | None = None) -> torch.Tensor:
-    """Mean of x over the positions where mask is 1 (all of them, or along `dim`)."""
+def _local(t: torch.Tensor) -> torch.Tensor:
+    return t
+
+
+def masked_mean(x: torch.Tensor, mask: torch.Tensor, dim: int | None = None,
+                total: Callable[[torch.Tensor], torch.Tensor] = _local) -> torch.Tensor:
+    """Mean of x over the positions where mask is 1 (all of them, or along `dim`).
+
+    `total` sums a tensor over processes (an all-reduce) so that several ranks get the mean of all their
+    positions; the default keeps it to this process."""
     if dim is None:
-        return (x * mask).sum() / mask.sum().clamp(min=1)
-    return (x * mask).sum(dim) / mask.sum(dim).clamp(min=1)
+        return total((x * mask).sum()) / total(mask.sum()).clamp(min=1)
+    return total((x * mask).sum(dim)) / total(mask.sum(dim)).clamp(min=1)
 
 
-def masked_var(x: torch.Tensor, mask: torch.Tensor, unbiased: bool = True) -> torch.Tensor:
-    mean = masked_mean(x, mask)
-    var = masked_mean((x - mean) ** 2, mask)
-    n = mask.sum()
+def masked_var(x: torch.Tensor, mask: torch.Tensor, unbiased: bool = True,
+               total: Callable[[torch.Tensor], torch.Tensor] = _local) -> torch.Tensor:
+    mean = masked_mean(x, mask, total=total)
+    var = masked_mean((x - mean) ** 2, mask, total=total)
+    n = total(mask.sum())
     if unbiased and n > 1:
         var = var * n / (n - 1)  # Bessel: a mini-batch of a few tokens would otherwise look too calm
     return var
 
 
-def masked_whiten(x: torch.Tensor, mask: torch.Tensor, shift_mean: bool = True) -> torch.Tensor:
+def masked_whiten(x: torch.Tensor, mask: torch.Tensor, shift_mean: bool = True,
+                  total: Callable[[torch.Tensor], torch.Tensor] = _local) -> torch.Tensor:
     """(x - mean) / std over the masked positions; padding positions come back as 0.
 
-    shift_mean=False keeps the mean (used for rewards, whose sign carries meaning)."""
-    mean, var = masked_mean(x, mask), masked_var(x, mask)
+    shift_mean=False keeps the mean (used for rewards, whose sign carries meaning). `total` as in
+    masked_mean: with an all-reduce, the statistics are those of every rank's positions."""
+    mean, var = masked_mean(x, mask, total=total), masked_var(x, mask, total=total)
     out = (x - mean) * torch.rsqrt(var + 1e-8)
     if not shift_mean:
         out = out + mean
