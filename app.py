@@ -17,7 +17,7 @@ def warm_up(model: str) -> None:
     import threading
 
     def _convert() -> None:
-        from playground import models
+        from playground.core import models
 
         try:
             models.model_path(models.resolve(model))

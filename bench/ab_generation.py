@@ -21,8 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from playground.generation import Source, generate_batch, load_model  # noqa: E402
-from playground.models import device_label  # noqa: E402
+from playground.core.generation import Source, generate_batch, load_model  # noqa: E402
+from playground.core.models import device_label  # noqa: E402
 
 
 def _threads() -> int:

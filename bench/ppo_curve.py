@@ -18,8 +18,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def main() -> None:
-    from playground.paths import runs_dir
-    from playground.runs import read_jsonl
+    from playground.core.paths import runs_dir
+    from playground.core.runs import read_jsonl
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("run")

@@ -72,7 +72,7 @@ def peak_rss_mb() -> float:
 
 
 def ppo_cfg(c: dict):  # noqa: ANN201 - PPORun, imported lazily
-    from playground.config import load_config
+    from playground.core.config import load_config
 
     sets = [f"model={c['model']}", "device=cpu", f"seed={c['seed']}", "reward=rule:vocab_half",
             f"response_length={c['response_length']}", f"temperature={c['temperature']}",
@@ -86,7 +86,7 @@ def ppo_cfg(c: dict):  # noqa: ANN201 - PPORun, imported lazily
 
 # ---- our side (child) -------------------------------------------------------------------------------------
 def child_ours(c: dict, work: Path) -> dict:
-    from playground.train.ppo import PPOTrainer
+    from playground.stages.ppo.train import PPOTrainer
 
     cfg = ppo_cfg(c)
     tr = PPOTrainer(cfg, work / "ours")
@@ -152,9 +152,9 @@ def child_trl(c: dict, work: Path) -> dict:
     except Exception as e:  # noqa: BLE001 - the report must say why, not crash with a traceback
         raise SystemExit(f"TRL {TRL_VERSION} PPO does not import here: {type(e).__name__}: {e}") from None
 
-    from playground import models
-    from playground.builtin import prompts
-    from playground.train.rewards import vocab_half
+    from playground.core import models
+    from playground.core.builtin import prompts
+    from playground.stages.ppo.rules import vocab_half
 
     cfg = ppo_cfg(c)
     torch.manual_seed(c["seed"])

@@ -32,8 +32,8 @@ from peft import LoraConfig
 from transformers import AutoModelForCausalLM, AutoTokenizer
 from trl import SFTConfig, SFTTrainer
 sys.path.insert(0, sys.argv[3])
-from playground import models
-from playground.train.data import instruction_rows
+from playground.core import models
+from playground.stages.data import instruction_rows
 cfg = json.loads(sys.argv[1]); out = sys.argv[2]
 path = models.model_path(models.resolve(cfg["model"]))
 tok = AutoTokenizer.from_pretrained(path)

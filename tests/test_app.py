@@ -6,7 +6,7 @@ import time
 
 from gradio_client import Client
 
-from playground.runs import read_metrics, read_status
+from playground.core.runs import read_metrics, read_status
 
 
 def test_app_serves_and_trains_through_the_api(app_server) -> None:  # noqa: ANN001
@@ -16,7 +16,7 @@ def test_app_serves_and_trains_through_the_api(app_server) -> None:  # noqa: ANN
     values = client.predict("tiny-cpu", api_name="/sft_preset")
     values = list(values)
     # shorten the run: fields follow sft_tab.FIELDS
-    from playground.ui.sft_tab import FIELDS
+    from playground.ui.tabs.sft import FIELDS
 
     values[FIELDS.index("max_steps")] = 6
     values[FIELDS.index("eval_fraction")] = 0.0
@@ -32,7 +32,7 @@ def test_app_serves_and_trains_through_the_api(app_server) -> None:  # noqa: ANN
 
 
 def test_bad_form_value_is_a_message_not_a_traceback(app_server) -> None:  # noqa: ANN001
-    from playground.ui.sft_tab import FIELDS
+    from playground.ui.tabs.sft import FIELDS
 
     client = Client(app_server["url"], verbose=False)
     values = list(client.predict("tiny-cpu", api_name="/sft_preset"))

@@ -16,9 +16,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from gradio_client import Client
 
-from playground import prefs
-from playground.ui import arena_tab
-from playground.workspace import Workspace
+from playground.core.workspace import Workspace
+from playground.stages.preferences import pairs as prefs
+from playground.ui.tabs import preferences as arena_tab
 
 CACHE = os.environ.get("PLAYGROUND_CACHE") or os.path.join(os.path.dirname(__file__), "..", ".cache", "playground")
 CLIENTS, VOTES = 20, 50
@@ -32,10 +32,10 @@ SRC = [{"model": "tiny", "adapter": "", "temperature": 0.7, "top_p": 0.9},
 SERVER = """
 import sys
 import gradio as gr
-from playground.jobs import JobRunner
-from playground.ui import arena_tab
+from playground.core.jobs import JobRunner
+from playground.ui.tabs import preferences as arena_tab
 from playground.ui.context import AppContext
-from playground.workspace import Workspace
+from playground.core.workspace import Workspace
 
 ws = Workspace()
 ctx = AppContext(ws=ws, jobs=JobRunner(ws), default_model="tiny")

@@ -16,11 +16,11 @@ import gradio as gr
 import pytest
 import yaml
 
-from playground import builtin
-from playground.jobs import JobRunner
-from playground.ui import arena_tab
+from playground.core import builtin
+from playground.core.jobs import JobRunner
+from playground.core.workspace import Workspace
 from playground.ui.context import AppContext
-from playground.workspace import Workspace
+from playground.ui.tabs import preferences as arena_tab
 
 REPO = Path(__file__).resolve().parent.parent
 PRESET = REPO / "presets" / "reward" / "tiny-cpu.yaml"

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from playground.config import load_config, to_dict
-from playground.runs import write_status
+from playground.core.config import load_config, to_dict
+from playground.core.runs import write_status
 
 REPO = Path(__file__).resolve().parents[1]
 PRESET = REPO / "presets" / "ppo" / "tiny-cpu.yaml"
@@ -24,11 +24,11 @@ def world():
     """A workspace with one prompt dataset and two finished tiny PPO runs (builtin prompts / the dataset)."""
     import torch
 
-    from playground.jobs import JobRunner
-    from playground.paths import runs_dir
-    from playground.train import ppo
+    from playground.core.jobs import JobRunner
+    from playground.core.paths import runs_dir
+    from playground.core.workspace import Workspace
+    from playground.stages.ppo import train as ppo
     from playground.ui.context import AppContext
-    from playground.workspace import Workspace
 
     with pytest.MonkeyPatch.context() as mp:
         home = Path(__import__("tempfile").mkdtemp(prefix="arena-round-"))
@@ -60,7 +60,7 @@ def world():
 def _register(ctx, run_id: str, state: str, overrides: list[str], with_adapter_from: str = "") -> Path:  # noqa: ANN001
     import shutil
 
-    from playground.paths import runs_dir
+    from playground.core.paths import runs_dir
 
     run_dir = runs_dir() / run_id
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -73,9 +73,9 @@ def _register(ctx, run_id: str, state: str, overrides: list[str], with_adapter_f
 
 
 def test_setup_from_a_finished_run_with_builtin_prompts(world) -> None:  # noqa: ANN001
-    from playground import builtin
-    from playground.ui.arena_tab import MODES
-    from playground.ui.ppo_tab import arena_round
+    from playground.core import builtin
+    from playground.ui.tabs.ppo import arena_round
+    from playground.ui.tabs.preferences import MODES
 
     setup = arena_round(world, "ppo-builtin")
     assert not isinstance(setup, str), setup
@@ -90,8 +90,8 @@ def test_setup_from_a_finished_run_with_builtin_prompts(world) -> None:  # noqa:
 
 
 def test_setup_uses_the_runs_workspace_dataset(world) -> None:  # noqa: ANN001
-    from playground.ui.arena_tab import MODES
-    from playground.ui.ppo_tab import arena_round
+    from playground.ui.tabs.ppo import arena_round
+    from playground.ui.tabs.preferences import MODES
 
     setup = arena_round(world, "ppo-dataset")
     assert not isinstance(setup, str), setup
@@ -100,7 +100,7 @@ def test_setup_uses_the_runs_workspace_dataset(world) -> None:  # noqa: ANN001
 
 
 def test_refusals_are_one_line_reasons(world) -> None:  # noqa: ANN001
-    from playground.ui.ppo_tab import arena_round
+    from playground.ui.tabs.ppo import arena_round
 
     _register(world, "ppo-running", "running", [])
     _register(world, "ppo-failed-early", "failed", [])
@@ -113,8 +113,8 @@ def test_refusals_are_one_line_reasons(world) -> None:  # noqa: ANN001
 
 
 def test_stopped_run_with_an_adapter_and_rm_reward_sets_the_judge(world) -> None:  # noqa: ANN001
-    from playground.ui.arena_tab import _adapter_choices
-    from playground.ui.ppo_tab import arena_round
+    from playground.ui.tabs.ppo import arena_round
+    from playground.ui.tabs.preferences import _adapter_choices
 
     _register(world, "ppo-stopped", "stopped", ["reward=rm:reward-xyz"], with_adapter_from="ppo-builtin")
     setup = arena_round(world, "ppo-stopped")
@@ -126,8 +126,8 @@ def test_stopped_run_with_an_adapter_and_rm_reward_sets_the_judge(world) -> None
 
 
 def test_arena_generates_from_both_sources_and_the_policy_differs_from_the_reference(world) -> None:  # noqa: ANN001
-    from playground.generation import Source, generate_pair, load_model
-    from playground.ui.ppo_tab import arena_round
+    from playground.core.generation import Source, generate_pair, load_model
+    from playground.ui.tabs.ppo import arena_round
 
     setup = arena_round(world, "ppo-builtin")
     assert not isinstance(setup, str)
@@ -154,7 +154,7 @@ def test_button_handler_fills_the_arena_and_switches_tab(world) -> None:  # noqa
     targets = world.arena
     assert len(outputs) == 1 + len(targets.outputs)
     tabs, values = outputs[0], dict(zip([id(c) for c in targets.outputs], outputs[1:], strict=True))
-    assert isinstance(tabs, gr.Tabs) and tabs.selected == "arena_tab"
+    assert isinstance(tabs, gr.Tabs) and tabs.selected == "preferences"
     (m1, ad1, t1, tp1, x1), (m2, ad2, *_rest) = targets.sides
     assert values[id(m1)] == "tiny" and values[id(m2)] == "tiny"
     assert values[id(ad1)]["value"] == "ppo-dataset" and values[id(ad2)]["value"] == ""

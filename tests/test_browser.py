@@ -47,7 +47,7 @@ def test_click_through_tabs(page) -> None:  # noqa: ANN001
 
 
 def test_sft_tiny_preset_plot_gets_points(page, app_server) -> None:  # noqa: ANN001
-    from playground.runs import read_metrics
+    from playground.core.runs import read_metrics
 
     page.get_by_role("tab", name="2 · SFT", exact=True).click()
     page.get_by_role("button", name="▶ Start training", exact=True).click()

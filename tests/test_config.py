@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from playground.config import STAGES, ConfigError, from_dict, load_config, save_config, to_dict
+from playground.core.config import STAGES, ConfigError, from_dict, load_config, save_config, to_dict
 
 PRESETS = sorted(p for stage in STAGES for p in (Path(__file__).parent.parent / "presets" / stage).glob("*.yaml"))
 

@@ -35,7 +35,7 @@ def in_process(*args: str) -> int:
 
 
 def rows_of(name: str) -> list:
-    from playground.workspace import Workspace
+    from playground.core.workspace import Workspace
 
     return [r["data"] for r in Workspace().rows(name)]
 
@@ -89,7 +89,7 @@ def test_in_process_formats_mapping_and_styles(home, tmp_path, capsys):
 ])
 def test_bad_input_exits_nonzero_with_one_line(home, capsys, args, reason):
     assert in_process("import", FIX / "formats" / "messages.jsonl", "--name", "keep") == 0
-    from playground.workspace import Workspace
+    from playground.core.workspace import Workspace
 
     before = [(d["name"], d["rows"]) for d in Workspace().list_datasets()]
     capsys.readouterr()

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from playground import datasets_io as dio
-from playground.datasets_io import FormatError
+from playground.stages.dataset import io as dio
+from playground.stages.dataset.io import FormatError
 
 FIX = Path(__file__).parent / "fixtures" / "datasets"
 CACHE = os.environ.get("PLAYGROUND_CACHE") or str(Path(__file__).resolve().parent.parent / ".cache" / "playground")
@@ -20,7 +20,7 @@ CACHE = os.environ.get("PLAYGROUND_CACHE") or str(Path(__file__).resolve().paren
 def ws(tmp_path, monkeypatch):
     monkeypatch.setenv("PLAYGROUND_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("PLAYGROUND_CACHE", CACHE)
-    from playground.workspace import Workspace
+    from playground.core.workspace import Workspace
 
     return Workspace()
 
@@ -167,7 +167,7 @@ def test_huge_rows_are_refused(ws, tmp_path, monkeypatch):
 
 
 def test_existing_name_refused_without_append(ws):
-    from playground.workspace import WorkspaceError
+    from playground.core.workspace import WorkspaceError
 
     dio.import_file(ws, FIX / "formats" / "alpaca.json", "a")
     before = snapshot(ws)
@@ -180,7 +180,7 @@ def test_existing_name_refused_without_append(ws):
 
 # -- validation ---------------------------------------------------------------------------------------------
 def test_validate_reports_fields_and_lengths():
-    from playground import models
+    from playground.core import models
 
     tok = models.load_tokenizer(models.resolve("tiny"))
     rows = [

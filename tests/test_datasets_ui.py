@@ -8,20 +8,20 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from playground.datasets_io import FormatError
+from playground.stages.dataset.io import FormatError
 
 FIX = Path(__file__).parent / "fixtures" / "datasets"
 
 
 @pytest.fixture
 def ws(home):
-    from playground.workspace import Workspace
+    from playground.core.workspace import Workspace
 
     return Workspace()
 
 
 def test_table_edits_round_trip(ws):
-    from playground.ui import datasets_tab as t
+    from playground.ui.tabs import dataset as t
 
     ws.add_rows("d", [t.build_messages("", "Say hi", "", "Hi!"),
                       t.build_messages("Be brief.", "Add", "2+2", ""),
@@ -49,7 +49,7 @@ def test_table_edits_round_trip(ws):
 
 
 def test_conversation_box():
-    from playground.ui import datasets_tab as t
+    from playground.ui.tabs import dataset as t
 
     row = t.parse_conversation(json.dumps([{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]))
     assert len(row["messages"]) == 2
@@ -102,7 +102,7 @@ def test_tab_through_the_app(app_server, tmp_path):
 
 
 def test_dup_frame_and_split(ws):
-    from playground.ui import datasets_tab as t
+    from playground.ui.tabs import dataset as t
 
     rows = [t.build_messages("", f"Question number {w}?", "", f"Answer {w}.") for w in ("one", "two", "three")]
     rows.append(t.build_messages("", "question number ONE?", "", "answer one"))
@@ -113,7 +113,7 @@ def test_dup_frame_and_split(ws):
 
 
 def test_validation_report_names_rows_and_fields(ws):
-    from playground.ui import datasets_tab as t
+    from playground.ui.tabs import dataset as t
 
     ws.add_rows("d", [t.build_messages("", "fine", "", "ok"), t.build_messages("", "draft", "", ""),
                       t.build_messages("", "word " * 200, "", "long")], create=True)
@@ -125,7 +125,7 @@ def test_validation_report_names_rows_and_fields(ws):
 
 
 def test_draft_responses_with_tiny_model(app_server):
-    from playground.ui import datasets_tab as t
+    from playground.ui.tabs import dataset as t
 
     prompts = [[{"role": "user", "content": "Say hi"}], [{"role": "user", "content": "Name a colour"}]]
     texts = t.draft_responses(app_server["ctx"], "tiny", "", prompts, 0.7, 8)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from playground.config import load_config
-from playground.runs import read_metrics
+from playground.core.config import load_config
+from playground.core.runs import read_metrics
 
 REPO = Path(__file__).resolve().parent.parent
 PRESET = REPO / "presets" / "dpo" / "tiny-cpu.yaml"
@@ -19,9 +19,9 @@ PRESET = REPO / "presets" / "dpo" / "tiny-cpu.yaml"
 def test_dpo_moves_margin_toward_chosen(home: Path) -> None:
     from peft import PeftModel
 
-    from playground import models
-    from playground.train import dpo
-    from playground.train.data import preference_rows
+    from playground.core import models
+    from playground.stages.data import preference_rows
+    from playground.stages.dpo import train as dpo
 
     # fewer, smaller steps than the preset: the vocabulary-wide log-softmax dominates the time on CPU
     cfg = load_config("dpo", PRESET, ["max_steps=6", "per_device_train_batch_size=4", "eval_fraction=0.1",

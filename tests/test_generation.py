@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from playground.generation import Source, generate_batch, generate_pair, load_model, stream_pair
-from playground.models import ModelError
+from playground.core.generation import Source, generate_batch, generate_pair, load_model, stream_pair
+from playground.core.models import ModelError
 
 CACHE = os.environ.get("PLAYGROUND_CACHE") or os.path.join(os.path.dirname(__file__), "..", ".cache", "playground")
 PROMPT = "Tell me about owls."
@@ -116,8 +116,8 @@ def test_skinny_linears_compute_the_same_product(env):
     """The CPU decode fast path (W @ x^T for a few rows) gives F.linear's numbers, and training keeps F.linear."""
     import torch
 
-    from playground.generation import skinny_linears
-    from playground.models import load_causal_lm, resolve
+    from playground.core.generation import skinny_linears
+    from playground.core.models import load_causal_lm, resolve
 
     model = load_causal_lm(resolve("tiny"), "cpu").eval()
     g = torch.Generator().manual_seed(0)

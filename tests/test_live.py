@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import gradio as gr
 
-from playground.runs import append_metrics, write_status
-from playground.ui.live import metrics_frame, progress_html, summarise
+from playground.core.runs import append_metrics, write_status
+from playground.ui.widgets.live import metrics_frame, progress_html, summarise
 
 
 def test_frames_are_quantitative_empty_or_not() -> None:

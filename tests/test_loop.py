@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from playground.runs import read_jsonl, read_metrics, read_status
+from playground.core.runs import read_jsonl, read_metrics, read_status
 
 REPO = Path(__file__).resolve().parent.parent
 

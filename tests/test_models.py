@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from playground import models
+from playground.core import models
 
 
 def test_resolve_kinds(tmp_path) -> None:  # noqa: ANN001
@@ -44,7 +44,7 @@ def test_tiny_model_is_small_and_deterministic() -> None:
 
 @pytest.mark.slow
 def test_bundled_model_answers_offline() -> None:
-    from playground import sft_tools
+    from playground.stages.sft import service as sft_tools
 
     assert models.pick_device("auto")[0] in ("cpu", "cuda")
     model, tok = sft_tools.load_policy("bundled", device="cpu")

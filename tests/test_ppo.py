@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from playground.config import ConfigError, load_config
-from playground.train import ppo_core as core
-from playground.train.common import DataError
+from playground.core.config import ConfigError, load_config
+from playground.stages.ppo import core
+from playground.stages.trainer import DataError
 
 REPO = Path(__file__).resolve().parents[1]
 PRESET = REPO / "presets" / "ppo" / "tiny-cpu.yaml"
@@ -127,7 +127,7 @@ def test_adaptive_kl_controller_moves_beta_towards_target():
 
 # ---- rewards --------------------------------------------------------------------------------------------
 def test_rule_rewards():
-    from playground.train.rewards import build_reward
+    from playground.stages.ppo.rules import build_reward
 
     cfg = load_config("ppo", None, ["reward_target_length=4", "reward_keywords=sea, -ugh"])
     half = build_reward("rule:vocab_half", cfg)
@@ -141,7 +141,7 @@ def test_rule_rewards():
 @pytest.mark.parametrize("spec,err", [("rule:nope", ConfigError), ("magic", ConfigError), ("rm:", ConfigError),
                                       ("rule:keyword", ConfigError), ("rm:reward-does-not-exist", DataError)])
 def test_bad_reward_spec_is_a_clear_error(spec, err):
-    from playground.train.rewards import build_reward
+    from playground.stages.ppo.rules import build_reward
 
     cfg = load_config("ppo", None)
     with pytest.raises(err) as info:
@@ -183,7 +183,7 @@ def trained(tmp_path_factory):
     n = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        from playground.train import ppo
+        from playground.stages.ppo import train as ppo
 
         run_dir = home / "runs" / "ppo-test"
         run_dir.mkdir(parents=True)
@@ -202,7 +202,7 @@ def trained(tmp_path_factory):
 
 @pytest.mark.slow
 def test_score_rises_and_kl_stays_bounded(tmp_path, one_thread):
-    from playground.train import ppo
+    from playground.stages.ppo import train as ppo
 
     cfg = load_config("ppo", PRESET, ["sample_every=0"])
     run_dir = tmp_path / "run"
@@ -241,7 +241,7 @@ def test_run_writes_samples_adapter_and_checkpoint(trained):
 
 
 def test_resume_continues_from_saved_step(trained, one_thread):
-    from playground.train import ppo
+    from playground.stages.ppo import train as ppo
 
     run_dir, cfg = trained
     cfg2 = load_config("ppo", PRESET, [f"total_updates={cfg.total_updates + 2}", "resume_from_checkpoint=last"])
@@ -252,7 +252,7 @@ def test_resume_continues_from_saved_step(trained, one_thread):
 
 
 def test_reference_logits_never_change_and_large_beta_stays_near_reference(trained, tmp_path, one_thread):
-    from playground.train.ppo import PPOTrainer
+    from playground.stages.ppo.train import PPOTrainer
 
     run_dir, cfg = trained
     big = load_config("ppo", PRESET, ["kl_coef=2.0", "total_updates=4", "sample_every=0"])
@@ -276,7 +276,7 @@ def test_reference_logits_never_change_and_large_beta_stays_near_reference(train
 def test_value_adapter_trains_its_own_lora_saves_and_resumes(tmp_path, one_thread):
     """value_model: adapter - the value reads a second LoRA on the same base; both adapters train, generation
     and the saved adapter stay the policy's, and a checkpoint carries the value adapter for resume."""
-    from playground.train import ppo
+    from playground.stages.ppo import train as ppo
 
     cfg = load_config("ppo", PRESET, ["value_model=adapter", "total_updates=2", "rollout_batch_size=16",
                                       "sample_every=0"])

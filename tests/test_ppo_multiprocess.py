@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from playground.jobs import build_command, cli_twin, launch_args
+from playground.core.jobs import build_command, cli_twin, launch_args
 
 REPO = Path(__file__).resolve().parents[1]
 PRESET = REPO / "presets" / "ppo" / "tiny-cpu.yaml"

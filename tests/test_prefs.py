@@ -10,8 +10,8 @@ import random
 
 import pytest
 
-from playground import prefs
-from playground.workspace import Workspace
+from playground.core.workspace import Workspace
+from playground.stages.preferences import pairs as prefs
 
 CACHE = os.environ.get("PLAYGROUND_CACHE") or os.path.join(os.path.dirname(__file__), "..", ".cache", "playground")
 
@@ -109,7 +109,7 @@ def test_demonstration_goes_into_an_sft_dataset(ws):
     assert [r["data"]["messages"][-1]["content"] for r in rows] == ["Hi there!", "Bye!"]
     assert rows[0]["data"]["messages"][0] == {"role": "user", "content": "Say hi."}
     assert rows[0]["meta"]["annotator"] == "dee"
-    from playground.train.data import to_prompt_completion
+    from playground.stages.data import to_prompt_completion
 
     assert to_prompt_completion(rows[0]["data"])["completion"][0]["content"] == "Hi there!"
 
@@ -210,7 +210,7 @@ def test_import_trl_and_hh_files_then_export(ws, tmp_path):
 
 
 def test_cli_import_export_roundtrip(ws, tmp_path, capsys):
-    from playground import prefs_cli
+    from playground.cli import preferences as prefs_cli
 
     src = tmp_path / "in.jsonl"
     src.write_text(json.dumps({"prompt": "p", "chosen": "c", "rejected": "r"}) + "\n")
@@ -236,7 +236,7 @@ def test_export_trains_trl_reward_trainer_one_step(ws, tmp_path):
     from datasets import Dataset
     from trl import RewardConfig, RewardTrainer
 
-    from playground.models import load_reward_lm, load_tokenizer, resolve
+    from playground.core.models import load_reward_lm, load_tokenizer, resolve
 
     for i in range(4):
         s = prefs.serve_pair(f"Tell me about item {i}.", [f"A helpful answer about item {i}.", "no."],

@@ -23,7 +23,7 @@ ROWS = [
 @pytest.fixture(scope="module")
 def tok():
     os.environ.setdefault("PLAYGROUND_CACHE", CACHE)
-    from playground import models
+    from playground.core import models
 
     return models.load_tokenizer(models.resolve("tiny"))
 
@@ -34,8 +34,8 @@ def sft_labels(tok, tmp_path_factory):
     from datasets import Dataset
     from trl import SFTConfig, SFTTrainer
 
-    from playground import models
-    from playground.train.data import to_prompt_completion
+    from playground.core import models
+    from playground.stages.data import to_prompt_completion
 
     model = models.load_causal_lm(models.resolve("tiny"), "cpu")
     out = {}
@@ -51,7 +51,7 @@ def sft_labels(tok, tmp_path_factory):
 
 @pytest.mark.parametrize("i", range(len(ROWS)))
 def test_trained_tokens_match_sfttrainer(tok, sft_labels, i):
-    from playground.preview import token_preview
+    from playground.stages.dataset.preview import token_preview
 
     p = token_preview(ROWS[i], tok)
     ids, labels = sft_labels[None][i]
@@ -67,7 +67,7 @@ def test_trained_tokens_match_sfttrainer(tok, sft_labels, i):
 
 
 def test_truncation_matches_sfttrainer(tok, sft_labels):
-    from playground.preview import token_preview
+    from playground.stages.dataset.preview import token_preview
 
     kept = sft_labels[40]
     # SFTTrainer drops rows that truncation left fully masked; the preview reports them as 0 trained tokens
@@ -81,7 +81,7 @@ def test_truncation_matches_sfttrainer(tok, sft_labels):
 
 
 def test_render_html_marks_tokens(tok):
-    from playground.preview import render_html, token_preview
+    from playground.stages.dataset.preview import render_html, token_preview
 
     p = token_preview(ROWS[1], tok, max_length=30)
     h = render_html(p)
@@ -94,8 +94,8 @@ def test_render_html_marks_tokens(tok):
 
 
 def test_rows_without_answer_are_refused(tok):
-    from playground.datasets_io import FormatError
-    from playground.preview import token_preview
+    from playground.stages.dataset.io import FormatError
+    from playground.stages.dataset.preview import token_preview
 
     with pytest.raises(FormatError, match="nothing is trained"):
         token_preview({"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": " "}]}, tok)

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from playground import rm
-from playground.runs import read_metrics, read_status
+from playground.core.runs import read_metrics, read_status
+from playground.stages.reward import service as rm
 
 REPO = Path(__file__).resolve().parent.parent
 PRESET = REPO / "presets" / "reward" / "tiny-cpu.yaml"
@@ -78,7 +78,7 @@ def test_scoring_is_deterministic_and_separates(trained: dict[str, Any]) -> None
 
 
 def test_agreement_matches_hand_count(trained: dict[str, Any], home: Path) -> None:
-    from playground.workspace import Workspace
+    from playground.core.workspace import Workspace
 
     ws = Workspace()
     topics = ["kites", "salt", "maps", "tea", "owls", "bees", "chess"]
@@ -140,14 +140,14 @@ def _length_pairs(n: int, seed: int, chosen_longer_share: float) -> list[dict[st
 
 @pytest.mark.slow  # a second tiny RM run (~15 s of CPU)
 def test_length_bias_check_flags_length_rm_not_content_rm(trained: dict[str, Any], home: Path) -> None:
-    from playground.workspace import Workspace
+    from playground.core.workspace import Workspace
 
     ws = Workspace()
     for p in _length_pairs(96, 0, 1.0):  # votes that always prefer the longer answer
         ws.add_pair(pool="lengthy", prompt=p["prompt"], response_a=p["chosen"], response_b=p["rejected"],
                     choice="a", annotator="planted")
-    from playground.config import load_config
-    from playground.train import reward
+    from playground.core.config import load_config
+    from playground.stages.reward import train as reward
 
     run_dir = home / "runs" / "rm-length"
     run_dir.mkdir(parents=True)
@@ -163,7 +163,7 @@ def test_length_bias_check_flags_length_rm_not_content_rm(trained: dict[str, Any
     assert on_votes["flagged"] and on_votes["chosen_shorter_pairs"] == 0
 
     # the content RM, on pairs whose winner is shorter or longer independently of content: not flagged
-    from playground import builtin
+    from playground.core import builtin
 
     balanced = builtin.preferences(n=40, seed=3)
     for p in balanced[:20]:  # make the rejected (dismissive) answer the longer one in half
@@ -196,7 +196,7 @@ def test_empty_workspace_gives_one_line_error(home: Path) -> None:
 
 
 def test_unfinished_run_is_a_clear_error(home: Path) -> None:
-    from playground.train.common import DataError
+    from playground.stages.trainer import DataError
 
     with pytest.raises(DataError, match="not found"):
         rm.load_reward_model("nope")

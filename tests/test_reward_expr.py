@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from playground.config import ConfigError, load_config
-from playground.train.common import DataError
-from playground.train.reward_expr import EXAMPLES, check_expression, compile_expression, make_expr_reward
+from playground.core.config import ConfigError, load_config
+from playground.stages.ppo.expr import EXAMPLES, check_expression, compile_expression, make_expr_reward
+from playground.stages.trainer import DataError
 
 REPO = Path(__file__).resolve().parents[1]
 PRESET = REPO / "presets" / "ppo" / "tiny-cpu.yaml"
@@ -143,7 +143,7 @@ def test_prompt_variable_is_the_last_user_message():
 
 
 def test_build_reward_wiring():
-    from playground.train.rewards import build_reward
+    from playground.stages.ppo.rules import build_reward
 
     cfg = load_config("ppo", None, ["reward=rule:expr", "reward_expression=n_tokens * 2 - n_words"])
     fn = build_reward("rule:expr", cfg)
@@ -170,7 +170,7 @@ def test_cli_bad_expression_fails_with_one_line_before_loading_the_model(tmp_pat
 def test_ppo_trains_two_updates_on_an_expression_reward(tmp_path):
     import torch
 
-    from playground.train import ppo
+    from playground.stages.ppo import train as ppo
 
     expr = "1 + n_chars / 100 + 0.25 * ('e' in text.lower()) + 0 * n_tokens"
     cfg = load_config("ppo", PRESET, [

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from playground.config import load_config
-from playground.runs import read_metrics, read_status
+from playground.core.config import load_config
+from playground.core.runs import read_metrics, read_status
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -53,7 +53,7 @@ def test_lora_weights_moved_and_adapter_reloads(sft_run: Path) -> None:
     # peft initialises every B to zero: any non-zero entry means training moved it
     assert all(v.abs().sum() > 0 for v in lora_b.values())
 
-    from playground import sft_tools
+    from playground.stages.sft import service as sft_tools
 
     base, tok = sft_tools.load_policy("tiny", device="cpu")
     tuned, _ = sft_tools.load_policy("tiny", sft_run / "adapter", device="cpu")
@@ -65,7 +65,7 @@ def test_lora_weights_moved_and_adapter_reloads(sft_run: Path) -> None:
 
 
 def test_merged_model_matches_adapter_logits(sft_run: Path) -> None:
-    from playground import sft_tools
+    from playground.stages.sft import service as sft_tools
 
     merged_dir = sft_tools.merge_adapter(sft_run)
     tuned, tok = sft_tools.load_policy("tiny", sft_run / "adapter", device="cpu")
@@ -76,8 +76,8 @@ def test_merged_model_matches_adapter_logits(sft_run: Path) -> None:
 
 
 def test_perplexity_improves_on_training_rows(sft_run: Path) -> None:
-    from playground import sft_tools
-    from playground.train.data import instruction_rows
+    from playground.stages.data import instruction_rows
+    from playground.stages.sft import service as sft_tools
 
     train, _ = instruction_rows("builtin:instructions", 0.2, 0)
     base, tok = sft_tools.load_policy("tiny", device="cpu")
@@ -87,7 +87,7 @@ def test_perplexity_improves_on_training_rows(sft_run: Path) -> None:
 
 def test_zero_usable_rows_fails_fast(home: Path) -> None:
     from playground.cli import main
-    from playground.workspace import Workspace
+    from playground.core.workspace import Workspace
 
     Workspace().add_rows("empty-ish", [{"messages": [{"role": "user", "content": "no answer"}]}], create=True)
     rc = main(["sft", "--config", str(REPO / "presets/sft/tiny-cpu.yaml"), "--set", "dataset=empty-ish",

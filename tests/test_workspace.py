@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from playground.workspace import SCHEMA_VERSION, Workspace, WorkspaceError
+from playground.core.workspace import SCHEMA_VERSION, Workspace, WorkspaceError
 
 ROW = {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}]}
 

@@ -1,1 +1,4 @@
-"""The Gradio UI: one module per tab (`*_tab.py` with `build(ctx)`), shared widgets in live.py."""
+"""The Gradio UI: app (assembles the Blocks), context (server-wide state), tabs/ (one per stage), widgets/.
+
+May import: core, stage services, gradio. Never a trainer (stages/*/train.py, stages/trainer.py) or cli.
+"""

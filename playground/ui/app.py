@@ -7,23 +7,27 @@
 
 from __future__ import annotations
 
-import importlib
+from collections.abc import Callable
 from typing import Any
 
 import gradio as gr
 
-from playground.jobs import JobRunner
-from playground.models import ModelError, device_label, resolve
-from playground.paths import home
-from playground.ui.context import AppContext
-from playground.workspace import Workspace
+from playground.core.jobs import JobRunner
+from playground.core.models import ModelError, device_label, resolve
+from playground.core.paths import home
+from playground.core.workspace import Workspace
+from playground.ui.context import AppContext, TabId
+from playground.ui.tabs import dataset, ppo, preferences, reward, sft
 
-TABS = [
-    ("1 · Dataset", "datasets_tab", "Build the instruction data everything downstream trains on."),
-    ("2 · SFT", "sft_tab", "LoRA supervised fine-tuning: imitate the demonstrations."),
-    ("3 · Preferences", "arena_tab", "Judge two answers side by side; every vote is a training pair."),
-    ("4 · Reward model", "reward_tab", "Learn a scalar reward from the votes; inspect its biases."),
-    ("5 · PPO", "ppo_tab", "Optimise the policy against the reward, held near the reference by a KL penalty."),
+# (tab id, title, blurb, build): the tabs in loop order; the id is what ctx.switch_to selects
+TABS: list[tuple[TabId, str, str, Callable[[AppContext], None]]] = [
+    (TabId.DATASET, "1 · Dataset", "Build the instruction data everything downstream trains on.", dataset.build),
+    (TabId.SFT, "2 · SFT", "LoRA supervised fine-tuning: imitate the demonstrations.", sft.build),
+    (TabId.PREFERENCES, "3 · Preferences", "Judge two answers side by side; every vote is a training pair.",
+     preferences.build),
+    (TabId.REWARD, "4 · Reward model", "Learn a scalar reward from the votes; inspect its biases.", reward.build),
+    (TabId.PPO, "5 · PPO", "Optimise the policy against the reward, held near the reference by a KL penalty.",
+     ppo.build),
 ]
 
 CSS = """
@@ -56,29 +60,17 @@ def header_md(ctx: AppContext) -> str:
             f"**Workspace:** `{home()}`")
 
 
-def _placeholder(title: str, module: str) -> None:
-    gr.Markdown(f"**{title}** is not built yet (`playground/ui/{module}.py` is missing). "
-                "The CLI twin may already work: see README.")
-
-
 def build_app(ctx: AppContext) -> gr.Blocks:
     with gr.Blocks(title="RLHF Playground") as demo:
         gr.Markdown(header_md(ctx), elem_classes=["pg-header"])
         gr.Markdown("**The loop:** dataset → SFT → preferences → reward model → PPO. "
                     "Each tab shows the objective it optimises beside its live plot.")
         with gr.Tabs() as tabs:
-            ctx.tabs = tabs  # a tab's handler may switch tabs: return gr.Tabs(selected=<module name>)
-            for title, module, blurb in TABS:
-                with gr.Tab(title, id=module):
+            ctx.tabs = tabs  # a tab's handler may switch tabs: return ctx.switch_to(TabId.X)
+            for tab_id, title, blurb, build_tab in TABS:
+                with gr.Tab(title, id=tab_id.value):
                     gr.Markdown(f"*{blurb}*")
-                    try:
-                        mod = importlib.import_module(f"playground.ui.{module}")
-                    except ModuleNotFoundError as e:
-                        if e.name != f"playground.ui.{module}":
-                            raise
-                        _placeholder(title, module)
-                        continue
-                    mod.build(ctx)
+                    build_tab(ctx)
         for fn, outputs in ctx.on_page_load:
             demo.load(fn, None, outputs, api_visibility="private", show_progress="hidden")
     return demo

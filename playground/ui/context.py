@@ -7,15 +7,26 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from playground.jobs import JobRunner
-from playground.workspace import Workspace
+from playground.core.jobs import JobRunner
+from playground.core.workspace import Workspace
 
 if TYPE_CHECKING:
     import gradio as gr
 
-    from playground.ui.arena_tab import ArenaTargets
+    from playground.ui.tabs.preferences import ArenaTargets
+
+
+class TabId(StrEnum):
+    """The tabs, in loop order: a handler switches tabs with `ctx.switch_to(TabId.PREFERENCES)`."""
+
+    DATASET = "dataset"
+    SFT = "sft"
+    PREFERENCES = "preferences"
+    REWARD = "reward"
+    PPO = "ppo"
 
 
 @dataclass
@@ -34,6 +45,12 @@ class AppContext:
     # app was built, CLI runs included, and follow the newest
     on_page_load: list[tuple[Any, list[Any]]] = field(default_factory=list)
 
+    def switch_to(self, tab: TabId) -> Any:
+        """The update that selects `tab` (output it to `ctx.tabs`)."""
+        import gradio as gr
+
+        return gr.Tabs(selected=tab.value)
+
     def cached(self, key: tuple[str, str], loader: Any) -> Any:
         """Load once per (model, adapter) and share: a 135M model per request would be far too slow."""
         with self._models_lock:
@@ -44,7 +61,7 @@ class AppContext:
             return self._models[key]
 
     def runs(self, stage: str, finished_only: bool = False) -> list[dict[str, Any]]:
-        from playground.runs import read_status
+        from playground.core.runs import read_status
 
         out = []
         for r in self.ws.runs(stage):

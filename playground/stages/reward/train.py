@@ -1,0 +1,98 @@
+"""Reward-model stage: a scalar head on the registry model, trained with TRL's RewardTrainer.
+
+    python -m playground reward --config presets/reward/tiny-cpu.yaml [--set dataset=workspace]
+
+Objective (Bradley-Terry): L = -log sigma(r(x, y_chosen) - r(x, y_rejected)), averaged over pairs, plus
+an optional centring penalty c * mean((r_chosen + r_rejected)^2) that keeps rewards near zero (PPO likes
+rewards on a stable scale). The head is `AutoModelForSequenceClassification(num_labels=1)`: the reward is
+the score at the last non-padding token. With LoRA the base is adapted by low-rank updates and the
+`score` head is trained in full (it starts random, so a low-rank update of it would be pointless).
+
+Writes run_dir/adapter (LoRA adapter + score head, or the full model when use_lora is off, plus the
+tokenizer) and run_dir/result.json, which `playground.rm.load_reward_model` reads back for inspection,
+PPO (`reward: rm:<run id>`) and the arena's "RM says" badge.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from playground.core.config import RewardRun
+from playground.stages.trainer import (
+    STOP,
+    DataError,
+    chat_model_setup,
+    clean_metrics,
+    make_callback,
+    resolve_resume,
+    seed_everything,
+    training_args_common,
+)
+
+
+def run(cfg: RewardRun, run_dir: str | Path) -> None:
+    from playground.core import models
+    from playground.stages.data import preference_rows
+
+    run_dir = Path(run_dir)
+    seed_everything(cfg.seed)
+    train_rows, eval_rows = preference_rows(cfg.dataset, cfg.eval_fraction, cfg.seed)
+    # heavy imports only after the data checked out: a bad dataset fails in a second, not after loading trl
+    from datasets import Dataset
+    from trl import RewardConfig, RewardTrainer
+
+    spec, device, tok = chat_model_setup(cfg)
+    model = models.load_reward_lm(spec, cfg.device, cfg.trust_remote_code)
+    args = RewardConfig(
+        **training_args_common(cfg, run_dir, device),
+        max_length=cfg.max_length,
+        center_rewards_coefficient=cfg.center_rewards_coefficient or None,
+        # RewardConfig turns checkpointing on by default; on CPU it only costs time
+        gradient_checkpointing=device == "cuda",
+        dataset_num_proc=None,
+    )
+    trainer = RewardTrainer(
+        model=model,
+        args=args,
+        train_dataset=Dataset.from_list(train_rows),
+        eval_dataset=Dataset.from_list(eval_rows) if eval_rows else None,
+        processing_class=tok,
+        peft_config=models.lora_config(cfg, "SEQ_CLS") if cfg.use_lora else None,
+        callbacks=[make_callback(run_dir, {"train_rows": len(train_rows), "eval_rows": len(eval_rows),
+                                           "objective": "-log sigmoid(r_chosen - r_rejected)"})],
+    )
+    # RewardTrainer drops (rather than truncates) pairs longer than max_length
+    kept = len(trainer.train_dataset)
+    if kept == 0:
+        raise DataError(f"every training pair is longer than max_length={cfg.max_length} tokens; raise max_length")
+    has_eval = trainer.eval_dataset is not None and len(trainer.eval_dataset) > 0
+    resume = resolve_resume(cfg, run_dir)
+    if has_eval and resume is None:
+        # held-out accuracy before any update: the live plot then starts from chance, not from the first eval
+        trainer.evaluate()
+    trainer.train(resume_from_checkpoint=resume)
+    eval_metrics: dict[str, float] = {}
+    if has_eval and not STOP.is_set():
+        # the callback's on_log already writes these to metrics.jsonl
+        eval_metrics = clean_metrics(trainer.evaluate())
+    out = run_dir / "adapter"
+    trainer.save_model(str(out))
+    tok.save_pretrained(str(out))
+    if trainer.args.save_strategy == "no":
+        # always leave a resumable checkpoint behind (stop / resume)
+        trainer._save_checkpoint(trainer.model, trial=None)
+    (run_dir / "result.json").write_text(json.dumps({
+        "stage": "reward",
+        "global_step": trainer.state.global_step,
+        "base_model": cfg.model,
+        "adapter": str(out),
+        "use_lora": cfg.use_lora,
+        "max_length": cfg.max_length,
+        "dataset": cfg.dataset,
+        "train_pairs": kept,
+        "eval_pairs": len(trainer.eval_dataset) if trainer.eval_dataset is not None else 0,
+        "eval_accuracy": eval_metrics.get("eval_accuracy"),
+        "eval_loss": eval_metrics.get("eval_loss"),
+        "stopped": STOP.is_set(),
+    }))

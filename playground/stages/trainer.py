@@ -1,0 +1,158 @@
+"""What every stage's run() shares: the stop flag, the metrics callback, seeding, run-dir helpers.
+
+A job is stopped with SIGTERM; the handler only sets STOP, and the training loop (or the
+TrainerCallback below) notices it at the next step, saves a checkpoint and returns, so a stopped run
+can be resumed.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from playground.core.runs import append_metrics
+
+STOP = threading.Event()
+
+
+class DataError(ValueError):
+    """Training data that cannot be used (no rows, wrong format); the message is one line for the user."""
+
+
+def install_stop_handler() -> None:
+    def _handler(signum: int, frame: Any) -> None:  # noqa: ARG001
+        STOP.set()
+
+    signal.signal(signal.SIGTERM, _handler)
+
+
+def is_main_process() -> bool:
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def clean_metrics(logs: dict[str, Any]) -> dict[str, float]:
+    out = {}
+    for k, v in logs.items():
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(float(v)):
+            out[k] = float(v)
+    return out
+
+
+def checkpoints_dir(run_dir: str | Path) -> Path:
+    return Path(run_dir) / "checkpoints"
+
+
+def last_checkpoint(run_dir: str | Path) -> str | None:
+    ck = checkpoints_dir(run_dir)
+    if not ck.is_dir():
+        return None
+    found = [p for p in ck.glob("checkpoint-*") if p.is_dir() and p.name.split("-")[-1].isdigit()]
+    if not found:
+        return None
+    return str(max(found, key=lambda p: int(p.name.split("-")[-1])))
+
+
+def resolve_resume(cfg: Any, run_dir: str | Path) -> str | None:
+    value = (getattr(cfg, "resume_from_checkpoint", "") or "").strip()
+    if not value:
+        return None
+    if value == "last":
+        return last_checkpoint(run_dir)  # None: nothing saved yet, start fresh
+    if not Path(value).is_dir():
+        raise DataError(f"resume_from_checkpoint: {value} is not a checkpoint folder")
+    return value
+
+
+def seed_everything(seed: int) -> None:
+    import random
+
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def make_callback(run_dir: str | Path, extra: dict[str, Any] | None = None) -> Any:
+    """A transformers TrainerCallback that appends every log event to metrics.jsonl and obeys STOP."""
+    from transformers import TrainerCallback
+
+    class PlaygroundCallback(TrainerCallback):
+        def __init__(self) -> None:
+            self.t0 = time.time()
+            self.last_time = time.time()
+            self.last_tokens = 0.0
+
+        def on_train_begin(self, args, state, control, **kwargs):  # noqa: ANN001, ANN003
+            if is_main_process():
+                append_metrics(run_dir, state.global_step, event="train_begin", max_steps=state.max_steps,
+                               **(extra or {}))
+
+        def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: ANN001, ANN003
+            if not is_main_process() or not logs:
+                return
+            m = clean_metrics(logs)
+            now = time.time()
+            tokens = float(getattr(state, "num_input_tokens_seen", 0) or 0)
+            if tokens and tokens > self.last_tokens and now > self.last_time and "loss" in m:
+                m["tokens_per_s"] = (tokens - self.last_tokens) / (now - self.last_time)
+                self.last_tokens, self.last_time = tokens, now
+            m.setdefault("epoch", float(state.epoch or 0))
+            append_metrics(run_dir, state.global_step, max_steps=state.max_steps, elapsed=now - self.t0, **m)
+
+        def on_step_end(self, args, state, control, **kwargs):  # noqa: ANN001, ANN003
+            if STOP.is_set():
+                control.should_save = True
+                control.should_training_stop = True
+            return control
+
+    return PlaygroundCallback()
+
+
+def training_args_common(cfg: Any, run_dir: str | Path, device: str) -> dict[str, Any]:
+    """TrainingArguments fields every TRL-based stage shares."""
+    has_eval = getattr(cfg, "eval_fraction", 0) > 0
+    return dict(
+        output_dir=str(checkpoints_dir(run_dir)),
+        learning_rate=cfg.learning_rate,
+        lr_scheduler_type=cfg.lr_scheduler_type,
+        warmup_steps=cfg.warmup_steps,
+        num_train_epochs=cfg.num_train_epochs,
+        max_steps=cfg.max_steps,
+        per_device_train_batch_size=cfg.per_device_train_batch_size,
+        per_device_eval_batch_size=cfg.per_device_train_batch_size,
+        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
+        logging_steps=cfg.logging_steps,
+        logging_first_step=True,
+        eval_strategy=("steps" if cfg.eval_steps > 0 else "epoch") if has_eval else "no",
+        eval_steps=cfg.eval_steps if cfg.eval_steps > 0 else None,
+        save_strategy="steps" if cfg.save_steps > 0 else "no",
+        save_steps=cfg.save_steps if cfg.save_steps > 0 else 500,
+        seed=cfg.seed,
+        data_seed=cfg.seed,
+        report_to=[],
+        use_cpu=device == "cpu",
+        bf16=device == "cuda",
+        disable_tqdm=True,
+        dataloader_num_workers=0,
+        include_num_input_tokens_seen="non_padding",
+    )
+
+
+def chat_model_setup(cfg: Any) -> tuple[Any, str, Any]:
+    """(model spec, device, tokenizer) for a stage whose data is chat-formatted: resolves cfg.model, picks the
+    device and refuses, in one line, a model without a chat template."""
+    from playground.core import models
+
+    spec = models.resolve(cfg.model)
+    device, _ = models.pick_device(cfg.device)
+    tok = models.load_tokenizer(spec, cfg.trust_remote_code)
+    if not tok.chat_template:
+        raise DataError(f"model '{cfg.model}' has no chat template; pick an instruct model")
+    return spec, device, tok

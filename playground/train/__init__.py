@@ -1,1 +1,0 @@
-"""Trainers, one module per stage, each with `run(config, run_dir)`. Only this package imports trl."""

@@ -1,0 +1,252 @@
+"""PPO tab: pick a policy (base or a finished SFT run), a reward (rule or a finished reward run), prompts and a
+preset; start / stop / resume the job; watch score, KL, entropy, clip fraction, value loss and response length
+live beside the PPO objective; compare sample responses before training and now.
+
+Reward `rule:expr` scores a response with a sandboxed Python expression (`reward_expression`, checked live
+under the form, with a small menu of examples). "⚔ Arena round: policy vs reference" takes the followed run,
+once it has ended with an adapter, to the Preferences tab: source 1 = its base + adapter, source 2 = the same
+base alone (the PPO reference), both sampled like the rollouts, votes in pool `<run id>` (ppo-...)
+(`arena_round(ctx, run_id)` computes that setup as a plain function).
+
+Handlers take plain values and call services (jobs, run files); the training itself is a subprocess running
+`python -m playground ppo --config runs/<id>/config.yaml` (playground/train/ppo.py).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import pandas as pd
+
+from playground.core import builtin
+from playground.core.config import PPORun
+from playground.core.runs import read_jsonl, read_status
+from playground.stages.ppo.expr import EXAMPLES, check_expression
+from playground.ui.context import AppContext, TabId
+from playground.ui.tabs.preferences import MODES, ArenaSetup, SourceSetup
+from playground.ui.widgets.forms import ConfigForm, config_form, default_preset, list_presets, load_preset
+from playground.ui.widgets.live import PlotSpec
+from playground.ui.widgets.run_panel import run_choices, run_panel, wire_presets
+
+OBJECTIVE = r"""**Objective: PPO with a KL-penalised reward**
+
+$$r_t = -\beta \log\frac{\pi_\theta(y_t\mid s_t)}{\pi_{\text{ref}}(y_t\mid s_t)} + [t = T]\, R(x, y)$$
+
+$$\mathcal{L}^{\text{clip}} = -\,\mathbb{E}_t\Big[\min\big(\rho_t \hat A_t,\ \text{clip}(\rho_t, 1-\epsilon, 1+\epsilon)\, \hat A_t\big)\Big],
+\quad \rho_t = \frac{\pi_\theta(y_t\mid s_t)}{\pi_{\text{old}}(y_t\mid s_t)}$$
+
+The policy earns the reward model's (or rule's) **score** at the last token and pays **β × KL** to the
+reference (the same model with the LoRA adapter switched off) at every token; $\hat A_t$ comes from GAE
+with a value head on the policy's features (or, with `value_model: adapter`, on a second LoRA adapter's).
+The clip stops any one update from moving the policy far: **clip fraction** is the share of tokens that
+hit it. Rising score with KL that levels off is healthy; score rising while KL explodes is reward hacking."""
+
+PLOTS = [
+    PlotSpec("Score", ["score", "rlhf_reward"], "reward", "mean reward-model / rule score; RLHF reward = score − β·KL"),
+    PlotSpec("KL to reference", ["kl"], "nats", "sum over the response of log π − log π_ref, mean over the batch"),
+    PlotSpec("Entropy", ["entropy"], "nats", "per-token entropy of the policy; a collapse means it stopped exploring"),
+    PlotSpec("Clip fraction", ["clipfrac", "vf_clipfrac", "approx_kl"], "share",
+             "tokens whose ratio hit the clip (policy / value), and the approximate KL per update"),
+    PlotSpec("Value loss", ["value_loss"], "loss", "the value head's error predicting returns"),
+    PlotSpec("Response length", ["response_length"], "tokens", "mean generated tokens (up to and with EOS)"),
+]
+
+GROUPS = [
+    ("Policy, reward & prompts", ["model", "sft_run", "reward", "reward_target_length", "reward_keywords",
+                                  "reward_expression", "prompts"]),
+    ("Rollout", ["response_length", "temperature", "rollout_batch_size", "total_updates", "missing_eos_penalty",
+                 "max_prompt_length", "sample_every"]),
+    ("Objective", ["kl_coef", "adaptive_kl", "target_kl", "kl_estimator", "gamma", "lam", "cliprange",
+                   "cliprange_value", "vf_coef", "value_model", "whiten_advantages"]),
+    ("Optimisation", ["learning_rate", "lr_scheduler_type", "ppo_epochs", "per_device_train_batch_size",
+                      "gradient_accumulation_steps", "max_grad_norm", "save_steps", "seed"]),
+    ("LoRA & launch", ["use_lora", "lora_r", "lora_alpha", "lora_dropout", "lora_target_modules", "device",
+                       "num_processes"]),
+]
+FIELDS = [n for _, names in GROUPS for n in names]
+RULES = ["rule:vocab_half", "rule:length", "rule:keyword", "rule:expr"]
+ROUND_STATES = ("succeeded", "stopped")  # a stopped PPO run saves its adapter too
+
+
+def reward_choices(ctx: AppContext) -> list[str]:
+    return [*RULES, *[f"rm:{r['id']}" for r in ctx.runs("reward", finished_only=True)]]
+
+
+def sft_choices(ctx: AppContext) -> list[tuple[str, str]]:
+    return [("base model (no SFT)", ""), *[(f"SFT {r['id']}", r["id"]) for r in ctx.runs("sft", finished_only=True)]]
+
+
+def prompt_choices(ctx: AppContext) -> list[str]:
+    return ["builtin:prompts", *[d["name"] for d in ctx.ws.list_datasets()]]
+
+
+def samples_frame(run_dir: str | Path | None) -> pd.DataFrame:
+    """One row per sample prompt: the response and score before training (update 0) and at the latest update."""
+    cols = ["prompt", "before", "score before", "now", "score now", "update"]
+    if not run_dir:
+        return pd.DataFrame(columns=cols)
+    rows = read_jsonl(Path(run_dir) / "samples.jsonl")
+    if not rows:
+        return pd.DataFrame(columns=cols)
+    last = max(r["update"] for r in rows)
+    before = {r["prompt"]: r for r in rows if r["update"] == 0}
+    now = [r for r in rows if r["update"] == last]
+    out = []
+    for r in now:
+        b = before.get(r["prompt"], {})
+        out.append({"prompt": r["prompt"], "before": b.get("response", ""),
+                    "score before": round(b["score"], 3) if "score" in b else None,
+                    "now": r["response"], "score now": round(r["score"], 3), "update": last})
+    return pd.DataFrame(out, columns=cols)
+
+
+def expression_status(expr: str, reward: str) -> str:
+    """The live check under the expression box: OK, the one-line reason, or nothing when unused."""
+    if not (expr or "").strip():
+        return "⚠️ rule:expr needs an expression (pick an example)." if reward == "rule:expr" else ""
+    err = check_expression(expr)
+    return f"⚠️ {err}" if err else "✅ expression OK"
+
+
+def arena_round(ctx: AppContext, run_id: str) -> ArenaSetup | str:
+    """The arena setup that compares a finished PPO run's policy with its reference, or a one-line reason.
+
+    Source 1 is the run's base model + its adapter, source 2 the same base with no adapter (the reference PPO
+    held the policy near), both sampled as in the rollouts (the run's temperature, top-p 1, response_length
+    new tokens). Votes go to a pool named after the run (`ppo-<...>`, the run id). Prompts: the run's workspace
+    dataset in order, else the first built-in prompt typed in the box. With an `rm:` reward, that reward model
+    is the RM judge."""
+    from playground.ui.tabs.preferences import run_base_model
+
+    if not run_id:
+        return "Pick a PPO run to follow first."
+    run = ctx.ws.get_run(run_id)
+    if run is None or run.get("stage") != "ppo":
+        return f"No PPO run '{run_id}' in this workspace."
+    state = read_status(run["run_dir"]).get("state", "unknown")
+    if state not in ROUND_STATES:
+        return f"Run {run_id} is {state}: the arena round needs a run that has ended (succeeded or stopped)."
+    if not (Path(run["run_dir"]) / "adapter" / "adapter_config.json").is_file():
+        return f"Run {run_id} has no adapter yet (a run saves adapter/ when it ends; Resume to finish it)."
+    cfg = run["config"]
+    base = run_base_model(run)
+    temperature = min(2.0, max(0.0, float(cfg.get("temperature", 1.0))))
+    tokens = max(1, min(512, int(cfg.get("response_length", 24))))
+    sources = (SourceSetup(base, run_id, temperature, 1.0, tokens), SourceSetup(base, "", temperature, 1.0, tokens))
+    prompts = str(cfg.get("prompts", "builtin:prompts"))
+    if not prompts.startswith("builtin:") and ctx.ws.has_dataset(prompts):
+        mode, dataset, prompt = MODES[1], prompts, None
+    else:
+        mode, dataset, prompt = MODES[0], None, (builtin.prompts() or [""])[0]
+    reward = str(cfg.get("reward", ""))
+    judge = (reward[3:].strip() or None) if reward.startswith("rm:") else None
+    pool = run_id if run_id.startswith("ppo-") else f"ppo-{run_id}"  # ids are ppo-<date>-<time>-<hex> already
+    return ArenaSetup(sources=sources, pool=pool, mode=mode, dataset=dataset, prompt=prompt, judge=judge,
+                      adapter_run=run)
+
+
+def build(ctx: AppContext) -> None:
+    first = default_preset("ppo", ctx.default_model)
+    with gr.Row():
+        preset = gr.Dropdown(list_presets("ppo"), value=first, label="Preset",
+                             info="Fills the form; tiny-cpu trains a random tiny model on a rule reward.", scale=3)
+        preset_name = gr.Textbox(label="Save form as preset", placeholder="my-ppo", scale=2)
+        save_btn = gr.Button("💾 Save preset", scale=1)
+    choices: dict[str, Any] = {
+        "model": ["bundled", "tiny"],
+        "reward": reward_choices(ctx),
+        "prompts": prompt_choices(ctx),
+        "kl_estimator": ["k1", "k3"],
+        "value_model": ["head", "adapter"],
+        "lr_scheduler_type": ["linear", "cosine", "constant", "constant_with_warmup"],
+        "device": ["auto", "cpu", "cuda"],
+    }
+    initial = load_preset("ppo", first) if first else None
+    with gr.Accordion("Configuration", open=True):
+        parts = []
+        for title, names in GROUPS:
+            with gr.Group():
+                gr.Markdown(f"**{title}**")
+                with gr.Row():
+                    parts.append(config_form(PPORun, names, choices, initial))
+                if "reward_expression" in names:
+                    with gr.Row():
+                        expr_example = gr.Dropdown(list(EXAMPLES), value=None, label="Example expressions",
+                                                   info="Fills the expression and picks rule:expr.", scale=1)
+                        expr_check = gr.Markdown("", elem_id="ppo-expr-check")
+        form = ConfigForm.merge(parts)
+    # the SFT run is picked from finished runs (value = run id, label says which)
+    sft_box = form.components[FIELDS.index("sft_run")]
+    sft_box_new = None
+    if isinstance(sft_box, gr.Textbox):
+        sft_box.info = "Finished SFT run id to start from ('' = the base model). Pick one below."
+        sft_box_new = gr.Dropdown(sft_choices(ctx), value="", label="Start the policy from",
+                                  info="The base model, or the LoRA adapter of a finished SFT run.")
+    panel = run_panel(ctx, "ppo", form, start_label="▶ Start PPO", plots=PLOTS, objective=OBJECTIVE,
+                      follow_info="Pick any PPO run to watch or control.")
+    wire_presets("ppo", form, preset, preset_name, save_btn)
+    view, follow, refresh_runs = panel.view, panel.follow, panel.refresh
+    gr.Markdown("**Samples: before training vs now** (same prompts and sampling seed; refreshed as the run "
+                "writes samples.jsonl every *sample every* updates)")
+    samples = gr.Dataframe(samples_frame(None), interactive=False, wrap=True)
+    sample_timer = gr.Timer(3.0)
+    arena_btn = None
+    if ctx.arena is not None and ctx.tabs is not None:  # the app built the arena tab before this one
+        with gr.Row():
+            arena_btn = gr.Button("⚔ Arena round: policy vs reference", elem_id="ppo-arena-round", scale=0)
+            gr.Markdown("Judge the followed run's policy against its reference (the base without the adapter), "
+                        "blind, in the Preferences tab; the votes form their own pool, named after the run.",
+                        elem_classes=["pg-help"])
+
+    # -- handlers ---------------------------------------------------------------------------------
+    def on_refresh() -> tuple[Any, ...]:
+        out = [gr.update(choices=run_choices(ctx, "ppo")), gr.update(choices=reward_choices(ctx)),
+               gr.update(choices=prompt_choices(ctx))]
+        if sft_box_new is not None:
+            out.append(gr.update(choices=sft_choices(ctx)))
+        return tuple(out)
+
+    def on_samples(run_id: str) -> Any:
+        if not run_id:
+            return gr.skip()
+        return samples_frame(ctx.jobs.run_dir(run_id))
+
+    refresh_outputs = [follow, form.components[FIELDS.index("reward")], form.components[FIELDS.index("prompts")]]
+    if sft_box_new is not None:
+        refresh_outputs.append(sft_box_new)
+        sft_box_new.change(lambda v: v or "", [sft_box_new], [sft_box], api_visibility="private")
+    refresh_runs.click(on_refresh, None, refresh_outputs)
+    sample_timer.tick(on_samples, [view.run_id], [samples], api_visibility="private", show_progress="hidden")
+    view.run_id.change(on_samples, [view.run_id], [samples], api_visibility="private", show_progress="hidden")
+
+    reward_box = form.components[FIELDS.index("reward")]
+    expr_box = form.components[FIELDS.index("reward_expression")]
+    expr_box.elem_id = "ppo-reward-expression"  # set before launch, like sft_box.info above: config is read then
+
+    def on_example(name: str | None) -> tuple[Any, Any]:
+        if not name or name not in EXAMPLES:
+            return gr.skip(), gr.skip()
+        return EXAMPLES[name], "rule:expr"
+
+    expr_example.change(on_example, [expr_example], [expr_box, reward_box], api_visibility="private")
+    for ev in (expr_box.change, reward_box.change):
+        ev(expression_status, [expr_box, reward_box], [expr_check], api_visibility="private", show_progress="hidden")
+
+    if arena_btn is not None:
+        targets, tabs = ctx.arena, ctx.tabs
+
+        def on_arena_round(run_id: str, picked: str | None = None) -> list[Any]:
+            """Fill the arena from the followed run and switch to it; a warning and no change otherwise.
+
+            `picked` is the run picker's value: at page load it shows the newest run before any is followed."""
+            run_id = run_id or picked or ""
+            setup = arena_round(ctx, run_id)
+            if isinstance(setup, str):
+                gr.Warning(setup)
+                return [gr.skip()] * (1 + len(targets.outputs))
+            gr.Info(f"Arena ready: {run_id} vs its reference in pool {setup.pool}. Press Generate.")
+            return [ctx.switch_to(TabId.PREFERENCES), *targets.updates(ctx, setup)]
+
+        arena_btn.click(on_arena_round, [view.run_id, follow], [tabs, *targets.outputs], api_visibility="private")

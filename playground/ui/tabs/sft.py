@@ -1,0 +1,223 @@
+"""SFT tab: LoRA instruction tuning as a job, with live loss / eval loss / accuracy / throughput plots,
+stop / resume, run comparison, base-vs-adapter chat, perplexity, merge and push.
+
+Handlers take plain values and call services (jobs, sft_tools); the training itself is a subprocess.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import pandas as pd
+
+from playground.core.config import SFTRun
+from playground.core.paths import PRESETS_DIR
+from playground.core.runs import read_metrics
+from playground.ui.context import AppContext
+from playground.ui.widgets.forms import ConfigForm, config_form, default_preset, list_presets, load_preset
+from playground.ui.widgets.live import PlotSpec, metrics_frame
+from playground.ui.widgets.run_panel import run_choices, run_panel, wire_presets
+
+OBJECTIVE = r"""**Objective: SFT token NLL**
+
+$$\mathcal{L}_{\text{SFT}} = -\frac{1}{|C|}\sum_{t \in C} \log p_\theta(y_t \mid x, y_{<t})$$
+
+The model learns to imitate the demonstrations: only the response (completion / assistant) tokens $C$
+count; the prompt tokens are masked when *completion only loss* is on. Lower is better; eval loss that
+rises while train loss falls means overfitting."""
+
+PLOTS = [
+    PlotSpec("Loss", ["loss", "eval_loss"], "NLL", "token NLL on train batches and on the held-out split"),
+    PlotSpec("Token accuracy", ["mean_token_accuracy", "eval_mean_token_accuracy"], "accuracy",
+             "share of response tokens the model predicts exactly"),
+    PlotSpec("Learning rate", ["learning_rate"], "lr", "the optimiser step size over time"),
+    PlotSpec("Throughput", ["tokens_per_s"], "tokens/s", "training tokens processed per second"),
+]
+
+GROUPS = [
+    ("Model & data", ["model", "dataset", "max_length", "eval_fraction", "completion_only_loss", "packing"]),
+    ("LoRA", ["use_lora", "lora_r", "lora_alpha", "lora_dropout", "lora_target_modules", "load_in_4bit"]),
+    ("Training", ["learning_rate", "lr_scheduler_type", "num_train_epochs", "max_steps", "per_device_train_batch_size",
+                  "gradient_accumulation_steps", "eval_steps", "save_steps", "seed"]),
+    ("Launch", ["device", "num_processes", "accelerate_config"]),
+]
+FIELDS = [n for _, names in GROUPS for n in names]
+
+
+def qlora_available() -> tuple[bool, str]:
+    import torch
+
+    if not torch.cuda.is_available():
+        return False, "QLoRA needs a CUDA GPU; none is visible, so this stays off."
+    if importlib.util.find_spec("bitsandbytes") is None:
+        return False, "QLoRA needs bitsandbytes (`pip install bitsandbytes`), which is not installed."
+    return True, "Load the base in 4-bit NF4 and train LoRA on top (saves memory on small GPUs)."
+
+
+def dataset_choices(ctx: AppContext) -> list[str]:
+    return ["builtin:instructions", *[d["name"] for d in ctx.ws.list_datasets()]]
+
+
+def runs_table(ctx: AppContext) -> pd.DataFrame:
+    rows = []
+    for r in ctx.runs("sft"):
+        m = read_metrics(r["run_dir"])
+        losses = [x["loss"] for x in m if "loss" in x]
+        evals = [x["eval_loss"] for x in m if "eval_loss" in x]
+        rows.append({"run": r["id"], "state": r["state"], "model": r["config"].get("model"),
+                     "dataset": r["config"].get("dataset"), "steps": max((x["step"] for x in m), default=0),
+                     "last loss": round(losses[-1], 4) if losses else None,
+                     "last eval loss": round(evals[-1], 4) if evals else None})
+    return pd.DataFrame(rows, columns=["run", "state", "model", "dataset", "steps", "last loss", "last eval loss"])
+
+
+def compare_frame(ctx: AppContext, a: str | None, b: str | None, metric: str) -> pd.DataFrame:
+    parts = []
+    for rid in (a, b):
+        if not rid:
+            continue
+        run = ctx.ws.get_run(rid)
+        if run is None:
+            continue
+        df = metrics_frame(read_metrics(run["run_dir"]), [metric])
+        df["metric"] = rid
+        parts.append(df)
+    return pd.concat(parts) if parts else metrics_frame([], [metric])
+
+
+def build(ctx: AppContext) -> None:
+    q_ok, q_why = qlora_available()
+    first = default_preset("sft", ctx.default_model)
+    with gr.Row():
+        preset = gr.Dropdown(list_presets("sft"), value=first, label="Preset",
+                             info="Fills the form; tiny-cpu trains a random tiny model in seconds.", scale=3)
+        preset_name = gr.Textbox(label="Save form as preset", placeholder="my-preset", scale=2)
+        save_btn = gr.Button("💾 Save preset", scale=1)
+    choices = {
+        "model": ["bundled", "tiny"],
+        "dataset": dataset_choices(ctx),
+        "lr_scheduler_type": ["linear", "cosine", "constant", "constant_with_warmup"],
+        "device": ["auto", "cpu", "cuda"],
+        "accelerate_config": ["", *[str(p.relative_to(PRESETS_DIR.parent))
+                                   for p in sorted((PRESETS_DIR / "accelerate").glob("*.yaml"))]],
+    }
+    initial = load_preset("sft", first) if first else None
+    with gr.Accordion("Configuration", open=True):
+        parts = []
+        for title, names in GROUPS:
+            with gr.Group():
+                gr.Markdown(f"**{title}**")
+                with gr.Row():
+                    parts.append(config_form(SFTRun, names, choices, initial))
+        form = ConfigForm.merge(parts)
+        q_box = form.components[FIELDS.index("load_in_4bit")]
+        q_box.interactive = q_ok
+        q_box.info = q_why
+    panel = run_panel(ctx, "sft", form, start_label="▶ Start training", plots=PLOTS, objective=OBJECTIVE,
+                      follow_info="Pick any SFT run to watch or control.")
+    wire_presets("sft", form, preset, preset_name, save_btn)
+    follow, refresh_runs = panel.follow, panel.refresh
+
+    with gr.Accordion("All SFT runs", open=False):
+        table = gr.Dataframe(runs_table(ctx), interactive=False)
+    with gr.Accordion("Compare two runs", open=False):
+        with gr.Row():
+            cmp_a = gr.Dropdown(run_choices(ctx, "sft"), label="Run A")
+            cmp_b = gr.Dropdown(run_choices(ctx, "sft"), label="Run B")
+            cmp_metric = gr.Dropdown(["loss", "eval_loss", "mean_token_accuracy", "learning_rate"], value="loss",
+                                     label="Metric")
+        cmp_plot = gr.LinePlot(compare_frame(ctx, None, None, "loss"), x="step", y="value", color="metric",
+                               height=260, title="Run comparison")
+    with gr.Accordion("Try the result: base vs adapter", open=False):
+        with gr.Row():
+            try_run = gr.Dropdown(run_choices(ctx, "sft", finished_only=True), label="Finished run")
+            try_prompt = gr.Textbox(label="Prompt", value="Translate to French: Good night.", scale=3)
+        try_btn = gr.Button("Answer with both")
+        with gr.Row():
+            base_out = gr.Textbox(label="Base model", lines=4)
+            tuned_out = gr.Textbox(label="With the SFT adapter", lines=4)
+        ppl_btn = gr.Button("Perplexity on the run's eval split (before → after)")
+        ppl_out = gr.Markdown()
+    with gr.Accordion("Export", open=False):
+        merge_btn = gr.Button("Merge adapter into base and save")
+        with gr.Row():
+            hub_repo = gr.Textbox(label="Hub repo id", placeholder="you/my-sft-model")
+            hub_token = gr.Textbox(label="Hub token", type="password", info="Used once in memory; never saved.")
+            push_what = gr.Radio(["adapter", "merged"], value="adapter", label="Push")
+        push_btn = gr.Button("Push to the Hub")
+        export_out = gr.Markdown()
+
+    # -- handlers ---------------------------------------------------------------------------------
+    def on_refresh() -> tuple[Any, ...]:
+        choices = run_choices(ctx, "sft")
+        return (gr.update(choices=choices), table_update(), gr.update(choices=choices), gr.update(choices=choices),
+                gr.update(choices=run_choices(ctx, "sft", True)), gr.update(choices=dataset_choices(ctx)))
+
+    def table_update() -> pd.DataFrame:
+        return runs_table(ctx)
+
+    def on_try(run_id: str, prompt: str) -> tuple[str, str]:
+        if not run_id:
+            raise gr.Error("Pick a finished SFT run.")
+        if not prompt.strip():
+            raise gr.Error("Type a prompt.")
+        from playground.stages.sft import service as sft_tools
+
+        run_dir = Path(ctx.ws.get_run(run_id)["run_dir"])
+        base = sft_tools.run_base_model(run_dir)
+        msgs = [{"role": "user", "content": prompt}]
+        m0, t0 = ctx.cached((base, ""), lambda: sft_tools.load_policy(base))
+        m1, t1 = ctx.cached((base, str(run_dir / "adapter")),
+                            lambda: sft_tools.load_policy(base, run_dir / "adapter"))
+        return sft_tools.chat(m0, t0, msgs), sft_tools.chat(m1, t1, msgs)
+
+    def on_ppl(run_id: str, progress: gr.Progress = gr.Progress()) -> str:
+        if not run_id:
+            raise gr.Error("Pick a finished SFT run.")
+        from playground.stages.sft import service as sft_tools
+
+        run_dir = Path(ctx.ws.get_run(run_id)["run_dir"])
+        base = sft_tools.run_base_model(run_dir)
+        rows = sft_tools.eval_rows_of(run_dir)
+        progress(0.1, desc="base model")
+        m0, t0 = ctx.cached((base, ""), lambda: sft_tools.load_policy(base))
+        before = sft_tools.perplexity(m0, t0, rows)
+        progress(0.6, desc="with adapter")
+        m1, t1 = ctx.cached((base, str(run_dir / "adapter")),
+                            lambda: sft_tools.load_policy(base, run_dir / "adapter"))
+        after = sft_tools.perplexity(m1, t1, rows)
+        return (f"Perplexity on {len(rows)} held-out rows: **{before:.2f} → {after:.2f}** "
+                f"({'better' if after < before else 'worse'}; perplexity = exp(mean token NLL)).")
+
+    def on_merge(run_id: str) -> str:
+        if not run_id:
+            raise gr.Error("Pick a finished SFT run.")
+        from playground.stages.sft import service as sft_tools
+
+        out = sft_tools.merge_adapter(ctx.ws.get_run(run_id)["run_dir"])
+        return f"Merged model saved to `{out}`."
+
+    def on_push(run_id: str, repo: str, token: str, what: str) -> str:
+        if not run_id:
+            raise gr.Error("Pick a finished SFT run.")
+        from playground.stages.sft import service as sft_tools
+
+        folder = Path(ctx.ws.get_run(run_id)["run_dir"]) / what
+        if not folder.is_dir():
+            raise gr.Error(f"No {what} folder yet: {'merge first' if what == 'merged' else 'run not finished'}.")
+        try:
+            return f"Pushed to {sft_tools.push_to_hub(folder, repo.strip(), token.strip())}"
+        except ValueError as e:
+            raise gr.Error(str(e)) from None
+
+    refresh_runs.click(on_refresh, None, [follow, table, cmp_a, cmp_b, try_run, form.components[1]])
+    for c in (cmp_a, cmp_b, cmp_metric):
+        c.change(lambda a, b, m: compare_frame(ctx, a, b, m), [cmp_a, cmp_b, cmp_metric], [cmp_plot],
+                 api_visibility="private")
+    try_btn.click(on_try, [try_run, try_prompt], [base_out, tuned_out])
+    ppl_btn.click(on_ppl, [try_run], [ppl_out])
+    merge_btn.click(on_merge, [try_run], [export_out])
+    push_btn.click(on_push, [try_run, hub_repo, hub_token, push_what], [export_out])

@@ -1,0 +1,124 @@
+"""Config forms built from the stage dataclasses, so the UI, the YAML presets and the CLI share one definition.
+
+    form = config_form(SFTRun, ["model", "learning_rate", ...])
+    cfg = form.to_config("sft", *values)          # ConfigError -> show the one-line reason
+    preset_values = form.values_from(load_preset(...))
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import yaml
+
+from playground.core.config import STAGES, BaseRun, ConfigError, from_dict, to_dict
+from playground.core.paths import PRESETS_DIR, home
+
+# fields better shown as sliders (min, max, step)
+SLIDERS = {
+    "lora_r": (1, 128, 1), "lora_alpha": (1, 256, 1), "lora_dropout": (0.0, 0.5, 0.01),
+    "eval_fraction": (0.0, 0.5, 0.05), "num_processes": (1, 8, 1), "temperature": (0.1, 2.0, 0.05),
+    "cliprange": (0.05, 0.5, 0.01), "lam": (0.5, 1.0, 0.01), "gamma": (0.9, 1.0, 0.005),
+}
+
+
+@dataclass
+class ConfigForm:
+    cls: type[BaseRun]
+    names: list[str]
+    components: list[Any]
+
+    def to_config(self, stage: str, values: list[Any], base: dict[str, Any] | None = None) -> BaseRun:
+        data = dict(base or {})
+        data.update(dict(zip(self.names, values)))
+        return from_dict(stage, data, where="form")
+
+    @staticmethod
+    def merge(forms: list[ConfigForm]) -> ConfigForm:
+        """Several forms laid out in separate groups, read as one."""
+        return ConfigForm(forms[0].cls, [n for f in forms for n in f.names], [c for f in forms for c in f.components])
+
+    def values_from(self, cfg: dict[str, Any]) -> list[Any]:
+        defaults = to_dict(self.cls())
+        return [cfg.get(n, defaults[n]) for n in self.names]
+
+
+def config_form(cls: type[BaseRun], names: list[str], choices: dict[str, list[str]] | None = None,
+                initial: dict[str, Any] | None = None) -> ConfigForm:
+    """One component per field, with the dataclass help text as the tooltip (info).
+
+    `initial` (e.g. a preset's values) overrides the dataclass defaults shown at first render."""
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    comps = []
+    for name in names:
+        f = fields[name]
+        tp = hints[name]
+        label = name.replace("_", " ")
+        info = f.metadata.get("help", "")
+        value = (initial or {}).get(name, f.default)
+        if choices and name in choices:
+            opts = list(choices[name])
+            if value not in opts:
+                opts.append(value)
+            comps.append(gr.Dropdown(opts, value=value, label=label, info=info, allow_custom_value=True))
+        elif tp is bool:
+            comps.append(gr.Checkbox(value=value, label=label, info=info))
+        elif name in SLIDERS:
+            lo, hi, step = SLIDERS[name]
+            comps.append(gr.Slider(lo, hi, value=value, step=step, label=label, info=info))
+        elif tp is int:
+            comps.append(gr.Number(value=value, precision=0, label=label, info=info))
+        elif tp is float:
+            comps.append(gr.Number(value=value, label=label, info=info))
+        else:
+            comps.append(gr.Textbox(value=value, label=label, info=info, max_lines=1))
+    return ConfigForm(cls, names, comps)
+
+
+def user_presets_dir(stage: str) -> Path:
+    return home() / "presets" / stage
+
+
+def list_presets(stage: str) -> list[str]:
+    """Shipped presets (presets/<stage>/*.yaml) then the user's saved ones (under PLAYGROUND_HOME)."""
+    names = [p.stem for p in sorted((PRESETS_DIR / stage).glob("*.yaml"))]
+    names += [f"my/{p.stem}" for p in sorted(user_presets_dir(stage).glob("*.yaml"))]
+    return names
+
+
+def preset_path(stage: str, name: str) -> Path:
+    if name.startswith("my/"):
+        return user_presets_dir(stage) / f"{name[3:]}.yaml"
+    return PRESETS_DIR / stage / f"{name}.yaml"
+
+
+def default_preset(stage: str, model: str) -> str:
+    """The preset a tab opens with: tiny-cpu when the app runs on the tiny model, else smollm2-cpu."""
+    names = list_presets(stage)
+    want = "tiny-cpu" if model == "tiny" else "smollm2-cpu"
+    return want if want in names else (names[0] if names else "")
+
+
+def load_preset(stage: str, name: str) -> dict[str, Any]:
+    from playground.core.config import load_config
+
+    return to_dict(load_config(stage, preset_path(stage, name)))
+
+
+def save_preset(stage: str, name: str, cfg: BaseRun) -> str:
+    name = "".join(c for c in name.strip() if c.isalnum() or c in "-_.")
+    if not name:
+        raise ConfigError("give the preset a name (letters, digits, - _ .)")
+    d = user_presets_dir(stage)
+    d.mkdir(parents=True, exist_ok=True)
+    (d / f"{name}.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+    return f"my/{name}"
+
+
+assert set(STAGES)  # the forms cover every stage dataclass

@@ -1,0 +1,123 @@
+"""The run controls every training tab shares: preset -> form, form -> preset, start, stop, resume.
+
+`run_panel` builds the start/stop/resume row, the run picker and the live view and wires them as the API
+endpoints `<stage>_start`, `<stage>_stop`, `<stage>_resume`; `wire_presets` adds `<stage>_preset`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+
+from playground.core.config import ConfigError
+from playground.ui.context import AppContext
+from playground.ui.widgets.forms import ConfigForm, list_presets, load_preset, save_preset
+from playground.ui.widgets.live import LiveView, PlotSpec, live_view
+
+
+def preset_values(stage: str, form: ConfigForm, name: str) -> list[Any]:
+    """The preset's values for the form's fields; a bad preset warns and leaves the form as it is."""
+    try:
+        return form.values_from(load_preset(stage, name))
+    except (ConfigError, OSError) as e:
+        gr.Warning(f"Preset {name}: {e}")
+        return [gr.skip()] * len(form.names)
+
+
+def save_form_preset(stage: str, form: ConfigForm, name: str, values: list[Any]) -> Any:
+    try:
+        saved = save_preset(stage, name, form.to_config(stage, values))
+    except ConfigError as e:
+        gr.Warning(str(e))
+        return gr.skip()
+    gr.Info(f"Saved preset {saved}")
+    return gr.update(choices=list_presets(stage), value=saved)
+
+
+def start_run(ctx: AppContext, stage: str, form: ConfigForm, values: list[Any],
+              choices: Callable[[], list[Any]]) -> tuple[Any, str, Any]:
+    """(followed run id, message, run picker update). A bad value is a one-line message; nothing is queued."""
+    try:
+        cfg = form.to_config(stage, values)
+    except ConfigError as e:
+        gr.Warning(str(e))
+        return gr.skip(), f"⚠️ {e}", gr.skip()
+    run_id = ctx.jobs.submit(cfg)
+    return run_id, f"Started **{run_id}**.", gr.update(choices=choices(), value=run_id)
+
+
+def stop_run(ctx: AppContext, run_id: str) -> str:
+    if not run_id:
+        return "Pick a run first."
+    state = ctx.jobs.stop(run_id)
+    return f"{run_id}: {state} (a checkpoint was saved if training had begun; Resume continues from it)."
+
+
+def resume_run(ctx: AppContext, run_id: str) -> tuple[Any, str]:
+    if not run_id:
+        return gr.skip(), "Pick a run first."
+    try:
+        ctx.jobs.resume(run_id)
+    except ValueError as e:
+        return gr.skip(), f"⚠️ {e}"
+    return run_id, f"Resuming **{run_id}** from its last checkpoint."
+
+
+def run_choices(ctx: AppContext, stage: str, finished_only: bool = False) -> list[tuple[str, str]]:
+    """Runs of one stage for a picker: label 'id · state', value the run id."""
+    return [(f"{r['id']} · {r['state']}", r["id"]) for r in ctx.runs(stage, finished_only)]
+
+
+@dataclass
+class RunPanel:
+    view: LiveView
+    message: gr.Markdown
+    follow: gr.Dropdown
+    refresh: gr.Button | None
+
+
+def wire_presets(stage: str, form: ConfigForm, preset: gr.Dropdown, preset_name: gr.Textbox | None = None,
+                 save_btn: gr.Button | None = None) -> None:
+    """Picking a preset fills the form; the save button stores the form as the user's own preset."""
+    preset.change(lambda name: preset_values(stage, form, name), [preset], form.components,
+                  api_name=f"{stage}_preset")
+    if save_btn is not None and preset_name is not None:
+        save_btn.click(lambda name, *values: save_form_preset(stage, form, name, list(values)),
+                       [preset_name, *form.components], [preset], api_name=f"{stage}_save_preset")
+
+
+def run_panel(ctx: AppContext, stage: str, form: ConfigForm, *, start_label: str, plots: list[PlotSpec],
+              objective: str, follow_label: str = "Follow run", follow_info: str = "", resume: bool = True,
+              refresh: bool = True) -> RunPanel:
+    """Start / stop / (resume) buttons, a run picker and the live view, wired as `<stage>_start` etc."""
+    with gr.Row():
+        start = gr.Button(start_label, variant="primary")
+        stop = gr.Button("⏹ Stop", variant="stop")
+        resume_btn = gr.Button("⏵ Resume from last checkpoint") if resume else None
+    message = gr.Markdown("")
+    with gr.Row():
+        runs = run_choices(ctx, stage)
+        # the picker shows its first run as selected, so the live view (and stop / resume) follow that run too
+        first = runs[0][1] if runs else None
+        follow = gr.Dropdown(runs, value=first, label=follow_label, info=follow_info or None, scale=4)
+        refresh_btn = gr.Button("🔄 Refresh", scale=1) if refresh else None
+    view = live_view(ctx, stage, plots, objective, run_id=first or "")
+
+    start.click(lambda *values: start_run(ctx, stage, form, list(values), lambda: run_choices(ctx, stage)),
+                form.components, [view.run_id, message, follow], api_name=f"{stage}_start")
+    stop.click(lambda run_id: stop_run(ctx, run_id), [view.run_id], [message], api_name=f"{stage}_stop")
+    if resume_btn is not None:
+        resume_btn.click(lambda run_id: resume_run(ctx, run_id), [view.run_id], [view.run_id, message],
+                         api_name=f"{stage}_resume")
+    follow.change(lambda r: r or gr.skip(), [follow], [view.run_id], api_visibility="private")
+
+    def on_page_load() -> Any:
+        """A page opened after the app was built sees the runs made since (from this UI or the CLI)."""
+        now = run_choices(ctx, stage)
+        return gr.update(choices=now, value=now[0][1]) if now else gr.skip()
+
+    ctx.on_page_load.append((on_page_load, [follow]))
+    return RunPanel(view=view, message=message, follow=follow, refresh=refresh_btn)
