@@ -20,19 +20,8 @@ import time
 import traceback
 from pathlib import Path
 
-from playground.core.config import STAGES, ConfigError, load_config, save_config, to_dict
-
-# errors whose message is meant for the user as it is (no traceback)
-USER_ERRORS = (ConfigError,)
-
-
-def _user_error_types() -> tuple[type[BaseException], ...]:
-    from playground.core.models import ModelError
-    from playground.core.workspace import WorkspaceError
-    from playground.stages.dataset.io import FormatError
-    from playground.stages.trainer import DataError
-
-    return (ConfigError, ModelError, DataError, WorkspaceError, FormatError)
+from playground.core.config import STAGES, load_config, save_config, to_dict
+from playground.core.errors import ConfigError, UserError
 
 
 def run_stage(stage: str, config: str | None, overrides: list[str], run_dir: str | None) -> int:
@@ -68,7 +57,7 @@ def run_stage(stage: str, config: str | None, overrides: list[str], run_dir: str
     module = importlib.import_module(f"playground.stages.{stage}.train")
     try:
         module.run(cfg, rd)
-    except _user_error_types() as e:
+    except UserError as e:
         if main:
             write_status(rd, state="failed", ended=time.time(), error=str(e))
         print(f"error: {e}", file=sys.stderr)
@@ -108,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         return run_stage(args.command, args.config, args.overrides, args.run_dir)
     try:
         return int(args.func(args) or 0)
-    except _user_error_types() as e:
+    except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
 

@@ -18,9 +18,7 @@ from typing import Any
 
 import yaml
 
-
-class ConfigError(ValueError):
-    """A config file or override that cannot be used; the message is one line for the user."""
+from playground.core.errors import ConfigError  # noqa: F401 - raised here, re-exported
 
 
 def _f(default: Any, help: str, **extra: Any) -> Any:

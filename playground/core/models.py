@@ -21,16 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from playground.core.errors import ModelError  # noqa: F401 - raised here, re-exported
 from playground.core.paths import cache_dir
 
 BUNDLED_NAME = "SmolLM2-135M-Instruct"
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 BUNDLED_ALIASES = {"bundled", "smollm2", "default", BUNDLED_NAME.lower(), "huggingfacetb/smollm2-135m-instruct"}
 TINY_ALIASES = {"tiny", "tiny-random"}
-
-
-class ModelError(RuntimeError):
-    """A model that cannot be resolved or loaded; the message is one sentence for the user."""
 
 
 @dataclass(frozen=True)

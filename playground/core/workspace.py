@@ -19,12 +19,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from playground.core.errors import WorkspaceError  # noqa: F401 - raised here, re-exported
 from playground.core.paths import db_path
-
-
-class WorkspaceError(ValueError):
-    """A workspace operation that cannot be done (unknown dataset, duplicate name...); one line for the user."""
-
 
 MIGRATIONS: list[str] = [
     # 0 -> 1: the initial schema

@@ -15,13 +15,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from playground.core.errors import DataError  # noqa: F401 - raised here, re-exported
 from playground.core.runs import append_metrics
 
 STOP = threading.Event()
-
-
-class DataError(ValueError):
-    """Training data that cannot be used (no rows, wrong format); the message is one line for the user."""
 
 
 def install_stop_handler() -> None:

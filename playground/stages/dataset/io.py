@@ -31,12 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from playground.core.errors import FormatError  # noqa: F401 - raised here, re-exported
 from playground.core.paths import BUILTIN_DATA_DIR
-
-
-class FormatError(ValueError):
-    """A file or row that cannot be imported/exported; the message is one line naming file, row and field."""
-
 
 FORMATS = ("auto", "messages", "alpaca", "sharegpt", "prompt_completion", "hh", "text")
 FORMAT_LABELS = {

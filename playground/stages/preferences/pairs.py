@@ -30,15 +30,12 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
+from playground.core.errors import PrefsError  # noqa: F401 - raised here, re-exported
 from playground.core.workspace import Workspace, WorkspaceError
 
 CHOICES = ("a", "b", "tie", "both_bad")
 TIES_OPTIONS = ("exclude", "both_orders")
 BOTH_BAD_OPTIONS = ("exclude", "as_tie")
-
-
-class PrefsError(ValueError):
-    """Bad input to the preference service; the message is one line for the user."""
 
 
 # -- serving and judging ---------------------------------------------------------------------------
