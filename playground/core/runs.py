@@ -105,3 +105,54 @@ def pid_alive(pid: int | None) -> bool:
             return fh.read().split(")")[-1].split()[0] != "Z"
     except OSError:
         return True
+
+
+# -- what a run left behind: the one place that maps a run id to its folders and base model --------------------
+def run_dir_of(run: str | Path) -> Path:
+    """A run id (under runs/) or a run folder -> the run folder (which may not exist)."""
+    from playground.core.paths import runs_dir
+
+    raw = str(run).strip()
+    if raw.startswith("rm:"):
+        raw = raw[3:]
+    p = Path(raw).expanduser()
+    return p if (raw and p.is_dir()) else runs_dir() / raw
+
+
+def adapter_dir(run: str | Path) -> Path | None:
+    """The LoRA adapter a run saved: runs/<id>/adapter, or the folder itself when it is an adapter; else None."""
+    p = Path(str(run)).expanduser()
+    if (p / "adapter_config.json").is_file():
+        return p
+    cand = run_dir_of(run) / "adapter"
+    return cand if cand.is_dir() else None
+
+
+def read_result(run: str | Path) -> dict[str, Any]:
+    """result.json of a finished run ({} when absent or unreadable)."""
+    try:
+        data = json.loads((run_dir_of(run) / "result.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def write_result(run_dir: str | Path, result: dict[str, Any]) -> None:
+    atomic_write(Path(run_dir) / "result.json", json.dumps(result, indent=2, default=str))
+
+
+def read_config(run: str | Path) -> dict[str, Any]:
+    """config.yaml of a run as a mapping ({} when absent or unreadable)."""
+    import yaml
+
+    try:
+        data = yaml.safe_load((run_dir_of(run) / "config.yaml").read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def base_model(run: str | Path) -> str:
+    """The base model a run's adapter sits on: result.json's base_model (a PPO or DPO run started from an SFT
+    run trains over that run's base), else the configured model, else the bundled one."""
+    return str(read_result(run).get("base_model") or read_config(run).get("model") or "bundled")
