@@ -60,3 +60,59 @@ def test_overrides_are_typed() -> None:
     assert cfg.learning_rate == 1e-3 and cfg.max_steps == 7 and cfg.packing is True and cfg.model == "tiny"
     with pytest.raises(ConfigError, match="key=value"):
         load_config("sft", None, ["oops"])
+
+
+# -- bounds: a shared server refuses absurd or hostile values before a job is queued -------------------------
+@pytest.mark.parametrize("stage,key,value,needle", [
+    ("sft", "learning_rate", ".inf", "learning_rate must be a finite number"),
+    ("sft", "learning_rate", ".nan", "learning_rate must be a finite number"),
+    ("sft", "learning_rate", "1e400", "learning_rate must be a finite number"),
+    ("sft", "max_steps", "-5", "max_steps must be >= -1"),
+    ("sft", "max_steps", "1000000000", "max_steps must be <= 1000000"),
+    ("sft", "num_train_epochs", "-1", "num_train_epochs must be > 0"),
+    ("sft", "lora_alpha", "-16", "lora_alpha must be >= 1"),
+    ("sft", "per_device_train_batch_size", "1000000", "per_device_train_batch_size must be <= 512"),
+    ("sft", "num_processes", "1000", "num_processes must be <= 64"),
+    ("sft", "max_length", "10000000", "max_length must be <= 32768"),
+    ("ppo", "gamma", "1.5", "gamma must be <= 1.0"),
+    ("ppo", "kl_coef", "-0.1", "kl_coef must be >= 0.0"),
+    ("ppo", "vf_coef", "-1", "vf_coef must be >= 0.0"),
+    ("ppo", "ppo_epochs", "0", "ppo_epochs must be >= 1"),
+    ("ppo", "kl_estimator", "k2", "kl_estimator must be k1 or k3, got 'k2'"),
+    ("ppo", "lr_scheduler_type", "warp", "lr_scheduler_type must be linear, cosine, constant or constant_with_warmup"),
+    ("reward", "center_rewards_coefficient", "-2", "center_rewards_coefficient must be >= 0.0"),
+    ("dpo", "beta", "0", "beta must be > 0.0"),
+    ("sft", "accelerate_config", "/etc/passwd", "accelerate_config must be a .yaml under presets/accelerate/"),
+    ("sft", "model", "/etc", "holds no config.json"),
+])
+def test_out_of_bounds_values_are_one_line_errors(home, stage: str, key: str, value: str, needle: str) -> None:
+    with pytest.raises(ConfigError) as e:
+        load_config(stage, None, [f"{key}={value}"])
+    msg = str(e.value)
+    assert needle in msg and "\n" not in msg
+
+
+def test_every_choice_field_is_declared_in_metadata() -> None:
+    from playground.core.config import PPORun, field_choices
+
+    ch = field_choices(PPORun)
+    assert ch["value_model"] == ("head", "adapter") and ch["kl_estimator"] == ("k1", "k3")
+    assert ch["device"] == ("auto", "cpu", "cuda")
+
+
+def test_yaml_alias_bomb_is_refused_before_expansion(home, tmp_path) -> None:
+    bomb = ["a: &a [x, x, x, x, x, x, x, x, x, x]"]
+    for i, (prev, cur) in enumerate(zip("abcdefghi", "bcdefghij")):
+        bomb.append(f"{cur}: &{cur} [*{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}]")
+    f = tmp_path / "bomb.yaml"
+    f.write_text("\n".join(bomb) + "\n")
+    with pytest.raises(ConfigError, match="aliases"):
+        load_config("sft", f)
+
+
+def test_model_allow_list(home, monkeypatch) -> None:
+    monkeypatch.setenv("PLAYGROUND_MODEL_ALLOWLIST", "HuggingFaceTB/SmolLM2-360M-Instruct")
+    load_config("sft", None, ["model=tiny"])  # the registry is always allowed
+    load_config("sft", None, ["model=HuggingFaceTB/SmolLM2-360M-Instruct"])
+    with pytest.raises(ConfigError, match="not allowed on this server"):
+        load_config("sft", None, ["model=someone/huge-model"])

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,8 +21,15 @@ import yaml
 
 from playground.core.errors import ConfigError  # noqa: F401 - raised here, re-exported
 
+# Bounds every job is checked against before it is queued (a room's server must not accept max_steps=1e9)
+MAX_STEPS = 1_000_000
+MAX_TOKENS = 32_768
+MAX_CONFIG_BYTES = 256 * 1024
+
 
 def _f(default: Any, help: str, **extra: Any) -> Any:
+    """A field with its help (the form's tooltip) and, where they apply, its bounds and choices:
+    `min` / `max` (inclusive), `min_excl` / `max_excl` (exclusive), `choices` (allowed values)."""
     return field(default=default, metadata={"help": help, **extra})
 
 
@@ -39,25 +47,27 @@ class BaseRun:
     trust_remote_code: bool = _f(False, "Allow custom model code from the hub. Off unless you trust the repo.")
     # LoRA arguments
     use_lora: bool = _f(True, "Train a LoRA adapter instead of the full model.")
-    lora_r: int = _f(8, "LoRA rank: size of the low-rank update.")
-    lora_alpha: int = _f(16, "LoRA scaling numerator (update is scaled by alpha / r).")
-    lora_dropout: float = _f(0.0, "Dropout on the LoRA input.")
+    lora_r: int = _f(8, "LoRA rank: size of the low-rank update.", min=1, max=1024)
+    lora_alpha: int = _f(16, "LoRA scaling numerator (update is scaled by alpha / r).", min=1, max=4096)
+    lora_dropout: float = _f(0.0, "Dropout on the LoRA input.", min=0.0, max=0.9)
     lora_target_modules: str = _f("all-linear", "Modules to adapt: 'all-linear' or comma-separated names.")
     # Training arguments
-    learning_rate: float = _f(2e-4, "Peak learning rate.")
-    lr_scheduler_type: str = _f("linear", "Learning-rate schedule: linear, cosine, constant, ...")
-    warmup_steps: int = _f(0, "Linear warm-up steps.")
-    num_train_epochs: float = _f(1.0, "Passes over the data (ignored when max_steps > 0).")
-    max_steps: int = _f(-1, "Stop after this many optimiser steps (-1: use epochs).")
-    per_device_train_batch_size: int = _f(4, "Examples per device per forward pass.")
-    gradient_accumulation_steps: int = _f(1, "Forward passes per optimiser step.")
-    logging_steps: int = _f(1, "Log metrics every N steps.")
-    eval_steps: int = _f(0, "Evaluate every N steps (0: once per epoch when there is an eval split).")
-    save_steps: int = _f(0, "Save a checkpoint every N steps (0: only at the end).")
-    seed: int = _f(0, "Random seed for data order, init and sampling.")
+    learning_rate: float = _f(2e-4, "Peak learning rate.", min_excl=0.0, max=1.0)
+    lr_scheduler_type: str = _f("linear", "Learning-rate schedule.",
+                                choices=("linear", "cosine", "constant", "constant_with_warmup"))
+    warmup_steps: int = _f(0, "Linear warm-up steps.", min=0, max=MAX_STEPS)
+    num_train_epochs: float = _f(1.0, "Passes over the data (ignored when max_steps > 0).", min_excl=0.0, max=1000)
+    max_steps: int = _f(-1, "Stop after this many optimiser steps (-1: use epochs).", min=-1, max=MAX_STEPS)
+    per_device_train_batch_size: int = _f(4, "Examples per device per forward pass.", min=1, max=512)
+    gradient_accumulation_steps: int = _f(1, "Forward passes per optimiser step.", min=1, max=1024)
+    logging_steps: int = _f(1, "Log metrics every N steps.", min=1, max=MAX_STEPS)
+    eval_steps: int = _f(0, "Evaluate every N steps (0: once per epoch when there is an eval split).", min=0, max=MAX_STEPS)
+    save_steps: int = _f(0, "Save a checkpoint every N steps (0: only at the end).", min=0, max=MAX_STEPS)
+    seed: int = _f(0, "Random seed for data order, init and sampling.", min=0, max=2**32 - 1)
     # Launch arguments
-    device: str = _f("auto", "auto (CUDA when present, else CPU), cpu or cuda.")
-    num_processes: int = _f(1, "Processes (GPUs); more than one launches through `accelerate launch` (DDP).")
+    device: str = _f("auto", "auto (CUDA when present, else CPU), cpu or cuda.", choices=("auto", "cpu", "cuda"))
+    num_processes: int = _f(1, "Processes (GPUs); more than one launches through `accelerate launch` (DDP).", min=1,
+                            max=64)
     accelerate_config: str = _f("", "Optional accelerate config file (e.g. presets/accelerate/deepspeed-zero2.yaml).")
     resume_from_checkpoint: str = _f("", "'' to start fresh, 'last' for the newest checkpoint, or a path.")
 
@@ -68,8 +78,8 @@ class SFTRun(BaseRun):
 
     # Data arguments
     dataset: str = _f("builtin:instructions", "Workspace dataset name, or builtin:instructions.")
-    eval_fraction: float = _f(0.1, "Share of rows held out for eval loss (0 to disable).")
-    max_length: int = _f(256, "Truncate examples to this many tokens.")
+    eval_fraction: float = _f(0.1, "Share of rows held out for eval loss (0 to disable).", min=0.0, max_excl=1.0)
+    max_length: int = _f(256, "Truncate examples to this many tokens.", min=8, max=MAX_TOKENS)
     packing: bool = _f(False, "Pack several short examples into one sequence.")
     completion_only_loss: bool = _f(True, "Train only on completion / assistant tokens (prompt tokens masked).")
     load_in_4bit: bool = _f(False, "QLoRA: load the base in 4-bit (needs CUDA and bitsandbytes).")
@@ -81,9 +91,10 @@ class RewardRun(BaseRun):
 
     # Data arguments
     dataset: str = _f("builtin:prefs", "builtin:prefs, 'workspace' (the arena's pairs) or a preference set name.")
-    eval_fraction: float = _f(0.2, "Share of pairs held out for accuracy.")
-    max_length: int = _f(256, "Truncate prompt+response to this many tokens.")
-    center_rewards_coefficient: float = _f(0.0, "Penalty that keeps rewards centred on zero (0 to disable).")
+    eval_fraction: float = _f(0.2, "Share of pairs held out for accuracy.", min=0.0, max_excl=1.0)
+    max_length: int = _f(256, "Truncate prompt+response to this many tokens.", min=8, max=MAX_TOKENS)
+    center_rewards_coefficient: float = _f(0.0, "Penalty that keeps rewards centred on zero (0 to disable).",
+                                            min=0.0, max=100.0)
 
 
 @dataclass
@@ -92,9 +103,9 @@ class DPORun(BaseRun):
 
     sft_run: str = _f("", "Start from this SFT run's adapter (run id), or '' for the base model.")
     dataset: str = _f("builtin:prefs", "builtin:prefs, 'workspace' (the arena's pairs) or a preference set name.")
-    eval_fraction: float = _f(0.2, "Share of pairs held out.")
-    max_length: int = _f(256, "Truncate prompt+response to this many tokens.")
-    beta: float = _f(0.1, "DPO temperature: strength of the implicit KL to the reference.")
+    eval_fraction: float = _f(0.2, "Share of pairs held out.", min=0.0, max_excl=1.0)
+    max_length: int = _f(256, "Truncate prompt+response to this many tokens.", min=8, max=MAX_TOKENS)
+    beta: float = _f(0.1, "DPO temperature: strength of the implicit KL to the reference.", min_excl=0.0, max=100.0)
 
 
 @dataclass
@@ -111,39 +122,46 @@ class PPORun(BaseRun):
     # Policy / reward
     sft_run: str = _f("", "Start the policy from this SFT run's adapter (run id), or '' for the base model.")
     reward: str = _f("rule:vocab_half", "rule:<name> (vocab_half, length, keyword, expr) or rm:<reward run id>.")
-    reward_target_length: int = _f(32, "rule:length: the response length (tokens) that scores best.")
+    reward_target_length: int = _f(32, "rule:length: the response length (tokens) that scores best.", min=1,
+                                   max=MAX_TOKENS)
     reward_keywords: str = _f("", "rule:keyword: comma-separated words rewarded when present; '-word' is penalised.")
     reward_expression: str = _f("", "rule:expr: a Python expression over text, prompt, n_tokens, n_words, n_chars, words "
                                 "(sandboxed), e.g. -abs(n_tokens - 20) / 20 + 0.5 * ('please' in text.lower()).")
     # Data
     prompts: str = _f("builtin:prompts", "Prompts: builtin:prompts or a workspace dataset name (its prompts).")
-    max_prompt_length: int = _f(64, "Truncate prompts (left) to this many tokens.")
+    max_prompt_length: int = _f(64, "Truncate prompts (left) to this many tokens.", min=1, max=MAX_TOKENS)
     # Rollout
-    response_length: int = _f(24, "New tokens sampled per response.")
-    temperature: float = _f(1.0, "Sampling temperature for rollouts (the training log-probs use the same one).")
-    rollout_batch_size: int = _f(16, "Prompts per PPO update (rollout batch), per process when num_processes > 1.")
-    total_updates: int = _f(20, "Number of PPO updates (rollout + optimise).")
-    missing_eos_penalty: float = _f(0.0, "Subtract this from the score of responses that never emit EOS (0: off).")
+    response_length: int = _f(24, "New tokens sampled per response.", min=1, max=4096)
+    temperature: float = _f(1.0, "Sampling temperature for rollouts (the training log-probs use the same one).",
+                            min_excl=0.0, max=10.0)
+    rollout_batch_size: int = _f(16, "Prompts per PPO update (rollout batch), per process when num_processes > 1.",
+                                 min=1, max=4096)
+    total_updates: int = _f(20, "Number of PPO updates (rollout + optimise).", min=1, max=MAX_STEPS)
+    missing_eos_penalty: float = _f(0.0, "Subtract this from the score of responses that never emit EOS (0: off).",
+                                     min=0.0, max=1e3)
     # Optimisation
-    ppo_epochs: int = _f(2, "Passes over each rollout batch.")
+    ppo_epochs: int = _f(2, "Passes over each rollout batch.", min=1, max=100)
     # Objective
-    kl_coef: float = _f(0.05, "beta: weight of the per-token KL penalty to the reference.")
-    kl_estimator: str = _f("k1", "Per-token KL estimate: k1 (log p - log q) or k3 (lower variance, always >= 0).")
+    kl_coef: float = _f(0.05, "beta: weight of the per-token KL penalty to the reference.", min=0.0, max=100.0)
+    kl_estimator: str = _f("k1", "Per-token KL estimate: k1 (log p - log q) or k3 (lower variance, always >= 0).",
+                            choices=("k1", "k3"))
     adaptive_kl: bool = _f(False, "Adapt beta to keep KL near target_kl (Ziegler et al.).")
-    target_kl: float = _f(6.0, "Target KL for the adaptive controller.")
-    kl_horizon: int = _f(10000, "Adaptive controller horizon in sequences: larger adapts beta more slowly.")
-    gamma: float = _f(1.0, "Discount factor.")
-    lam: float = _f(0.95, "GAE lambda.")
-    cliprange: float = _f(0.2, "Policy ratio clip epsilon.")
-    cliprange_value: float = _f(0.2, "Value clip range.")
-    vf_coef: float = _f(0.1, "Weight of the value loss.")
+    target_kl: float = _f(6.0, "Target KL for the adaptive controller.", min_excl=0.0, max=1e4)
+    kl_horizon: int = _f(10000, "Adaptive controller horizon in sequences: larger adapts beta more slowly.", min=1,
+                         max=10**9)
+    gamma: float = _f(1.0, "Discount factor.", min=0.0, max=1.0)
+    lam: float = _f(0.95, "GAE lambda.", min=0.0, max=1.0)
+    cliprange: float = _f(0.2, "Policy ratio clip epsilon.", min_excl=0.0, max=10.0)
+    cliprange_value: float = _f(0.2, "Value clip range.", min_excl=0.0, max=1e3)
+    vf_coef: float = _f(0.1, "Weight of the value loss.", min=0.0, max=100.0)
     value_model: str = _f("head", "head: a linear value head on the policy's own features (one backbone pass); "
                                   "adapter: a second LoRA adapter on the same base feeds the head (its own "
-                                  "features, one more backbone pass per step).")
+                                  "features, one more backbone pass per step).", choices=("head", "adapter"))
     whiten_advantages: bool = _f(True, "Normalise advantages to zero mean, unit variance per batch.")
     max_grad_norm: float = _f(0.0, "Clip the gradient norm to this (0: off, as in TRL's PPO; clipping at 1.0 "
-                                   "measurably slowed the reward gain, see bench/README.md).")
-    sample_every: int = _f(5, "Write a sample table (prompt, response, score) every N updates.")
+                                   "measurably slowed the reward gain, see bench/README.md).", min=0.0, max=1e6)
+    sample_every: int = _f(5, "Write a sample table (prompt, response, score) every N updates.", min=1,
+                           max=MAX_STEPS)
 
     @property
     def mini_batch_size(self) -> int:
@@ -212,32 +230,83 @@ def from_dict(stage: str, data: dict[str, Any], where: str = "config") -> BaseRu
     return cfg
 
 
+def field_choices(cls: type[BaseRun]) -> dict[str, tuple[Any, ...]]:
+    """{field: allowed values} from the dataclass metadata: the form's dropdowns and the validator read this."""
+    return {f.name: tuple(f.metadata["choices"]) for f in dataclasses.fields(cls) if "choices" in f.metadata}
+
+
+def check_bounds(cfg: BaseRun, where: str = "config") -> None:
+    """Every number finite and within its field's bounds; every choice field one of its choices."""
+    for f in dataclasses.fields(cfg):
+        v, md = getattr(cfg, f.name), f.metadata
+        if isinstance(v, float) and not math.isfinite(v):
+            raise ConfigError(f"{where}: {f.name} must be a finite number, got {v!r}")
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            if "min" in md and v < md["min"]:
+                raise ConfigError(f"{where}: {f.name} must be >= {md['min']}, got {v!r}")
+            if "max" in md and v > md["max"]:
+                raise ConfigError(f"{where}: {f.name} must be <= {md['max']}, got {v!r}")
+            if "min_excl" in md and v <= md["min_excl"]:
+                raise ConfigError(f"{where}: {f.name} must be > {md['min_excl']}, got {v!r}")
+            if "max_excl" in md and v >= md["max_excl"]:
+                raise ConfigError(f"{where}: {f.name} must be < {md['max_excl']}, got {v!r}")
+        if "choices" in md and v not in md["choices"]:
+            *first, last = map(str, md["choices"])
+            raise ConfigError(f"{where}: {f.name} must be {', '.join(first)} or {last}, got {v!r}")
+
+
+def _check_accelerate_config(value: str, where: str) -> None:
+    """Only the shipped accelerate configs or YAML files inside PLAYGROUND_HOME: never an arbitrary server path."""
+    if not value:
+        return
+    from playground.core.paths import PRESETS_DIR, home
+
+    p = Path(value).expanduser()
+    p = (p if p.is_absolute() else Path.cwd() / p).resolve()
+    allowed = [(PRESETS_DIR / "accelerate").resolve(), home().resolve()]
+    if p.suffix not in (".yaml", ".yml") or not any(p.is_relative_to(a) for a in allowed):
+        raise ConfigError(f"{where}: accelerate_config must be a .yaml under presets/accelerate/ or the workspace, "
+                          f"got {value!r}")
+    if not p.is_file():
+        raise ConfigError(f"{where}: accelerate_config {value!r} not found")
+
+
 def validate(cfg: BaseRun, where: str = "config") -> None:
     def need(cond: bool, msg: str) -> None:
         if not cond:
             raise ConfigError(f"{where}: {msg}")
 
-    need(cfg.learning_rate > 0, "learning_rate must be > 0")
-    need(cfg.per_device_train_batch_size >= 1, "per_device_train_batch_size must be >= 1")
-    need(cfg.gradient_accumulation_steps >= 1, "gradient_accumulation_steps must be >= 1")
-    need(cfg.num_processes >= 1, "num_processes must be >= 1")
-    need(cfg.device in ("auto", "cpu", "cuda"), f"device must be auto, cpu or cuda, got {cfg.device!r}")
-    need(cfg.lora_r >= 1, "lora_r must be >= 1")
+    check_bounds(cfg, where)
+    _check_accelerate_config(cfg.accelerate_config, where)
+    from playground.core.models import check_allowed
+
+    check_allowed(cfg.model, where)
     need(cfg.max_steps != 0, "max_steps must be -1 (use epochs) or a positive number")
-    if hasattr(cfg, "eval_fraction"):
-        need(0.0 <= cfg.eval_fraction < 1.0, "eval_fraction must be in [0, 1)")
     if isinstance(cfg, PPORun):
         need(cfg.mini_batch_size >= 1 and cfg.rollout_batch_size % cfg.mini_batch_size == 0,
              "rollout_batch_size must be a multiple of per_device_train_batch_size x gradient_accumulation_steps")
-        need(cfg.response_length >= 1, "response_length must be >= 1")
-        need(cfg.total_updates >= 1, "total_updates must be >= 1")
         need(cfg.reward.startswith(("rule:", "rm:")), f"reward must start with rule: or rm:, got {cfg.reward!r}")
-        need(cfg.value_model in ("head", "adapter"), f"value_model must be head or adapter, got {cfg.value_model!r}")
         if cfg.reward.strip() == "rule:expr":  # refuse a bad expression before a job is queued
             from playground.stages.ppo.expr import check_expression
 
             problem = check_expression(cfg.reward_expression)
             need(not problem, problem)
+
+
+def safe_yaml(text: str, where: str) -> Any:
+    """yaml.safe_load, refusing aliases before anything is expanded (a 'billion laughs' file costs nothing) and
+    oversize input."""
+    if len(text) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{where}: too large for a config ({len(text)} bytes, limit {MAX_CONFIG_BYTES})")
+    try:
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, yaml.AliasEvent):
+                raise ConfigError(f"{where}: YAML aliases (*name) are not allowed in configs")
+        return yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        line = f" line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{where}:{line} is not valid YAML ({getattr(e, 'problem', None) or e})") from None
 
 
 def parse_overrides(overrides: list[str] | None) -> dict[str, Any]:
@@ -247,8 +316,10 @@ def parse_overrides(overrides: list[str] | None) -> dict[str, Any]:
             raise ConfigError(f"--set {item!r}: expected key=value")
         key, raw = item.split("=", 1)
         try:
-            value = yaml.safe_load(raw) if raw != "" else ""
-        except yaml.YAMLError:
+            value = safe_yaml(raw, f"--set {key.strip()}") if raw != "" else ""
+        except ConfigError as e:
+            if "alias" in str(e) or "too large" in str(e):
+                raise
             value = raw
         out[key.strip()] = value
     return out
@@ -262,12 +333,10 @@ def load_config(stage: str, path: str | Path | None, overrides: list[str] | None
         where = str(p)
         if not p.is_file():
             raise ConfigError(f"{p}: config file not found")
+        if p.stat().st_size > MAX_CONFIG_BYTES:
+            raise ConfigError(f"{p}: too large for a config ({p.stat().st_size} bytes, limit {MAX_CONFIG_BYTES})")
         try:
-            loaded = yaml.safe_load(p.read_text(encoding="utf-8"))
-        except yaml.YAMLError as e:
-            mark = getattr(e, "problem_mark", None)
-            line = f" line {mark.line + 1}" if mark is not None else ""
-            raise ConfigError(f"{p}:{line} is not valid YAML ({getattr(e, 'problem', e)})") from None
+            loaded = safe_yaml(p.read_text(encoding="utf-8"), str(p))
         except UnicodeDecodeError:
             raise ConfigError(f"{p}: not a UTF-8 text file") from None
         data = loaded or {}

@@ -184,6 +184,30 @@ def resolve(name: str) -> ModelSpec:
     return ModelSpec(raw, "hub", raw)
 
 
+def allow_list() -> frozenset[str] | None:
+    """Models a shared server accepts besides the registry (bundled, tiny): PLAYGROUND_MODEL_ALLOWLIST
+    (comma-separated hub ids / paths). None = anything resolvable (one person's machine)."""
+    raw = os.environ.get("PLAYGROUND_MODEL_ALLOWLIST")
+    if raw is None:
+        return None
+    return frozenset(x.strip().lower() for x in raw.split(",") if x.strip())
+
+
+def check_allowed(name: str, where: str = "model") -> None:
+    """ConfigError (one line) when `name` cannot be resolved or is outside the allow-list; resolves nothing
+    remote (no network), so it is cheap enough to run on every form submit."""
+    from playground.core.errors import ConfigError
+
+    try:
+        spec = resolve(name)
+    except ModelError as e:
+        raise ConfigError(f"{where}: {e}") from None
+    allowed = allow_list()
+    if allowed is not None and spec.kind not in ("bundled", "tiny") and spec.name.lower() not in allowed:
+        raise ConfigError(f"{where}: model {spec.name!r} is not allowed on this server "
+                          f"(allowed: bundled, tiny{', ' if allowed else ''}{', '.join(sorted(allowed))})")
+
+
 def model_path(spec: ModelSpec) -> str:
     """A path or hub id that from_pretrained accepts."""
     if spec.kind == "bundled":

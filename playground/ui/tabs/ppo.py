@@ -158,10 +158,6 @@ def build(ctx: AppContext) -> None:
         "model": ["bundled", "tiny"],
         "reward": reward_choices(ctx),
         "prompts": prompt_choices(ctx),
-        "kl_estimator": ["k1", "k3"],
-        "value_model": ["head", "adapter"],
-        "lr_scheduler_type": ["linear", "cosine", "constant", "constant_with_warmup"],
-        "device": ["auto", "cpu", "cuda"],
     }
     initial = load_preset("ppo", first) if first else None
     with gr.Accordion("Configuration", open=True):

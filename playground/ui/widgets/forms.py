@@ -16,7 +16,7 @@ from typing import Any
 import gradio as gr
 import yaml
 
-from playground.core.config import STAGES, BaseRun, ConfigError, from_dict, to_dict
+from playground.core.config import BaseRun, ConfigError, from_dict, to_dict
 from playground.core.paths import PRESETS_DIR, home
 
 # fields better shown as sliders (min, max, step)
@@ -62,8 +62,9 @@ def config_form(cls: type[BaseRun], names: list[str], choices: dict[str, list[st
         label = name.replace("_", " ")
         info = f.metadata.get("help", "")
         value = (initial or {}).get(name, f.default)
-        if choices and name in choices:
-            opts = list(choices[name])
+        declared = (choices or {}).get(name, f.metadata.get("choices"))  # the tab's live list, else the field's own
+        if declared is not None:
+            opts = list(declared)
             if value not in opts:
                 opts.append(value)
             comps.append(gr.Dropdown(opts, value=value, label=label, info=info, allow_custom_value=True))
@@ -120,5 +121,3 @@ def save_preset(stage: str, name: str, cfg: BaseRun) -> str:
     (d / f"{name}.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
     return f"my/{name}"
 
-
-assert set(STAGES)  # the forms cover every stage dataclass
