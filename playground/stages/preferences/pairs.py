@@ -30,6 +30,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
+from playground.core.chat import prompt_key
 from playground.core.errors import PrefsError  # noqa: F401 - raised here, re-exported
 from playground.core.workspace import Workspace, WorkspaceError
 
@@ -39,13 +40,9 @@ BOTH_BAD_OPTIONS = ("exclude", "as_tie")
 
 
 # -- serving and judging ---------------------------------------------------------------------------
-def _prompt_text(prompt: Any) -> str:
-    return prompt if isinstance(prompt, str) else json.dumps(prompt, ensure_ascii=False, sort_keys=True)
-
-
 def make_pair_key(prompt: Any, text1: str, text2: str) -> str:
     """Same prompt and the same two outputs (in slot order) -> the same key."""
-    h = hashlib.sha1(json.dumps([_prompt_text(prompt), text1, text2], ensure_ascii=False).encode("utf-8"))
+    h = hashlib.sha1(json.dumps([prompt_key(prompt), text1, text2], ensure_ascii=False).encode("utf-8"))
     return h.hexdigest()[:16]
 
 
@@ -97,6 +94,18 @@ def _rating(v: Any) -> int | None:
     return iv
 
 
+def check_vote(served: dict[str, Any] | None, choice: str) -> str:
+    """The normalised choice when `served` may take this vote; PrefsError (one line) otherwise."""
+    if not served or "texts" not in served:
+        raise PrefsError("There is no pair to vote on: generate one first.")
+    if served.get("voted"):
+        raise PrefsError("This pair already has your vote: load the next one.")
+    choice = (choice or "").strip().lower().replace(" ", "_")
+    if choice not in CHOICES:
+        raise PrefsError(f"Unknown choice '{choice}': use one of {', '.join(CHOICES)}.")
+    return choice
+
+
 def record_vote(
     ws: Workspace, served: dict[str, Any] | None, choice: str, annotator: str = "", reason: str = "",
     rating_a: Any = None, rating_b: Any = None, latency_ms: float | None = None,
@@ -106,13 +115,8 @@ def record_vote(
     choice is a | b | tie | both_bad in terms of what was shown (A = served["texts"][0]). latency_ms
     defaults to the time from serving to now (how long the annotator took).
     """
-    if not served or "texts" not in served:
-        raise PrefsError("There is no pair to vote on: generate one first.")
-    if served.get("voted"):
-        raise PrefsError("This pair already has your vote: load the next one.")
-    choice = (choice or "").strip().lower().replace(" ", "_")
-    if choice not in CHOICES:
-        raise PrefsError(f"Unknown choice '{choice}': use one of {', '.join(CHOICES)}.")
+    choice = check_vote(served, choice)
+    assert served is not None
     if latency_ms is None and served.get("shown_at"):
         latency_ms = (time.time() - float(served["shown_at"])) * 1000
     meta = {**served.get("meta", {}), "a_slot": int(served.get("a_slot", 1)), "shown_at": served.get("shown_at")}
@@ -595,7 +599,7 @@ def leaderboard(ws: Workspace, pool: str | None = None, n_boot: int = 200, seed:
 
 
 __all__ = [
-    "CHOICES", "PrefsError", "WorkspaceError", "add_demonstration", "draw_a_slot", "add_pool_pair", "agreement", "annotator_stats",
+    "CHOICES", "PrefsError", "WorkspaceError", "add_demonstration", "check_vote", "draw_a_slot", "add_pool_pair", "agreement", "annotator_stats",
     "cohen_kappa", "counts", "export_pairs", "import_pairs", "leaderboard", "make_pair_key", "next_pool_pair",
     "parse_hh", "push_to_hub", "read_records", "record_edit", "record_vote", "serve_pair", "slot_choice",
     "source_label", "write_pairs",
