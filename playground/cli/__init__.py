@@ -74,8 +74,33 @@ def run_stage(stage: str, config: str | None, overrides: list[str], run_dir: str
         print(f"error: {line}", file=sys.stderr)
         return 1
     if main:
-        write_status(rd, state="stopped" if STOP.is_set() else "succeeded", ended=time.time(), error=None)
+        if STOP.is_set():
+            kept = stopped_kept(rd, stage)
+            write_status(rd, state="stopped", ended=time.time(), error=None, kept=kept)
+            print(f"stopped: kept {kept}", flush=True)
+        else:
+            write_status(rd, state="succeeded", ended=time.time(), error=None)
     return 0
+
+
+def stopped_kept(run_dir: Path, stage: str) -> str:
+    """What a stopped run left behind, in words: the trainer's own account (result.json "kept"), else the adapter
+    and checkpoint it saved."""
+    from playground.core.runs import read_result
+    from playground.stages.trainer import last_checkpoint
+
+    result = read_result(run_dir)
+    if result.get("kept"):
+        return str(result["kept"])
+    unit = "update" if stage == "ppo" else "step"
+    step = result.get("global_step")
+    ckpt = last_checkpoint(run_dir)
+    where = f" ({Path(ckpt).name})" if ckpt else ""
+    if result.get("adapter") and Path(str(result["adapter"])).is_dir() and step:
+        return f"adapter after {unit} {step}{where}"
+    if ckpt:
+        return f"{Path(ckpt).name} only (no adapter)"
+    return f"nothing: stopped before the first {unit} finished"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -87,11 +112,13 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                        help="override one field (repeatable)")
         p.add_argument("--run-dir", help="write the run here (default: a new folder under runs/)")
+    from playground.cli import access
     from playground.cli import datasets as datasets_cli
     from playground.cli import preferences as prefs_cli
 
     datasets_cli.add_parsers(sub)
     prefs_cli.add_parsers(sub)
+    access.add_parsers(sub)
     args = parser.parse_args(argv)
     if args.command in STAGES:
         return run_stage(args.command, args.config, args.overrides, args.run_dir)

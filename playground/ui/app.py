@@ -1,23 +1,28 @@
-"""Assemble the Blocks app: header + one tab per stage of the loop.
+"""Assemble the Blocks app: header + one tab per stage of the loop, every handler behind its role check.
 
+    auth = AuthConfig.from_env()          # off by default: one person on 127.0.0.1 is admin
     ctx = make_context()
-    demo = build_app(ctx)
-    demo.launch(**launch_kwargs())
+    demo = build_app(ctx, auth)
+    demo.launch(**launch_kwargs(auth))
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any
 
 import gradio as gr
 
+from playground.core.auth import AuthConfig, Role
 from playground.core.jobs import JobRunner
 from playground.core.models import ModelError, device_label, resolve
 from playground.core.paths import home
 from playground.core.workspace import Workspace
+from playground.ui import guard
 from playground.ui.context import AppContext, TabId
 from playground.ui.tabs import dataset, ppo, preferences, reward, sft
+from playground.ui.widgets import live
 
 # (tab id, title, blurb, build): the tabs in loop order; the id is what ctx.switch_to selects
 TABS: list[tuple[TabId, str, str, Callable[[AppContext], None]]] = [
@@ -60,9 +65,27 @@ def header_md(ctx: AppContext) -> str:
             f"**Workspace:** `{home()}`")
 
 
-def build_app(ctx: AppContext) -> gr.Blocks:
+@guard.needs(Role.VIEWER)
+def who_md() -> str:
+    """The header's second line: who you are signed in as and what your role lets you do."""
+    c = guard.caller()
+    if not guard.auth_config().enabled:
+        return "🔓 Local mode: no sign-in, you can do everything (bind to 127.0.0.1 only)."
+    can = {Role.ADMIN: "train, stop, delete, import, export and vote",
+           Role.ANNOTATOR: "vote, rate, edit and write answers; dashboards are read-only",
+           Role.VIEWER: "read the dashboards"}.get(c.role, "nothing")
+    name = c.name or "not signed in"
+    return f"👤 **{name}** · role **{c.role.name.lower()}**: you can {can}."
+
+
+def build_app(ctx: AppContext, auth: AuthConfig | None = None) -> gr.Blocks:
+    auth = auth or AuthConfig()
     with gr.Blocks(title="RLHF Playground") as demo:
         gr.Markdown(header_md(ctx), elem_classes=["pg-header"])
+        with gr.Row():
+            who = gr.Markdown(elem_id="pg-who")
+            if auth.oauth:
+                gr.LoginButton(scale=0)
         gr.Markdown("**The loop:** dataset → SFT → preferences → reward model → PPO. "
                     "Each tab shows the objective it optimises beside its live plot.")
         with gr.Tabs() as tabs:
@@ -71,10 +94,22 @@ def build_app(ctx: AppContext) -> gr.Blocks:
                 with gr.Tab(title, id=tab_id.value):
                     gr.Markdown(f"*{blurb}*")
                     build_tab(ctx)
+        demo.load(who_md, None, [who], api_visibility="private", show_progress="hidden")
         for fn, outputs in ctx.on_page_load:
             demo.load(fn, None, outputs, api_visibility="private", show_progress="hidden")
+        live.wire_page(demo, ctx)  # one watcher keeps every registered picker current as the workspace changes
+    ctx.roles = guard.install(demo, auth)  # after every event exists: each one gets its role check
     return demo
 
 
-def launch_kwargs() -> dict[str, Any]:
-    return {"css": CSS, "theme": gr.themes.Soft()}
+MAX_UPLOAD = os.environ.get("PLAYGROUND_MAX_UPLOAD", "50mb")
+
+
+def launch_kwargs(auth: AuthConfig | None = None) -> dict[str, Any]:
+    """Theme, CSS, the upload cap, and Gradio's login page when users or an annotator code are set."""
+    kw: dict[str, Any] = {"css": CSS, "theme": gr.themes.Soft(), "max_file_size": MAX_UPLOAD}
+    if auth is not None and auth.gates_pages:
+        kw["auth"] = auth.login
+        kw["auth_message"] = ("Sign in with your account, or with your name and the room's annotator code "
+                              "to vote in the workshop pool.")
+    return kw

@@ -44,6 +44,17 @@ class AppContext:
     # (fn, outputs) run when a page opens (wired by build_app): e.g. run pickers list the runs made since the
     # app was built, CLI runs included, and follow the newest
     on_page_load: list[tuple[Any, list[Any]]] = field(default_factory=list)
+    # {fn_index: least role} of every server function, filled by build_app (guard.install)
+    roles: dict[int, Any] = field(default_factory=dict)
+    # pickers whose choices follow the workspace (datasets, runs, reward models): (dropdown, choices_fn);
+    # one page-level timer (widgets/live.wire_page) refreshes them all when ws.revision() moves
+    pickers: list[tuple[Any, Any]] = field(default_factory=list)
+
+    def register_picker(self, dropdown: Any, choices_fn: Any) -> Any:
+        """Keep `dropdown`'s choices current: `choices_fn()` is re-read whenever the workspace changes (a new
+        dataset, a run queued or finished, a reward model trained) and on page load. Returns the dropdown."""
+        self.pickers.append((dropdown, choices_fn))
+        return dropdown
 
     def switch_to(self, tab: TabId) -> Any:
         """The update that selects `tab` (output it to `ctx.tabs`)."""

@@ -60,6 +60,11 @@ class Caller:
 _AUTH = AuthConfig()  # replaced by install(); off = everyone admin
 
 
+def auth_config() -> AuthConfig:
+    """The policy `install` was given (off until then)."""
+    return _AUTH
+
+
 def _request() -> Any:
     from gradio.context import LocalContext
 
