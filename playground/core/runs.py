@@ -37,6 +37,17 @@ def write_status(run_dir: str | Path, **fields: Any) -> dict[str, Any]:
     return status
 
 
+def write_phase(run_dir: str | Path, text: str) -> None:
+    """What the trainer is doing before / between steps ("loading model", "tokenising 1,814 rows", "rollout 1"):
+    status.json `phase`, shown in the live header while the run is running. Only the main process writes it."""
+    if int(os.environ.get("RANK", "0")) != 0:
+        return
+    try:
+        write_status(run_dir, phase=text, phase_at=time.time())
+    except OSError:
+        pass  # a progress note must never stop training
+
+
 def read_status(run_dir: str | Path) -> dict[str, Any]:
     p = Path(run_dir) / "status.json"
     try:

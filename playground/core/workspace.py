@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -82,6 +84,11 @@ class Workspace:
     def __init__(self, path: str | Path | None = None) -> None:
         self.path = Path(path) if path else db_path()
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        # revision(): a connection kept open only to read PRAGMA data_version, plus a count of this object's
+        # commits (data_version moves on commits by *other* connections, this process's and the CLI's alike)
+        self._writes = 0
+        self._rev_con: sqlite3.Connection | None = None
+        self._rev_lock = threading.Lock()
         with self._connect() as con:
             con.execute("PRAGMA journal_mode=WAL")
             self._migrate(con)
@@ -109,6 +116,28 @@ class Workspace:
                 con.execute("ROLLBACK")
                 raise
             con.execute("COMMIT")
+            self._writes += 1
+
+    def revision(self) -> str:
+        """A cheap token that changes whenever the workspace does: any committed write to the database (from
+        this process or another, e.g. the CLI) or any run's status.json (a run queued, started, finished).
+
+        The UI polls it every few seconds and refreshes its pickers only when it moved; one call is a PRAGMA on
+        a kept-open connection plus a stat per run folder."""
+        with self._rev_lock:
+            if self._rev_con is None:
+                self._rev_con = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
+            version = self._rev_con.execute("PRAGMA data_version").fetchone()[0]
+        runs = self.path.parent / "runs"
+        stamp = 0
+        try:
+            with os.scandir(runs) as it:
+                for entry in it:
+                    with contextlib.suppress(OSError):
+                        stamp ^= hash((entry.name, os.stat(os.path.join(entry.path, "status.json")).st_mtime_ns))
+        except OSError:
+            pass
+        return f"{version}.{self._writes}.{stamp:x}"
 
     def _migrate(self, con: sqlite3.Connection) -> None:
         con.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")

@@ -182,6 +182,7 @@ def build(ctx: AppContext) -> None:
                       follow_info="Pick any reward run to watch or control.")
     wire_presets("reward", form, preset, preset_name, save_btn)
     follow, refresh_runs = panel.follow, panel.refresh
+    ctx.register_picker(form.components[FIELDS.index("dataset")], lambda: dataset_choices(ctx))
     with gr.Accordion("All reward runs", open=False):
         table = gr.Dataframe(runs_table(ctx), interactive=False)
 
@@ -191,6 +192,7 @@ def build(ctx: AppContext) -> None:
             insp_run = gr.Dropdown(run_choices(ctx, "reward", finished_only=True), label="Finished reward run", scale=4,
                                    allow_custom_value=True, info="🔄 lists runs that finished since the page loaded.")
             insp_refresh = gr.Button("🔄", scale=0, min_width=60)
+        ctx.register_picker(insp_run, lambda: run_choices(ctx, "reward", finished_only=True))
         with gr.Row():
             sc_prompt = gr.Textbox(label="Prompt", value="Tell me about bees.", lines=2, scale=2)
             sc_response = gr.Textbox(label="Response", lines=2, scale=3,

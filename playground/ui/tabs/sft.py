@@ -120,6 +120,7 @@ def build(ctx: AppContext) -> None:
                       follow_info="Pick any SFT run to watch or control.")
     wire_presets("sft", form, preset, preset_name, save_btn)
     follow, refresh_runs = panel.follow, panel.refresh
+    ctx.register_picker(form.components[FIELDS.index("dataset")], lambda: dataset_choices(ctx))
 
     with gr.Accordion("All SFT runs", open=False):
         table = gr.Dataframe(runs_table(ctx), interactive=False)
@@ -139,6 +140,7 @@ def build(ctx: AppContext) -> None:
         with gr.Row():
             base_out = gr.Textbox(label="Base model", lines=4)
             tuned_out = gr.Textbox(label="With the SFT adapter", lines=4)
+        ctx.register_picker(try_run, lambda: run_choices(ctx, "sft", finished_only=True))
         ppl_btn = gr.Button("Perplexity on the run's eval split (before → after)")
         ppl_out = gr.Markdown()
     with gr.Accordion("Export", open=False):

@@ -1,15 +1,20 @@
-"""The live-run widget: status, progress bar, elapsed/ETA, line plots, last log lines, CLI twin.
+"""The live-run widget: status + phase, progress bar, elapsed/ETA, line charts, last log lines, CLI twin.
 
     view = live_view(ctx, "sft", plots=[PlotSpec("Loss", ["loss", "eval_loss"])], objective_md=SFT_OBJECTIVE)
     start_btn.click(start, inputs, [view.run_id, ...])   # set view.run_id to follow a run
 
-A gr.Timer ticks every second and re-reads metrics.jsonl (append-only) and status.json; the training
-itself runs in a subprocess, so the UI stays responsive whatever the job does.
+A gr.Timer ticks every second while the followed run is live and re-reads metrics.jsonl (append-only) and
+status.json; each output is re-sent only when it changed (gr.skip() otherwise), and the timer switches itself
+off once the run has ended, so an open page with a finished run costs nothing. Following another run (or
+starting / resuming one) switches it back on. The charts are server-rendered SVG (widgets/chart.py): a
+gr.LinePlot first drawn empty draws no strokes after updates in Gradio 6.31.
 """
 
 from __future__ import annotations
 
+import ast
 import functools
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,8 +23,11 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
+from playground.core.auth import Role
 from playground.core.jobs import cli_twin, launch_args
-from playground.core.runs import read_metrics, read_status, tail_log
+from playground.core.runs import FINAL_STATES, read_metrics, read_status, tail_log
+from playground.ui.guard import needs
+from playground.ui.widgets.chart import line_chart
 
 
 @dataclass
@@ -43,18 +51,23 @@ STATE_BADGE = {
     "queued": "⏳ queued", "running": "🏃 running", "succeeded": "✅ succeeded", "failed": "❌ failed",
     "stopped": "⏹ stopped", "interrupted": "⚠️ interrupted",
 }
+EMA_ALPHA = 0.3  # weight of the newest step time in the smoothed step time the ETA uses
 
 
 def metrics_frame(rows: list[dict[str, Any]], keys: list[str]) -> pd.DataFrame:
-    """Long format (step, value, metric) for gr.LinePlot with one line per metric."""
+    """Long format (step, value, metric), one row per logged value (the SFT tab's run comparison uses it)."""
     recs = [(r["step"], float(r[k]), k) for r in rows for k in keys if isinstance(r.get(k), (int, float))]
-    # explicit dtypes: an empty frame would otherwise be all-object, and the plot would then treat
-    # `value` as a category (one tick per loss value, no line) for the rest of the session
+    # explicit dtypes: an empty frame would otherwise be all-object, and a plot would then treat `value` as a
+    # category (one tick per loss value, no line)
     return pd.DataFrame({
         "step": pd.Series([r[0] for r in recs], dtype="int64"),
         "value": pd.Series([r[1] for r in recs], dtype="float64"),
         "metric": pd.Series([r[2] for r in recs], dtype="str"),
     })
+
+
+def chart_html(rows: list[dict[str, Any]], spec: PlotSpec) -> str:
+    return line_chart(rows, spec.metrics, spec.title, spec.y_title or spec.title, spec.help)
 
 
 def _fmt_s(s: float | None) -> str:
@@ -67,16 +80,45 @@ def _fmt_s(s: float | None) -> str:
 def progress_html(frac: float | None, label: str = "") -> str:
     pct = 0.0 if frac is None else max(0.0, min(1.0, frac)) * 100
     return (
-        '<div class="pg-progress" title="training progress">'
-        f'<div class="pg-progress-bar" style="width:{pct:.1f}%"></div>'
-        f'<span class="pg-progress-label">{label or f"{pct:.0f}%"}</span></div>'
+        '<div class="pg-progress" title="training progress" style="position:relative;height:20px;'
+        'border-radius:10px;background:var(--border-color-primary);overflow:hidden">'
+        f'<div class="pg-progress-bar" style="width:{pct:.1f}%;height:100%;'
+        'background:linear-gradient(90deg,#6366f1,#22c55e);transition:width .5s"></div>'
+        '<span class="pg-progress-label" style="position:absolute;inset:0;text-align:center;font-size:12px;'
+        f'line-height:20px">{label or f"{pct:.0f}%"}</span></div>'
     )
 
 
+def step_time_ema(rows: list[dict[str, Any]], alpha: float = EMA_ALPHA) -> float | None:
+    """Seconds per training step, smoothed (EMA) over the logged steps; None before two steps are logged.
+
+    Only rows where the step grew count (eval rows repeat a step); timing starts at the first step logged
+    after the train_begin event, so model loading and the warm-up step do not skew it."""
+    ema = None
+    last: tuple[int, float] | None = None
+    for r in rows:
+        step, t = r.get("step"), r.get("time")
+        if not isinstance(step, (int, float)) or not isinstance(t, (int, float)):
+            continue
+        if r.get("event") == "train_begin":
+            last = None  # the first step after it carries warm-up: start timing from the first logged step
+            continue
+        if last is not None and step > last[0] and t >= last[1]:
+            per = (t - last[1]) / (step - last[0])
+            ema = per if ema is None else alpha * per + (1 - alpha) * ema
+        if last is None or step > last[0]:
+            last = (int(step), float(t))
+    return ema
+
+
 def summarise(run_dir: Path, run_id: str, stage: str,
-              rows: list[dict[str, Any]] | None = None) -> tuple[str, str, str]:
-    """(status markdown, progress html, command markdown); `rows` are the run's metrics if already read."""
-    status = read_status(run_dir)
+              rows: list[dict[str, Any]] | None = None,
+              status: dict[str, Any] | None = None) -> tuple[str, str, str]:
+    """(status markdown, progress html, command markdown); `rows` / `status` are the run's files if already read.
+
+    While running, the header shows the trainer's phase (status.json `phase`: "loading model", "tokenising
+    1,814 rows", "rollout 1") and an ETA from the smoothed step time."""
+    status = read_status(run_dir) if status is None else status
     rows = read_metrics(run_dir) if rows is None else rows
     state = status.get("state") or "unknown"
     started = status.get("started")
@@ -88,16 +130,64 @@ def summarise(run_dir: Path, run_id: str, stage: str,
     if state == "succeeded":
         frac = 1.0
     eta = None
-    if frac and 0 < frac < 1 and elapsed and state == "running":
-        eta = elapsed * (1 - frac) / frac
+    if state == "running" and max_steps and step < max_steps:
+        per = step_time_ema(rows)
+        if per is not None:
+            eta = per * (max_steps - step)
+            last_t = max((r.get("time", 0) for r in rows), default=0)
+            if last_t:  # count down between log events
+                eta = max(0.0, eta - (time.time() - last_t))
     err = status.get("error")
     md = f"**{run_id}** · {STATE_BADGE.get(state, state)} · step {step}{f'/{max_steps}' if max_steps else ''}"
+    phase = status.get("phase") if state == "running" else None
+    if phase:
+        md += f" · *{phase}*"
     md += f" · elapsed {_fmt_s(elapsed)} · ETA {_fmt_s(eta)}"
-    if err and state in ("failed", "interrupted"):
-        md += f"\n\n**Error:** {err}"
-    label = f"{step}/{max_steps} steps" if max_steps else ("done" if state == "succeeded" else state)
+    if err and state in ("failed", "interrupted", "stopped"):
+        md += f"\n\n**{'Error' if state != 'stopped' else 'Note'}:** {err}"
+    if max_steps:
+        label = f"{step}/{max_steps} steps"
+    elif state == "succeeded":
+        label = "done"
+    else:
+        label = phase or state
     cmd = f"`{cli_twin(stage, run_dir / 'config.yaml', *_launch(str(run_dir)))}`"
     return md, progress_html(frac, label), cmd
+
+
+# a transformers log line: "{'loss': 2.31, 'grad_norm': 1.2, ...}"
+_DICT_LINE = re.compile(r"^\s*\{'[^']+': .*\}\s*$")
+# warnings stay in log.txt: the line itself and the indented source line Python prints under it
+_WARNING = re.compile(r"(Warning:|warnings\.warn\(|^\s*warn\()")
+
+
+def format_log(text: str) -> str:
+    """The log pane's text: metric dicts as 'loss 2.31 · grad_norm 1.2', warnings left out (log.txt keeps them)."""
+    out: list[str] = []
+    skip_next = False
+    for line in text.splitlines():
+        if skip_next and line.startswith((" ", "\t")):
+            skip_next = False
+            continue
+        skip_next = False
+        if _WARNING.search(line):
+            skip_next = True
+            continue
+        if _DICT_LINE.match(line):
+            try:
+                d = ast.literal_eval(line.strip())
+            except (ValueError, SyntaxError):
+                d = None
+            if isinstance(d, dict):
+                line = " · ".join(f"{k} {_num(v)}" for k, v in d.items())
+        out.append(line)
+    return "\n".join(out)
+
+
+def _num(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
 
 
 @functools.lru_cache(maxsize=256)
@@ -118,47 +208,90 @@ def live_view(ctx: Any, stage: str, plots: list[PlotSpec], objective_md: str, in
     """Build the live panel in the current Blocks context and wire its timer; `run_id` is followed first."""
     run_id = gr.State(run_id)
     with gr.Row(equal_height=False):
-        with gr.Column(scale=3):
+        with gr.Column(scale=3, min_width=420):
             status_md = gr.Markdown("No run selected yet.", elem_classes=["pg-status"])
             progress = gr.HTML(progress_html(None, "idle"))
-            plot_components = []
-            for i in range(0, len(plots), 2):  # two plots a row: wide enough to read
+            charts = []
+            for i in range(0, len(plots), 2):  # two charts a row: wide enough to read
                 with gr.Row():
                     for spec in plots[i : i + 2]:
-                        plot_components.append(
-                            gr.LinePlot(
-                                metrics_frame([], spec.metrics), x="step", y="value", color="metric",
-                                title=spec.title, y_title=spec.y_title or spec.title, height=240,
-                                label=spec.title, show_label=False,
-                            )
-                        )
+                        charts.append(gr.HTML(chart_html([], spec), elem_classes=["pg-chart-box"],
+                                              min_width=300, js_on_load=None))
             helps = " · ".join(f"**{s.title}**: {s.help}" for s in plots if s.help)
             if helps:
                 gr.Markdown(helps, elem_classes=["pg-help"])
-        with gr.Column(scale=1, min_width=260):
-            gr.Markdown(objective_md, elem_classes=["pg-objective"], latex_delimiters=LATEX)
+        with gr.Column(scale=1, min_width=320):
+            # the formulas are wide: scroll inside the column rather than clip
+            gr.Markdown(objective_md, elem_classes=["pg-objective"], latex_delimiters=LATEX,
+                        max_height=520)
             command = gr.Markdown("", label="CLI twin")
-    log = gr.Textbox(label="Last log lines", lines=6, max_lines=12, interactive=False, autoscroll=True)
+    log = gr.Textbox(label="Last log lines (metrics formatted; warnings stay in log.txt)", lines=6, max_lines=12,
+                     interactive=False, autoscroll=True)
     timer = gr.Timer(interval)
-    # what this page's plots show, (run id, metric rows): a tick re-sends the plots only when that changed, so a
-    # finished run is drawn once instead of re-rendered every second (per viewer: a workshop has many)
+    # what this page shows, one fingerprint per output: a tick re-sends only what changed, so a live run
+    # re-draws a chart only when a metric arrived (per viewer: a workshop has many)
     shown = gr.State(None)
 
+    @needs(Role.VIEWER)
     def refresh(rid: str, was: Any) -> list[Any]:
         if not rid:
-            return [gr.skip()] * (5 + len(plots))
+            return [gr.skip()] * (6 + len(plots))
         run_dir = ctx.jobs.run_dir(rid)
         rows = read_metrics(run_dir)
-        md, bar, cmd = summarise(run_dir, rid, stage, rows)
-        now = [rid, len(rows)]
-        if was == now:
-            frames = [gr.skip()] * len(plots)
-        else:
-            frames = [metrics_frame(rows, spec.metrics) for spec in plots]
-        return [md, bar, cmd, tail_log(run_dir, 12), now, *frames]
+        status = read_status(run_dir)
+        md, bar, cmd = summarise(run_dir, rid, stage, rows, status)
+        values = [md, bar, cmd, format_log(tail_log(run_dir, 12))]
+        keys = [*values, (rid, len(rows))]
+        was = was if isinstance(was, list) and len(was) == len(keys) else [None] * len(keys)
+        out = [v if v != w else gr.skip() for v, w in zip(values, was)]
+        same_rows = keys[-1] == was[-1]
+        charts_out = [gr.skip() if same_rows else chart_html(rows, spec) for spec in plots]
+        final = status.get("state") in FINAL_STATES
+        # a finished run has nothing more to show: stop ticking (following or resuming a run restarts it)
+        return [*out, keys, gr.Timer(active=not final), *charts_out]
 
-    outputs = [status_md, progress, command, log, shown, *plot_components]
+    outputs = [status_md, progress, command, log, shown, timer, *charts]
     timer.tick(refresh, inputs=[run_id, shown], outputs=outputs, api_visibility="private", show_progress="hidden")
     run_id.change(refresh, inputs=[run_id, shown], outputs=outputs, api_visibility="private",
                   show_progress="hidden")
     return LiveView(run_id=run_id, timer=timer, outputs=outputs)
+
+
+@needs(Role.VIEWER)
+def wake() -> Any:
+    """The timer update that restarts a live view's polling (after start / resume of the followed run)."""
+    return gr.Timer(active=True)
+
+
+def wire_page(demo: gr.Blocks, ctx: Any, interval: float = 2.0) -> gr.Timer:
+    """One page-level watcher for every registered picker (`ctx.register_picker`): a timer asks the workspace
+    for its revision (a PRAGMA and a stat per run folder) and, only when it moved, re-reads each picker's
+    choices; otherwise the tick sends nothing. A page load refreshes them all at once.
+
+    Call it once, at the end of build_app, inside or after the Blocks context."""
+    pickers = list(ctx.pickers)
+    with demo:
+        seen = gr.State(None)
+        timer = gr.Timer(interval)
+
+    @needs(Role.VIEWER)
+    def check(was: str | None) -> list[Any]:
+        try:
+            rev = ctx.ws.revision()
+        except Exception:  # noqa: BLE001 - a locked or missing database must not break the page; try next tick
+            return [gr.skip()] * (1 + len(pickers))
+        if rev == was:
+            return [gr.skip()] * (1 + len(pickers))
+        out: list[Any] = [rev]
+        for _, choices_fn in pickers:
+            try:
+                out.append(gr.update(choices=choices_fn()))
+            except Exception:  # noqa: BLE001 - one broken list must not stop the others
+                out.append(gr.skip())
+        return out
+
+    outputs = [seen, *[d for d, _ in pickers]]
+    with demo:
+        timer.tick(check, [seen], outputs, api_visibility="private", show_progress="hidden")
+        demo.load(check, [seen], outputs, api_visibility="private", show_progress="hidden")
+    return timer

@@ -12,10 +12,12 @@ from typing import Any
 
 import gradio as gr
 
+from playground.core.auth import Role
 from playground.core.config import ConfigError
 from playground.ui.context import AppContext
+from playground.ui.guard import needs
 from playground.ui.widgets.forms import ConfigForm, list_presets, load_preset, save_preset
-from playground.ui.widgets.live import LiveView, PlotSpec, live_view
+from playground.ui.widgets.live import LiveView, PlotSpec, live_view, wake
 
 
 def preset_values(stage: str, form: ConfigForm, name: str) -> list[Any]:
@@ -106,14 +108,25 @@ def run_panel(ctx: AppContext, stage: str, form: ConfigForm, *, start_label: str
         refresh_btn = gr.Button("🔄 Refresh", scale=1) if refresh else None
     view = live_view(ctx, stage, plots, objective, run_id=first or "")
 
+    # the live view's timer sleeps while the followed run is final: starting or resuming wakes it
     start.click(lambda *values: start_run(ctx, stage, form, list(values), lambda: run_choices(ctx, stage)),
-                form.components, [view.run_id, message, follow], api_name=f"{stage}_start")
+                form.components, [view.run_id, message, follow], api_name=f"{stage}_start").then(
+        wake, None, [view.timer], api_visibility="private", show_progress="hidden")
     stop.click(lambda run_id: stop_run(ctx, run_id), [view.run_id], [message], api_name=f"{stage}_stop")
     if resume_btn is not None:
         resume_btn.click(lambda run_id: resume_run(ctx, run_id), [view.run_id], [view.run_id, message],
-                         api_name=f"{stage}_resume")
-    follow.change(lambda r: r or gr.skip(), [follow], [view.run_id], api_visibility="private")
+                         api_name=f"{stage}_resume").then(
+            wake, None, [view.timer], api_visibility="private", show_progress="hidden")
 
+    @needs(Role.VIEWER)
+    def on_follow(run_id: str | None) -> Any:
+        return run_id or gr.skip()
+
+    follow.change(on_follow, [follow], [view.run_id], api_visibility="private")
+    # labels say each run's state ("· ✅ succeeded"): the page-level workspace watcher keeps them current
+    ctx.register_picker(follow, lambda: run_choices(ctx, stage))
+
+    @needs(Role.VIEWER)
     def on_page_load() -> Any:
         """A page opened after the app was built sees the runs made since (from this UI or the CLI)."""
         now = run_choices(ctx, stage)
