@@ -138,3 +138,13 @@ def render_html(p: TokenPreview) -> str:
         'padding:10px;border:1px solid var(--border-color-primary,#e5e7eb);border-radius:8px;max-height:420px;'
         f'overflow:auto">{spans}</div>{trunc}</div>'
     )
+
+
+def stored_row_html(ws: Any, row_id: int, model: str, max_length: int | None = None,
+                    completion_only_loss: bool = True) -> str:
+    """The token preview of a stored row (by id) with `model`'s tokenizer, as HTML for the Dataset tab."""
+    from playground.stages.dataset.clean import tokenizer_for
+
+    row = ws.get_row(int(row_id))["data"]
+    return render_html(token_preview(row, tokenizer_for(model), int(max_length or 0) or None,
+                                     bool(completion_only_loss)))

@@ -1,0 +1,127 @@
+"""Dataset tab, "Add" and "Draft responses": demonstrations typed by a person, drafts from the model to correct.
+
+Layout and wiring only; rows are built and stored by stages/dataset/service, drafts come from stages/dataset/draft.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+
+from playground.core.auth import Role
+from playground.core.errors import UserError
+from playground.stages.dataset import draft, service
+from playground.ui.context import AppContext
+from playground.ui.guard import needs
+from playground.ui.tabs.dataset_common import DatasetView, redraw, refresh, warn
+
+EXAMPLE_CONVERSATION = json.dumps([
+    {"role": "system", "content": "You are concise."},
+    {"role": "user", "content": "What is the capital of Peru?"},
+    {"role": "assistant", "content": "Lima."},
+    {"role": "user", "content": "And its population?"},
+    {"role": "assistant", "content": "About ten million people live in Lima."},
+], indent=1, ensure_ascii=False)
+
+
+@dataclass
+class AddForm:
+    """The Add form's fields; the draft button is wired with the Draft tab's sampling settings."""
+
+    system: gr.Textbox
+    instruction: gr.Textbox
+    input: gr.Textbox
+    response: gr.Textbox
+    draft_btn: gr.Button
+
+
+def build_add(ctx: AppContext, view: DatasetView) -> AddForm:
+    ws = ctx.ws
+    with gr.Tab("Add"):
+        with gr.Row():
+            with gr.Column(scale=3):
+                system_in = gr.Textbox(label="System prompt (optional)", lines=1)
+                instr_in = gr.Textbox(label="Instruction", lines=3, placeholder="Summarise this paragraph: …",
+                                      elem_id="ds-instruction")
+                input_in = gr.Textbox(label="Input (optional)", lines=2,
+                                      placeholder="Extra context appended under the instruction")
+                resp_in = gr.Textbox(label="Response", lines=4, elem_id="ds-response",
+                                     placeholder="The answer you want the model to learn (may stay empty: "
+                                                 "a draft to fill later)")
+                with gr.Row():
+                    add_btn = gr.Button("Add row", variant="primary", elem_id="ds-add-row")
+                    draft_one_btn = gr.Button("✨ Draft a response with the model")
+            with gr.Column(scale=2):
+                gr.Markdown("**Multi-turn conversation** — a JSON list of messages; roles alternate "
+                            "user → assistant after an optional system message.")
+                conv_in = gr.Code(value=EXAMPLE_CONVERSATION, language="json", label="Conversation (JSON)",
+                                  lines=12)
+                add_conv_btn = gr.Button("Add conversation")
+        add_msg = gr.Markdown()
+
+    @needs(Role.ANNOTATOR)
+    def on_add(name: str | None, system: str, instr: str, inp: str, resp: str) -> tuple[Any, ...]:
+        try:
+            name = service.add_rows(ws, name, [service.build_messages(system, instr, inp, resp)])
+        except UserError as e:
+            return (gr.skip(),) * 3 + (warn(e),) + (gr.skip(),) * 3
+        what = "Added a row" if (resp or "").strip() else "Added a draft (no response yet)"
+        return (*refresh(ws, name), f"✅ {what} to **{name}**.", "", "", "")
+
+    @needs(Role.ANNOTATOR)
+    def on_add_conv(name: str | None, text: str) -> tuple[Any, ...]:
+        try:
+            row = service.parse_conversation(text)
+            name = service.add_rows(ws, name, [row])
+        except UserError as e:
+            return (gr.skip(),) * 3 + (warn(e),)
+        return (*refresh(ws, name), f"✅ Added a {len(row['messages'])}-message conversation to **{name}**.")
+
+    add_btn.click(on_add, [view.dataset, system_in, instr_in, input_in, resp_in],
+                  [*view.outputs, add_msg, instr_in, input_in, resp_in], api_name="datasets_add_row")
+    add_conv_btn.click(on_add_conv, [view.dataset, conv_in], [*view.outputs, add_msg],
+                       api_name="datasets_add_conversation")
+    return AddForm(system_in, instr_in, input_in, resp_in, draft_one_btn)
+
+
+def build_draft(ctx: AppContext, view: DatasetView, form: AddForm) -> None:
+    ws = ctx.ws
+    with gr.Tab("Draft responses"):
+        gr.Markdown("Ask the current model to draft responses for rows that have none, then edit them in the "
+                    "table — a demonstration is your corrected version, not the model's.")
+        with gr.Row():
+            adapter = gr.Textbox("", label="Adapter (optional)", placeholder="SFT run id",
+                                 info="Drafts with that run's adapter, on the base model it was trained from.")
+            temp = gr.Slider(0.0, 1.5, value=0.7, step=0.05, label="Temperature")
+            max_new = gr.Slider(8, 512, value=128, step=8, label="Max new tokens")
+        draft_all_btn = gr.Button("✨ Draft responses for rows without one", variant="primary")
+        draft_msg = gr.Markdown()
+
+    def on_draft_all(name: str | None, model: str, adapter_id: str, t: float, n: float,
+                     progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:
+        s = draft.Sampling(model, adapter_id or "", float(t), int(n))
+        try:
+            done = draft.draft_missing(ws, ctx, name, s,
+                                       on_start=lambda k: progress(0.05, desc=f"drafting {k} with {model}"))
+        except UserError as e:
+            return gr.skip(), gr.skip(), warn(e)
+        if not done:
+            return gr.skip(), gr.skip(), "Every row already has a response."
+        return (*redraw(ws, name),
+                f"✨ Drafted {done} response(s) with {model}. Read and correct them in the Rows table.")
+
+    @needs(Role.ANNOTATOR)  # writes nothing: the draft lands in the form, for the person to correct
+    def on_draft_one(model: str, system: str, instr: str, inp: str, t: float, n: float) -> Any:
+        try:
+            return draft.draft_one(ctx, draft.Sampling(model, "", float(t), int(n)), system, instr, inp)
+        except UserError as e:
+            warn(e)
+            return gr.skip()
+
+    draft_all_btn.click(on_draft_all, [view.dataset, view.model, adapter, temp, max_new],
+                        [view.table, view.summary, draft_msg], api_name="datasets_draft_all")
+    form.draft_btn.click(on_draft_one, [view.model, form.system, form.instruction, form.input, temp, max_new],
+                         [form.response], api_name="datasets_draft_one")

@@ -1,0 +1,56 @@
+"""What the parts of the Dataset tab share: the components they read or redraw, and the one way to say no.
+
+`dataset.build` makes the picker, the Rows table and the summary line and hands them to the other parts
+(`dataset_add`, `dataset_import`, `dataset_clean`, `dataset_export`) as one `DatasetView`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+
+from playground.core.errors import UserError
+from playground.core.workspace import Workspace
+from playground.stages.dataset import service
+
+
+@dataclass
+class DatasetView:
+    dataset: gr.Dropdown  # the selected dataset (every handler's target)
+    table: gr.Dataframe  # its rows
+    summary: gr.Markdown  # one line: rows, train/eval, drafts
+    model: gr.Dropdown  # chat template & tokenizer (token counts, preview, drafts)
+    max_len: gr.Number  # SFT's max_length
+    undo: gr.State  # a stack of deleted row batches (per session): undo puts the last one back
+
+    @property
+    def outputs(self) -> list[Any]:
+        """The picker, the table and the summary: what `refresh` returns."""
+        return [self.dataset, self.table, self.summary]
+
+
+def redraw(ws: Workspace, name: str | None) -> tuple[Any, str]:
+    """The table and the summary line of `name`."""
+    return service.rows_frame(ws, name), service.summary_line(ws, name)
+
+
+def refresh(ws: Workspace, name: str | None) -> tuple[Any, Any, str]:
+    """The picker (choices re-read, `name` selected), the table and the summary."""
+    return (gr.update(choices=service.dataset_names(ws), value=name), *redraw(ws, name))
+
+
+def warn(e: UserError | str) -> str:
+    """One toast, and the same line for a message box."""
+    gr.Warning(str(e))
+    return f"⚠️ {e}"
+
+
+def dropped(ws: Workspace, name: str | None, ids: list[int], stack: list, what: str) -> tuple[Any, ...]:
+    """Delete rows keeping them for undo: (table, summary, undo stack, message)."""
+    if not ids:
+        return gr.skip(), gr.skip(), gr.skip(), f"Nothing to drop ({what})."
+    removed = service.delete_rows(ws, ids)
+    return (*redraw(ws, name), [*stack, removed],
+            f"Dropped {len(ids)} row(s) ({what}). **Undo last delete** on the Rows tab brings them back.")

@@ -1,0 +1,128 @@
+"""Dataset tab, "Import": a file, a starter or a Hub dataset is staged (format, preview, warnings) and lands only
+on "Add to dataset".
+
+Layout and wiring only: reading, detecting, converting and committing are stages/dataset/staging (over io).
+`shown` is the one place a staged import is drawn (message + preview table): a report of skipped rows goes there.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+
+from playground.core.errors import UserError
+from playground.stages.dataset import io as dio
+from playground.stages.dataset import service, staging
+from playground.ui.context import AppContext
+from playground.ui.tabs.dataset_common import DatasetView, refresh, warn
+
+PREVIEW_WIDTHS = ["18%", "36%", "36%", "10%"]  # an empty `system` column must not squeeze its header to a letter
+INTRO = ("_Pick a file, a starter or a Hub dataset: you will see the detected format and a preview before "
+         "anything is added._")
+
+
+def shown(st: staging.Staged) -> tuple[Any, ...]:
+    """A staged import on screen: (state, message, preview table, "Add to dataset" enabled)."""
+    return st, st.describe(), service.preview_frame(st.rows), gr.update(interactive=True)
+
+
+def refused(e: UserError | str) -> tuple[Any, ...]:
+    """Nothing staged: (state, message, empty preview, "Add to dataset" disabled)."""
+    return None, warn(e), service.preview_frame([]), gr.update(interactive=False)
+
+
+def column_choices(up: staging.Upload | None) -> list[Any]:
+    """The manual mapping's four dropdowns: the file's columns, pre-filled with the guessed mapping."""
+    if up is None:
+        return [gr.update(choices=[])] * 4
+    return [gr.update(choices=["", *up.columns], value=up.guess.get(k) or "") for k in staging.MAPPING_FIELDS]
+
+
+def build(ctx: AppContext, view: DatasetView) -> None:
+    ws = ctx.ws
+    staged = gr.State(None)  # a staging.Staged waiting for "Add to dataset"
+    with gr.Tab("Import"):
+        with gr.Row():
+            with gr.Column():
+                upload = gr.File(label="Upload JSON / JSONL / CSV / Parquet", elem_id="ds-upload",
+                                 file_types=[".json", ".jsonl", ".ndjson", ".csv", ".tsv", ".parquet"])
+                fmt_in = gr.Dropdown(list(dio.FORMATS), value="auto", label="Format",
+                                     info="auto detects alpaca, sharegpt, messages, prompt/completion, HH, text")
+                with gr.Accordion("Manual column mapping (when detection fails)", open=False) as map_acc:
+                    map_instr = gr.Dropdown([], label="Instruction column", allow_custom_value=True)
+                    map_input = gr.Dropdown([], label="Input column (optional)", allow_custom_value=True)
+                    map_output = gr.Dropdown([], label="Response column", allow_custom_value=True)
+                    map_system = gr.Dropdown([], label="System column (optional)", allow_custom_value=True)
+                    map_btn = gr.Button("Preview with this mapping")
+            with gr.Column():
+                starter = gr.Dropdown(staging.starter_choices(), label="Start from a starter dataset")
+                starter_btn = gr.Button("Load starter")
+                with gr.Accordion("Hugging Face Hub dataset (needs network)", open=False):
+                    hub_id = gr.Textbox(label="Hub dataset id", placeholder="tatsu-lab/alpaca")
+                    hub_split = gr.Textbox("train", label="Split")
+                    hub_btn = gr.Button("Load from the Hub")
+        import_md = gr.Markdown(INTRO)
+        import_preview = gr.Dataframe(service.preview_frame([]), label="Import preview", interactive=False,
+                                      wrap=True, max_height=320, column_widths=PREVIEW_WIDTHS)
+        with gr.Row():
+            import_target = gr.Textbox(label="Import into dataset", placeholder="(the selected dataset)",
+                                       info="Existing name: rows are appended. New name: a dataset is made.")
+            commit_btn = gr.Button("✅ Add to dataset", variant="primary", interactive=False)
+
+    # every handler here imports: admin only (unmarked)
+    def on_upload(file: str | None, fmt: str) -> tuple[Any, ...]:
+        if not file:
+            return None, "", service.preview_frame([]), gr.update(interactive=False), *column_choices(None), gr.skip()
+        try:
+            up = staging.stage_upload(file, fmt)
+        except UserError as e:  # unreadable: nothing to map
+            return (*refused(e), *column_choices(None), gr.skip())
+        if up.staged is None:  # reads fine, but the columns are unknown: open the mapping, pre-filled
+            return (*refused(up.error), *column_choices(up), gr.update(open=True))
+        return (*shown(up.staged), *column_choices(up), gr.skip())
+
+    def on_map(file: str | None, instr: str, inp: str, out: str, system: str) -> tuple[Any, ...]:
+        if not file:  # keeps what is staged
+            gr.Warning("Upload a file first.")
+            return (gr.skip(),) * 4
+        mapping = {"instruction": instr, "input": inp, "output": out, "system": system}
+        try:
+            return shown(staging.stage_mapping(file, mapping))
+        except UserError as e:
+            return refused(e)
+
+    def on_starter(name: str | None) -> tuple[Any, ...]:
+        if not name:  # keeps what is staged
+            gr.Warning("Pick a starter dataset.")
+            return (gr.skip(),) * 5
+        try:
+            return (*shown(staging.stage_starter(name)), f"starter-{name}")
+        except UserError as e:
+            return (*refused(e), gr.skip())
+
+    def on_hub(dataset_id: str, split: str, fmt: str) -> tuple[Any, ...]:
+        try:
+            return shown(staging.stage_hub(dataset_id, split, fmt))
+        except UserError as e:
+            return refused(e)
+
+    def on_commit(st: staging.Staged | None, target: str, current: str | None) -> tuple[Any, ...]:
+        try:
+            res = staging.commit(ws, st, target, current)
+        except UserError as e:
+            return (gr.skip(),) * 4 + (warn(e), gr.skip())
+        verb = "Created" if res.created else "Appended to"
+        gr.Info(f"{verb} {res.name}: {res.rows} rows.")
+        return (*refresh(ws, res.name), None, f"✅ {verb} **{res.name}** with {res.rows} rows from {st.source}.",
+                gr.update(interactive=False))
+
+    map_outputs = [map_instr, map_input, map_output, map_system]
+    stage_outputs = [staged, import_md, import_preview, commit_btn]
+    upload.change(on_upload, [upload, fmt_in], [*stage_outputs, *map_outputs, map_acc], api_name="datasets_upload")
+    fmt_in.change(on_upload, [upload, fmt_in], [*stage_outputs, *map_outputs, map_acc], api_visibility="private")
+    map_btn.click(on_map, [upload, *map_outputs], stage_outputs, api_name="datasets_map_columns")
+    starter_btn.click(on_starter, [starter], [*stage_outputs, import_target], api_name="datasets_starter")
+    hub_btn.click(on_hub, [hub_id, hub_split, fmt_in], stage_outputs, api_name="datasets_hub")
+    commit_btn.click(on_commit, [staged, import_target, view.dataset],
+                     [*view.outputs, staged, import_md, commit_btn], api_name="datasets_commit_import")
