@@ -78,7 +78,7 @@ def test_in_process_formats_mapping_and_styles(home, tmp_path, capsys):
     (["import", FIX / "malformed" / "empty.jsonl", "--name", "x"], "empty (0 bytes)"),
     (["import", FIX / "malformed" / "junk.bin", "--name", "x"], "binary file"),
     (["import", FIX / "malformed" / "latin1.csv", "--name", "x"], "not UTF-8"),
-    (["import", FIX / "malformed" / "roles_out_of_order.jsonl", "--name", "x"], "roles out of order"),
+    (["import", FIX / "malformed" / "roles_out_of_order.jsonl", "--name", "x", "--strict"], "roles out of order"),
     (["import", FIX / "formats" / "qa_unmapped.csv", "--name", "x"], "map the columns by hand"),
     (["import", FIX / "formats" / "qa_unmapped.csv", "--name", "x", "--map", "instruction=question"],
      "needs a column for: output"),
@@ -102,10 +102,33 @@ def test_bad_input_exits_nonzero_with_one_line(home, capsys, args, reason):
 def test_subprocess_error_exit_code(home):
     r = cli("import", FIX / "malformed" / "wrong_type.jsonl", "--name", "x")
     assert r.returncode == 1
-    assert r.stderr.strip().splitlines() == [
-        "error: wrong_type.jsonl line 1, field 'messages[1].content': expected text, got list"]
+    (line,) = r.stderr.strip().splitlines()
+    assert line.startswith("error: wrong_type.jsonl line 1, field 'messages[1].content': expected text, got list; "
+                           "no usable rows (1 bad; all reasons: ")
     assert "Traceback" not in r.stderr
     r = cli("list")
     assert r.returncode == 0 and "no datasets yet" in r.stdout
     r = cli("export", "x", "--format", "csv", "--out", "x.csv")
     assert r.returncode == 2  # argparse: invalid choice
+
+
+def test_partial_import_reports_skipped_rows_and_strict_imports_nothing(home, tmp_path):
+    good = {"instruction": "Name a colour.", "output": "Blue."}
+    f = tmp_path / "mixed.jsonl"
+    f.write_text("\n".join([json.dumps(good), '{"instruction": "cut', json.dumps({"instruction": None, "output": "x"}),
+                            json.dumps(good)]) + "\n", encoding="utf-8")
+    r = cli("import", f, "--name", "mixed", "--strict")
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    (line,) = r.stderr.strip().splitlines()
+    assert line.startswith("error: mixed.jsonl line 2: JSON ends too early") and "and 1 more bad row(s)" in line
+    assert "no datasets yet" in cli("list").stdout
+    r = cli("import", f, "--name", "mixed")
+    assert r.returncode == 0, r.stderr
+    out = r.stdout.strip().splitlines()
+    assert out[0].startswith("imported 2 rows (alpaca")
+    assert out[1].startswith("skipped 2 of 4 rows: line 2: JSON ends too early")
+    assert "line 3, field 'instruction': missing (null)" in out[1]
+    path = Path(out[1].rsplit("(all reasons: ", 1)[1].rstrip(")"))
+    assert path.parent == home / "rejects"
+    assert [json.loads(x)["line"] for x in path.read_text(encoding="utf-8").splitlines()] == [2, 3]
+    assert len(rows_of("mixed")) == 2

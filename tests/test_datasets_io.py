@@ -138,16 +138,39 @@ def test_corpus_is_complete():
 
 
 @pytest.mark.parametrize("name", sorted(MALFORMED))
-def test_malformed_file_is_refused_and_workspace_unchanged(ws, name):
+def test_malformed_file_is_refused_strictly_and_workspace_unchanged(ws, name):
     dio.import_file(ws, FIX / "formats" / "messages.jsonl", "existing")
     before = snapshot(ws)
     for target, append in (("new-set", True), ("existing", True)):
         with pytest.raises(FormatError) as err:
-            dio.import_file(ws, FIX / "malformed" / name, target, append=append)
+            dio.import_file(ws, FIX / "malformed" / name, target, append=append, strict=True)
         msg = str(err.value)
         assert "\n" not in msg and msg.startswith(name)
         assert MALFORMED[name] in msg
         assert snapshot(ws) == before
+
+
+# files that still hold good rows: without strict those rows go in and the bad ones are listed
+PARTLY_GOOD = {"truncated.jsonl": (1, [2]), "missing_column.jsonl": (1, [2]), "roles_out_of_order.jsonl": (1, [2]),
+               "extra_cells.csv": (1, [3])}
+
+
+@pytest.mark.parametrize("name", sorted(MALFORMED))
+def test_malformed_file_without_strict_keeps_good_rows_or_changes_nothing(ws, name):
+    before = snapshot(ws)
+    if name not in PARTLY_GOOD:
+        with pytest.raises(FormatError) as err:
+            dio.import_file(ws, FIX / "malformed" / name, "x")
+        assert "\n" not in str(err.value) and str(err.value).startswith(name)
+        assert snapshot(ws) == before
+        return
+    good, bad_lines = PARTLY_GOOD[name]
+    res = dio.import_file(ws, FIX / "malformed" / name, "x")
+    assert res.rows == good == len(ws.rows("x"))
+    assert [r.line for r in res.skipped] == bad_lines
+    assert MALFORMED[name].split(": ", 1)[-1].split(", field")[-1] in res.note
+    listed = [json.loads(line) for line in Path(res.rejects_path).read_text(encoding="utf-8").splitlines()]
+    assert [r["line"] for r in listed] == bad_lines and all(r["reason"] for r in listed)
 
 
 def test_huge_rows_are_refused(ws, tmp_path, monkeypatch):
@@ -162,8 +185,63 @@ def test_huge_rows_are_refused(ws, tmp_path, monkeypatch):
     js.write_text(json.dumps([{"prompt": "a", "completion": big}]), encoding="utf-8")
     for path, where in ((jl, "line 2"), (cs, "line 3"), (js, "item 1")):
         with pytest.raises(FormatError, match=f"{path.name} {where}.*over the"):
-            dio.import_file(ws, path, "x")
+            dio.import_file(ws, path, "x", strict=True)
     assert ws.list_datasets() == []
+    res = dio.import_file(ws, jl, "jl")  # without strict: the small row goes in, the huge one is reported
+    assert res.rows == 1 and [r.line for r in res.skipped] == [2] and "over the" in res.note
+    with pytest.raises(FormatError, match="huge.json item 1: row is .* no usable rows"):
+        dio.import_file(ws, js, "js")
+    assert [d["name"] for d in ws.list_datasets()] == ["jl"]
+
+
+def test_partial_import_reports_lines_and_reasons_and_strict_imports_nothing(ws, tmp_path):
+    good = {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]}
+    lines = [
+        json.dumps(good),
+        '{"messages": [{"role": "user", "content": "cut',  # line 2: truncated JSON
+        json.dumps([good]),  # line 3: not an object
+        '{"messages": [{"role": "user", "content": "\\ud800"}, {"role": "assistant", "content": "x"}]}',
+        json.dumps({"messages": [{"role": "user", "content": None}, {"role": "assistant", "content": "x"}]}),
+        json.dumps({"messages": [{"role": "user", "content": {"a": 1}}, {"role": "assistant", "content": "x"}]}),
+        "[" * 50_000,  # line 7: nested deeper than Python's parser goes
+        json.dumps(good),
+    ]
+    f = tmp_path / "mixed.jsonl"
+    f.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    before = snapshot(ws)
+    with pytest.raises(FormatError) as err:
+        dio.import_file(ws, f, "strict", strict=True)
+    msg = str(err.value)
+    assert msg.startswith("mixed.jsonl line 2: JSON ends too early") and "and 5 more bad row(s)" in msg
+    assert "\n" not in msg and snapshot(ws) == before
+
+    staged = dio.stage_file(f)  # the preview: nothing in the workspace yet
+    assert len(staged.rows) == 2 and snapshot(ws) == before
+    assert [r.line for r in staged.rejected] == [2, 3, 4, 5, 6, 7]
+    reasons = [r.reason for r in staged.rejected]
+    assert "expected a JSON object" in reasons[1] and "lone surrogate" in reasons[2]
+    assert "missing (null)" in reasons[3] and "expected text, got object" in reasons[4] and "nested" in reasons[5]
+    assert staged.note.startswith("skipped 6 of 8 rows: line 2: JSON ends too early")
+    res = dio.commit_staged(ws, "mixed", staged)
+    assert res.rows == 2 and [r["data"] for r in ws.rows("mixed")] == [good, good]
+    listed = [json.loads(x) for x in Path(res.rejects_path).read_text(encoding="utf-8").splitlines()]
+    assert Path(res.rejects_path).parent == Path(os.environ["PLAYGROUND_HOME"]) / "rejects"
+    assert [x["line"] for x in listed] == [2, 3, 4, 5, 6, 7]
+    assert listed[2]["row"]["messages"][0]["content"] == "\ud800"  # the row as it came, to fix and re-import
+
+
+def test_upload_size_cap_is_checked_before_reading(ws, tmp_path, monkeypatch):
+    f = tmp_path / "big.jsonl"
+    row = json.dumps({"prompt": "q" * 900, "completion": "a"}) + "\n"
+    f.write_text(row * 3000, encoding="utf-8")  # ~2.7 MB
+    monkeypatch.setenv("PLAYGROUND_MAX_UPLOAD_MB", "2")
+    with pytest.raises(FormatError, match=r"^big.jsonl: 2.\d MB is over the 2 MB import limit"):
+        dio.import_file(ws, f, "big")
+    monkeypatch.setenv("PLAYGROUND_MAX_UPLOAD_MB", "lots")
+    with pytest.raises(FormatError, match="PLAYGROUND_MAX_UPLOAD_MB='lots' is not a size"):
+        dio.import_file(ws, f, "big")
+    monkeypatch.setenv("PLAYGROUND_MAX_UPLOAD_MB", "3")
+    assert dio.import_file(ws, f, "big").rows == 3000
 
 
 def test_existing_name_refused_without_append(ws):

@@ -11,6 +11,7 @@ import random
 import pytest
 
 from playground.core.workspace import Workspace
+from playground.stages.preferences import io as prefs_io
 from playground.stages.preferences import pairs as prefs
 
 CACHE = os.environ.get("PLAYGROUND_CACHE") or os.path.join(os.path.dirname(__file__), "..", ".cache", "playground")
@@ -53,7 +54,7 @@ def test_order_randomisation_is_unbiased_and_stored_mapping_is_right(ws):
         winner_slot = a_slot if r["choice"] == "a" else 3 - a_slot
         assert prefs.slot_choice(r) == str(winner_slot)
         # the export follows the text the annotator preferred, whichever side it was shown on
-    exported = prefs.export_pairs(pool="map", ws=ws)
+    exported = prefs_io.export_pairs(pool="map", ws=ws)
     for r, ex in zip(rows, exported, strict=True):
         assert ex["chosen"][0]["content"] == (r["response_a"] if r["choice"] == "a" else r["response_b"])
 
@@ -79,16 +80,16 @@ def test_vote_validation_and_no_double_vote(ws):
 def test_export_ties_and_both_bad_options(ws):
     for choice in ("a", "b", "tie", "both_bad"):
         prefs.record_vote(ws, prefs.serve_pair(f"q-{choice}", ["x", "y"], [SRC1, SRC2]), choice, annotator="c")
-    assert len(prefs.export_pairs(ws=ws)) == 2
-    both = prefs.export_pairs(ties="both_orders", ws=ws)
+    assert len(prefs_io.export_pairs(ws=ws)) == 2
+    both = prefs_io.export_pairs(ties="both_orders", ws=ws)
     assert len(both) == 4
     tie_rows = [r for r in both if r["prompt"][0]["content"] == "q-tie"]
     assert {(r["chosen"][0]["content"], r["rejected"][0]["content"]) for r in tie_rows} == {("x", "y"), ("y", "x")}
-    assert len(prefs.export_pairs(ties="both_orders", both_bad="as_tie", ws=ws)) == 6
-    meta = prefs.export_pairs(with_meta=True, ws=ws)
+    assert len(prefs_io.export_pairs(ties="both_orders", both_bad="as_tie", ws=ws)) == 6
+    meta = prefs_io.export_pairs(with_meta=True, ws=ws)
     assert all(r["annotator"] == "c" and "source_chosen" in r for r in meta)
     with pytest.raises(prefs.PrefsError):
-        prefs.export_pairs(ties="random", ws=ws)
+        prefs_io.export_pairs(ties="random", ws=ws)
 
 
 def test_edit_produces_edited_over_original_pair(ws):
@@ -96,7 +97,7 @@ def test_edit_produces_edited_over_original_pair(ws):
     with pytest.raises(prefs.PrefsError):
         prefs.record_edit(ws, prompt, "Blue.", "Blue.")
     prefs.record_edit(ws, prompt, "blue i guess", "Blue is a calm colour.", annotator="ed", pool="p", source=SRC1)
-    (ex,) = prefs.export_pairs(pool="p", ws=ws)
+    (ex,) = prefs_io.export_pairs(pool="p", ws=ws)
     assert ex == {"prompt": prompt, "chosen": [{"role": "assistant", "content": "Blue is a calm colour."}],
                   "rejected": [{"role": "assistant", "content": "blue i guess"}]}
     assert ws.pairs("p")[0]["kind"] == "edit"
@@ -129,7 +130,7 @@ def test_pool_serves_each_pair_once_per_annotator_fewest_first(ws):
     assert nxt["pair_key"] != first["pair_key"]
     assert prefs.counts(ws, "w", "ann1") == (3, 4)
     # the unjudged templates never reach the export
-    assert len(prefs.export_pairs(pool="w", ws=ws)) == 4
+    assert len(prefs_io.export_pairs(pool="w", ws=ws)) == 4
 
 
 def test_cohen_kappa_and_agreement(ws):
@@ -182,8 +183,8 @@ def test_import_trl_and_hh_files_then_export(ws, tmp_path):
         {"chosen": "\n\nHuman: Hi\n\nAssistant: Hello!\n\nHuman: Bye\n\nAssistant: Goodbye!",
          "rejected": "\n\nHuman: Hi\n\nAssistant: Hello!\n\nHuman: Bye\n\nAssistant: no."},
     ]) + "\n")
-    assert prefs.import_pairs(ws, hh, pool="hh") == 2
-    out = prefs.export_pairs(pool="hh", ws=ws)
+    assert prefs_io.import_pairs(ws, hh, pool="hh").imported == 2
+    out = prefs_io.export_pairs(pool="hh", ws=ws)
     assert out[0] == {"prompt": [{"role": "user", "content": "What is 2+2?"}],
                       "chosen": [{"role": "assistant", "content": "4."}],
                       "rejected": [{"role": "assistant", "content": "5."}]}
@@ -195,18 +196,59 @@ def test_import_trl_and_hh_files_then_export(ws, tmp_path):
             "rejected": [{"role": "assistant", "content": "B"}]},
            {"chosen": [{"role": "user", "content": "Q2"}, {"role": "assistant", "content": "good"}],
             "rejected": [{"role": "user", "content": "Q2"}, {"role": "assistant", "content": "bad"}]}]
-    pq = prefs.write_pairs(trl[1:], tmp_path / "trl.parquet")
-    assert prefs.import_pairs(ws, trl[:1], pool="trl") == 1
-    assert prefs.import_pairs(ws, pq, pool="trl") == 2
-    got = prefs.export_pairs(pool="trl", ws=ws)
+    pq = prefs_io.write_pairs(trl[1:], tmp_path / "trl.parquet")
+    assert prefs_io.import_pairs(ws, trl[:1], pool="trl").imported == 1
+    assert prefs_io.import_pairs(ws, pq, pool="trl").imported == 2
+    got = prefs_io.export_pairs(pool="trl", ws=ws)
     assert [(g["prompt"][-1]["content"], g["chosen"][0]["content"], g["rejected"][0]["content"]) for g in got] == [
         ("Say hi", "Hi!", "no"), ("Q", "A", "B"), ("Q2", "good", "bad")]
-    # a bad file imports nothing
+    # strict: a file with a bad row imports nothing; without strict the good row goes in and the bad one is listed
     bad = tmp_path / "bad.jsonl"
     bad.write_text(json.dumps({"prompt": "x", "chosen": "y", "rejected": "z"}) + "\n" + json.dumps({"text": 1}) + "\n")
-    with pytest.raises(prefs.PrefsError, match="row 2"):
-        prefs.import_pairs(ws, bad, pool="bad")
+    with pytest.raises(prefs.PrefsError, match="line 2: missing column 'chosen'"):
+        prefs_io.import_pairs(ws, bad, pool="bad", strict=True)
     assert ws.count_pairs("bad") == 0
+    res = prefs_io.import_pairs(ws, bad, pool="bad")
+    assert res.imported == 1 == ws.count_pairs("bad") and [r.line for r in res.rejected] == [2]
+
+
+def _hh(q: str, a: str) -> str:
+    return f"\n\nHuman: {q}\n\nAssistant: {a}"
+
+
+def test_hh_file_with_empty_final_turns_imports_the_rest_and_lists_them(ws, tmp_path):
+    """The real-file case: a few HH rows end in an empty "\\n\\nAssistant: " and must not sink the import."""
+    rows = [{"chosen": _hh(f"Question {i}?", "" if i in (3, 11, 17) else f"Good answer {i}."),
+             "rejected": _hh(f"Question {i}?", f"Bad answer {i}.")} for i in range(20)]
+    f = tmp_path / "hh-real.jsonl"
+    f.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    before = ws.count_pairs()
+    with pytest.raises(prefs.PrefsError) as err:
+        prefs_io.import_pairs(ws, f, pool="hh", strict=True)
+    assert str(err.value).startswith("hh-real.jsonl line 4, field 'chosen': empty answer")
+    assert "and 2 more" in str(err.value) and ws.count_pairs() == before
+    staged = prefs_io.stage_pairs(f, pool="hh")  # the preview a UI shows: nothing stored yet
+    assert len(staged.rows) == 17 and ws.count_pairs() == before
+    assert [r.line for r in staged.rejected] == [4, 12, 18]
+    assert staged.note.startswith("skipped 3 of 20 rows: line 4, field 'chosen': empty answer")
+    assert prefs_io.commit_pairs(ws, staged) == 17
+    stored = ws.pairs("hh")
+    assert [p["response_a"] for p in stored][:3] == ["Good answer 0.", "Good answer 1.", "Good answer 2."]
+    assert stored[0]["prompt"] == [{"role": "user", "content": "Question 0?"}]
+    listed = [json.loads(x) for x in open(staged.rejects_path, encoding="utf-8")]
+    assert [x["line"] for x in listed] == [4, 12, 18] and listed[0]["row"] == rows[3]
+
+
+@pytest.mark.parametrize("value, reason", [
+    (None, "field 'chosen': missing (null)"), (float("nan"), "missing (NaN)"), ([], "field 'chosen': an empty list"),
+    ({"text": "x"}, "got object"), (True, "got true/false"), ([{"role": "assistant"}], "needs 'role' and 'content'"),
+    ("\ud800 hi", "lone surrogate"), ("", "empty answer"), ("same", "same answer"),
+])
+def test_junk_values_are_rejected_not_stored_as_text(ws, value, reason):
+    res = prefs_io.import_pairs(ws, [{"prompt": "p", "chosen": "fine", "rejected": "same"},
+                                     {"prompt": "p", "chosen": value, "rejected": "same"}], pool="junk")
+    assert res.imported == 1 and len(res.rejected) == 1 and reason in res.rejected[0].reason
+    assert [(p["response_a"], p["response_b"]) for p in ws.pairs("junk")] == [("fine", "same")]
 
 
 def test_cli_import_export_roundtrip(ws, tmp_path, capsys):
@@ -228,6 +270,19 @@ def test_cli_import_export_roundtrip(ws, tmp_path, capsys):
     args = parser.parse_args(["prefs", "export", "--out", str(tmp_path / "x.jsonl"), "--pool", "empty"])
     assert args.func(args) == 1
     assert "error: no judged pairs" in capsys.readouterr().err
+    # partial import through the CLI: the report line names the bad line; --strict imports nothing
+    mixed = tmp_path / "mixed.jsonl"
+    mixed.write_text(json.dumps({"prompt": "p2", "chosen": "c", "rejected": "r"}) + "\n{broken\n", encoding="utf-8")
+    args = parser.parse_args(["prefs", "import", str(mixed), "--pool", "cli", "--strict"])
+    assert args.func(args) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: mixed.jsonl line 2: invalid JSON") and "\n" not in err
+    assert ws.count_pairs("cli") == 1
+    args = parser.parse_args(["prefs", "import", str(mixed), "--pool", "cli"])
+    assert args.func(args) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "imported 1 pairs into pool 'cli'" and out[1].startswith("skipped 1 of 2 rows: line 2: invalid")
+    assert ws.count_pairs("cli") == 2
 
 
 def test_export_trains_trl_reward_trainer_one_step(ws, tmp_path):
@@ -242,7 +297,7 @@ def test_export_trains_trl_reward_trainer_one_step(ws, tmp_path):
         s = prefs.serve_pair(f"Tell me about item {i}.", [f"A helpful answer about item {i}.", "no."],
                              [SRC1, SRC2], rng=random.Random(i))
         prefs.record_vote(ws, s, "a" if s["a_slot"] == 1 else "b", annotator="t")
-    rows = prefs.export_pairs(ws=ws)
+    rows = prefs_io.export_pairs(ws=ws)
     assert len(rows) == 4 and all(r["chosen"][0]["content"].startswith("A helpful") for r in rows)
     spec = resolve("tiny")
     tok = load_tokenizer(spec)
@@ -257,3 +312,17 @@ def test_export_trains_trl_reward_trainer_one_step(ws, tmp_path):
     assert any("loss" in h for h in trainer.state.log_history)
     changed = [n for n, p in model.named_parameters() if not torch.equal(before[n], p.detach())]
     assert changed, "one RewardTrainer step on the exported pairs should change the weights"
+
+
+def test_push_needs_a_token_and_never_shows_it(ws, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    rows = [{"prompt": [{"role": "user", "content": "q"}], "chosen": [{"role": "assistant", "content": "a"}],
+             "rejected": [{"role": "assistant", "content": "b"}]}]
+    with pytest.raises(prefs.PrefsError, match="token"):
+        prefs_io.push_to_hub(rows, "me/prefs", None)  # never falls back to the server's own login
+    token = "hf_secretSECRETsecret123"
+    with pytest.raises(prefs.PrefsError, match="not reachable") as err:
+        prefs_io.push_to_hub(rows, "me/prefs", token)
+    assert token not in str(err.value)
+    with pytest.raises(prefs.PrefsError, match="empty"):
+        prefs_io.push_to_hub([], "me/prefs", token)

@@ -1,14 +1,16 @@
 """`python -m playground datasets ...`: move instruction datasets in and out of the workspace.
 
-    python -m playground datasets import data.jsonl --name my-set [--format auto] [--append]
+    python -m playground datasets import data.jsonl --name my-set [--format auto] [--append] [--strict]
     python -m playground datasets import qa.csv --name qa --map instruction=question,output=answer
     python -m playground datasets import --hub tatsu-lab/alpaca --split train --name alpaca   # needs the hub
     python -m playground datasets export my-set --format jsonl|parquet --out my-set.jsonl [--style prompt_completion]
     python -m playground datasets list
     python -m playground datasets starters [--add NAME]
 
-Bad input exits 1 with one line on stderr ("error: file.jsonl line 3, field 'messages[0].role': ...") and leaves
-the workspace as it was.
+Import keeps the good rows and reports the rest ("skipped 3 of 1900 rows: line 17, field ...; ... (all reasons:
+PATH)"; PATH is a JSONL of the rejected rows with line and reason). --strict imports all rows or none. A file that
+cannot be used (or has no good row, or any bad row with --strict) exits 1 with one line on stderr ("error:
+file.jsonl line 3, field 'messages[0].role': ...") and leaves the workspace as it was.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         rows, fmt = dio.load_hub(args.hub, args.split, args.format, mapping)
         res = dio.commit_import(ws, args.name, rows, fmt, f"{args.hub}:{args.split}", append=args.append)
     elif args.file:
-        res = dio.import_file(ws, args.file, args.name, args.format, mapping, append=args.append)
+        res = dio.import_file(ws, args.file, args.name, args.format, mapping, append=args.append, strict=args.strict)
     else:
         raise FormatError("give a FILE to import (or --hub DATASET_ID)")
     for w in res.warnings[:5]:
@@ -54,6 +56,8 @@ def cmd_import(args: argparse.Namespace) -> int:
         print(f"warning: ... and {len(res.warnings) - 5} more", file=sys.stderr)
     verb = "created" if res.created else "appended to"
     print(f"imported {res.rows} rows ({dio.FORMAT_LABELS.get(res.fmt, res.fmt)}); {verb} dataset '{res.name}'")
+    if res.skipped:
+        print(res.note)
     return 0
 
 
@@ -113,6 +117,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     imp.add_argument("--format", default="auto", choices=FORMATS, help="input format (default: detect it)")
     imp.add_argument("--map", help="map columns by hand: instruction=COL,output=COL[,input=COL][,system=COL]")
     imp.add_argument("--append", action="store_true", help="add to an existing dataset instead of refusing")
+    imp.add_argument("--strict", action="store_true",
+                     help="import nothing if any row is bad (default: import the good rows, report the rest)")
     imp.add_argument("--hub", help="a Hugging Face dataset id instead of a file (needs the hub)")
     imp.add_argument("--split", default="train", help="split of --hub to import (default: train)")
     imp.set_defaults(func=cmd_import)

@@ -1,11 +1,13 @@
 """`python -m playground prefs ...`: move preference pairs in and out of the workspace.
 
-    python -m playground prefs import hh.jsonl --pool hh            # TRL prompt/chosen/rejected or HH transcripts
+    python -m playground prefs import hh.jsonl --pool hh [--strict]   # TRL prompt/chosen/rejected or HH transcripts
     python -m playground prefs export --out prefs.jsonl [--pool default] [--ties exclude|both_orders]
     python -m playground prefs export --out prefs.parquet --meta    # with annotator, sources, reason, time
     python -m playground prefs stats [--pool default]                # per annotator, agreement, win rates
 
-Bad input exits 1 with one line on stderr and leaves the workspace as it was.
+Import keeps the good rows and reports the rest in one line (count, first line numbers and reasons, and the path
+of a JSONL listing every rejected row); --strict imports all rows or none. Bad input exits 1 with one line on
+stderr and leaves the workspace as it was.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from playground.core.errors import UserError
+from playground.stages.preferences import io as prefs_io
 from playground.stages.preferences import pairs as prefs
 from playground.stages.preferences.pairs import PrefsError
 
@@ -20,16 +24,18 @@ from playground.stages.preferences.pairs import PrefsError
 def cmd_import(args: argparse.Namespace) -> int:
     from playground.core.workspace import Workspace
 
-    n = prefs.import_pairs(Workspace(), args.file, pool=args.pool, annotator=args.annotator)
-    print(f"imported {n} pairs into pool '{args.pool}'")
+    res = prefs_io.import_pairs(Workspace(), args.file, pool=args.pool, annotator=args.annotator, strict=args.strict)
+    print(f"imported {res.imported} pairs into pool '{res.pool}'")
+    if res.rejected:
+        print(res.note)
     return 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    rows = prefs.export_pairs(pool=args.pool, ties=args.ties, both_bad=args.both_bad, with_meta=args.meta)
+    rows = prefs_io.export_pairs(pool=args.pool, ties=args.ties, both_bad=args.both_bad, with_meta=args.meta)
     if not rows:
         raise PrefsError(f"no judged pairs to export{f' in pool {args.pool!r}' if args.pool else ''}")
-    path = prefs.write_pairs(rows, args.out)
+    path = prefs_io.write_pairs(rows, args.out)
     print(f"wrote {len(rows)} pairs to {path}")
     return 0
 
@@ -50,12 +56,12 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 
 def _guard(fn: object) -> object:
-    """PrefsError -> `error: ...` on stderr and exit code 1 (the top-level CLI knows other error types)."""
+    """A UserError -> `error: ...` on stderr and exit code 1, also when called without the top-level CLI."""
 
     def run(args: argparse.Namespace) -> int:
         try:
             return fn(args)  # type: ignore[operator]
-        except PrefsError as e:
+        except UserError as e:
             print(f"error: {e}", file=sys.stderr)
             return 1
 
@@ -67,8 +73,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("prefs", help="import and export preference pairs (TRL format)")
     psub = p.add_subparsers(dest="prefs_command", required=True)
 
-    imp = psub.add_parser("import", help="import a JSONL / JSON / Parquet preference file into the pairs table")
+    imp = psub.add_parser("import", help="import a JSONL / JSON / CSV / Parquet preference file into the pairs table")
     imp.add_argument("file", help="rows with prompt/chosen/rejected (plain or conversational) or HH transcripts")
+    imp.add_argument("--strict", action="store_true",
+                     help="import nothing if any row is bad (default: import the good rows, report the rest)")
     imp.add_argument("--pool", default="imported", help="pool to put the pairs in (default: imported)")
     imp.add_argument("--annotator", default="import", help="annotator name stored with the rows")
     imp.set_defaults(func=_guard(cmd_import))

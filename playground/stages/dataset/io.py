@@ -1,9 +1,10 @@
 """Instruction datasets in and out: read files, detect and convert formats, validate, dedupe, split, export.
 
-    rows, fmt = load_file("alpaca.json")                    # -> [{"messages": [...]}, ...], "alpaca"
+    rows, fmt = load_file("alpaca.json")                    # -> [{"messages": [...]}, ...], "alpaca" (all or error)
     issues = validate(rows, tokenizer=tok, max_length=512)  # -> [Issue(row=3, field="messages[1].content", ...)]
     groups = find_duplicates(rows)                          # -> [DupGroup(kind="near", rows=[4, 17], ...)]
-    import_file(ws, "alpaca.json", name="my-set")           # all rows or none land in the workspace
+    staged = stage_file("hh.jsonl")                         # good rows + Rejected(line, reason) list; no workspace
+    res = import_file(ws, "alpaca.json", name="my-set")     # good rows in, the rest in res.skipped / res.note
     export_rows(rows, "out.parquet", style="prompt_completion")
 
 Every row is stored in one canonical shape, TRL's conversational "messages" format:
@@ -11,8 +12,11 @@ Every row is stored in one canonical shape, TRL's conversational "messages" form
 (instruction/input/output), sharegpt (conversations with from/value), messages, prompt/completion, plain
 "text" holding a transcript, and Anthropic-HH transcripts ("\\n\\nHuman: ... \\n\\nAssistant: ...").
 
-A file that cannot be used raises FormatError with one line naming the file, the line/row and the field; it
-is raised before the workspace is touched, so a bad file changes nothing.
+Bad input, one line, nothing lost: a file that cannot be read at all (over PLAYGROUND_MAX_UPLOAD_MB, binary,
+not UTF-8, a truncated JSON document, an unknown format) raises FormatError naming the file (and line) before
+the workspace is touched. Single bad rows (a broken JSONL line, not an object, a wrong type, a lone surrogate,
+roles out of order) are left out with a reason: the import keeps the good rows, and the bad ones are listed in
+a JSONL under PLAYGROUND_HOME/rejects/ (line, reason, row). strict=True makes any bad row fail the import.
 """
 
 from __future__ import annotations
@@ -24,9 +28,10 @@ import os
 import random
 import re
 import tempfile
+import time
 import unicodedata
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,7 +52,7 @@ FORMAT_LABELS = {
 }
 EXPORT_STYLES = ("messages", "prompt_completion")
 ROLES = ("system", "user", "assistant")
-MAX_FILE_BYTES = 512 * 1024 * 1024  # bigger than any instruction set a playground user builds by hand
+DEFAULT_MAX_UPLOAD_MB = 50  # PLAYGROUND_MAX_UPLOAD_MB overrides it; checked before a byte is read
 MAX_ROW_CHARS = 1_000_000  # one row over ~1 MB of text is a broken file, not an instruction
 MAX_ROWS = 200_000
 STARTERS_DIR = BUILTIN_DATA_DIR / "starters"
@@ -62,13 +67,56 @@ _SPEAKERS = {
 
 
 # -- reading files ---------------------------------------------------------------------------------------
+def max_file_bytes() -> int:
+    """The import size cap: PLAYGROUND_MAX_UPLOAD_MB (default 50), read at each import so a Space can set it."""
+    raw = os.environ.get("PLAYGROUND_MAX_UPLOAD_MB", "").strip()
+    if not raw:
+        return DEFAULT_MAX_UPLOAD_MB * 2**20
+    try:
+        mb = float(raw)
+    except ValueError:
+        mb = float("nan")
+    if not (0 < mb < 1e6):  # also refuses nan / inf
+        raise FormatError(f"PLAYGROUND_MAX_UPLOAD_MB={raw[:40]!r} is not a size in MB between 0 and 1000000")
+    return int(mb * 2**20)
+
+
+def one_line(text: str, limit: int = 400) -> str:
+    """A message safe to print anywhere: one line, valid UTF-8 (lone surrogates escaped), at most `limit` chars."""
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    text = re.sub(r"[\x00-\x1f\x7f]", lambda m: repr(m.group())[1:-1], text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+@dataclass
+class Rejected:
+    """A row left out of an import: where it was ("line 17"), its line number when known, why, and the raw row."""
+
+    where: str
+    line: int | None
+    reason: str
+    raw: Any = None
+
+    @property
+    def text(self) -> str:
+        """'line 17, field 'chosen': empty answer' / 'line 3: invalid JSON ...'."""
+        return f"{self.where}{', ' if self.reason.startswith('field ') else ': '}{self.reason}"
+
+    def short(self, limit: int = 160) -> str:
+        return one_line(self.text, limit)
+
+
 @dataclass
 class Records:
-    """Raw records from a file, each with where it came from ("line 4", "row 7") for error messages."""
+    """Raw records from a file, each with where it came from ("line 4", "row 7") for error messages; rows that
+    could not be read as records at all (broken JSON line, not an object, too big) are in `rejected`."""
 
     source: str
     items: list[dict[str, Any]]
     where: list[str]
+    rejected: list[Rejected] = field(default_factory=list)
+    kind: str = ""  # jsonl | json | csv | tsv | parquet | "" (rows given in memory)
+    lines: list[int | None] = field(default_factory=list)  # line number of each item when the format has lines
 
     @property
     def columns(self) -> list[str]:
@@ -78,22 +126,75 @@ class Records:
                 seen.setdefault(str(k), None)
         return list(seen)
 
+    @property
+    def total(self) -> int:
+        return len(self.items) + len(self.rejected)
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:  # the readable records, as a plain list would give them
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def line_of(self, i: int) -> int | None:
+        return self.lines[i] if i < len(self.lines) else None
+
+    def add(self, where: str, line: int | None, obj: Any) -> None:
+        self.items.append(obj)
+        self.where.append(where)
+        self.lines.append(line)
+        if self.total > MAX_ROWS:
+            raise FormatError(f"{self.source}: more than {MAX_ROWS} rows; split the file")
+
+    def reject(self, where: str, line: int | None, reason: str, raw: Any = None) -> None:
+        self.rejected.append(Rejected(where, line, one_line(reason), raw))
+        if self.total > MAX_ROWS:
+            raise FormatError(f"{self.source}: more than {MAX_ROWS} rows; split the file")
+
+    @classmethod
+    def from_list(cls, source: str, items: list[Any]) -> Records:
+        """Rows given in memory (a Hub split, a test): non-objects are rejected like a file's."""
+        recs = cls(source, [], [], kind="")
+        for i, obj in enumerate(items, 1):
+            recs._add_checked(f"row {i}", None, obj)
+        return recs
+
+    def _add_checked(self, where: str, line: int | None, obj: Any, size: int | None = None) -> None:
+        if not isinstance(obj, dict):
+            self.reject(where, line, f"expected a JSON object like {{\"messages\": [...]}}, got {_type_name(obj)}",
+                        obj)
+            return
+        problem = _row_size_problem(obj, size)
+        if problem:
+            self.reject(where, line, problem, None)
+            return
+        self.add(where, line, obj)
+
+
+def _type_name(v: Any) -> str:
+    if v is None:
+        return "null"
+    if isinstance(v, float) and v != v:
+        return "NaN"
+    return {dict: "object", list: "list", str: "text", bool: "true/false", bytes: "bytes"}.get(type(v),
+                                                                                             type(v).__name__)
+
 
 def _kind_from_name(path: Path, head: bytes) -> str:
     ext = path.name.lower().rsplit(".", 1)[-1] if "." in path.name else ""
     if head[:4] == b"PAR1":
         return "parquet"
+    stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
     if ext in ("parquet", "pq"):
         return "parquet"
     if ext in ("jsonl", "ndjson"):
         return "jsonl"
     if ext == "json":
         return "json"
+    if stripped[:1] in (b"[", b"{"):  # JSON under a .csv / .txt name (or none): a header never starts so
+        return "json"
     if ext in ("csv", "tsv"):
         return ext
-    stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
-    if stripped[:1] in (b"[", b"{"):
-        return "json"
     return "csv"
 
 
@@ -122,53 +223,72 @@ def _looks_binary(data: bytes) -> bool:
     return len(head) > 0 and ctrl / len(head) > 0.1
 
 
-def _check_row_size(src: str, where: str, obj: Any, size: int | None = None) -> None:
-    size = size if size is not None else len(json.dumps(obj, ensure_ascii=False, default=str))
+def _row_size_problem(obj: Any, size: int | None = None) -> str:
+    if size is None:
+        try:
+            size = len(json.dumps(obj, ensure_ascii=False, default=str))
+        except (RecursionError, ValueError):
+            return "nested too deeply to read"
     if size > MAX_ROW_CHARS:
-        raise FormatError(f"{src} {where}: row is {size / 1e6:.2g} MB of text, over the "
-                          f"{MAX_ROW_CHARS / 1e6:g} MB limit per row; split or trim it")
+        return f"row is {size / 1e6:.2g} MB of text, over the {MAX_ROW_CHARS / 1e6:g} MB limit per row; split or trim it"
+    return ""
 
 
-def _json_error(src: str, text: str, e: json.JSONDecodeError, line_offset: int = 0) -> FormatError:
-    line = line_offset + e.lineno
+def _check_row_size(src: str, where: str, obj: Any, size: int | None = None) -> None:
+    problem = _row_size_problem(obj, size)
+    if problem:
+        raise FormatError(f"{src} {where}: {problem}")
+
+
+def _json_problem(text: str, e: json.JSONDecodeError) -> str:
+    """Why a JSON text does not parse, without the file name ("JSON ends too early ...", "invalid JSON ...")."""
     if e.pos >= len(text.rstrip()) or "Unterminated" in e.msg:
-        return FormatError(f"{src} line {line}: JSON ends too early ({e.msg}); the file looks truncated")
-    return FormatError(f"{src} line {line} column {e.colno}: invalid JSON ({e.msg})")
+        return f"JSON ends too early ({e.msg}); the file looks truncated"
+    return f"invalid JSON at column {e.colno} ({e.msg})"
 
 
-def _as_record(src: str, where: str, obj: Any) -> dict[str, Any]:
-    if not isinstance(obj, dict):
-        raise FormatError(f"{src} {where}: expected a JSON object like {{\"messages\": [...]}}, "
-                          f"got {type(obj).__name__}")
-    _check_row_size(src, where, obj)
-    return obj
+def _loads(text: str) -> Any:
+    """json.loads with the two ways it fails besides bad syntax turned into ValueError with a plain reason."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        raise
+    except RecursionError:
+        raise ValueError("JSON nested too deeply to read") from None
+    except ValueError as e:  # e.g. an integer literal over Python's 4300-digit limit
+        raise ValueError(f"unreadable JSON value ({str(e).split(';')[0][:80]})") from None
 
 
 def _read_jsonl(src: str, text: str) -> Records:
-    items, where = [], []
+    recs = Records(src, [], [], kind="jsonl")
     for n, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
+        where = f"line {n}"
         if len(line) > MAX_ROW_CHARS:
-            _check_row_size(src, f"line {n}", None, len(line))
+            recs.reject(where, n, _row_size_problem(None, len(line)), line[:2000])
+            continue
         try:
-            obj = json.loads(line)
+            obj = _loads(line)
         except json.JSONDecodeError as e:
-            raise _json_error(src, line, e, n - 1) from None
-        items.append(_as_record(src, f"line {n}", obj))
-        where.append(f"line {n}")
-        if len(items) > MAX_ROWS:
-            raise FormatError(f"{src}: more than {MAX_ROWS} rows; split the file")
-    return Records(src, items, where)
+            recs.reject(where, n, _json_problem(line, e), line)
+            continue
+        except ValueError as e:
+            recs.reject(where, n, str(e), line[:2000])
+            continue
+        recs._add_checked(where, n, obj, len(line))
+    return recs
 
 
 def _read_json(src: str, text: str) -> Records:
     try:
-        obj = json.loads(text)
+        obj = _loads(text)
     except json.JSONDecodeError as e:
         if e.msg == "Extra data":  # several objects, one per line: JSON Lines under a .json name
             return _read_jsonl(src, text)
-        raise _json_error(src, text, e) from None
+        raise FormatError(f"{src} line {e.lineno}: {_json_problem(text, e)}") from None
+    except ValueError as e:
+        raise FormatError(f"{src}: {e}") from None
     if isinstance(obj, dict):
         # {"data": [...]}, {"train": [...]}, {"rows": [...]}; or a single row
         lists = [k for k, v in obj.items() if isinstance(v, list) and v and all(isinstance(x, dict) for x in v)]
@@ -179,17 +299,19 @@ def _read_json(src: str, text: str) -> Records:
         else:
             obj = [obj]
     if not isinstance(obj, list):
-        raise FormatError(f"{src}: expected a JSON list of objects, got {type(obj).__name__}")
+        raise FormatError(f"{src}: expected a JSON list of objects, got {_type_name(obj)}")
     if len(obj) > MAX_ROWS:
         raise FormatError(f"{src}: more than {MAX_ROWS} rows; split the file")
-    return Records(src, [_as_record(src, f"item {i}", x) for i, x in enumerate(obj, 1)],
-                   [f"item {i}" for i in range(1, len(obj) + 1)])
+    recs = Records(src, [], [], kind="json")
+    for i, x in enumerate(obj, 1):
+        recs._add_checked(f"item {i}", None, x)
+    return recs
 
 
 def _read_csv(src: str, text: str, delimiter: str) -> Records:
     csv.field_size_limit(MAX_ROW_CHARS + 1)
     reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
-    items, where = [], []
+    recs = Records(src, [], [], kind="tsv" if delimiter == "\t" else "csv")
     try:
         header = reader.fieldnames
         if not header or not any(h and h.strip() for h in header):
@@ -199,52 +321,67 @@ def _read_csv(src: str, text: str, delimiter: str) -> Records:
         blank = [i + 1 for i, h in enumerate(header) if not h]
         if blank:
             raise FormatError(f"{src} line 1: column {blank[0]} of the header has no name")
+        dup = next((h for i, h in enumerate(header) if h in header[:i]), None)
+        if dup:
+            raise FormatError(f"{src} line 1: the header names column '{dup}' twice")
         for n, row in enumerate(reader, 1):
             where_n = f"row {n} (line {reader.line_num})"
             if None in row:
-                raise FormatError(f"{src} {where_n}: {len(header) + len(row[None])} cells but the header names "
-                                  f"{len(header)} columns")
-            _check_row_size(src, where_n, None, sum(len(v or "") for v in row.values()))
-            items.append({k: ("" if v is None else v) for k, v in row.items()})
-            where.append(where_n)
-            if len(items) > MAX_ROWS:
-                raise FormatError(f"{src}: more than {MAX_ROWS} rows; split the file")
+                recs.reject(where_n, reader.line_num, f"{len(header) + len(row[None])} cells but the header names "
+                            f"{len(header)} columns", {k if k is not None else "_extra": v for k, v in row.items()})
+                continue
+            size = sum(len(v or "") for v in row.values())
+            recs._add_checked(where_n, reader.line_num, {k: ("" if v is None else v) for k, v in row.items()}, size)
     except csv.Error as e:
         msg = str(e)
         if "field larger than field limit" in msg:
             raise FormatError(f"{src} line {reader.line_num + 1}: a cell is over the "
                               f"{MAX_ROW_CHARS / 1e6:g} MB limit per row; split or trim it") from None
         raise FormatError(f"{src} line {reader.line_num}: broken CSV ({msg})") from None
-    return Records(src, items, where)
+    return recs
 
 
 def _read_parquet(src: str, path: Path) -> Records:
     try:
         import pyarrow.parquet as pq
 
-        table = pq.read_table(path)
+        pf = pq.ParquetFile(path)
+        if pf.metadata.num_rows > MAX_ROWS:
+            raise FormatError(f"{src}: more than {MAX_ROWS} rows; split the file")
+        items = pf.read().to_pylist()
+    except FormatError:
+        raise
     except Exception as e:  # noqa: BLE001 - pyarrow raises many types for a bad file
         first = str(e).replace(str(path), src).splitlines()[0][:160] if str(e) else type(e).__name__
         raise FormatError(f"{src}: not a readable Parquet file ({first})") from None
-    if table.num_rows > MAX_ROWS:
-        raise FormatError(f"{src}: more than {MAX_ROWS} rows; split the file")
-    items = table.to_pylist()
+    recs = Records(src, [], [], kind="parquet")
     for i, r in enumerate(items, 1):
-        _check_row_size(src, f"row {i}", r)
-    return Records(src, items, [f"row {i}" for i in range(1, len(items) + 1)])
+        recs._add_checked(f"row {i}", None, r)
+    return recs
 
 
 def read_records(path: str | Path, display_name: str | None = None) -> Records:
-    """Raw records from a JSON / JSONL / CSV / TSV / Parquet file, or FormatError saying what is wrong."""
+    """Raw records from a JSON / JSONL / CSV / TSV / Parquet file. A file that cannot be read at all raises
+    FormatError saying what is wrong; single rows that cannot be read are listed in `.rejected`. The size cap
+    (PLAYGROUND_MAX_UPLOAD_MB) is checked before anything is read."""
     path = Path(path)
-    src = display_name or path.name
+    src = one_line(display_name or path.name, 120)
+    try:
+        return _read_records(path, src)
+    except FormatError as e:
+        raise FormatError(one_line(str(e))) from None
+
+
+def _read_records(path: Path, src: str) -> Records:
     if not path.is_file():
         raise FormatError(f"{src}: no such file")
     size = path.stat().st_size
     if size == 0:
         raise FormatError(f"{src}: the file is empty (0 bytes)")
-    if size > MAX_FILE_BYTES:
-        raise FormatError(f"{src}: {size / 2**20:.0f} MiB is over the {MAX_FILE_BYTES // 2**20} MiB import limit")
+    cap = max_file_bytes()
+    if size > cap:
+        raise FormatError(f"{src}: {size / 2**20:.1f} MB is over the {cap / 2**20:g} MB import limit "
+                          "(PLAYGROUND_MAX_UPLOAD_MB)")
     with open(path, "rb") as fh:
         head = fh.read(8192)
     kind = _kind_from_name(path, head)
@@ -263,15 +400,12 @@ def read_records(path: str | Path, display_name: str | None = None) -> Records:
             recs = _read_json(src, text)
         else:
             recs = _read_csv(src, text, "\t" if kind == "tsv" else ",")
-    if not recs.items:
+    if not recs.items and not recs.rejected:
         raise FormatError(f"{src}: no rows found")
     return recs
 
 
 # -- format detection --------------------------------------------------------------------------------------
-_HH_RE = re.compile(r"(?:^|\n\n)(Human|Assistant|H|A):\s?", re.S)
-
-
 def _is_msg_list(v: Any, keys: tuple[str, str]) -> bool:
     return isinstance(v, list) and bool(v) and all(isinstance(m, dict) for m in v) and keys[0] in v[0] \
         and keys[1] in v[0]
@@ -341,35 +475,53 @@ def guess_mapping(columns: list[str]) -> dict[str, str | None]:
 
 # -- conversion to {"messages": [...]} -----------------------------------------------------------------------
 def _text(src: str, where: str, field_name: str, v: Any, required: bool = True) -> str:
-    """A cell as a string; numbers are accepted (CSV, spreadsheets), containers are a type error."""
+    """A cell as a string; numbers are accepted (CSV, spreadsheets), containers, true/false, infinities and text
+    that is not valid Unicode (a lone surrogate such as "\\ud800") are a type error — never stored as "None"."""
+    problem = text_problem(v, required)
+    if problem:
+        raise FormatError(f"{src} {where}, field '{field_name}': {problem}")
+    if v is None or (isinstance(v, float) and v != v):  # NaN from a spreadsheet = empty cell
+        return ""
+    return v if isinstance(v, str) else str(v)
+
+
+def text_problem(v: Any, required: bool = True) -> str:
+    """Why v cannot be stored as text ("" when it can): the one check behind every imported text field."""
     if v is None:
-        if required:
-            raise FormatError(f"{src} {where}, field '{field_name}': missing (null)")
+        return "missing (null)" if required else ""
+    if isinstance(v, float) and v != v:
         return ""
-    if isinstance(v, float) and v != v:  # NaN from a spreadsheet = empty cell
-        return ""
-    if isinstance(v, bool) or isinstance(v, (dict, list)):
-        raise FormatError(f"{src} {where}, field '{field_name}': expected text, got {type(v).__name__}")
-    if isinstance(v, (int, float)):
-        return str(v)
-    if not isinstance(v, str):
-        raise FormatError(f"{src} {where}, field '{field_name}': expected text, got {type(v).__name__}")
-    return v
+    if isinstance(v, bool) or not isinstance(v, (str, int, float)):
+        return f"expected text, got {_type_name(v)}"
+    if isinstance(v, float) and v in (float("inf"), float("-inf")):
+        return "expected text, got an infinite number"
+    if isinstance(v, str):
+        try:
+            v.encode("utf-8")
+        except UnicodeEncodeError as e:
+            return (f"not valid Unicode (a lone surrogate {v[e.start]!a} at character {e.start}); "
+                    "fix the text or its \\u escapes")
+    return ""
 
 
-def _maybe_json(v: Any) -> Any:
+def speaker_role(raw: str) -> str | None:
+    """'human' / 'gpt' / 'User' ... -> user | assistant | system; None for a name we do not know."""
+    return _SPEAKERS.get(raw.strip().lower())
+
+
+def maybe_json(v: Any) -> Any:
     """CSV cells hold nested data as JSON text."""
     if isinstance(v, str) and v.lstrip()[:1] in ("[", "{"):
         try:
-            return json.loads(v)
-        except json.JSONDecodeError:
+            return _loads(v)
+        except ValueError:  # JSONDecodeError too: plain text that starts with a bracket
             return v
     return v
 
 
 def _messages_from_list(src: str, where: str, field_name: str, v: Any, role_key: str = "role",
                         content_key: str = "content") -> list[dict[str, str]]:
-    v = _maybe_json(v)
+    v = maybe_json(v)
     if not isinstance(v, list) or not v:
         raise FormatError(f"{src} {where}, field '{field_name}': expected a non-empty list of messages, "
                           f"got {type(v).__name__ if not isinstance(v, list) else 'an empty list'}")
@@ -385,10 +537,10 @@ def _messages_from_list(src: str, where: str, field_name: str, v: Any, role_key:
             raise FormatError(f"{src} {where}, field '{f}': no '{role_key}' key")
         if ck not in m:
             raise FormatError(f"{src} {where}, field '{f}': no '{content_key}' key")
-        raw_role = str(m[rk]).strip().lower()
+        raw_role = _text(src, where, f"{f}.{rk}", m[rk]).strip().lower()
         role = _SPEAKERS.get(raw_role)
         if role is None:
-            raise FormatError(f"{src} {where}, field '{f}.{rk}': unknown role '{m[rk]}' "
+            raise FormatError(f"{src} {where}, field '{f}.{rk}': unknown role '{raw_role[:40]}' "
                               "(expected system, user or assistant)")
         out.append({"role": role, "content": _text(src, where, f"{f}.{ck}", m[ck])})
     return out
@@ -398,16 +550,24 @@ def parse_transcript(text: str) -> list[dict[str, str]] | None:
     """'\\n\\nHuman: hi\\n\\nAssistant: hello' (Anthropic HH), 'User:/Assistant:', ChatML or alpaca-style
     '### Instruction / ### Response' text -> messages; None when the text has no such structure."""
     t = text.replace("\r\n", "\n")
+    if "\n\nHuman:" in "\n\n" + t.lstrip() and "\n\nAssistant:" in t:
+        hh = _parse_hh(t)  # Anthropic HH: turns are separated by a blank line, so "A:" inside a turn stays text
+        if hh is not None:
+            return hh
     if "<|im_start|>" in t:
         parts = re.findall(r"<\|im_start\|>(\w+)\n(.*?)(?:<\|im_end\|>|$)", t, re.S)
         msgs = [{"role": _SPEAKERS.get(r.lower(), ""), "content": c.strip()} for r, c in parts]
         return msgs if msgs and all(m["role"] for m in msgs) else None
-    m = re.search(r"###\s*Instruction:?\s*\n(.*?)(?:###\s*Input:?\s*\n(.*?))?###\s*Response:?\s*\n(.*)", t, re.S)
-    if m:
-        instr, inp, resp = (g.strip() if g else "" for g in m.groups())
+    # markers are found one search at a time (no lazy .*? spanning them), so odd text costs linear time
+    mi = re.search(r"###[ \t]*Instruction:?[ \t]*\n", t)
+    mr = re.compile(r"###[ \t]*Response:?[ \t]*\n").search(t, mi.end()) if mi else None
+    if mi and mr:
+        body = t[mi.end():mr.start()]
+        mn = re.search(r"###[ \t]*Input:?[ \t]*\n", body)
+        instr, inp = (body[:mn.start()].strip(), body[mn.end():].strip()) if mn else (body.strip(), "")
         return [{"role": "user", "content": f"{instr}\n\n{inp}" if inp else instr},
-                {"role": "assistant", "content": resp}]
-    pat = re.compile(r"(?:^|\n+)\s*(Human|User|Assistant|H|A):[ \t]?", re.S)
+                {"role": "assistant", "content": t[mr.end():].strip()}]
+    pat = re.compile(r"(?:^|\n)[ \t]*(Human|User|Assistant|H|A):[ \t]?")
     marks = list(pat.finditer(t))
     if len(marks) < 2 or t[: marks[0].start()].strip():
         return None
@@ -419,6 +579,15 @@ def parse_transcript(text: str) -> list[dict[str, str]] | None:
     return msgs
 
 
+def _parse_hh(t: str) -> list[dict[str, str]] | None:
+    text = t if t.startswith("\n\n") else "\n\n" + t.lstrip()
+    parts = re.split(r"\n\n(Human|Assistant):[ \t]?", text)  # ["", role, content, role, content, ...]
+    if parts[0].strip() or len(parts) < 5:
+        return None
+    return [{"role": "user" if role == "Human" else "assistant", "content": content.strip()}
+            for role, content in zip(parts[1::2], parts[2::2], strict=True)]
+
+
 def _convert_one(src: str, where: str, r: dict[str, Any], fmt: str, mapping: dict[str, str] | None) -> dict:
     def need(col: str) -> Any:
         if col not in r:
@@ -428,7 +597,7 @@ def _convert_one(src: str, where: str, r: dict[str, Any], fmt: str, mapping: dic
     if fmt == "messages":
         msgs = _messages_from_list(src, where, "messages", need("messages"))
     elif fmt == "sharegpt":
-        conv = _maybe_json(need("conversations"))
+        conv = maybe_json(need("conversations"))
         keys = ("role", "content") if _is_msg_list(conv, ("role", "content")) else ("from", "value")
         msgs = _messages_from_list(src, where, "conversations", conv, *keys)
         sys_prompt = _text(src, where, "system", r.get("system"), required=False).strip()
@@ -450,9 +619,9 @@ def _convert_one(src: str, where: str, r: dict[str, Any], fmt: str, mapping: dic
         msgs.append({"role": "user", "content": f"{instr}\n\n{inp}" if inp.strip() else instr})
         msgs.append({"role": "assistant", "content": out})
     elif fmt == "prompt_completion":
-        p = _maybe_json(need("prompt"))
+        p = maybe_json(need("prompt"))
         cc = "completion" if "completion" in r else "response"
-        c = _maybe_json(need(cc))
+        c = maybe_json(need(cc))
         if isinstance(p, list):
             msgs = _messages_from_list(src, where, "prompt", p)
             msgs += _messages_from_list(src, where, cc, c) if isinstance(c, list) else [
@@ -475,9 +644,7 @@ def _convert_one(src: str, where: str, r: dict[str, Any], fmt: str, mapping: dic
     return {"messages": msgs}
 
 
-def convert(records: Records, fmt: str = "auto", mapping: dict[str, str] | None = None) -> tuple[list[dict], str]:
-    """(rows in {"messages": [...]} form, the format used). mapping={"instruction": col, "output": col,
-    "input": col, "system": col} maps columns by hand (format "mapped")."""
+def _resolve_format(records: Records, fmt: str, mapping: dict[str, str] | None) -> tuple[str, dict | None]:
     if mapping:
         mapping = {k: v for k, v in mapping.items() if v}
         missing = [k for k in ("instruction", "output") if k not in mapping]
@@ -487,13 +654,34 @@ def convert(records: Records, fmt: str = "auto", mapping: dict[str, str] | None 
         bad = [v for v in mapping.values() if v not in cols]
         if bad:
             raise FormatError(f"{records.source}: no column '{bad[0]}' (columns: {', '.join(records.columns)})")
-        fmt = "mapped"
-    elif fmt in ("auto", "", None):
-        fmt = detect_format(records)
-    elif fmt not in FORMATS:
+        return "mapped", mapping
+    if fmt in ("auto", "", None):
+        return detect_format(records), None
+    if fmt not in FORMATS:
         raise FormatError(f"unknown format '{fmt}' (choose one of {', '.join(FORMATS)})")
-    rows = [_convert_one(records.source, w, r, fmt, mapping)
-            for r, w in zip(records.items, records.where, strict=True)]
+    return fmt, None
+
+
+def _no_usable_rows(records: Records, rejected: list[Rejected]) -> FormatError:
+    if not rejected:
+        return FormatError(f"{records.source}: no rows found")
+    return FormatError(one_line(f"{records.source} {rejected[0].text}; no usable rows ({len(rejected)} bad)"))
+
+
+def convert(records: Records, fmt: str = "auto", mapping: dict[str, str] | None = None) -> tuple[list[dict], str]:
+    """All-or-nothing: (rows in {"messages": [...]} form, the format used), or FormatError naming the first bad
+    row. mapping={"instruction": col, "output": col, "input": col, "system": col} maps columns by hand."""
+    if records.rejected:
+        r = records.rejected[0]
+        raise FormatError(one_line(f"{records.source} {r.text}"))
+    if not records.items:
+        raise _no_usable_rows(records, [])
+    fmt, mapping = _resolve_format(records, fmt, mapping)
+    try:
+        rows = [_convert_one(records.source, w, r, fmt, mapping)
+                for r, w in zip(records.items, records.where, strict=True)]
+    except FormatError as e:
+        raise FormatError(one_line(str(e))) from None
     return rows, fmt
 
 
@@ -769,56 +957,18 @@ def export_rows(rows: list[dict[str, Any]], path: str | Path, fmt: str | None = 
     return len(out)
 
 
-def _scrub(text: str, token: str) -> str:
-    return text.replace(token, "***") if token else text
-
-
 def push_to_hub(rows: list[dict[str, Any]], repo_id: str, token: str, style: str = "messages",
                 private: bool = True, split: str = "train") -> str:
-    """Push rows as a Hub dataset. The token goes to the call only: never to disk, env or logs."""
-    repo_id = (repo_id or "").strip()
-    if not token or not token.strip():
-        raise FormatError("a Hugging Face token (write access) is needed to push")
-    if not re.fullmatch(r"[\w.-]+/[\w.-]+", repo_id):
-        raise FormatError(f"'{repo_id}' is not a dataset id like 'your-name/my-dataset'")
+    """Push rows as a Hub dataset through core.hub (token required, never stored, scrubbed from messages)."""
+    from playground.core import hub
+
     out, _ = styled_rows(rows, style)
     if not out:
         raise FormatError("nothing to push: no row has an answer")
-    if not hub_reachable():
-        raise FormatError(_hub_message("push to", repo_id, "unreachable"))
     try:
-        from datasets import Dataset
-
-        Dataset.from_list(out).push_to_hub(repo_id, token=token.strip(), private=private, split=split)
-    except Exception as e:  # noqa: BLE001 - network / auth errors of every kind become one line
-        raise FormatError(_hub_message("push to", repo_id, _scrub(str(e), token.strip()))) from None
-    return f"https://huggingface.co/datasets/{repo_id}"
-
-
-def hub_reachable(timeout: float = 3.0) -> bool:
-    """A quick TCP check, so an offline machine gets its answer in seconds instead of after minutes of retries."""
-    import socket
-    from urllib.parse import urlparse
-
-    if os.environ.get("HF_HUB_OFFLINE") == "1":
-        return False
-    url = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
-    try:
-        with socket.create_connection((url.hostname or "huggingface.co", url.port or 443), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
-def _hub_message(verb: str, repo_id: str, text: str) -> str:
-    first = text.splitlines()[0][:200] if text else "unknown error"
-    low = text.lower()
-    if any(w in low for w in ("offline", "connect", "resolve", "network", "timed out", "max retries", "unreachable",
-                              "couldn't reach", "name or service", "not known")):
-        return f"cannot {verb} '{repo_id}': the Hugging Face hub is not reachable from here"
-    if "401" in low or "unauthorized" in low or "invalid" in low and "token" in low:
-        return f"cannot {verb} '{repo_id}': the token was refused (needs write access)"
-    return f"cannot {verb} '{repo_id}': {first}"
+        return hub.push_rows(out, repo_id, token, private=private, split=split)
+    except hub.HubError as e:
+        raise FormatError(str(e)) from None
 
 
 def load_hub(dataset_id: str, split: str = "train", fmt: str = "auto", mapping: dict[str, str] | None = None,
@@ -828,14 +978,16 @@ def load_hub(dataset_id: str, split: str = "train", fmt: str = "auto", mapping: 
     if not re.fullmatch(r"[\w.-]+(/[\w.-]+)?", dataset_id):
         raise FormatError(f"'{dataset_id}' is not a dataset id like 'tatsu-lab/alpaca'")
     split = (split or "train").strip()
-    if not hub_reachable():
-        raise FormatError(_hub_message("load", dataset_id, "unreachable"))
+    from playground.core import hub
+
+    if not hub.reachable():
+        raise FormatError(hub.message("load", dataset_id, "unreachable"))
     try:
         from datasets import load_dataset
 
         ds = load_dataset(dataset_id, split=f"{split}[:{max_rows}]")
     except Exception as e:  # noqa: BLE001
-        raise FormatError(_hub_message("load", dataset_id, str(e))) from None
+        raise FormatError(hub.message("load", dataset_id, str(e))) from None
     items = ds.to_list()
     return convert(Records(f"{dataset_id}:{split}", items, [f"row {i}" for i in range(1, len(items) + 1)]),
                    fmt, mapping)
@@ -859,6 +1011,133 @@ def load_starter(name: str) -> list[dict[str, Any]]:
     return rows
 
 
+# -- partial import: the good rows in, the rest reported ---------------------------------------------------
+REJECTS_DIR = "rejects"  # under PLAYGROUND_HOME, next to playground.db
+
+
+def _jsonable(v: Any) -> Any:
+    return repr(v)[:2000] if isinstance(v, bytes) else str(v)[:2000]
+
+
+def write_rejects(source: str, rejected: list[Rejected]) -> Path:
+    """The rejected rows as JSONL ({"line", "where", "reason", "row"} per line) in PLAYGROUND_HOME/rejects/;
+    returns its path. ASCII-escaped, so rows with lone surrogates or odd bytes are written as they came."""
+    from playground.core.paths import home
+
+    folder = home() / REJECTS_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = re.sub(r"[^\w.-]+", "_", Path(source).name)[:60].strip("._") or "import"
+    fd, tmp = tempfile.mkstemp(prefix=f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}-", suffix=".rejected.jsonl",
+                               dir=folder)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        for r in rejected:
+            try:
+                line = json.dumps({"line": r.line, "where": r.where, "reason": r.reason, "row": r.raw},
+                                  default=_jsonable)
+            except (RecursionError, ValueError):
+                line = json.dumps({"line": r.line, "where": r.where, "reason": r.reason, "row": None})
+            fh.write(line + "\n")
+    return Path(tmp)
+
+
+def rejects_note(rejected: list[Rejected], total: int, path: str | Path | None = None, shown: int = 3) -> str:
+    """One line: 'skipped 3 of 1900 rows: line 17: ...; line 240: ...; line 1203: ... (all reasons: PATH)'."""
+    if not rejected:
+        return ""
+    first = "; ".join(r.short(140) for r in rejected[:shown])
+    more = f"; … {len(rejected) - shown} more" if len(rejected) > shown else ""
+    where = f" (all reasons: {path})" if path else ""
+    return one_line(f"skipped {len(rejected)} of {total} rows: {first}{more}{where}", 1000)
+
+
+@dataclass
+class Staged:
+    """A file read, converted and checked, not yet in the workspace: what a preview shows before the user
+    confirms. `rows` are the good rows; `rejected` the rest with reasons (also written to `rejects_path`)."""
+
+    source: str
+    fmt: str
+    rows: list[dict[str, Any]]
+    where: list[str]
+    rejected: list[Rejected]
+    warnings: list[str]
+    total: int
+    rejects_path: str | None = None
+
+    @property
+    def note(self) -> str:
+        return rejects_note(self.rejected, self.total, self.rejects_path)
+
+
+def stage_records(records: Records, fmt: str = "auto", mapping: dict[str, str] | None = None,
+                  strict: bool = False) -> Staged:
+    """Convert and check every row; bad rows are set aside with a reason instead of failing the file.
+
+    strict=True: any bad row fails the whole import (FormatError naming the first, plus how many more). Either
+    way a list of the bad rows is written (write_rejects) and its path given. A file with no good row at all,
+    or one whose format cannot be told, raises FormatError. Nothing here touches the workspace."""
+    src = records.source
+    rejected: dict[int, Rejected] = {}  # item index -> why it was left out
+    if records.items:
+        fmt, mapping = _resolve_format(records, fmt, mapping)
+    elif fmt in ("auto", "", None):
+        fmt = "unknown"
+    rows, where, raws = [], [], []
+    for i, (r, w) in enumerate(zip(records.items, records.where, strict=True)):
+        try:
+            rows.append(_convert_one(src, w, r, fmt, mapping))
+            where.append(w)
+            raws.append(i)
+        except FormatError as e:
+            rejected[i] = Rejected(w, records.line_of(i), one_line(_strip_prefix(str(e), src, w)), r)
+    issues = validate(rows)
+    bad_rows: dict[int, Issue] = {}
+    for issue in issues:
+        if issue.level == "error":
+            bad_rows.setdefault(issue.row, issue)
+    for k, issue in bad_rows.items():
+        i = raws[k]
+        rejected[i] = Rejected(where[k], records.line_of(i), one_line(f"field '{issue.field}': {issue.message}"),
+                               records.items[i])
+    keep = [k for k in range(len(rows)) if k not in bad_rows]
+    warnings = [one_line(f"{src} {where[i.row]}, field '{i.field}': {i.message}") for i in issues
+                if i.level != "error" and i.row not in bad_rows]
+    listed = [*records.rejected, *rejected.values()]
+    listed.sort(key=lambda r: (r.line if r.line is not None else -1, _where_index(r.where)))
+    staged = Staged(src, fmt, [rows[k] for k in keep], [where[k] for k in keep], listed, warnings, records.total)
+    if listed:
+        staged.rejects_path = str(write_rejects(src, listed))
+    if listed and strict:
+        first = listed[0]
+        more = f" (and {len(listed) - 1} more bad row(s))" if len(listed) > 1 else ""
+        raise FormatError(one_line(f"{src} {first.text}{more}; nothing imported (strict); "
+                                   f"all reasons: {staged.rejects_path}", 1000))
+    if not staged.rows:
+        if not listed:
+            raise FormatError(f"{src}: no rows found")
+        raise FormatError(one_line(f"{src} {listed[0].text}; no usable rows ({len(listed)} bad; all reasons: "
+                                   f"{staged.rejects_path})", 1000))
+    return staged
+
+
+def _where_index(where: str) -> int:
+    m = re.search(r"\d+", where)
+    return int(m.group()) if m else 0
+
+
+def _strip_prefix(msg: str, src: str, where: str) -> str:
+    for prefix in (f"{src} {where}, ", f"{src} {where}: ", f"{src} {where}"):
+        if msg.startswith(prefix):
+            return msg[len(prefix):]
+    return msg
+
+
+def stage_file(path: str | Path, fmt: str = "auto", mapping: dict[str, str] | None = None,
+               display_name: str | None = None, strict: bool = False) -> Staged:
+    """read_records + stage_records: what the Dataset tab's upload shows before "Add to dataset"."""
+    return stage_records(read_records(path, display_name), fmt, mapping, strict)
+
+
 # -- the workspace side -------------------------------------------------------------------------------------
 @dataclass
 class ImportResult:
@@ -867,6 +1146,13 @@ class ImportResult:
     rows: int
     created: bool
     warnings: list[str] = field(default_factory=list)
+    skipped: list[Rejected] = field(default_factory=list)  # rows left out, with reasons
+    rejects_path: str | None = None  # the JSONL listing them
+    total: int = 0  # rows in the file
+
+    @property
+    def note(self) -> str:
+        return rejects_note(self.skipped, self.total or self.rows + len(self.skipped), self.rejects_path)
 
 
 def commit_rows(ws: Any, name: str, rows: list[dict[str, Any]], meta: dict[str, Any] | None = None,
@@ -876,6 +1162,8 @@ def commit_rows(ws: Any, name: str, rows: list[dict[str, Any]], meta: dict[str, 
     from playground.core.workspace import WorkspaceError
 
     name = (name or "").strip()
+    if text_problem(name):
+        raise FormatError(f"dataset name: {text_problem(name)}")
     exists = ws.has_dataset(name) if name else False
     if must_be_new and exists:
         raise WorkspaceError(f"A dataset named '{name}' already exists; pick another name or append to it.")
@@ -897,11 +1185,19 @@ def commit_rows(ws: Any, name: str, rows: list[dict[str, Any]], meta: dict[str, 
 
 
 def import_file(ws: Any, path: str | Path, name: str, fmt: str = "auto", mapping: dict[str, str] | None = None,
-                append: bool = True, display_name: str | None = None) -> ImportResult:
-    """Read, convert and check a file, then add every row to `name` (made if missing) — or nothing at all."""
-    recs = read_records(path, display_name)
-    rows, used = convert(recs, fmt, mapping)
-    return commit_import(ws, name, rows, used, recs.source, recs.where, append)
+                append: bool = True, display_name: str | None = None, strict: bool = False) -> ImportResult:
+    """Read, convert and check a file, then add its good rows to `name` (made if missing) in one transaction;
+    the bad ones are reported (ImportResult.skipped / .note / .rejects_path). strict=True: all rows or none."""
+    staged = stage_file(path, fmt, mapping, display_name, strict)
+    return commit_staged(ws, name, staged, append)
+
+
+def commit_staged(ws: Any, name: str, staged: Staged, append: bool = True) -> ImportResult:
+    """Add a staged file's good rows to `name` (made if missing): what "Add to dataset" does after a preview."""
+    res = commit_import(ws, name, staged.rows, staged.fmt, staged.source, staged.where, append)
+    res.warnings = staged.warnings
+    res.skipped, res.rejects_path, res.total = staged.rejected, staged.rejects_path, staged.total
+    return res
 
 
 def check_import(rows: list[dict[str, Any]], source: str, where: list[str] | None = None) -> list[str]:

@@ -1,12 +1,11 @@
-"""The preference service: votes, edits, demonstrations, pool stats, import and export of pairs.
+"""The preference service: votes, edits, demonstrations, pool stats (import / export / push: preferences/io.py).
 
     from playground.stages.preferences import pairs as prefs
     served = prefs.serve_pair("Tell me about owls.", ["text 1", "text 2"], [src1, src2], pool="default")
     prefs.record_vote(ws, served, "a", annotator="ana", reason="more helpful")
-    rows = prefs.export_pairs(pool="default")            # [{"prompt", "chosen", "rejected"}] conversational
-    prefs.write_pairs(rows, "prefs.jsonl")               # or .parquet
-    prefs.import_pairs(ws, "hh.jsonl", pool="hh")        # TRL / HH-style files into the pairs table
     prefs.leaderboard(ws, pool="default")                # Bradley-Terry ratings with bootstrap CIs
+    from playground.stages.preferences import io as prefs_io
+    rows = prefs_io.export_pairs(pool="default")         # [{"prompt", "chosen", "rejected"}] conversational
 
 Fairness: the two outputs come in "slots" (slot 1 = the first configured source, slot 2 = the second).
 `serve_pair` decides at random which slot is shown as A; the row stores the texts and sources as shown
@@ -222,216 +221,6 @@ def next_pool_pair(
                       pool=pool, rng=r, pair_key=t["pair_key"], meta={"template_id": t["id"]})
 
 
-# -- export ----------------------------------------------------------------------------------------
-def _conv_prompt(prompt: Any) -> list[dict[str, str]]:
-    if isinstance(prompt, str):
-        return [{"role": "user", "content": prompt}]
-    return [{"role": m["role"], "content": m["content"]} for m in prompt]
-
-
-def _assistant(text: str) -> list[dict[str, str]]:
-    return [{"role": "assistant", "content": text}]
-
-
-def export_pairs(
-    pool: str | None = None, ties: str = "exclude", both_bad: str = "exclude", with_meta: bool = False,
-    ws: Workspace | None = None,
-) -> list[dict[str, Any]]:
-    """Judged pairs in TRL's conversational preference format: [{"prompt", "chosen", "rejected"}].
-
-    Every judgement is one example (several annotators on one pair give several examples). Ties and
-    both-bad carry no preference and are excluded by default; ties="both_orders" keeps a tie as the two
-    examples (A, B) and (B, A), whose Bradley-Terry losses pull the two rewards together;
-    both_bad="as_tie" treats both-bad like a tie. with_meta adds annotator, sources, kind, pool, time.
-    """
-    if ties not in TIES_OPTIONS:
-        raise PrefsError(f"ties must be one of {', '.join(TIES_OPTIONS)}, not '{ties}'.")
-    if both_bad not in BOTH_BAD_OPTIONS:
-        raise PrefsError(f"both_bad must be one of {', '.join(BOTH_BAD_OPTIONS)}, not '{both_bad}'.")
-    ws = ws or Workspace()
-    out: list[dict[str, Any]] = []
-    for r in ws.pairs(pool, judged_only=True):
-        c = r["choice"]
-        if c == "both_bad":
-            if both_bad == "exclude":
-                continue
-            c = "tie"
-        if c == "tie":
-            if ties == "exclude":
-                continue
-            orders = [("a", "b"), ("b", "a")]
-        else:
-            orders = [("a", "b")] if c == "a" else [("b", "a")]
-        for win, lose in orders:
-            ex: dict[str, Any] = {"prompt": _conv_prompt(r["prompt"]), "chosen": _assistant(r[f"response_{win}"]),
-                                  "rejected": _assistant(r[f"response_{lose}"])}
-            if with_meta:
-                ex.update(annotator=r["annotator"], kind=r["kind"], pool=r["pool"], choice=r["choice"],
-                          source_chosen=json.dumps(r[f"source_{win}"]), source_rejected=json.dumps(r[f"source_{lose}"]),
-                          reason=r["reason"], pair_key=r["pair_key"], created=r["created"])
-            out.append(ex)
-    return out
-
-
-def write_pairs(rows: list[dict[str, Any]], path: str | Path) -> Path:
-    """Write rows as .jsonl, .json or .parquet (by the file's suffix)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    suffix = path.suffix.lower()
-    if suffix == ".parquet":
-        import pandas as pd
-
-        pd.DataFrame(rows).to_parquet(path, index=False)
-    elif suffix == ".json":
-        path.write_text(json.dumps(rows, ensure_ascii=False, indent=1), encoding="utf-8")
-    elif suffix == ".jsonl":
-        with open(path, "w", encoding="utf-8") as fh:
-            for r in rows:
-                fh.write(json.dumps(r, ensure_ascii=False) + "\n")
-    else:
-        raise PrefsError(f"Cannot write '{path.name}': use a .jsonl, .json or .parquet file name.")
-    return path
-
-
-def push_to_hub(rows: list[dict[str, Any]], repo_id: str, private: bool = True, token: str | None = None) -> str:
-    """Push exported rows as a dataset repo on the Hugging Face hub (needs network and a token)."""
-    if not rows:
-        raise PrefsError("Nothing to push: the export is empty.")
-    if not repo_id or repo_id.count("/") != 1:
-        raise PrefsError("Give the hub dataset as owner/name.")
-    from datasets import Dataset
-
-    try:
-        Dataset.from_list(rows).push_to_hub(repo_id, private=private, token=token or None)
-    except Exception as e:  # noqa: BLE001 - network / auth problems become one line
-        raise PrefsError(f"Push to '{repo_id}' failed: {str(e).splitlines()[0][:200] if str(e) else type(e).__name__}") from None
-    return f"https://huggingface.co/datasets/{repo_id}"
-
-
-# -- import ----------------------------------------------------------------------------------------
-def read_records(path: str | Path) -> list[dict[str, Any]]:
-    """Records from a .jsonl, .json (list) or .parquet file."""
-    path = Path(path)
-    if not path.is_file():
-        raise PrefsError(f"No file '{path}'.")
-    suffix = path.suffix.lower()
-    try:
-        if suffix == ".parquet":
-            import pandas as pd
-
-            recs = pd.read_parquet(path).to_dict(orient="records")
-            return [{k: _plain(v) for k, v in r.items()} for r in recs]
-        text = path.read_text(encoding="utf-8")
-        if suffix == ".json" or text.lstrip().startswith("["):
-            data = json.loads(text)
-            return data if isinstance(data, list) else data.get("data", [])
-        return [json.loads(line) for line in text.splitlines() if line.strip()]
-    except (json.JSONDecodeError, UnicodeDecodeError, OSError, ValueError) as e:
-        raise PrefsError(f"Cannot read '{path.name}': {str(e).splitlines()[0][:160]}") from None
-
-
-def _plain(v: Any) -> Any:
-    """numpy arrays / structs from parquet -> lists / dicts."""
-    if hasattr(v, "tolist"):
-        v = v.tolist()
-    if isinstance(v, list):
-        return [_plain(x) for x in v]
-    if isinstance(v, dict):
-        return {k: _plain(x) for k, x in v.items()}
-    return v
-
-
-_HH_TURN = ("\n\nHuman:", "\n\nAssistant:")
-
-
-def parse_hh(transcript: str) -> list[dict[str, str]]:
-    """An Anthropic HH transcript ("\\n\\nHuman: ... \\n\\nAssistant: ...") -> chat messages."""
-    import re
-
-    text = transcript if transcript.startswith("\n\n") else "\n\n" + transcript.lstrip()
-    parts = re.split(r"\n\n(Human|Assistant):", text)  # ["", role, content, role, content, ...]
-    msgs = []
-    for role, content in zip(parts[1::2], parts[2::2], strict=False):
-        msgs.append({"role": "user" if role == "Human" else "assistant", "content": content.strip()})
-    return msgs
-
-
-def _split_conversation(
-    chosen: list[dict[str, str]], rejected: list[dict[str, str]],
-) -> tuple[list[dict[str, str]], str, str]:
-    """Implicit prompt: the longest shared prefix is the prompt; the last assistant turns are the answers."""
-    n = 0
-    while n < min(len(chosen), len(rejected)) - 1 and chosen[n] == rejected[n]:
-        n += 1
-    prompt = chosen[:n]
-    if not prompt or chosen[-1].get("role") != "assistant" or rejected[-1].get("role") != "assistant":
-        raise PrefsError("chosen/rejected conversations need a shared prompt and an assistant answer last")
-    return prompt, str(chosen[-1]["content"]), str(rejected[-1]["content"])
-
-
-def _to_messages(v: Any) -> list[dict[str, str]] | None:
-    if isinstance(v, list) and all(isinstance(m, dict) and "role" in m and "content" in m for m in v):
-        return [{"role": str(m["role"]), "content": str(m["content"])} for m in v]
-    return None
-
-
-def _answer_text(v: Any) -> str:
-    msgs = _to_messages(v)
-    if msgs is not None:
-        return "\n".join(m["content"] for m in msgs if m["role"] == "assistant") or msgs[-1]["content"]
-    return str(v)
-
-
-def normalise_record(rec: dict[str, Any]) -> tuple[Any, str, str]:
-    """(prompt, chosen text, rejected text) from a TRL explicit/implicit-prompt or HH-style record."""
-    if "chosen" not in rec or "rejected" not in rec:
-        raise PrefsError("a preference record needs 'chosen' and 'rejected'")
-    ch, rj = rec["chosen"], rec["rejected"]
-    if "prompt" in rec and rec["prompt"] not in (None, ""):
-        p = rec["prompt"]
-        pm = _to_messages(p)
-        prompt: Any = pm if pm is not None else str(p)
-        if isinstance(prompt, str) and "\n\nHuman:" in prompt:  # HH-style prompt column
-            prompt = parse_hh(prompt)
-            if prompt and prompt[-1]["role"] == "assistant" and not prompt[-1]["content"]:
-                prompt = prompt[:-1]
-        return prompt, _answer_text(ch).strip(), _answer_text(rj).strip()
-    cm, rm = _to_messages(ch), _to_messages(rj)
-    if cm is not None and rm is not None:
-        return _split_conversation(cm, rm)
-    if isinstance(ch, str) and isinstance(rj, str) and ("Human:" in ch and "Assistant:" in ch):
-        return _split_conversation(parse_hh(ch), parse_hh(rj))
-    raise PrefsError("records without a 'prompt' need conversational or HH-style chosen/rejected")
-
-
-def import_pairs(
-    ws: Workspace, source: str | Path | list[dict[str, Any]], pool: str = "imported", annotator: str = "import",
-) -> int:
-    """Import TRL / HH preference data into the pairs table (all rows or none); returns the count.
-
-    Each row becomes a kind='import' pair with the chosen answer as A and choice 'a'.
-    """
-    records = read_records(source) if isinstance(source, (str, Path)) else list(source)
-    name = Path(source).name if isinstance(source, (str, Path)) else "records"
-    pool = (pool or "").strip() or "imported"
-    rows = []
-    for i, rec in enumerate(records):
-        try:
-            prompt, chosen, rejected = normalise_record(rec)
-        except PrefsError as e:
-            raise PrefsError(f"{name} row {i + 1}: {e}") from None
-        if not chosen or not rejected:
-            raise PrefsError(f"{name} row {i + 1}: empty chosen or rejected answer")
-        rows.append(dict(pool=pool, prompt=prompt, response_a=chosen, response_b=rejected,
-                         source_a={"kind": "import", "file": name}, source_b={"kind": "import", "file": name},
-                         choice="a", annotator=annotator, kind="import",
-                         pair_key=make_pair_key(prompt, chosen, rejected), meta={"a_slot": 1, "row": i}))
-    if not rows:
-        raise PrefsError(f"{name} holds no preference rows.")
-    ws.add_pairs(rows)
-    return len(rows)
-
-
 # -- statistics ------------------------------------------------------------------------------------
 def counts(ws: Workspace, pool: str | None, annotator: str) -> tuple[int, int]:
     """(this annotator's judgements, all judgements) in the pool."""
@@ -598,9 +387,21 @@ def leaderboard(ws: Workspace, pool: str | None = None, n_boot: int = 200, seed:
     return sorted(rows, key=lambda r: -r["rating"])
 
 
+# Import / export / push live in preferences/io.py; these names still resolve here for older callers.
+_MOVED_TO_IO = ("export_pairs", "import_pairs", "normalise_record", "parse_hh", "push_to_hub", "read_records",
+                "write_pairs")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _MOVED_TO_IO:
+        from playground.stages.preferences import io as prefs_io
+
+        return getattr(prefs_io, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
-    "CHOICES", "PrefsError", "WorkspaceError", "add_demonstration", "check_vote", "draw_a_slot", "add_pool_pair", "agreement", "annotator_stats",
-    "cohen_kappa", "counts", "export_pairs", "import_pairs", "leaderboard", "make_pair_key", "next_pool_pair",
-    "parse_hh", "push_to_hub", "read_records", "record_edit", "record_vote", "serve_pair", "slot_choice",
-    "source_label", "write_pairs",
+    "CHOICES", "PrefsError", "WorkspaceError", "add_demonstration", "check_vote", "draw_a_slot", "add_pool_pair",
+    "agreement", "annotator_stats", "cohen_kappa", "counts", "leaderboard", "make_pair_key", "next_pool_pair",
+    "record_edit", "record_vote", "serve_pair", "slot_choice", "source_label",
 ]
