@@ -6,6 +6,9 @@
     python -m playground dpo    --config presets/dpo/tiny-cpu.yaml
     python -m playground datasets {import,export,list} ...
     python -m playground prefs {import,export} ...
+    python -m playground backup --out FILE
+    python -m playground bundle {export,import} ...
+    python -m playground eval-rm --run RUN --file FILE
 
 A bad config or bad data exits non-zero with a one-line reason on stderr.
 """
@@ -113,12 +116,16 @@ def main(argv: list[str] | None = None) -> int:
                        help="override one field (repeatable)")
         p.add_argument("--run-dir", help="write the run here (default: a new folder under runs/)")
     from playground.cli import access
+    from playground.cli import backup as backup_cli
     from playground.cli import datasets as datasets_cli
+    from playground.cli import eval_rm as eval_rm_cli
     from playground.cli import preferences as prefs_cli
 
     datasets_cli.add_parsers(sub)
     prefs_cli.add_parsers(sub)
+    eval_rm_cli.add_parsers(sub)
     access.add_parsers(sub)
+    backup_cli.add_parsers(sub)
     args = parser.parse_args(argv)
     if args.command in STAGES:
         return run_stage(args.command, args.config, args.overrides, args.run_dir)

@@ -209,12 +209,49 @@ def check_allowed(name: str, where: str = "model") -> None:
 
 
 def model_path(spec: ModelSpec) -> str:
-    """A path or hub id that from_pretrained accepts."""
+    """A path or hub id that from_pretrained accepts. A hub id is checked first: with the hub unreachable (or
+    HF_HUB_OFFLINE=1) only a copy already in the local Hugging Face cache will do, and a missing one fails in
+    seconds with one line instead of after a minute of download retries."""
     if spec.kind == "bundled":
         return str(bundled_dir())
     if spec.kind == "tiny":
         return str(tiny_dir())
+    if spec.kind == "hub":
+        return _hub_model_path(spec)
     return spec.path
+
+
+_HUB_UP: tuple[float, bool] | None = None  # (checked at, reachable): one TCP check per 30 s, not per file
+
+
+def _hub_up() -> bool:
+    """Whether downloads from the hub can work from here (HF_HUB_OFFLINE=1 says no without asking)."""
+    global _HUB_UP
+    import time
+
+    from playground.core import hub
+
+    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
+        return False
+    if any(os.environ.get(k) for k in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
+        return True  # through a proxy a direct TCP check says nothing; let the download try
+    if _HUB_UP is None or time.time() - _HUB_UP[0] > 30:
+        _HUB_UP = (time.time(), hub.reachable())
+    return _HUB_UP[1]
+
+
+def _hub_model_path(spec: ModelSpec) -> str:
+    if _hub_up():
+        return spec.path
+    try:
+        from huggingface_hub import snapshot_download
+
+        return snapshot_download(spec.path, local_files_only=True)  # the cached copy, no network
+    except Exception:  # noqa: BLE001 - not cached (LocalEntryNotFoundError) or an unreadable cache: one line
+        raise ModelError(
+            f"Cannot load '{spec.name}': the Hugging Face hub is not reachable from here and the model is not in "
+            "the local cache. Use 'bundled', 'tiny' or a local folder."
+        ) from None
 
 
 def _hub_error(spec: ModelSpec, err: Exception) -> ModelError:

@@ -2,11 +2,15 @@
 
 A job is stopped with SIGTERM; the handler only sets STOP, and the training loop (or the
 TrainerCallback below) notices it at the next step, saves a checkpoint and returns, so a stopped run
-can be resumed.
+can be resumed. What a stopped run kept is written to result.json ("kept") and status.json.
+
+Resuming ("resume_from_checkpoint: last") drops the metrics and samples logged after the checkpoint it resumes
+from, so a step never appears twice in metrics.jsonl; with no checkpoint it says so and starts over.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import signal
@@ -16,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from playground.core.errors import DataError  # noqa: F401 - raised here, re-exported
-from playground.core.runs import append_metrics
+from playground.core.runs import append_metrics, atomic_write, read_jsonl
 
 STOP = threading.Event()
 
@@ -54,15 +58,49 @@ def last_checkpoint(run_dir: str | Path) -> str | None:
     return str(max(found, key=lambda p: int(p.name.split("-")[-1])))
 
 
+def checkpoint_step(path: str | Path) -> int | None:
+    """The step (PPO: update) a checkpoint-<n> folder was saved at."""
+    tail = Path(path).name.rsplit("-", 1)[-1]
+    return int(tail) if Path(path).name.startswith("checkpoint-") and tail.isdigit() else None
+
+
+def drop_records_after(run_dir: str | Path, step: int) -> int:
+    """Remove metrics (by "step") and samples (by "update") logged after `step`: a resumed run logs them again.
+    Returns how many records were dropped."""
+    dropped = 0
+    for name, key in (("metrics.jsonl", "step"), ("samples.jsonl", "update")):
+        path = Path(run_dir) / name
+        if not path.is_file():
+            continue
+        records = read_jsonl(path)
+        keep = [r for r in records if isinstance(r.get(key), (int, float)) and r[key] <= step]
+        if len(keep) != len(records):
+            dropped += len(records) - len(keep)
+            atomic_write(path, "".join(json.dumps(r, default=float) + "\n" for r in keep))
+    return dropped
+
+
 def resolve_resume(cfg: Any, run_dir: str | Path) -> str | None:
+    """The checkpoint to resume from (None: start fresh). With "last" and no checkpoint the run starts over, and
+    what an earlier attempt logged is cleared, so metrics.jsonl never holds a step twice."""
     value = (getattr(cfg, "resume_from_checkpoint", "") or "").strip()
     if not value:
         return None
     if value == "last":
-        return last_checkpoint(run_dir)  # None: nothing saved yet, start fresh
-    if not Path(value).is_dir():
+        found = last_checkpoint(run_dir)
+        if found is None:
+            if is_main_process():
+                drop_records_after(run_dir, -1)
+                print("no checkpoint was saved in this run: starting over from the beginning", flush=True)
+            return None
+    elif not Path(value).is_dir():
         raise DataError(f"resume_from_checkpoint: {value} is not a checkpoint folder")
-    return value
+    else:
+        found = value
+    step = checkpoint_step(found)
+    if is_main_process() and step is not None and Path(found).resolve().parent == checkpoints_dir(run_dir).resolve():
+        drop_records_after(run_dir, step)
+    return found
 
 
 def seed_everything(seed: int) -> None:

@@ -23,6 +23,12 @@ value-head parameters are small), so every rank takes the same step and the weig
 Metrics go to metrics.jsonl every update, sample responses to samples.jsonl every `sample_every` updates
 (update 0 is the policy before training), checkpoints to checkpoints/checkpoint-<update>/, the final adapter
 (+ value_head.pt) to adapter/ with result.json.
+
+Stop (SIGTERM sets STOP): an update on the bundled model takes minutes on a laptop CPU, so the flag is checked
+inside it, during generation (a stopping criterion), between rollout mini-batches and before every optimiser
+micro-batch. A stopped update is abandoned: the weights, optimiser and scheduler go back to where the last
+completed update left them, and that update's adapter and checkpoint are saved ("kept" in result.json). A stop
+before any update finished keeps nothing and says so.
 """
 
 from __future__ import annotations
@@ -35,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from playground.core.config import ConfigError, PPORun
-from playground.core.runs import append_jsonl, append_metrics
+from playground.core.runs import append_jsonl, append_metrics, write_result
 from playground.stages.ppo import core
 from playground.stages.trainer import (
     STOP,
@@ -73,6 +79,22 @@ def _sft_start(cfg: PPORun) -> tuple[str, Path | None]:
     except (OSError, ValueError):
         pass
     return base, adapter
+
+
+class Abandoned(Exception):
+    """STOP was seen inside an update: the partial update is dropped (raised between its steps)."""
+
+
+def _stop_criteria() -> Any:
+    """A generation stopping criterion that ends sampling as soon as STOP is set (every row at once)."""
+    import torch
+    from transformers import StoppingCriteria, StoppingCriteriaList
+
+    class _OnStop(StoppingCriteria):
+        def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+            return torch.full((input_ids.shape[0],), STOP.is_set(), dtype=torch.bool, device=input_ids.device)
+
+    return StoppingCriteriaList([_OnStop()])
 
 
 class Dist:
@@ -276,7 +298,8 @@ class PPOTrainer:
         import torch
 
         with torch.no_grad():
-            out = self.model.generate(input_ids=ids, attention_mask=attn, generation_config=self.gen_config)
+            out = self.model.generate(input_ids=ids, attention_mask=attn, generation_config=self.gen_config,
+                                      stopping_criteria=_stop_criteria())
         return out[:, ids.shape[1]:]
 
     def _decode(self, responses: Any, mask: Any) -> tuple[list[str], list[list[int]]]:
@@ -308,6 +331,7 @@ class PPOTrainer:
         # sampling is reproducible per update (and on resume), and differs between ranks
         torch.manual_seed(self.cfg.seed * 7919 + update + 1_000_003 * self.dist.rank)
         responses = self.generate(q_ids, q_attn)
+        self.check_stop("generation")  # a stopped generate returns early: its responses are cut short
         mask = core.response_mask(responses, self.eos_id)
         ids = torch.cat([q_ids, responses], 1)
         attn = torch.cat([q_attn, mask.long()], 1)
@@ -315,6 +339,7 @@ class PPOTrainer:
         logprobs, ref_logprobs, values = [], [], []
         with torch.no_grad():
             for s in range(0, ids.shape[0], mb):
+                self.check_stop("rollout scoring")
                 sl = slice(s, s + mb)
                 logits, v = self.forward(ids[sl], attn[sl], ctx)
                 logprobs.append(core.logprobs_from_logits(logits, responses[sl]))
@@ -350,6 +375,7 @@ class PPOTrainer:
             for start in range(0, n, cfg.mini_batch_size):
                 mb_idx = perm[start:start + cfg.mini_batch_size]
                 for k in range(0, len(mb_idx), micro):
+                    self.check_stop("optimisation")
                     i = torch.tensor(mb_idx[k:k + micro], device=self.device)
                     m = batch["mask"][i]
                     logits, v = self.forward(batch["ids"][i], batch["attn"][i], batch["ctx"])
@@ -374,13 +400,47 @@ class PPOTrainer:
                 self.optimizer.zero_grad(set_to_none=True)
         return {k: sum(v) / max(1, len(v)) for k, v in stats.items()}
 
+    def check_stop(self, where: str) -> None:
+        """Raise Abandoned when STOP is set (on any rank: every rank leaves the update at the same point)."""
+        if self.dist.any(STOP.is_set()):
+            raise Abandoned(where)
+
+    def _snapshot(self) -> dict[str, Any]:
+        """What one update changes (trainable weights, optimiser, scheduler): the LoRA and value head are small."""
+        import copy
+
+        params = [p for g in self.optimizer.param_groups for p in g["params"]]
+        return {"params": [p.detach().clone() for p in params], "optimizer": copy.deepcopy(self.optimizer.state_dict()),
+                "scheduler": copy.deepcopy(self.scheduler.state_dict())}
+
+    def _restore(self, snap: dict[str, Any]) -> None:
+        import torch
+
+        params = [p for g in self.optimizer.param_groups for p in g["params"]]
+        with torch.no_grad():
+            for p, saved in zip(params, snap["params"], strict=True):
+                p.copy_(saved)
+        self.optimizer.load_state_dict(snap["optimizer"])
+        self.scheduler.load_state_dict(snap["scheduler"])
+        self.optimizer.zero_grad(set_to_none=True)
+
     def update(self) -> dict[str, float]:
-        """One PPO update (rollout + optimise); returns the metrics that go to metrics.jsonl."""
+        """One PPO update (rollout + optimise); returns the metrics that go to metrics.jsonl.
+
+        Raises Abandoned when stopped inside it; the model is then as the previous update left it."""
         t0 = time.time()
         self.step += 1
-        batch = self.rollout(self.step)
-        t_roll = time.time() - t0
-        stats = self.optimise(batch)
+        snap = None
+        try:
+            batch = self.rollout(self.step)
+            t_roll = time.time() - t0
+            snap = self._snapshot()
+            stats = self.optimise(batch)
+        except Abandoned:
+            if snap is not None:
+                self._restore(snap)
+            self.step -= 1
+            raise
         self.scheduler.step()
         import torch
 
@@ -416,6 +476,8 @@ class PPOTrainer:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.cfg.seed)
             responses = self.generate(ids, attn)
+        if self.dist.any(STOP.is_set()):
+            return []  # cut short by a stop: not a sample of the policy
         mask = core.response_mask(responses, self.eos_id)
         texts, ids_list = self._decode(responses, mask)
         scores = self.score(self.prompt_msgs[:k], texts, ids_list, responses).tolist()
@@ -465,17 +527,25 @@ class PPOTrainer:
         self.step = int(state["step"])
         self.kl_ctl.value = float(state.get("kl_coef", self.kl_ctl.value))
 
-    def save_final(self, extra: dict[str, Any]) -> Path:
+    def save_final(self, extra: dict[str, Any]) -> Path | None:
+        """The policy adapter (+ value head) in adapter/ and result.json. Nothing to save before the first update
+        finished (step 0): result.json then says that nothing was kept."""
         import torch
+
+        if self.step == 0:
+            write_result(self.run_dir, {"global_step": 0, "base_model": self.base_model, "adapter": None,
+                                        "use_lora": True, "sft_run": self.cfg.sft_run, "reward": self.cfg.reward,
+                                        **extra})
+            return None
 
         out = self.run_dir / "adapter"
         self.model.save_pretrained(str(out), selected_adapters=[POLICY_ADAPTER])  # the policy only
         self.tok.save_pretrained(str(out))
         torch.save(self.value_head.state_dict(), out / "value_head.pt")
-        (self.run_dir / "result.json").write_text(json.dumps({
+        write_result(self.run_dir, {
             "global_step": self.step, "base_model": self.base_model, "adapter": str(out), "use_lora": True,
             "sft_run": self.cfg.sft_run, "reward": self.cfg.reward, **extra,
-        }))
+        })
         return out
 
     # ---- the loop ---------------------------------------------------------------------------------------
@@ -485,15 +555,24 @@ class PPOTrainer:
         if resume:
             self.load_checkpoint(resume)
             print(f"resumed from {resume} at update {self.step}", flush=True)
+        start = self.step
         main = is_main_process()
         if main:
             append_metrics(self.run_dir, self.step, event="train_begin", max_steps=cfg.total_updates,
                            prompts=len(self.prompt_ids), resumed=bool(resume))
         first = last = None
+        abandoned = ""
         if self.step == 0 and cfg.sample_every > 0:
-            first = sum(s := self.write_samples(0)) / len(s)
+            s = self.write_samples(0)
+            first = sum(s) / len(s) if s else None
         while self.step < cfg.total_updates and not self.dist.any(STOP.is_set()):
-            m = self.update()
+            try:
+                m = self.update()
+            except Abandoned as e:
+                abandoned = f"update {self.step + 1} was stopped during {e} and dropped"
+                if main:
+                    print(f"stop: {abandoned}; keeping update {self.step}", flush=True)
+                break
             last = m["score"]
             if main:
                 append_metrics(self.run_dir, self.step, max_steps=cfg.total_updates, **m)
@@ -501,7 +580,7 @@ class PPOTrainer:
                       f"entropy {m['entropy']:.3f} {m['update_s']:.2f}s", flush=True)
             stopping = self.dist.any(STOP.is_set())
             done = self.step >= cfg.total_updates or stopping
-            if cfg.sample_every > 0 and (self.step % cfg.sample_every == 0 or done):
+            if cfg.sample_every > 0 and not stopping and (self.step % cfg.sample_every == 0 or done):
                 self.write_samples(self.step)
             if main and cfg.save_steps > 0 and self.step % cfg.save_steps == 0 and not done:
                 self.save_checkpoint()
@@ -510,9 +589,16 @@ class PPOTrainer:
             checksum = sum(float(p.detach().double().sum()) for p in self.model.parameters() if p.requires_grad)
             print(f"rank {self.dist.rank}/{self.dist.world}: trainable checksum {checksum:.10e}", flush=True)
         if main:
-            self.save_checkpoint()  # always leave a resumable checkpoint (stop / resume)
-            self.save_final({"first_sample_score": first, "last_score": last, "stopped": STOP.is_set(),
-                             "num_processes": self.dist.world})
+            stopped = STOP.is_set()
+            if self.step > 0:
+                ckpt = self.save_checkpoint()  # always leave a resumable checkpoint (stop / resume)
+                kept = f"adapter after update {self.step} ({ckpt.name})"
+                if stopped and self.step == start and start > 0:
+                    kept += ", as resumed: no new update finished"
+            else:
+                kept = "nothing: stopped before the first update finished"
+            self.save_final({"first_sample_score": first, "last_score": last, "stopped": stopped,
+                             "num_processes": self.dist.world, "kept": kept, "abandoned": abandoned or None})
 
 
 def run(cfg: PPORun, run_dir: str | Path) -> None:
