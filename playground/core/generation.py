@@ -8,8 +8,14 @@
     for step in stream_pair("Tell me about owls.", [a, b], seed=0):
         print(step.texts)                                          # both sides, growing
 
-When both sides share a model (same model and adapter) they are generated in ONE `model.generate` call
-with a batch of two rows. The rows may use different sampling settings: `PerRowSampler` does the
+By default each side is one row in the shared engine of its loaded model (playground/core/engine.py):
+continuous batching of every user's requests, each row sampled with `sample_row` and its own generator,
+so a side's text depends only on its prompt, settings and seed. `pregenerate_pairs` fills a workshop
+pool through the same engine. `PLAYGROUND_ENGINE=0` (or engine=False) keeps the per-request path below,
+which the benchmark (bench/workshop_load.py) compares against.
+
+Per-request path: when both sides share a model (same model and adapter) they are generated in ONE
+`model.generate` call with a batch of two rows. The rows may use different sampling settings: `PerRowSampler` does the
 sampling itself (per-row temperature / top-k / top-p, and a per-row `torch.Generator` so each side is
 reproducible from its seed and independent of other threads) and hands `generate` a one-hot score row,
 so `generate` runs in greedy mode and simply takes the sampled token. `PerRowMaxNewTokens` stops each
@@ -75,6 +81,8 @@ class PairOutput:
     n_tokens: list[int] = field(default_factory=list)
     sources: list[Source] = field(default_factory=list)
     done: bool = False
+    queue_position: int = 0  # > 0 while the engine is saturated: rows to be admitted before this pair
+    status: str = ""  # a line to show while waiting ("waiting for the generator: 3 ahead"), else ''
 
 
 # -- model loading ----------------------------------------------------------------------------------
@@ -222,24 +230,30 @@ class PerRowSampler:
         scores = scores.float()
         out = torch.full_like(scores, float("-inf"))
         for i, src in enumerate(self.sources):
-            row = scores[i]
-            if src.temperature <= 0:
-                tok = int(torch.argmax(row))
-            else:
-                row = row / src.temperature
-                if src.top_k and src.top_k > 0:
-                    kth = torch.topk(row, min(src.top_k, row.numel())).values[-1]
-                    row = row.masked_fill(row < kth, float("-inf"))
-                probs = torch.softmax(row, dim=-1)
-                if 0 < src.top_p < 1:
-                    sp, si = torch.sort(probs, descending=True)
-                    # keep the smallest prefix whose mass reaches top_p (always at least the best token)
-                    drop = (torch.cumsum(sp, dim=-1) - sp) >= src.top_p
-                    sp = sp.masked_fill(drop, 0.0)
-                    probs = torch.zeros_like(probs).scatter(0, si, sp)
-                tok = int(torch.multinomial(probs, 1, generator=self.gens[i]))
-            out[i, tok] = 0.0
+            out[i, sample_row(scores[i], src, self.gens[i])] = 0.0
         return out
+
+
+def sample_row(row: Any, src: Source, gen: Any) -> int:
+    """One token from one row of float logits with src's temperature / top-k / top-p and generator `gen`
+    (greedy when temperature <= 0, and then the generator is not touched). The engine samples with this
+    too, so a side gets the same tokens from both paths."""
+    import torch
+
+    if src.temperature <= 0:
+        return int(torch.argmax(row))
+    row = row / src.temperature
+    if src.top_k and src.top_k > 0:
+        kth = torch.topk(row, min(src.top_k, row.numel())).values[-1]
+        row = row.masked_fill(row < kth, float("-inf"))
+    probs = torch.softmax(row, dim=-1)
+    if 0 < src.top_p < 1:
+        sp, si = torch.sort(probs, descending=True)
+        # keep the smallest prefix whose mass reaches top_p (always at least the best token)
+        drop = (torch.cumsum(sp, dim=-1) - sp) >= src.top_p
+        sp = sp.masked_fill(drop, 0.0)
+        probs = torch.zeros_like(probs).scatter(0, si, sp)
+    return int(torch.multinomial(probs, 1, generator=gen))
 
 
 class PerRowMaxNewTokens:
@@ -377,15 +391,121 @@ def _seeds(sources: Sequence[Source], seed: int | None) -> list[int]:
 
 def stream_pair(
     prompt: str | list[dict[str, str]], sources: Sequence[Source], seed: int | None = None,
-    loader: ModelLoader | None = None, min_new_tokens: int = 0,
+    loader: ModelLoader | None = None, min_new_tokens: int = 0, engine: bool | None = None, user: str | None = None,
 ) -> Iterator[PairOutput]:
     """Yield PairOutput snapshots as both sides grow; the last one has done=True and the final texts.
 
-    Sides that share (model, adapter) run in one batched call; other groups run in parallel threads.
-    Errors (ModelError for a bad model or adapter) are raised from the iterator.
+    By default every side is one row in the shared engine of its (model, adapter) (playground.core.engine:
+    continuous batching across all users' requests); engine=False, or PLAYGROUND_ENGINE=0 when engine is
+    None, runs the old per-request path. Both give a side the same text for the same seed. While the engine
+    is saturated the snapshots carry queue_position > 0 and a status line. user (default: the gradio
+    caller) is who the fair share and the per-user cap count. Errors (ModelError for a bad model or
+    adapter, EngineBusy for a refused request) are raised from the iterator; closing the iterator early
+    (the browser left) cancels the request and frees its rows.
     """
-    get = _loader(loader)
+    from playground.core import engine as eng_mod
+
     seeds = _seeds(sources, seed)
+    if not (eng_mod.engine_enabled() if engine is None else engine):
+        yield from _stream_pair_direct(prompt, sources, loader, min_new_tokens, seeds)
+        return
+    who = eng_mod.current_user() if user is None else user
+    yield from _stream_pair_engine(prompt, sources, loader, min_new_tokens, seeds, who, capped=True)
+
+
+def _stream_pair_engine(
+    prompt: str | list[dict[str, str]], sources: Sequence[Source], loader: ModelLoader | None, min_new_tokens: int,
+    seeds: list[int], who: str, capped: bool,
+) -> Iterator[PairOutput]:
+    from playground.core import engine as eng_mod
+
+    get = _loader(loader)
+    groups: dict[tuple[str, str], list[int]] = {}
+    for i, s in enumerate(sources):
+        groups.setdefault(s.key, []).append(i)
+    loaded = {key: get(*key) for key in groups}  # ModelError surfaces here, before anything is queued
+    sink: queue.Queue = queue.Queue()
+    tickets: dict[Any, list[int]] = {}  # ticket -> the side index of each of its rows
+    try:
+        for key, idx in groups.items():
+            model, tok = loaded[key]
+            e = eng_mod.engine_for(model, tok)
+            ids = _encode(tok, [prompt], "cpu")["input_ids"][0].tolist()
+            t = e.submit(ids, [sources[i] for i in idx], [seeds[i] for i in idx], who, min_new_tokens, sink,
+                         capped=capped)
+            tickets[t] = idx
+    except eng_mod.EngineUnsupported:
+        for t in tickets:
+            t.cancel()
+        yield from _stream_pair_direct(prompt, sources, loader, min_new_tokens, seeds)
+        return
+    except BaseException:
+        for t in tickets:
+            t.cancel()
+        raise
+    n = len(sources)
+    tokens: list[list[int]] = [[] for _ in range(n)]
+    texts = [""] * n
+    ttft: list[float | None] = [None] * n
+    done = [False] * n
+    tok_of = {t: loaded[sources[idx[0]].key][1] for t, idx in tickets.items()}
+    t0 = time.perf_counter()
+    shown_position = 0
+    finished = False
+    try:
+        while not all(done):
+            try:
+                t, ev = sink.get(timeout=0.25)
+            except queue.Empty:
+                pos = max(t.queue_position() for t in tickets)
+                if pos != shown_position:
+                    shown_position = pos
+                    yield PairOutput(texts=list(texts), ttft_ms=list(ttft), sources=list(sources),
+                                     total_ms=(time.perf_counter() - t0) * 1000, queue_position=pos,
+                                     status=f"waiting for the generator: {pos} ahead" if pos else "")
+                continue
+            if isinstance(ev, eng_mod.Failed):
+                if isinstance(ev.error, eng_mod.EngineUnsupported) and not any(tokens):
+                    for other in tickets:
+                        other.cancel()
+                    yield from _stream_pair_direct(prompt, sources, loader, min_new_tokens, seeds)
+                    finished = True
+                    return
+                raise ev.error
+            side = tickets[t][ev.row]
+            if isinstance(ev, eng_mod.Token):
+                tokens[side].append(ev.token)
+                ttft[side] = ev.ttft_ms
+                texts[side] = tok_of[t].decode(tokens[side], skip_special_tokens=True)
+            else:
+                done[side] = True
+                ttft[side] = ev.ttft_ms
+            shown_position = 0
+            yield PairOutput(texts=list(texts), ttft_ms=list(ttft), total_ms=(time.perf_counter() - t0) * 1000,
+                             sources=list(sources))
+        finished = True
+    finally:
+        if not finished:  # the consumer stopped early (browser gone) or an error: free the rows
+            for t in tickets:
+                t.cancel()
+    final_texts = [tok_of[t].decode(tokens[i], skip_special_tokens=True).strip()
+                   for t, idx in tickets.items() for i in idx]
+    order = [i for idx in tickets.values() for i in idx]
+    out_texts = [""] * n
+    for i, text in zip(order, final_texts, strict=True):
+        out_texts[i] = text
+    final_sources = [Source.from_dict({**s.to_dict(), "seed": int(sd)}) for s, sd in zip(sources, seeds, strict=True)]
+    yield PairOutput(texts=out_texts, ttft_ms=ttft, total_ms=(time.perf_counter() - t0) * 1000,
+                     n_tokens=[len(x) for x in tokens], sources=final_sources, done=True)
+
+
+def _stream_pair_direct(
+    prompt: str | list[dict[str, str]], sources: Sequence[Source], loader: ModelLoader | None, min_new_tokens: int,
+    seeds: list[int],
+) -> Iterator[PairOutput]:
+    """The per-request path (PLAYGROUND_ENGINE=0): sides that share (model, adapter) run in one batched
+    `generate` call of their own; other groups run in parallel threads."""
+    get = _loader(loader)
     groups: dict[tuple[str, str], list[int]] = {}
     for i, s in enumerate(sources):
         groups.setdefault(s.key, []).append(i)
@@ -438,11 +558,66 @@ def stream_pair(
 
 def generate_pair(
     prompt: str | list[dict[str, str]], sources: Sequence[Source], seed: int | None = None,
-    loader: ModelLoader | None = None, min_new_tokens: int = 0,
+    loader: ModelLoader | None = None, min_new_tokens: int = 0, engine: bool | None = None, user: str | None = None,
 ) -> PairOutput:
     """The final PairOutput of stream_pair (no streaming)."""
     final = None
-    for step in stream_pair(prompt, sources, seed, loader, min_new_tokens):
+    for step in stream_pair(prompt, sources, seed, loader, min_new_tokens, engine, user):
         final = step
     assert final is not None and final.done
     return final
+
+
+def pregenerate_pairs(
+    prompts: Sequence[str | list[dict[str, str]]], sources: Sequence[Source], seed: int | None = None,
+    loader: ModelLoader | None = None, on_pair: Callable[[int, Any, PairOutput], None] | None = None,
+    on_progress: Callable[[int, int], None] | None = None, should_stop: Callable[[], bool] | None = None,
+    engine: bool | None = None, user: str = "pool-host",
+) -> list[PairOutput | None]:
+    """Generate one pair per prompt for a workshop pool, through the same engine the arena uses.
+
+    Pairs run concurrently, at most half the engine's batch at a time, so annotators voting meanwhile
+    keep their fair share. on_pair(index, prompt, output) is called as each pair finishes (e.g. to store
+    it with prefs.add_pool_pair), on_progress(done, total) after it (a progress bar). should_stop() is
+    checked between pairs; pairs not started are left as None. With a seed, pair i uses seed + 2*i, so a
+    rerun gives the same pool. Returns the outputs in prompt order.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from playground.core import engine as eng_mod
+
+    use = eng_mod.engine_enabled() if engine is None else engine
+    total = len(prompts)
+    results: list[PairOutput | None] = [None] * total
+    done = 0
+    lock = threading.Lock()
+    stop = should_stop or (lambda: False)
+
+    def one(i: int) -> None:
+        nonlocal done
+        if stop():
+            return
+        seeds = _seeds(sources, None if seed is None else seed + 2 * i)
+        steps = (_stream_pair_engine(prompts[i], sources, loader, 0, seeds, user, capped=False) if use
+                 else _stream_pair_direct(prompts[i], sources, loader, 0, seeds))
+        out = None
+        for step in steps:
+            if stop():
+                steps.close()  # cancels the rows in the engine
+                return
+            out = step
+        assert out is not None and out.done
+        results[i] = out
+        if on_pair is not None:
+            on_pair(i, prompts[i], out)
+        with lock:
+            done += 1
+            n = done
+        if on_progress is not None:
+            on_progress(n, total)
+
+    width = max(1, eng_mod.MAX_BATCH // (2 * max(1, len(sources)))) if use else 1
+    with ThreadPoolExecutor(width, thread_name_prefix="pool-pregenerate") as ex:
+        for f in [ex.submit(one, i) for i in range(total)]:
+            f.result()  # the first error (ModelError ...) is raised here
+    return results

@@ -1,0 +1,120 @@
+"""The shared generation engine on the tiny model: determinism under batching, cancel, caps, pool pre-generation."""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+
+import pytest
+
+from playground.core.engine import Engine, EngineBusy, RowDone, Token, engine_for
+from playground.core.generation import Source, _encode, generate_pair, load_model, pregenerate_pairs, stream_pair
+
+CACHE = os.environ.get("PLAYGROUND_CACHE") or os.path.join(os.path.dirname(__file__), "..", ".cache", "playground")
+LONG_PROMPT = "Tell me everything you know about owls, their habits, their food and where they live."
+SHORT_PROMPT = "Hi!"
+
+
+@pytest.fixture
+def loader(tmp_path, monkeypatch):
+    """Loads each (model, adapter) once for this test: a fresh model, so a fresh engine."""
+    monkeypatch.setenv("PLAYGROUND_HOME", str(tmp_path))
+    monkeypatch.setenv("PLAYGROUND_CACHE", os.path.abspath(CACHE))
+    cache: dict = {}
+
+    def get(model: str, adapter: str):
+        if (model, adapter) not in cache:
+            cache[(model, adapter)] = load_model(model, adapter, device="cpu")
+        return cache[(model, adapter)]
+
+    return get
+
+
+def _ids(tok, prompt: str) -> list[int]:
+    return _encode(tok, [prompt], "cpu")["input_ids"][0].tolist()
+
+
+def test_two_users_batched_together_get_exactly_their_solo_texts(loader):
+    """Alice's long pair is decoding when Bob's pair (another prompt length, other settings and seed) joins the
+    running batch; each gets the texts it gets alone, through the engine and through the old per-request path."""
+    alice = [Source(model="tiny", temperature=0.8, top_p=0.9, max_new_tokens=120),
+             Source(model="tiny", temperature=1.3, top_k=50, max_new_tokens=90)]
+    bob = [Source(model="tiny", temperature=0.0, max_new_tokens=20),
+           Source(model="tiny", temperature=1.0, top_p=0.5, max_new_tokens=25)]
+    a_steps = stream_pair(LONG_PROMPT, alice, seed=7, loader=loader, min_new_tokens=120, user="alice")
+    first = next(a_steps)  # alice's rows are decoding now
+    assert not first.done and any(first.texts)
+    got: dict = {}
+    th = threading.Thread(target=lambda: got.update(
+        bob=generate_pair(SHORT_PROMPT, bob, seed=1234, loader=loader, user="bob")))
+    th.start()
+    a_final = [s for s in a_steps][-1]
+    th.join()
+    model, tok = loader("tiny", "")
+    assert engine_for(model, tok).max_rows_seen == 4  # both pairs shared decoding steps
+    b_final = got["bob"]
+    assert a_final.done and b_final.done and a_final.n_tokens == [120, 90]
+    assert [s.seed for s in a_final.sources] == [7, 8] and [s.seed for s in b_final.sources] == [1234, 1235]
+    for prompt, srcs, seed, batched, mtok in ((LONG_PROMPT, alice, 7, a_final, 120), (SHORT_PROMPT, bob, 1234,
+                                                                                       b_final, 0)):
+        alone = generate_pair(prompt, srcs, seed=seed, loader=loader, min_new_tokens=mtok, user="solo")
+        old_path = generate_pair(prompt, srcs, seed=seed, loader=loader, min_new_tokens=mtok, engine=False)
+        assert batched.texts == alone.texts == old_path.texts
+        assert all(batched.texts)
+    assert a_final.texts != b_final.texts
+
+
+def test_cancel_frees_the_slot_for_the_waiting_request(loader):
+    model, tok = loader("tiny", "")
+    eng = Engine(model, tok, max_batch=2)
+    long = [Source(model="tiny", temperature=1.0, max_new_tokens=900)] * 2
+    bob = [Source(model="tiny", temperature=0.7, max_new_tokens=12)] * 2
+    a_sink: queue.Queue = queue.Queue()
+    a = eng.submit(_ids(tok, LONG_PROMPT), long, [1, 2], user="alice", min_new_tokens=900, sink=a_sink)
+    a_sink.put(a_sink.get())  # wait for alice's first token: her two rows fill the batch
+    b = eng.submit(_ids(tok, SHORT_PROMPT), bob, [5, 6], user="bob")
+    assert b.queue_position() == 1  # saturated: bob waits, and can be told where he stands
+    a.cancel()
+    b_events = list(b.events())
+    b_tokens = {ev.row: ev.tokens for ev in b_events if isinstance(ev, RowDone)}
+    assert sorted(b_tokens) == [0, 1] and all(len(t) == 12 for t in b_tokens.values())
+    a_events = []
+    while not a_sink.empty():
+        a_events.append(a_sink.get()[1])
+    assert not any(isinstance(ev, RowDone) for ev in a_events)  # alice never finished: her cancel let bob in
+    assert sum(isinstance(ev, Token) for ev in a_events) < 1800
+    assert eng.load() == {"running": 0, "waiting": 0}
+    solo = generate_pair(SHORT_PROMPT, bob, seed=5, loader=loader, engine=False)
+    assert [tok.decode(b_tokens[i], skip_special_tokens=True).strip() for i in (0, 1)] == solo.texts
+
+
+def test_user_over_the_cap_is_refused_and_closing_a_stream_frees_it(loader):
+    srcs = [Source(model="tiny", temperature=1.0, max_new_tokens=900)] * 2
+    first = stream_pair(LONG_PROMPT, srcs, seed=1, loader=loader, min_new_tokens=900, user="carol")
+    second = stream_pair(LONG_PROMPT, srcs, seed=3, loader=loader, min_new_tokens=900, user="carol")
+    next(first), next(second)  # 4 rows in flight: carol's cap
+    with pytest.raises(EngineBusy, match=r"already have 4 generation\(s\) running or waiting"):
+        next(stream_pair(SHORT_PROMPT, srcs, seed=5, loader=loader, user="carol"))
+    short = [Source(model="tiny", temperature=1.0, max_new_tokens=5)] * 2
+    assert generate_pair(SHORT_PROMPT, short, seed=5, loader=loader, user="dave").done  # others are served
+    first.close()  # carol's browser left: her rows are cancelled
+    again = generate_pair(SHORT_PROMPT, short, seed=5, loader=loader, user="carol")
+    assert again.done and again.n_tokens == [5, 5]
+    second.close()
+
+
+def test_pregenerate_pairs_reports_progress_and_matches_single_pairs(loader):
+    srcs = [Source(model="tiny", temperature=0.7, max_new_tokens=8), Source(model="tiny", temperature=1.2,
+                                                                           max_new_tokens=8)]
+    prompts = [f"Question number {i}?" for i in range(5)]
+    progress: list[tuple[int, int]] = []
+    stored: dict[int, list[str]] = {}
+    outs = pregenerate_pairs(prompts, srcs, seed=100, loader=loader,
+                             on_pair=lambda i, p, out: stored.__setitem__(i, out.texts),
+                             on_progress=lambda d, t: progress.append((d, t)))
+    assert sorted(progress) == [(d, 5) for d in range(1, 6)]
+    assert sorted(stored) == list(range(5)) and all(all(t) for t in stored.values())
+    assert outs[3].texts == generate_pair(prompts[3], srcs, seed=106, loader=loader, engine=False).texts
+    stopped = pregenerate_pairs(prompts, srcs, seed=100, loader=loader, should_stop=lambda: True)
+    assert stopped == [None] * 5
