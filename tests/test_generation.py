@@ -1,4 +1,5 @@
-"""Batched side-by-side generation on the tiny model: one call, per-row settings, seeds, streaming, adapters."""
+"""Side-by-side generation on the tiny model: the per-request path (one batched generate call, engine=False),
+per-row settings, seeds, streaming, adapters; the engine path (the default) gives the same texts."""
 
 from __future__ import annotations
 
@@ -46,17 +47,21 @@ def counting_loader(env):
 def test_one_batched_call_two_completions_deterministic(counting_loader):
     a = Source(model="tiny", temperature=0.8, top_p=0.9, max_new_tokens=12)
     b = Source(model="tiny", temperature=1.3, top_k=50, max_new_tokens=7)
-    out = generate_pair(PROMPT, [a, b], seed=3, loader=counting_loader)
+    out = generate_pair(PROMPT, [a, b], seed=3, loader=counting_loader, engine=False)
     assert counting_loader.calls["n"] == 1  # both sides in ONE generate call
     assert out.done and len(out.texts) == 2 and all(out.texts)
     assert out.texts[0] != out.texts[1]
     assert out.n_tokens[0] <= 12 and out.n_tokens[1] <= 7
     assert [s.seed for s in out.sources] == [3, 4]  # the seeds are recorded with the sources
     assert all(t is not None and t > 0 for t in out.ttft_ms)
-    again = generate_pair(PROMPT, [a, b], seed=3, loader=counting_loader)
+    again = generate_pair(PROMPT, [a, b], seed=3, loader=counting_loader, engine=False)
     assert again.texts == out.texts
-    other = generate_pair(PROMPT, [a, b], seed=4, loader=counting_loader)
+    other = generate_pair(PROMPT, [a, b], seed=4, loader=counting_loader, engine=False)
     assert other.texts != out.texts
+    via_engine = generate_pair(PROMPT, [a, b], seed=3, loader=counting_loader)  # the default path
+    assert via_engine.texts == out.texts and via_engine.n_tokens == out.n_tokens
+    assert [s.seed for s in via_engine.sources] == [3, 4]
+    assert counting_loader.calls["n"] == 3  # the engine steps the model itself, no generate call
 
 
 def test_batched_row_equals_its_own_solo_run_and_greedy_matches_hf(counting_loader):
@@ -90,7 +95,9 @@ def test_streaming_grows_and_ends_with_final_texts(counting_loader):
     assert len(steps) > 2 and steps[-1].done and not steps[0].done
     lengths = [len(s.texts[0]) + len(s.texts[1]) for s in steps[:-1]]
     assert lengths == sorted(lengths) and lengths[-1] > 0
-    assert steps[-1].texts == generate_pair(PROMPT, [a, b], seed=0, loader=counting_loader).texts
+    assert steps[-1].texts == generate_pair(PROMPT, [a, b], seed=0, loader=counting_loader, engine=False).texts
+    old_steps = list(stream_pair(PROMPT, [a, b], seed=0, loader=counting_loader, engine=False))
+    assert len(old_steps) > 2 and old_steps[-1].done and old_steps[-1].texts == steps[-1].texts
 
 
 def test_base_vs_adapter_runs_two_groups(counting_loader, env):
@@ -105,9 +112,10 @@ def test_base_vs_adapter_runs_two_groups(counting_loader, env):
     peft_model.save_pretrained(str(run_adapter))
     a = Source(model="tiny", temperature=0.0, max_new_tokens=10)
     b = Source(model="tiny", adapter="sft-test", temperature=0.0, max_new_tokens=10)  # a run id
-    out = generate_pair(PROMPT, [a, b], seed=0, loader=counting_loader)
+    out = generate_pair(PROMPT, [a, b], seed=0, loader=counting_loader, engine=False)
     assert counting_loader.calls["n"] == 2  # different weights: one call per model
     assert out.texts[0] != out.texts[1]  # the adapter changes the greedy answer
+    assert generate_pair(PROMPT, [a, b], seed=0, loader=counting_loader).texts == out.texts  # two engines
     with pytest.raises(ModelError):
         generate_pair(PROMPT, [a, Source(model="tiny", adapter="no-such-run")], loader=counting_loader)
 
