@@ -1,6 +1,8 @@
 """Reward model: the tiny preset learns the separable built-in set through the CLI twin; scoring is
 deterministic; agreement with stored human votes matches a hand count; the length-bias check flags an RM
-trained on length-only votes and not one trained on content; an empty workspace gives a one-line error."""
+trained on length-only votes and not one trained on content; an empty workspace gives a one-line error.
+Long pairs are truncated, not dropped (every pair kept, every answer whole); `eval-rm` on a small fixture file
+gives the hand-counted accuracy with its interval, in the CLI and the Inspect section; too few pairs warn."""
 
 from __future__ import annotations
 
@@ -54,6 +56,12 @@ def test_cli_run_learns_separable_prefs(trained: dict[str, Any]) -> None:
     result = json.loads((rd / "result.json").read_text())
     assert result["base_model"] == "tiny" and result["use_lora"] and result["global_step"] == 16
     assert result["eval_accuracy"] >= 0.9
+    # the run header: pair counts per split, what fitting did, and no too-few warning at 128 / 32 pairs
+    assert (result["train_pairs"], result["eval_pairs"]) == (128, 32) and result["data_warning"] == ""
+    assert result["fit"]["kept"] == 160 and result["fit"]["dropped"] == 0
+    notes = read_status(rd)["notes"]
+    assert len(notes) == 1 and "128 train / 32 eval pairs" in notes[0]
+    assert (rd / "checkpoints" / "checkpoint-16").is_dir()  # a resumable checkpoint at the end, as before
     # the score head is saved in full beside the LoRA weights, so the run can be loaded elsewhere
     from safetensors.torch import load_file
 
@@ -221,3 +229,172 @@ def test_reward_tab_scores_and_inspects(trained: dict[str, Any], app_server: dic
     assert len(wrong["data"]) <= 5
     bias, agree, _ = client.predict("", "builtin:prefs (synthetic)", 5, api_name="/reward_inspect")
     assert bias.startswith("⚠️") and "Pick a finished reward run" in bias and agree["data"] in ([], [[]])
+
+
+def test_reward_tab_evaluates_an_uploaded_file(trained: dict[str, Any], app_server: dict[str, Any],
+                                               tmp_path: Path) -> None:
+    """Inspect -> Evaluate on a held-out file: the same report as eval-rm, n beside the accuracy."""
+    from gradio_client import Client, handle_file
+
+    client = Client(app_server["url"], verbose=False)
+    f = _eval_fixture(tmp_path / "heldout.jsonl")
+    md = client.predict(str(trained["run_dir"]), handle_file(str(f)), api_name="/reward_eval_file")
+    assert md.startswith("### accuracy 0.714 on n = 7 pairs (95% interval 0.359–0.918)")
+    assert "| alice | 3 | 1.000 |" in md and "| bob | 4 | 0.500 |" in md and "Skipped 2 unreadable" in md
+    md = client.predict("", handle_file(str(f)), api_name="/reward_eval_file")
+    assert md.startswith("⚠️") and "Pick a finished reward run" in md
+    # the data check beside the form: 160 built-in pairs are enough; the too-few warning shows before a run
+    assert client.predict("builtin:prefs", 0.2, 0, api_name="/reward_data_check") == "✅ 128 train / 32 eval pairs."
+    assert client.predict("workspace", 0.2, 0, api_name="/reward_data_check").startswith("⚠️")
+
+
+# -- truncation instead of dropping ---------------------------------------------------------------------------------
+def _long_pairs(n: int) -> list[dict[str, Any]]:
+    """HH-like multi-turn conversations, most far longer than 128 tokens; the answers are short."""
+    out = []
+    for i in range(n):
+        history = []
+        for t in range(i % 4 + 1):
+            history += [{"role": "user", "content": f"Question {t} about topic {i}: " + "tell me more, " * (10 + 5 * i)},
+                        {"role": "assistant", "content": "Here is an earlier answer. " * (8 + i)}]
+        last = f"Finally, topic {i}: what is the one thing to remember? (end of question {i})"
+        out.append({"prompt": [*history, {"role": "user", "content": last}],
+                    "chosen": [{"role": "assistant", "content": GOOD.format(t=f"topic {i}")}],
+                    "rejected": [{"role": "assistant", "content": BAD.format(t=f"topic {i}")}]})
+    return out
+
+
+@pytest.fixture(scope="module")
+def tiny_tok() -> Any:
+    from playground.core import models
+
+    return models.load_tokenizer(models.resolve("tiny"))
+
+
+def test_truncation_keeps_every_pair_and_the_answer_whole(tiny_tok: Any) -> None:
+    from playground.stages.data import _template_len, fit_preference_rows
+
+    rows = _long_pairs(12)
+    rows.append({"prompt": "Tell me about owls.", "chosen": GOOD.format(t="owls"), "rejected": BAD.format(t="owls")})
+    too_long = [r for r in rows if max(_template_len(tiny_tok, [*_msgs(r["prompt"]), *_msgs(r[k])])
+                                       for k in ("chosen", "rejected")) > 128]
+    assert len(too_long) == 12  # TRL's RewardTrainer would have dropped these
+    fitted, report = fit_preference_rows(tiny_tok, rows, 128)
+    assert len(fitted) == 13 and (report.kept, report.truncated, report.dropped) == (1, 12, 0)
+    for before, after in zip(rows, fitted):
+        for k in ("chosen", "rejected"):  # the answer is whole and the whole sequence fits
+            assert after[k] == _msgs(before[k], "assistant")
+            assert _template_len(tiny_tok, after["prompt"] + after[k]) <= 128
+        # the prompt lost its start, not its end: the last question is still there, word for word at the end
+        last = _msgs(before["prompt"])[-1]["content"]
+        assert after["prompt"][-1]["role"] == "user" and after["prompt"][-1]["content"].endswith(last[-30:])
+    # an answer too long on its own is cut at its end rather than dropped; nothing fits in 20 tokens: dropped
+    long_answer = {"prompt": "Hi", "chosen": "word " * 300, "rejected": "No."}
+    fitted, report = fit_preference_rows(tiny_tok, [long_answer], 128)
+    assert report.truncated == 1 and report.answer_cut == 1 and fitted[0]["rejected"][0]["content"] == "No."
+    assert fitted[0]["chosen"][0]["content"].startswith("word word") and _template_len(
+        tiny_tok, fitted[0]["prompt"] + fitted[0]["chosen"]) <= 128
+    _, report = fit_preference_rows(tiny_tok, rows[:2], 20)
+    assert report.dropped == 2 and "chat template alone" in report.line()
+
+
+def _msgs(v: Any, role: str = "user") -> list[dict[str, str]]:
+    return [{"role": role, "content": v}] if isinstance(v, str) else v
+
+
+@pytest.mark.slow  # a 2-step tiny RM run on long pairs (~30 s of CPU)
+def test_reward_run_on_long_pairs_keeps_them_all(home: Path) -> None:
+    from playground.core.config import load_config
+    from playground.core.workspace import Workspace
+    from playground.stages.reward import train as reward
+
+    ws = Workspace()
+    for p in _long_pairs(10):
+        ws.add_pair(pool="long", prompt=p["prompt"], response_a=p["chosen"][0]["content"],
+                    response_b=p["rejected"][0]["content"], choice="a", annotator="planted")
+    run_dir = home / "runs" / "rm-long"
+    run_dir.mkdir(parents=True)
+    reward.run(load_config("reward", PRESET, ["dataset=long", "max_steps=2", "eval_steps=0"]), run_dir)
+    result = json.loads((run_dir / "result.json").read_text())
+    assert result["train_pairs"] + result["eval_pairs"] == 10  # TRL alone would have kept 0 of them
+    assert result["fit"]["truncated"] == 10 and result["fit"]["dropped"] == 0
+    notes = read_status(run_dir)["notes"]
+    assert "10 truncated, 0 dropped" in notes[0] and "Too little data" in notes[1]
+
+
+# -- too little data -------------------------------------------------------------------------------------------------
+def test_too_few_pairs_warns_before_and_in_the_run_header(home: Path, tiny_tok: Any) -> None:
+    from playground.core.workspace import Workspace
+    from playground.stages.data import fitted_preference_rows, preference_data_check
+
+    ws = Workspace()
+    for t in ["kites", "salt", "maps", "tea", "owls", "bees", "chess"]:
+        ws.add_pair(pool="few", prompt=f"Tell me about {t}.", response_a=GOOD.format(t=t),
+                    response_b=BAD.format(t=t), choice="a", annotator="alice")
+    line = preference_data_check("few", 0.2, 0)
+    assert line.startswith("⚠️ 6 train / 1 eval pairs.") and "Too little data" in line
+    train, ev, info = fitted_preference_rows("few", 0.2, 0, tiny_tok, 128)
+    assert (len(train), len(ev)) == (6, 1)
+    assert "6 training pairs" in info["warning"] and "1 held-out pair " in info["warning"]
+    assert info["notes"][0].startswith("Data: 6 train / 1 eval pairs (eval accuracy is over 1 pair)")
+    assert info["notes"][1] == f"⚠️ {info['warning']}"
+    assert preference_data_check("builtin:prefs", 0.2, 0) == "✅ 128 train / 32 eval pairs."
+
+
+# -- eval-rm ----------------------------------------------------------------------------------------------------------
+def _eval_fixture(path: Path) -> Path:
+    """7 readable pairs in three formats + 2 unreadable rows. The tiny RM ranks the helpful answer first, so it is
+    right exactly where the helpful answer was chosen: 5 of 7 (alice 3/3, bob 2/4)."""
+    def hh(t: str, first: str, second: str) -> tuple[str, str]:
+        head = f"\n\nHuman: Tell me about {t}.\n\nAssistant: "
+        return head + first, head + second
+
+    rows: list[Any] = []
+    for t, good_chosen, who in [("kites", True, "alice"), ("salt", True, "alice"), ("maps", True, "bob"),
+                                ("tea", False, "bob"), ("owls", False, "bob")]:
+        ch, rj = (GOOD, BAD) if good_chosen else (BAD, GOOD)
+        rows.append({"prompt": [{"role": "user", "content": f"Tell me about {t}."}],
+                     "chosen": [{"role": "assistant", "content": ch.format(t=t)}],
+                     "rejected": [{"role": "assistant", "content": rj.format(t=t)}], "annotator": who})
+    rows.append({"prompt": "Tell me about bees.", "chosen": GOOD.format(t="bees"), "rejected": BAD.format(t="bees"),
+                 "annotator": "alice"})
+    ch, rj = hh("chess", GOOD.format(t="chess"), BAD.format(t="chess"))
+    rows.append({"chosen": ch, "rejected": rj, "annotator": "bob"})
+    rows.append({"chosen": "only one side"})  # unreadable: no rejected
+    ch, rj = hh("sand", "", BAD.format(t="sand"))
+    rows.append({"chosen": ch, "rejected": rj})  # unreadable: empty final assistant turn
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def test_wilson_interval_matches_published_values() -> None:
+    from playground.stages.reward.evaluate import wilson_interval
+
+    lo, hi = wilson_interval(5, 7)
+    assert (round(lo, 3), round(hi, 3)) == (0.359, 0.918)
+    lo, hi = wilson_interval(0, 10)
+    assert lo == 0.0 and round(hi, 3) == 0.278
+
+
+def test_eval_rm_cli_gives_hand_counted_accuracy(trained: dict[str, Any], tmp_path: Path) -> None:
+    f = _eval_fixture(tmp_path / "heldout.jsonl")
+    out = tmp_path / "report.json"
+    proc = _cli(trained["home"], "eval-rm", "--run", "rm-tiny", "--file", str(f), "--json", str(out))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = proc.stdout.splitlines()
+    assert lines[0] == "accuracy=0.714 n=7"
+    assert "95% interval (Wilson): [0.359, 0.918]" in lines[1]
+    assert any(ln.split()[:3] == ["alice", "accuracy=1.000", "n=3"] for ln in lines)
+    assert any(ln.split()[:3] == ["bob", "accuracy=0.500", "n=4"] for ln in lines)
+    assert "warning: only 7 pairs: too few for the accuracy to mean much" in proc.stdout
+    assert "skipped 2 unreadable row(s): row 8:" in proc.stdout and "row 9:" in proc.stdout
+    report = json.loads(out.read_text())
+    assert report["correct"] == 5 and report["n"] == 7 and report["skipped"] == 2
+    assert [r["group"] for r in report["by"]["annotator"]] == ["alice", "bob"]
+    # a file with nothing readable, or an unknown run: one line, exit 1
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"chosen": "x"}\n', encoding="utf-8")
+    for args in (("--run", "rm-tiny", "--file", str(bad)), ("--run", "nope", "--file", str(f))):
+        proc = _cli(trained["home"], "eval-rm", *args)
+        assert proc.returncode == 1 and proc.stderr.strip().startswith("error:") and "Traceback" not in proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1

@@ -10,19 +10,22 @@ Reference model: with a fresh LoRA it is the same base with the adapter switched
 memory). With `sft_run` the policy starts from that SFT run's adapter and TRL keeps a frozen copy of it
 as a second adapter ("ref"), so the reference is the SFT model, as in the DPO paper. Writes
 run_dir/adapter (a LoRA adapter for the base model, loadable like an SFT adapter) and result.json.
+
+Pairs are fitted into max_length first (stages/data.fit_preference_rows), as for the reward model; the counts go
+to the run header and result.json. Services (the SFT adapter lookup, log-ratio margins) live in service.py.
 """
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
-from typing import Any
 
 from playground.core.config import ConfigError, DPORun
+from playground.core.runs import write_result
+from playground.stages.dpo.service import sft_adapter
+from playground.stages.reward.train import final_checkpoint_callback
 from playground.stages.trainer import (
     STOP,
-    DataError,
     chat_model_setup,
     clean_metrics,
     make_callback,
@@ -32,57 +35,24 @@ from playground.stages.trainer import (
 )
 
 
-def sft_adapter_dir(sft_run: str) -> Path:
-    """runs/<id>/adapter of a finished SFT run (or a direct path to an adapter folder)."""
-    from playground.core.paths import runs_dir
-
-    p = Path(sft_run).expanduser()
-    cand = p if (p / "adapter_config.json").is_file() else (p / "adapter" if p.is_dir() else runs_dir() / sft_run / "adapter")
-    if not (cand / "adapter_config.json").is_file():
-        raise DataError(f"sft_run '{sft_run}': no LoRA adapter found (is it a finished SFT run with use_lora on?)")
-    return cand
-
-
-def logprob_margins(model: Any, tok: Any, rows: list[dict[str, Any]]) -> list[float]:
-    """Per pair: log pi(chosen | prompt) - log pi(rejected | prompt), summed over the answer tokens.
-
-    DPO pushes this up relative to the reference; comparing it before and after training shows what DPO did.
-    """
-    import torch
-
-    device = next(model.parameters()).device
-
-    def answer_logp(prompt: list[dict], answer: list[dict]) -> float:
-        p_ids = tok.apply_chat_template(prompt, tokenize=True, add_generation_prompt=True, return_dict=True)["input_ids"]
-        f_ids = tok.apply_chat_template(prompt + answer, tokenize=True, return_dict=True)["input_ids"]
-        ids = torch.tensor([f_ids], device=device)
-        with torch.no_grad():
-            logits = model(input_ids=ids).logits[0, :-1].float()
-        logp = torch.log_softmax(logits, -1).gather(-1, ids[0, 1:, None])[:, 0]
-        return float(logp[len(p_ids) - 1:].sum())
-
-    was_training = model.training
-    model.eval()
-    out = [answer_logp(r["prompt"], r["chosen"]) - answer_logp(r["prompt"], r["rejected"]) for r in rows]
-    model.train(was_training)
-    return out
-
-
 def run(cfg: DPORun, run_dir: str | Path) -> None:
     from playground.core import models
-    from playground.stages.data import preference_rows
+    from playground.stages.data import announce_data, fitted_preference_rows
 
     run_dir = Path(run_dir)
     if cfg.beta <= 0:
         raise ConfigError(f"beta must be > 0 (got {cfg.beta}); 0.1 is the usual starting point")
     seed_everything(cfg.seed)
-    train_rows, eval_rows = preference_rows(cfg.dataset, cfg.eval_fraction, cfg.seed)
-    # heavy imports only after the data checked out: a bad dataset fails in a second, not after loading trl
+    adapter_in = sft_adapter(cfg.sft_run) if cfg.sft_run.strip() else None
+    spec, device, tok = chat_model_setup(cfg)
+    # fitted here (the answer whole, the prompt's start cut) so DPOTrainer neither cuts answers nor drops pairs
+    train_rows, eval_rows, info = fitted_preference_rows(cfg.dataset, cfg.eval_fraction, cfg.seed, tok,
+                                                         cfg.max_length)
+    announce_data(run_dir, info)
+    # heavy imports only after the data checked out: a bad dataset fails in seconds, not after loading trl
     from datasets import Dataset
     from trl import DPOConfig, DPOTrainer
 
-    spec, device, tok = chat_model_setup(cfg)
-    adapter_in = sft_adapter_dir(cfg.sft_run) if cfg.sft_run.strip() else None
     model = models.load_causal_lm(spec, cfg.device, cfg.trust_remote_code)
     peft_config = None
     if adapter_in is not None:
@@ -96,7 +66,7 @@ def run(cfg: DPORun, run_dir: str | Path) -> None:
         **training_args_common(cfg, run_dir, device),
         max_length=cfg.max_length,
         beta=cfg.beta,
-        gradient_checkpointing=device == "cuda",  # DPOConfig defaults to on; on CPU it only costs time
+        activation_checkpointing=device == "cuda",  # DPOConfig defaults to on; on CPU it only costs time
         dataset_num_proc=None,
     )
     trainer = DPOTrainer(
@@ -106,8 +76,10 @@ def run(cfg: DPORun, run_dir: str | Path) -> None:
         eval_dataset=Dataset.from_list(eval_rows) if eval_rows else None,
         processing_class=tok,
         peft_config=peft_config,
-        callbacks=[make_callback(run_dir, {"train_rows": len(train_rows), "eval_rows": len(eval_rows),
-                                           "objective": "-log sigmoid(beta * (log-ratio chosen - log-ratio rejected))"})],
+        callbacks=[make_callback(run_dir, {"train_rows": info["train_pairs"], "eval_rows": info["eval_pairs"],
+                                           "fit": info["fit"], "data_warning": info["warning"],
+                                           "objective": "-log sigmoid(beta * (log-ratio chosen - log-ratio rejected))"}),
+                   final_checkpoint_callback()],
     )
     trainer.train(resume_from_checkpoint=resolve_resume(cfg, run_dir))
     eval_metrics: dict[str, float] = {}
@@ -118,9 +90,7 @@ def run(cfg: DPORun, run_dir: str | Path) -> None:
     if (out / "ref").is_dir():  # the frozen reference copy of the SFT adapter is not part of the result
         shutil.rmtree(out / "ref")
     tok.save_pretrained(str(out))
-    if trainer.args.save_strategy == "no":
-        trainer._save_checkpoint(trainer.model, trial=None)  # a resumable checkpoint (stop / resume)
-    (run_dir / "result.json").write_text(json.dumps({
+    write_result(run_dir, {
         "stage": "dpo",
         "global_step": trainer.state.global_step,
         "base_model": cfg.model,
@@ -128,7 +98,12 @@ def run(cfg: DPORun, run_dir: str | Path) -> None:
         "use_lora": cfg.use_lora or adapter_in is not None,
         "sft_run": cfg.sft_run,
         "beta": cfg.beta,
+        "max_length": cfg.max_length,
+        "train_pairs": info["train_pairs"],
+        "eval_pairs": info["eval_pairs"],
+        "fit": info["fit"],
+        "data_warning": info["warning"],
         "eval_reward_accuracy": eval_metrics.get("eval_rewards/accuracies"),
         "eval_reward_margin": eval_metrics.get("eval_rewards/margins"),
         "stopped": STOP.is_set(),
-    }))
+    })

@@ -17,14 +17,15 @@ RM's preferences better than content does.
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
 
-from playground.stages.trainer import DataError
+from playground.core.chat import Messages, as_messages, prompt_text, response_text
+from playground.core.errors import DataError
+from playground.core.runs import read_result, run_dir_of
 
-Messages = list[dict[str, str]]
+__all__ = ["Messages", "as_messages", "prompt_text", "response_text"]  # re-exported for callers of this service
 
 
 # -- locating and loading a reward run --------------------------------------------------------------
@@ -32,13 +33,10 @@ def reward_run_dir(run_id_or_dir: str | Path) -> Path:
     """The run dir of a finished reward run, or DataError with one line saying what is missing."""
     from playground.core.paths import runs_dir
 
-    raw = str(run_id_or_dir).strip()
-    if raw.startswith("rm:"):
-        raw = raw[3:]
+    raw = str(run_id_or_dir).strip().removeprefix("rm:")
     if not raw:
         raise DataError("no reward run given: pick a finished reward run")
-    p = Path(raw).expanduser()
-    rd = p if p.is_dir() else runs_dir() / raw
+    rd = run_dir_of(raw)
     if not rd.is_dir():
         raise DataError(f"reward run '{raw}' not found under {runs_dir()}")
     if not (rd / "result.json").is_file() or not (rd / "adapter").is_dir():
@@ -47,8 +45,7 @@ def reward_run_dir(run_id_or_dir: str | Path) -> Path:
 
 
 def run_result(run_id_or_dir: str | Path) -> dict[str, Any]:
-    rd = reward_run_dir(run_id_or_dir)
-    return json.loads((rd / "result.json").read_text(encoding="utf-8"))
+    return read_result(reward_run_dir(run_id_or_dir))
 
 
 def load_reward_model(run_id_or_dir: str | Path, device: str = "auto") -> tuple[Any, Any]:
@@ -86,25 +83,21 @@ def load_reward_model(run_id_or_dir: str | Path, device: str = "auto") -> tuple[
 
 
 # -- scoring ----------------------------------------------------------------------------------------
-def as_messages(prompt: str | Messages) -> Messages:
-    if isinstance(prompt, str):
-        return [{"role": "user", "content": prompt}]
-    return [{"role": m["role"], "content": m["content"]} for m in prompt]
-
-
-def _response_text(response: str | Messages) -> str:
-    if isinstance(response, str):
-        return response
-    return "".join(str(m.get("content", "")) for m in response if m.get("role", "assistant") == "assistant")
-
-
 def encode(tok: Any, prompt: str | Messages, response: str | Messages, max_length: int | None = None) -> list[int]:
-    msgs = as_messages(prompt) + [{"role": "assistant", "content": _response_text(response)}]
-    ids = tok.apply_chat_template(msgs, tokenize=True, return_dict=True)["input_ids"]
-    if max_length and len(ids) > max_length:
-        # keep the end: the reward is read at the last token, and the answer matters more than the system text
+    """Token ids of prompt + one assistant answer through the chat template, fitted into max_length the way the
+    trainer fitted its pairs (stages/data.fit_pair: the answer whole, the prompt's start cut)."""
+    from playground.stages.data import fit_pair
+
+    msgs = as_messages(prompt)
+    answer: Messages = [{"role": "assistant", "content": response_text(response)}]
+    if max_length:
+        fitted, (fit_answer,), how = fit_pair(tok, msgs, [answer], max_length)
+        if not how.startswith("dropped"):
+            msgs, answer = fitted, fit_answer
+    ids = list(tok.apply_chat_template(msgs + answer, tokenize=True, return_dict=True)["input_ids"])
+    if max_length and len(ids) > max_length:  # nothing fits (an empty answer, a tiny max_length): keep the end
         ids = ids[-max_length:]
-    return list(ids)
+    return ids
 
 
 def score_batch(model: Any, tok: Any, prompts: list[str | Messages], responses: list[str | Messages],
@@ -151,13 +144,6 @@ def pairs_from_workspace(ws: Any, pool: str | None = None) -> list[dict[str, Any
         out.append({"id": p["id"], "prompt": p["prompt"], "chosen": chosen, "rejected": rejected,
                     "annotator": p.get("annotator") or "(anonymous)", "pool": p.get("pool", "")})
     return out
-
-
-def prompt_text(prompt: str | Messages) -> str:
-    if isinstance(prompt, str):
-        return prompt
-    users = [m["content"] for m in prompt if m.get("role") == "user"]
-    return users[-1] if users else (prompt[-1]["content"] if prompt else "")
 
 
 def score_pairs(model: Any, tok: Any, pairs: list[dict[str, Any]], batch_size: int = 16) -> list[dict[str, Any]]:
@@ -214,7 +200,7 @@ def length_bias(scored: list[dict[str, Any]]) -> dict[str, Any]:
     longer = differ = human_longer = 0
     shorter_pairs: list[bool] = []
     for s in scored:
-        lc, lr = len(_response_text(s["chosen"])), len(_response_text(s["rejected"]))
+        lc, lr = len(response_text(s["chosen"])), len(response_text(s["rejected"]))
         lens += [lc, lr]
         rewards += [s["r_chosen"], s["r_rejected"]]
         if lc == lr:

@@ -8,20 +8,27 @@ rewards on a stable scale). The head is `AutoModelForSequenceClassification(num_
 the score at the last non-padding token. With LoRA the base is adapted by low-rank updates and the
 `score` head is trained in full (it starts random, so a low-rank update of it would be pointless).
 
+Pairs longer than max_length are truncated before the trainer sees them (stages/data.fit_preference_rows:
+the answer stays whole, the prompt loses its start), because RewardTrainer itself would drop them. The
+counts (kept / truncated / dropped) go to the run header (status.json `notes`), metrics.jsonl and result.json.
+
+Memory: activation checkpointing is on (recompute each layer's activations in the backward pass instead of
+keeping them all), batches are padded to their longest pair, not to max_length. bench/README.md has the numbers.
+
 Writes run_dir/adapter (LoRA adapter + score head, or the full model when use_lora is off, plus the
-tokenizer) and run_dir/result.json, which `playground.rm.load_reward_model` reads back for inspection,
-PPO (`reward: rm:<run id>`) and the arena's "RM says" badge.
+tokenizer) and run_dir/result.json, which `stages/reward/service.load_reward_model` reads back for
+inspection, eval-rm, PPO (`reward: rm:<run id>`) and the arena's "RM says" badge.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
+from typing import Any
 
 from playground.core.config import RewardRun
+from playground.core.runs import write_result
 from playground.stages.trainer import (
     STOP,
-    DataError,
     chat_model_setup,
     clean_metrics,
     make_callback,
@@ -31,25 +38,41 @@ from playground.stages.trainer import (
 )
 
 
+def final_checkpoint_callback() -> Any:
+    """A TrainerCallback that asks the Trainer to save a checkpoint after the last step (the public way: set
+    control.should_save), so every run leaves a resumable checkpoint behind whatever save_steps says."""
+    from transformers import TrainerCallback
+
+    class SaveAtEnd(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):  # noqa: ANN001, ANN003
+            if state.max_steps and state.global_step >= state.max_steps:
+                control.should_save = True
+            return control
+
+    return SaveAtEnd()
+
+
 def run(cfg: RewardRun, run_dir: str | Path) -> None:
     from playground.core import models
-    from playground.stages.data import preference_rows
+    from playground.stages.data import announce_data, fitted_preference_rows
 
     run_dir = Path(run_dir)
     seed_everything(cfg.seed)
-    train_rows, eval_rows = preference_rows(cfg.dataset, cfg.eval_fraction, cfg.seed)
-    # heavy imports only after the data checked out: a bad dataset fails in a second, not after loading trl
+    spec, device, tok = chat_model_setup(cfg)
+    train_rows, eval_rows, info = fitted_preference_rows(cfg.dataset, cfg.eval_fraction, cfg.seed, tok,
+                                                         cfg.max_length)
+    announce_data(run_dir, info)
+    # heavy imports only after the data checked out: a bad dataset fails in seconds, not after loading trl
     from datasets import Dataset
     from trl import RewardConfig, RewardTrainer
 
-    spec, device, tok = chat_model_setup(cfg)
     model = models.load_reward_lm(spec, cfg.device, cfg.trust_remote_code)
     args = RewardConfig(
         **training_args_common(cfg, run_dir, device),
-        max_length=cfg.max_length,
+        max_length=cfg.max_length,  # every pair already fits, so TRL's filter drops nothing
         center_rewards_coefficient=cfg.center_rewards_coefficient or None,
-        # RewardConfig turns checkpointing on by default; on CPU it only costs time
-        gradient_checkpointing=device == "cuda",
+        activation_checkpointing=True,  # peak memory: see the module docstring
+        pad_to_multiple_of=None,
         dataset_num_proc=None,
     )
     trainer = RewardTrainer(
@@ -59,13 +82,11 @@ def run(cfg: RewardRun, run_dir: str | Path) -> None:
         eval_dataset=Dataset.from_list(eval_rows) if eval_rows else None,
         processing_class=tok,
         peft_config=models.lora_config(cfg, "SEQ_CLS") if cfg.use_lora else None,
-        callbacks=[make_callback(run_dir, {"train_rows": len(train_rows), "eval_rows": len(eval_rows),
-                                           "objective": "-log sigmoid(r_chosen - r_rejected)"})],
+        callbacks=[make_callback(run_dir, {"train_rows": info["train_pairs"], "eval_rows": info["eval_pairs"],
+                                           "fit": info["fit"], "data_warning": info["warning"],
+                                           "objective": "-log sigmoid(r_chosen - r_rejected)"}),
+                   final_checkpoint_callback()],
     )
-    # RewardTrainer drops (rather than truncates) pairs longer than max_length
-    kept = len(trainer.train_dataset)
-    if kept == 0:
-        raise DataError(f"every training pair is longer than max_length={cfg.max_length} tokens; raise max_length")
     has_eval = trainer.eval_dataset is not None and len(trainer.eval_dataset) > 0
     resume = resolve_resume(cfg, run_dir)
     if has_eval and resume is None:
@@ -79,10 +100,7 @@ def run(cfg: RewardRun, run_dir: str | Path) -> None:
     out = run_dir / "adapter"
     trainer.save_model(str(out))
     tok.save_pretrained(str(out))
-    if trainer.args.save_strategy == "no":
-        # always leave a resumable checkpoint behind (stop / resume)
-        trainer._save_checkpoint(trainer.model, trial=None)
-    (run_dir / "result.json").write_text(json.dumps({
+    write_result(run_dir, {
         "stage": "reward",
         "global_step": trainer.state.global_step,
         "base_model": cfg.model,
@@ -90,9 +108,11 @@ def run(cfg: RewardRun, run_dir: str | Path) -> None:
         "use_lora": cfg.use_lora,
         "max_length": cfg.max_length,
         "dataset": cfg.dataset,
-        "train_pairs": kept,
+        "train_pairs": len(trainer.train_dataset),
         "eval_pairs": len(trainer.eval_dataset) if trainer.eval_dataset is not None else 0,
+        "fit": info["fit"],
+        "data_warning": info["warning"],
         "eval_accuracy": eval_metrics.get("eval_accuracy"),
         "eval_loss": eval_metrics.get("eval_loss"),
         "stopped": STOP.is_set(),
-    }))
+    })

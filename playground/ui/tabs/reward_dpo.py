@@ -1,0 +1,84 @@
+"""The Reward tab's DPO section: learn from the same pairs without a reward model (stages/dpo, a job).
+
+Layout and wiring only: the trainer is stages/dpo/train.py, its services stages/dpo/service.py.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+
+from playground.core.auth import Role
+from playground.core.config import DPORun
+from playground.stages.data import preference_data_check
+from playground.ui.context import AppContext
+from playground.ui.guard import needs
+from playground.ui.widgets.forms import ConfigForm, config_form, default_preset, list_presets, load_preset
+from playground.ui.widgets.live import PlotSpec
+from playground.ui.widgets.run_panel import run_panel, wire_presets
+
+OBJECTIVE = r"""**Objective: DPO (no reward model)**
+
+$$\mathcal{L}_{\text{DPO}} = -\log \sigma\Big(\beta \big[\log\tfrac{\pi_\theta(y_c|x)}{\pi_{\text{ref}}(y_c|x)}
+- \log\tfrac{\pi_\theta(y_r|x)}{\pi_{\text{ref}}(y_r|x)}\big]\Big)$$
+
+The policy itself plays the reward model: $\beta \log \frac{\pi_\theta}{\pi_{\text{ref}}}$ is its implicit
+reward. The reference $\pi_{\text{ref}}$ is the same model with the LoRA adapter off (or the SFT model).
+**Reward accuracy**: share of pairs whose implicit reward ranks the chosen answer first (the run header says
+over how many held-out pairs); **margin**: the mean gap. Larger β keeps the policy closer to the reference."""
+
+PLOTS = [
+    PlotSpec("DPO loss", ["loss", "eval_loss"], "loss", "the DPO loss; 0.69 = no preference learned yet"),
+    PlotSpec("Implicit reward accuracy", ["rewards/accuracies", "eval_rewards/accuracies"], "accuracy",
+             "share of pairs where β·log-ratio ranks the chosen answer first (eval n: see the run header)"),
+    PlotSpec("Implicit reward margin", ["rewards/margins", "eval_rewards/margins"], "margin",
+             "mean β·(log-ratio chosen − log-ratio rejected)"),
+    PlotSpec("Implicit rewards", ["rewards/chosen", "rewards/rejected"], "β·log-ratio",
+             "chosen should rise, rejected fall"),
+]
+GROUPS = [
+    ("Model & data", ["model", "sft_run", "dataset", "max_length", "eval_fraction", "beta"]),
+    ("LoRA", ["use_lora", "lora_r", "lora_alpha", "lora_dropout", "lora_target_modules"]),
+    ("Training", ["learning_rate", "lr_scheduler_type", "num_train_epochs", "max_steps", "per_device_train_batch_size",
+                  "gradient_accumulation_steps", "eval_steps", "save_steps", "seed"]),
+    ("Launch", ["device", "num_processes", "accelerate_config"]),
+]
+FIELDS = [n for _, names in GROUPS for n in names]
+
+
+def grouped_form(cls: type, groups: list[tuple[str, list[str]]], choices: dict[str, list[str]],
+                 initial: dict[str, Any] | None) -> ConfigForm:
+    """A config form in titled groups (the reward form uses it too)."""
+    parts = []
+    for title, names in groups:
+        with gr.Group():
+            gr.Markdown(f"**{title}**")
+            with gr.Row():
+                parts.append(config_form(cls, names, choices, initial))
+    return ConfigForm.merge(parts)
+
+
+def sft_runs(ctx: AppContext) -> list[str]:
+    return ["", *[r["id"] for r in ctx.runs("sft", True)]]
+
+
+def build(ctx: AppContext, choices: dict[str, list[str]]) -> None:
+    first = default_preset("dpo", ctx.default_model)
+    with gr.Row():
+        preset = gr.Dropdown(list_presets("dpo"), value=first, label="DPO preset", scale=3)
+    form = grouped_form(DPORun, GROUPS, {**choices, "sft_run": sft_runs(ctx)},
+                        load_preset("dpo", first) if first else None)
+    ctx.register_picker(form.components[FIELDS.index("sft_run")], lambda: sft_runs(ctx))
+    data_md = gr.Markdown("")
+    run_panel(ctx, "dpo", form, start_label="▶ Train with DPO", plots=PLOTS, objective=OBJECTIVE,
+              follow_label="Follow DPO run", resume=False, refresh=False)
+    wire_presets("dpo", form, preset)
+
+    @needs(Role.VIEWER)
+    def on_data(dataset: str, eval_fraction: float, seed: float) -> str:
+        return preference_data_check(dataset or "", float(eval_fraction or 0), int(seed or 0))
+
+    data_in = [form.components[FIELDS.index(n)] for n in ("dataset", "eval_fraction", "seed")]
+    for comp in data_in:
+        comp.change(on_data, data_in, [data_md], api_visibility="private", show_progress="hidden")

@@ -1,0 +1,169 @@
+"""The Reward tab's Inspect section: score a typed response, check a finished RM against the workspace votes
+(agreement per annotator, the length-bias check, the most-wrong pairs), and evaluate it on an uploaded
+preference file (the same report as `python -m playground eval-rm`).
+
+Layout and wiring only: scoring, the checks and the file report are stages/reward/{service,evaluate}.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+import pandas as pd
+
+from playground.core.auth import Role
+from playground.core.chat import prompt_text, response_text
+from playground.core.errors import UserError
+from playground.ui.context import AppContext
+from playground.ui.guard import needs
+from playground.ui.widgets.run_panel import run_choices
+
+BUILTIN_SOURCE = "builtin:prefs (synthetic)"
+ALL_POOLS = "workspace (all pools)"
+
+
+@dataclass
+class InspectView:
+    run: gr.Dropdown
+    source: gr.Dropdown
+    refresh: gr.Button
+
+
+def pair_sources(ctx: AppContext) -> list[str]:
+    return [ALL_POOLS, *[f"pool: {p}" for p in ctx.ws.pools()], BUILTIN_SOURCE]
+
+
+def _short(text: Any, n: int = 140) -> str:
+    if isinstance(text, list) and text and text[0].get("role") == "user":
+        s = prompt_text(text)
+    else:
+        s = response_text(text)
+    s = " ".join(s.split())
+    return s if len(s) <= n else s[: n - 1] + "…"
+
+
+def agreement_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    return pd.DataFrame([{"annotator": r["annotator"], "pairs": r["pairs"], "RM agrees": r["agree"],
+                          "agreement": f"{r['agreement']:.0%} (n={r['pairs']})" if r["pairs"] else "–"}
+                         for r in rows], columns=["annotator", "pairs", "RM agrees", "agreement"])
+
+
+def wrong_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    cols = ["pair", "annotator", "prompt", "human chose", "RM preferred", "r(chosen)", "r(rejected)", "margin"]
+    return pd.DataFrame([{"pair": r.get("id", ""), "annotator": r.get("annotator", ""),
+                          "prompt": _short(r["prompt"], 80), "human chose": _short(r["chosen"]),
+                          "RM preferred": _short(r["rejected"]), "r(chosen)": round(r["r_chosen"], 3),
+                          "r(rejected)": round(r["r_rejected"], 3), "margin": round(r["margin"], 3)}
+                         for r in rows], columns=cols)
+
+
+def bias_markdown(b: dict[str, Any]) -> str:
+    def pct(x: float) -> str:
+        return "–" if x != x else f"{x:.0%}"  # NaN -> dash
+
+    corr = "–" if b["corr_reward_length"] != b["corr_reward_length"] else f"{b['corr_reward_length']:+.2f}"
+    head = f"### {'⚠️' if b['flagged'] else '✅'} {b['warning']}"
+    return (f"{head}\n\n| measure | value |\n|---|---|\n"
+            f"| correlation of reward with response length (characters) | {corr} |\n"
+            f"| pairs where the RM prefers the longer answer | {pct(b['rm_prefers_longer'])} |\n"
+            f"| pairs where the humans preferred the longer answer | {pct(b['humans_prefer_longer'])} |\n"
+            f"| RM accuracy where the human picked the **shorter** answer | {pct(b['accuracy_chosen_shorter'])} "
+            f"({b['chosen_shorter_pairs']} pair{'' if b['chosen_shorter_pairs'] == 1 else 's'}) |")
+
+
+def load_rm(ctx: AppContext, run_id: str) -> tuple[Any, Any]:
+    """(model, tokenizer) of a finished reward run, loaded once and shared; a UserError in one line otherwise."""
+    from playground.stages.reward import service as rm
+
+    if not run_id:
+        raise UserError("Pick a finished reward run first.")
+    run = ctx.ws.get_run(run_id)
+    run_dir = str(rm.reward_run_dir(run["run_dir"] if run else run_id))  # one-line error if gone or unfinished
+    return ctx.cached(("rm", run_dir), lambda: rm.load_reward_model(run_dir))
+
+
+def pairs_for(ctx: AppContext, src: str) -> list[dict[str, Any]]:
+    from playground.core import builtin
+    from playground.stages.reward import service as rm
+
+    if src == BUILTIN_SOURCE:
+        return [{**p, "id": i, "annotator": "synthetic"} for i, p in enumerate(builtin.preferences())]
+    pool = src[len("pool: "):] if src.startswith("pool: ") else None
+    return rm.pairs_from_workspace(ctx.ws, pool)
+
+
+def build(ctx: AppContext) -> InspectView:
+    gr.Markdown("Use it in PPO as `reward: rm:<run id>`; the arena shows its verdict after each vote.")
+    with gr.Row():
+        run = gr.Dropdown(run_choices(ctx, "reward", finished_only=True), label="Finished reward run", scale=4,
+                          allow_custom_value=True, info="Runs that finished appear here by themselves.")
+        ctx.register_picker(run, lambda: run_choices(ctx, "reward", finished_only=True))
+        refresh = gr.Button("🔄", scale=0, min_width=60)
+    with gr.Row():
+        sc_prompt = gr.Textbox(label="Prompt", value="Tell me about bees.", lines=2, scale=2)
+        sc_response = gr.Textbox(label="Response", lines=2, scale=3,
+                                 value="Happy to help! Bees are insects that make honey and pollinate flowers.")
+        sc_out = gr.Number(label="Reward", interactive=False, scale=1)
+    sc_btn = gr.Button("Score this response")
+    with gr.Row():
+        source = gr.Dropdown(pair_sources(ctx), value=ALL_POOLS, label="Compare with the votes in", scale=3)
+        top_k = gr.Slider(1, 50, value=10, step=1, label="Most-wrong pairs to show", scale=2)
+        check_btn = gr.Button("Check against the votes", variant="secondary", scale=1)
+    bias_md = gr.Markdown("")
+    with gr.Row():
+        agree_df = gr.Dataframe(agreement_frame([]), label="Agreement with the human votes", interactive=False,
+                                scale=2)
+        wrong_df = gr.Dataframe(wrong_frame([]), label="Pairs it gets most wrong (most confident first)",
+                                interactive=False, scale=5, wrap=True)
+    with gr.Accordion("Evaluate on a held-out preference file", open=False):
+        gr.Markdown("Any file the Preferences import reads (TRL prompt/chosen/rejected, HH transcripts; "
+                    "JSONL / JSON / Parquet). Same report as `python -m playground eval-rm --run RUN --file FILE`.")
+        with gr.Row():
+            eval_file = gr.File(label="Preference file", file_types=[".jsonl", ".json", ".parquet"], type="filepath",
+                                scale=3)
+            eval_btn = gr.Button("Evaluate", variant="secondary", scale=1)
+        eval_md = gr.Markdown("")
+
+    @needs(Role.VIEWER)
+    def on_score(run_id: str, prompt: str, response: str) -> Any:
+        from playground.stages.reward import service as rm
+
+        if not prompt.strip() or not response.strip():
+            gr.Warning("Type a prompt and a response.")
+            return gr.skip()
+        try:
+            model, tok = load_rm(ctx, run_id)
+        except UserError as e:
+            gr.Warning(str(e))
+            return gr.skip()
+        return round(rm.score(model, tok, prompt, response), 4)
+
+    @needs(Role.VIEWER)
+    def on_check(run_id: str, src: str, k: float) -> tuple[Any, ...]:
+        from playground.stages.reward import service as rm
+
+        try:
+            model, tok = load_rm(ctx, run_id)
+            report = rm.inspect_pairs(model, tok, pairs_for(ctx, src or ALL_POOLS), int(k))
+        except UserError as e:
+            gr.Warning(str(e))
+            return f"⚠️ {e}", agreement_frame([]), wrong_frame([])
+        return bias_markdown(report["length_bias"]), agreement_frame(report["agreement"]), wrong_frame(
+            report["most_wrong"])
+
+    def on_eval_file(run_id: str, path: str | None) -> str:  # admin: reads an uploaded file, scores every pair
+        from playground.stages.reward.evaluate import evaluate_file, report_markdown
+
+        if not path:
+            return "⚠️ Upload a preference file first."
+        try:
+            return report_markdown(evaluate_file(run_id, path, model_tok=load_rm(ctx, run_id)))
+        except UserError as e:
+            return f"⚠️ {e}"
+
+    sc_btn.click(on_score, [run, sc_prompt, sc_response], [sc_out], api_name="reward_score")
+    check_btn.click(on_check, [run, source, top_k], [bias_md, agree_df, wrong_df], api_name="reward_inspect")
+    eval_btn.click(on_eval_file, [run, eval_file], [eval_md], api_name="reward_eval_file")
+    return InspectView(run=run, source=source, refresh=refresh)
