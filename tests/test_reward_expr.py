@@ -208,3 +208,40 @@ def test_config_validation_refuses_a_bad_expression_before_a_job_is_queued():
     assert ok.reward_expression == "-abs(n_tokens - 3)"
     # the expression is only checked when it is the reward in use
     assert load_config("ppo", PRESET, ["reward_expression=foo + 1"]).reward == "rule:vocab_half"
+
+
+# -- bounded before it allocates, budgeted outside the web server ---------------------------------------------
+def test_join_and_str_are_sized_before_they_are_built() -> None:
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    big_join = "(text * 1000).join(words * 1000)"
+    msg = check_expression(big_join, isolated=False)
+    assert "longer than" in msg or "fails on every sample" in msg, msg
+    assert "str() takes a number" in check_expression("len(str(words + words))", isolated=False)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 50_000  # KiB: no 10^8-char string built
+
+
+def test_live_check_evaluates_in_a_budgeted_child_process() -> None:
+    import resource
+
+    # a legal expression that does a lot of work: the child pays for it, not this process
+    heavy = "sum(text.count(a) for a in words for b in words for c in words)"
+    cpu0 = resource.getrusage(resource.RUSAGE_SELF)
+    msg = check_expression(heavy)
+    cpu1 = resource.getrusage(resource.RUSAGE_SELF)
+    assert msg == "" or "work" in msg  # fine on the short samples, or refused for its work: one line either way
+    assert (cpu1.ru_utime - cpu0.ru_utime) < 1.0  # the evaluation ran elsewhere
+    assert check_expression("n_wrds / 2").startswith("reward_expression: name 'n_wrds' is not allowed")
+    assert check_expression("-abs(n_tokens - 20) / 20") == ""
+
+
+def test_huge_finite_reward_is_clipped_not_inf() -> None:
+    from playground.stages.ppo.expr import REWARD_CLIP
+
+    reward = make_expr_reward("10.0 ** min(n_tokens * 100, 100) * 1e250")
+    scores = reward(["p", "p"], ["a b c", "a"], [[1, 2, 3], [1]])
+    assert scores == [REWARD_CLIP, REWARD_CLIP] and reward.clipped == 2 and reward.errors == 0
+    exp_reward = make_expr_reward("exp(n_tokens * 100) - 1")  # overflows: scored 0 and counted, never inf
+    out = exp_reward(["p", "p"], ["a b c", ""], [[1, 2, 3], []])
+    assert all(abs(s) <= REWARD_CLIP for s in out)

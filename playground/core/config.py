@@ -278,9 +278,6 @@ def validate(cfg: BaseRun, where: str = "config") -> None:
 
     check_bounds(cfg, where)
     _check_accelerate_config(cfg.accelerate_config, where)
-    from playground.core.models import check_allowed
-
-    check_allowed(cfg.model, where)
     need(cfg.max_steps != 0, "max_steps must be -1 (use epochs) or a positive number")
     if isinstance(cfg, PPORun):
         need(cfg.mini_batch_size >= 1 and cfg.rollout_batch_size % cfg.mini_batch_size == 0,
@@ -291,6 +288,9 @@ def validate(cfg: BaseRun, where: str = "config") -> None:
 
             problem = check_expression(cfg.reward_expression)
             need(not problem, problem)
+    from playground.core.models import check_allowed
+
+    check_allowed(cfg.model, where)  # last: resolving a path is cheap, but the field errors above say more
 
 
 def safe_yaml(text: str, where: str) -> Any:

@@ -25,11 +25,16 @@ from __future__ import annotations
 
 import ast
 import math
+import os
+import subprocess
+import sys
+import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from playground.core.config import ConfigError
-from playground.stages.trainer import DataError
+from playground.core.chat import prompt_text
+from playground.core.errors import ConfigError, DataError
 
 VARIABLES = ("text", "prompt", "n_tokens", "n_words", "n_chars", "words")
 FUNCTIONS: dict[str, Callable[..., Any]] = {
@@ -272,6 +277,8 @@ class _Eval:
             name = node.func.id
             if name == "round" and len(args) > 1 and isinstance(args[1], int) and abs(args[1]) > 20:
                 raise LimitError("round() takes at most 20 digits")  # round(5, -10**9) builds 10**10**9
+            if name == "str" and args and not isinstance(args[0], (str, int, float, bool)):
+                raise TypeError("str() takes a number or a string")  # str(list) is sized only after it is built
             if name == "sum" and not all(isinstance(x, (int, float)) for x in (args[0] if args else [])):
                 raise TypeError("sum() adds numbers only")
             if name in ("sum", "min", "max", "any", "all", "len") and args and not isinstance(
@@ -283,8 +290,13 @@ class _Eval:
         allowed = STR_METHODS if isinstance(obj, str) else LIST_METHODS if isinstance(obj, list) else ()
         if method not in allowed:  # a listed name, but on a value that has no such method in the sandbox
             raise TypeError(f"'.{method}()' cannot be called on {type(obj).__name__}")
-        if method == "join" and not all(isinstance(x, str) for x in (args[0] if args else [])):
-            raise TypeError("join() takes a list of strings")
+        if method == "join":
+            parts = args[0] if args else []
+            if not isinstance(parts, (list, tuple)) or not all(isinstance(x, str) for x in parts):
+                raise TypeError("join() takes a list of strings")
+            # size it before it is built: a join of a long list by a long separator is quadratic memory
+            if sum(map(len, parts)) + len(obj) * max(len(parts) - 1, 0) > MAX_LEN:
+                raise LimitError(f"join() would build a string longer than {MAX_LEN}")
         self.charge(len(obj))  # every listed method reads the whole string / list: loops of them add up
         return getattr(obj, method)(*args)
 
@@ -336,14 +348,26 @@ def variables(text: str, prompt: str = "", n_tokens: int | None = None) -> dict[
             "n_words": len(words), "n_chars": len(text), "words": words}
 
 
+REWARD_CLIP = 1000.0  # |score| above this is clipped: exp(n_tokens * 100) must not put inf / nan into PPO
+
+
+class ClippedScore(float):
+    """A score that was clipped to +-REWARD_CLIP (ExprReward counts and reports them)."""
+
+
 def _as_score(value: Any) -> float:
     if isinstance(value, bool):
         return float(value)
     if not isinstance(value, (int, float)):
         raise TypeError(f"the expression gave {type(value).__name__}, not a number")
-    out = float(value)
-    if not math.isfinite(out):
-        raise ValueError(f"the expression gave {out}")
+    try:
+        out = float(value)
+    except OverflowError:  # an int past float range
+        out = math.copysign(math.inf, value)
+    if math.isnan(out):
+        raise ValueError("the expression gave nan")
+    if abs(out) > REWARD_CLIP:
+        return ClippedScore(math.copysign(REWARD_CLIP, out))
     return out
 
 
@@ -357,17 +381,7 @@ class RewardExpression:
 
     def __init__(self, source: str) -> None:
         self.source = (source or "").strip()
-        if not self.source:
-            raise ConfigError("reward_expression is empty: write one, e.g. -abs(n_tokens - 20) / 20")
-        if len(self.source) > MAX_SOURCE:
-            raise ConfigError(f"reward_expression is {len(self.source)} characters long (at most {MAX_SOURCE})")
-        try:
-            tree = ast.parse(self.source, mode="eval")
-        except SyntaxError as e:
-            # the parser reports offset 0 when the expression stops short (e.g. "n_words +")
-            col = f" (column {e.offset})" if e.offset and e.offset <= len(self.source) else " (at the end)"
-            raise ConfigError(f"reward_expression: invalid syntax: {e.msg}{col}") from None
-        _check(tree, frozenset())
+        tree = static_check(self.source)
         _fold_constants(tree.body, self.source)
         self.tree = tree
         self._try_samples()
@@ -393,22 +407,77 @@ def compile_expression(source: str) -> RewardExpression:
     return RewardExpression(source)
 
 
-def check_expression(source: str) -> str:
-    """'' when the expression is fine, else the one-line reason (for the UI's live check)."""
+def static_check(source: str) -> ast.Expression:
+    """Length, syntax and the node whitelist only: bounded work (MAX_SOURCE characters), safe anywhere."""
+    source = (source or "").strip()
+    if not source:
+        raise ConfigError("reward_expression is empty: write one, e.g. -abs(n_tokens - 20) / 20")
+    if len(source) > MAX_SOURCE:
+        raise ConfigError(f"reward_expression is {len(source)} characters long (at most {MAX_SOURCE})")
     try:
-        compile_expression(source)
+        tree = ast.parse(source, mode="eval")
+    except SyntaxError as e:
+        # the parser reports offset 0 when the expression stops short (e.g. "n_words +")
+        col = f" (column {e.offset})" if e.offset and e.offset <= len(source) else " (at the end)"
+        raise ConfigError(f"reward_expression: invalid syntax: {e.msg}{col}") from None
+    except (RecursionError, MemoryError, ValueError):
+        raise ConfigError("reward_expression is nested too deeply") from None
+    _check(tree, frozenset())
+    return tree
+
+
+# The evaluating half of a check (constant folding, sample responses) may cost seconds of CPU and some memory by
+# design; in the web server it runs in a child process with a CPU, memory and wall-clock budget, two at a time.
+CHECK_CPU_S = 3
+CHECK_MEMORY_BYTES = 1 << 30
+CHECK_WALL_S = 8.0
+_CHECKS = threading.BoundedSemaphore(2)
+_CHILD = (
+    "import resource, sys\n"
+    "resource.setrlimit(resource.RLIMIT_CPU, ({cpu}, {cpu}))\n"
+    "resource.setrlimit(resource.RLIMIT_AS, ({mem}, {mem}))\n"
+    "from playground.stages.ppo.expr import check_expression\n"
+    "sys.stdout.write(check_expression(sys.stdin.read(), isolated=False))\n"
+)
+
+
+def _check_in_child(source: str) -> str:
+    if not _CHECKS.acquire(timeout=CHECK_WALL_S):
+        return "reward_expression: the checker is busy; try again in a moment"
+    try:
+        code = _CHILD.format(cpu=CHECK_CPU_S, mem=CHECK_MEMORY_BYTES)
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[3]),
+                                                            os.environ.get("PYTHONPATH", "")])}
+        try:
+            r = subprocess.run([sys.executable, "-c", code], input=source, capture_output=True, text=True,
+                               timeout=CHECK_WALL_S, env=env)
+        except subprocess.TimeoutExpired:
+            return f"reward_expression: checking it took over {CHECK_WALL_S:g} s; make it do less work"
+    finally:
+        _CHECKS.release()
+    if r.returncode != 0:
+        tail = (r.stderr.strip().splitlines() or [""])[-1]
+        if "MemoryError" in tail or r.returncode in (-9, 137):
+            return "reward_expression: checking it needed too much memory; make it build smaller strings or lists"
+        if r.returncode in (-24, 152) or "CPU" in tail:
+            return f"reward_expression: checking it used over {CHECK_CPU_S} s of CPU; make it do less work"
+        return f"reward_expression: the check failed ({tail[:160] or f'exit {r.returncode}'})"
+    return r.stdout.strip()
+
+
+def check_expression(source: str, isolated: bool = True) -> str:
+    """'' when the expression is fine, else the one-line reason (the UI's live check and config validation).
+
+    The static part runs here; the evaluating part runs in a budgeted child process unless `isolated` is False
+    (the trainer, which is itself a child process, compiles the expression in place)."""
+    try:
+        static_check(source)
+        if not isolated:
+            compile_expression(source)
+            return ""
     except ConfigError as e:
         return str(e)
-    return ""
-
-
-def _prompt_text(prompt: Any) -> str:
-    if isinstance(prompt, str):
-        return prompt
-    if isinstance(prompt, list):
-        users = [m.get("content", "") for m in prompt if isinstance(m, dict) and m.get("role") == "user"]
-        return users[-1] if users else ""
-    return ""
+    return _check_in_child(source)
 
 
 class ExprReward:
@@ -418,17 +487,24 @@ class ExprReward:
         self.expr = compile_expression(source)
         self.errors = 0
         self.scored = 0
+        self.clipped = 0
         self.last_error = ""
 
     def __call__(self, prompts: list[Any], responses: list[str], response_ids: list[list[int]]) -> list[float]:
         scores, failed, first = [], 0, None
         for p, text, ids in zip(prompts, responses, response_ids, strict=True):
             try:
-                scores.append(self.expr.score(text, _prompt_text(p), len(ids)))
+                scores.append(self.expr.score(text, prompt_text(p), len(ids)))
             except Exception as e:  # noqa: BLE001 - one bad response must not stop training: it scores 0
                 scores.append(0.0)
                 failed += 1
                 first = first or e
+        clipped = sum(isinstance(s, ClippedScore) for s in scores)
+        if clipped:
+            self.clipped += clipped
+            print(f"reward_expression: {clipped}/{len(scores)} scores were beyond +-{REWARD_CLIP:g} and were clipped",
+                  flush=True)
+        scores = [float(s) for s in scores]
         self.scored += len(scores)
         self.errors += failed
         if first is not None:
