@@ -102,7 +102,7 @@ def test_every_choice_field_is_declared_in_metadata() -> None:
 
 def test_yaml_alias_bomb_is_refused_before_expansion(home, tmp_path) -> None:
     bomb = ["a: &a [x, x, x, x, x, x, x, x, x, x]"]
-    for i, (prev, cur) in enumerate(zip("abcdefghi", "bcdefghij")):
+    for prev, cur in zip("abcdefghi", "bcdefghij", strict=True):
         bomb.append(f"{cur}: &{cur} [*{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}]")
     f = tmp_path / "bomb.yaml"
     f.write_text("\n".join(bomb) + "\n")

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from playground.core.config import ConfigError, load_config
-from playground.stages.ppo.expr import EXAMPLES, check_expression, compile_expression, make_expr_reward
+from playground.core.expr import EXAMPLES, check_expression, compile_expression, make_expr_reward
 from playground.stages.trainer import DataError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -237,7 +237,7 @@ def test_live_check_evaluates_in_a_budgeted_child_process() -> None:
 
 
 def test_huge_finite_reward_is_clipped_not_inf() -> None:
-    from playground.stages.ppo.expr import REWARD_CLIP
+    from playground.core.expr import REWARD_CLIP
 
     reward = make_expr_reward("10.0 ** min(n_tokens * 100, 100) * 1e250")
     scores = reward(["p", "p"], ["a b c", "a"], [[1, 2, 3], [1]])

@@ -284,7 +284,7 @@ def validate(cfg: BaseRun, where: str = "config") -> None:
              "rollout_batch_size must be a multiple of per_device_train_batch_size x gradient_accumulation_steps")
         need(cfg.reward.startswith(("rule:", "rm:")), f"reward must start with rule: or rm:, got {cfg.reward!r}")
         if cfg.reward.strip() == "rule:expr":  # refuse a bad expression before a job is queued
-            from playground.stages.ppo.expr import check_expression
+            from playground.core.expr import check_expression
 
             problem = check_expression(cfg.reward_expression)
             need(not problem, problem)

@@ -10,7 +10,7 @@ Rules
 - keyword     +1/k per wanted word present, -1/k per avoided word ("-word") present, k = number of words;
               words come from reward_keywords, e.g. "sea, moon, -ugh".
 - expr        a Python expression in reward_expression over the response, checked against a whitelist and
-              run in a sandbox (playground/train/reward_expr.py), e.g.
+              run in a sandbox (playground/core/expr.py), e.g.
               -abs(n_tokens - 20) / 20 + 0.5 * ("please" in text.lower()). Variables: text, prompt, n_tokens,
               n_words, n_chars, words. A bad expression is a ConfigError before any model loads; a response
               whose evaluation fails scores 0 (counted, printed to the log); a batch where all fail is a DataError.
@@ -102,7 +102,7 @@ def build_reward(spec: str, cfg: Any = None, device: str = "auto") -> RewardFn:
                 raise ConfigError("reward rule:keyword needs reward_keywords, e.g. 'sea, moon, -ugh'")
             return make_keyword(wanted, avoided)
         if name == "expr":
-            from playground.stages.ppo.expr import make_expr_reward
+            from playground.core.expr import make_expr_reward
 
             source = getattr(cfg, "reward_expression", "")
             if not (source or "").strip():

@@ -22,10 +22,10 @@ import pandas as pd
 
 from playground.core import builtin
 from playground.core.config import PPORun
-from playground.core.runs import read_jsonl, read_status
-from playground.stages.ppo.expr import EXAMPLES, check_expression
+from playground.core.expr import EXAMPLES, check_expression
+from playground.core.runs import base_model, read_jsonl, read_status
+from playground.stages.preferences.arena import ArenaSetup, PromptMode, SourceSetup
 from playground.ui.context import AppContext, TabId
-from playground.ui.tabs.preferences import MODES, ArenaSetup, SourceSetup
 from playground.ui.widgets.forms import ConfigForm, config_form, default_preset, list_presets, load_preset
 from playground.ui.widgets.live import PlotSpec
 from playground.ui.widgets.run_panel import run_choices, run_panel, wire_presets
@@ -118,8 +118,6 @@ def arena_round(ctx: AppContext, run_id: str) -> ArenaSetup | str:
     new tokens). Votes go to a pool named after the run (`ppo-<...>`, the run id). Prompts: the run's workspace
     dataset in order, else the first built-in prompt typed in the box. With an `rm:` reward, that reward model
     is the RM judge."""
-    from playground.ui.tabs.preferences import run_base_model
-
     if not run_id:
         return "Pick a PPO run to follow first."
     run = ctx.ws.get_run(run_id)
@@ -131,15 +129,15 @@ def arena_round(ctx: AppContext, run_id: str) -> ArenaSetup | str:
     if not (Path(run["run_dir"]) / "adapter" / "adapter_config.json").is_file():
         return f"Run {run_id} has no adapter yet (a run saves adapter/ when it ends; Resume to finish it)."
     cfg = run["config"]
-    base = run_base_model(run)
+    base = base_model(run["run_dir"])
     temperature = min(2.0, max(0.0, float(cfg.get("temperature", 1.0))))
     tokens = max(1, min(512, int(cfg.get("response_length", 24))))
     sources = (SourceSetup(base, run_id, temperature, 1.0, tokens), SourceSetup(base, "", temperature, 1.0, tokens))
     prompts = str(cfg.get("prompts", "builtin:prompts"))
     if not prompts.startswith("builtin:") and ctx.ws.has_dataset(prompts):
-        mode, dataset, prompt = MODES[1], prompts, None
+        mode, dataset, prompt = PromptMode.IN_ORDER, prompts, None
     else:
-        mode, dataset, prompt = MODES[0], None, (builtin.prompts() or [""])[0]
+        mode, dataset, prompt = PromptMode.TYPED, None, (builtin.prompts() or [""])[0]
     reward = str(cfg.get("reward", ""))
     judge = (reward[3:].strip() or None) if reward.startswith("rm:") else None
     pool = run_id if run_id.startswith("ppo-") else f"ppo-{run_id}"  # ids are ppo-<date>-<time>-<hex> already
@@ -184,6 +182,10 @@ def build(ctx: AppContext) -> None:
                       follow_info="Pick any PPO run to watch or control.")
     wire_presets("ppo", form, preset, preset_name, save_btn)
     view, follow, refresh_runs = panel.view, panel.follow, panel.refresh
+    ctx.register_picker(form.components[FIELDS.index("reward")], lambda: reward_choices(ctx))
+    ctx.register_picker(form.components[FIELDS.index("prompts")], lambda: prompt_choices(ctx))
+    if sft_box_new is not None:
+        ctx.register_picker(sft_box_new, lambda: sft_choices(ctx))
     gr.Markdown("**Samples: before training vs now** (same prompts and sampling seed; refreshed as the run "
                 "writes samples.jsonl every *sample every* updates)")
     samples = gr.Dataframe(samples_frame(None), interactive=False, wrap=True)

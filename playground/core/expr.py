@@ -1,5 +1,7 @@
 """A PPO reward written as one Python expression, checked against a whitelist and run by a small interpreter.
 
+It lives in core (not stages/ppo) because config validation checks an expression before a job is queued.
+
     fn = compile_expression('-abs(n_tokens - 20) / 20 + 0.5 * ("please" in text.lower())')  # ConfigError if bad
     fn.score(text="Hello please", prompt="Say hi", n_tokens=3)                            # -> 0.35
     reward = make_expr_reward(expr)            # (prompts, responses, response_ids) -> scores, as in rewards.py
@@ -436,7 +438,7 @@ _CHILD = (
     "import resource, sys\n"
     "resource.setrlimit(resource.RLIMIT_CPU, ({cpu}, {cpu}))\n"
     "resource.setrlimit(resource.RLIMIT_AS, ({mem}, {mem}))\n"
-    "from playground.stages.ppo.expr import check_expression\n"
+    "from playground.core.expr import check_expression\n"
     "sys.stdout.write(check_expression(sys.stdin.read(), isolated=False))\n"
 )
 
@@ -446,7 +448,7 @@ def _check_in_child(source: str) -> str:
         return "reward_expression: the checker is busy; try again in a moment"
     try:
         code = _CHILD.format(cpu=CHECK_CPU_S, mem=CHECK_MEMORY_BYTES)
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[3]),
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[2]),
                                                             os.environ.get("PYTHONPATH", "")])}
         try:
             r = subprocess.run([sys.executable, "-c", code], input=source, capture_output=True, text=True,
