@@ -13,9 +13,15 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(CHROMIUM is None, reason="Debian chromium is not installed (.ci/run installs it)")]
 
-# at least one line drawn in a visible plot (axes alone have an empty path group)
-LINES_DRAWN = """() => [...document.querySelectorAll('.vega-embed')].some(e => e.offsetParent !== null
-    && (e.querySelector('[class*=pathgroup]') || {childElementCount: 0}).childElementCount > 0)"""
+# What a person sees: in the visible tab, a chart line with real geometry (several points, non-zero width) and a
+# visible computed stroke. Counting path nodes is not enough: Gradio 6.31's LinePlot drew paths with no stroke.
+LINE_VISIBLE = """() => [...document.querySelectorAll('polyline.pg-line')].some(l => {
+    if (l.closest('svg').getBoundingClientRect().width === 0) return false;  // in a hidden tab
+    const s = getComputedStyle(l), box = l.getBBox();
+    return l.points.numberOfItems >= 2 && box.width > 0 && s.stroke !== 'none' && s.stroke !== ''
+        && parseFloat(s.strokeWidth) > 0 && parseFloat(s.opacity) > 0 && s.visibility !== 'hidden';
+})"""
+LINES_DRAWN = LINE_VISIBLE
 
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
@@ -39,29 +45,69 @@ def page(app_server):  # noqa: ANN001, ANN201
 def test_click_through_tabs(page) -> None:  # noqa: ANN001
     from playground.ui.app import TABS
 
-    for title, module, _ in TABS:
+    for tab_id, title, _, _ in TABS:
         page.get_by_role("tab", name=title, exact=True).click()
         page.wait_for_timeout(400)
-        page.screenshot(path=str(ARTIFACTS / f"tab-{module}.png"), full_page=True)
+        page.screenshot(path=str(ARTIFACTS / f"tab-{tab_id.value}.png"), full_page=True)
     assert "Workspace" in page.inner_text("body")
 
 
-def test_sft_tiny_preset_plot_gets_points(page, app_server) -> None:  # noqa: ANN001
+def test_chart_draws_a_visible_line_in_a_page_opened_before_the_run(page, app_server) -> None:  # noqa: ANN001
+    """The page is open before the run exists; the run starts from it and its loss line becomes visible without a
+    reload; when the run ends, the "Follow run" label says so (no stale "queued")."""
     from playground.core.runs import read_metrics
 
     page.get_by_role("tab", name="2 · SFT", exact=True).click()
+    assert not page.evaluate(LINE_VISIBLE)  # nothing drawn before the run
     page.get_by_role("button", name="▶ Start training", exact=True).click()
     page.get_by_text("Started").first.wait_for()
     run = app_server["ctx"].ws.runs("sft")[0]
-    # the status line reaches a step > 0 and the loss plot draws marks once metrics arrive
-    page.wait_for_function(
-        "() => /step [1-9]/.test(document.body.innerText)", timeout=240_000, polling=500
-    )
-    # a drawn line, not just axes: vega puts one group per metric line into the plot's path group
-    page.wait_for_function(LINES_DRAWN, timeout=120_000, polling=500)
-    page.wait_for_timeout(1500)
+    page.wait_for_function(LINE_VISIBLE, timeout=240_000, polling=500)
     page.screenshot(path=str(ARTIFACTS / "sft-live.png"), full_page=True)
+    line = page.evaluate("""() => { const l = [...document.querySelectorAll('polyline.pg-line')]
+        .find(l => l.closest('svg').getBoundingClientRect().width > 0); const s = getComputedStyle(l);
+        return {points: l.points.numberOfItems, width: l.getBBox().width, stroke: s.stroke, sw: s.strokeWidth}; }""")
+    assert line["points"] >= 2 and line["width"] > 0 and line["stroke"] not in ("none", "") and line["sw"] != "0px"
     assert any("loss" in m for m in read_metrics(run["run_dir"]))
+    # the run picker's label follows the run's state to the end
+    follow = page.get_by_label("Follow run", exact=True)
+    page.wait_for_function("""id => [...document.querySelectorAll('input')].some(
+        i => i.value.startsWith(id) && i.value.includes('succeeded'))""", arg=run["id"], timeout=300_000,
+        polling=500)
+    assert run["id"] in follow.input_value()
+
+
+def test_new_dataset_appears_in_the_sft_picker_without_refresh(page, app_server) -> None:  # noqa: ANN001
+    """A dataset made elsewhere (here: the CLI, another process) is listed in the SFT dataset picker of a page
+    that was already open, with no Refresh press and no reload."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    page.get_by_role("tab", name="2 · SFT", exact=True).click()
+    box = page.get_by_label("dataset", exact=True)
+    box.click()
+    assert page.get_by_role("option", name="from-the-cli", exact=True).count() == 0
+    box.blur()  # closes the list; a click on the focused box would not reopen it
+    src = app_server["home"] / "cli-rows.jsonl"
+    src.write_text(json.dumps({"messages": [{"role": "user", "content": "Hi"},
+                                            {"role": "assistant", "content": "Hello."}]}) + "\n")
+    env = dict(os.environ, PLAYGROUND_HOME=str(app_server["home"]))
+    out = subprocess.run([sys.executable, "-m", "playground", "datasets", "import", str(src), "--name", "from-the-cli"],
+                         cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    for _ in range(60):  # the page's watcher polls every 2 s; open the list until the new name is in it
+        page.wait_for_timeout(1000)
+        box.click()
+        found = page.get_by_role("option", name="from-the-cli", exact=True).count() > 0
+        if found:
+            break
+        box.blur()
+    page.screenshot(path=str(ARTIFACTS / "sft-picker-new-dataset.png"), full_page=False)
+    assert found, "the SFT dataset picker never listed the dataset the CLI made"
 
 
 def test_page_opened_later_follows_a_cli_run_and_draws_it(app_server) -> None:  # noqa: ANN001

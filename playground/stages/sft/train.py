@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 from playground.core.config import SFTRun
+from playground.core.runs import write_phase
 from playground.stages.trainer import (
     STOP,
     DataError,
@@ -32,6 +33,7 @@ def run(cfg: SFTRun, run_dir: str | Path) -> None:
 
     run_dir = Path(run_dir)
     seed_everything(cfg.seed)
+    write_phase(run_dir, "reading the dataset")
     train_rows, eval_rows = instruction_rows(cfg.dataset, cfg.eval_fraction, cfg.seed)
     spec, device, tok = chat_model_setup(cfg)
     if cfg.load_in_4bit and device != "cuda":
@@ -43,6 +45,7 @@ def run(cfg: SFTRun, run_dir: str | Path) -> None:
 
         quant = {"quantization_config": BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
                                                            bnb_4bit_compute_dtype=torch.bfloat16)}
+    write_phase(run_dir, "loading model")
     model = models.load_causal_lm(spec, cfg.device, cfg.trust_remote_code, **quant)
     args = SFTConfig(
         **training_args_common(cfg, run_dir, device),
@@ -52,6 +55,7 @@ def run(cfg: SFTRun, run_dir: str | Path) -> None:
         dataset_num_proc=None,
         pad_token=tok.pad_token,
     )
+    write_phase(run_dir, f"tokenising {len(train_rows) + len(eval_rows):,} rows")
     trainer = SFTTrainer(
         model=model,
         args=args,
@@ -62,10 +66,12 @@ def run(cfg: SFTRun, run_dir: str | Path) -> None:
         callbacks=[make_callback(run_dir, {"train_rows": len(train_rows), "eval_rows": len(eval_rows)})],
     )
     resume = resolve_resume(cfg, run_dir)
+    write_phase(run_dir, "training")
     trainer.train(resume_from_checkpoint=resume)
     evaluated = any("eval_loss" in h and h.get("step") == trainer.state.global_step for h in trainer.state.log_history)
     if eval_rows and not evaluated and not STOP.is_set():
         trainer.evaluate()  # the callback writes eval_loss for the final step
+    write_phase(run_dir, "saving the adapter")
     out = run_dir / "adapter"
     trainer.save_model(str(out))
     tok.save_pretrained(str(out))

@@ -56,20 +56,16 @@ W, H = 460, 240  # viewBox; the SVG scales to its column's width
 LEFT, RIGHT, TOP, BOTTOM = 52, 10, 26, 30
 
 
-def _nice_ticks(lo: float, hi: float, n: int = 4) -> list[float]:
-    """About n round numbers covering [lo, hi] (1, 2, 5 × 10^k steps)."""
+def _nice_ticks(lo: float, hi: float, n: int = 4, min_step: float = 0.0) -> list[float]:
+    """About n round numbers covering [lo, hi] (1, 2, 5 × 10^k steps, at least `min_step` apart)."""
     if hi <= lo:
         return [lo]
-    raw = (hi - lo) / n
+    raw = max((hi - lo) / n, min_step)
     mag = 10 ** math.floor(math.log10(raw))
-    step = next(m * mag for m in (1, 2, 5, 10) if m * mag >= raw)
-    first = math.ceil(lo / step) * step
-    out = []
-    v = first
-    while v <= hi + step * 1e-9 and len(out) < 12:
-        out.append(0.0 if abs(v) < step * 1e-9 else v)
-        v += step
-    return out
+    step = next(m * mag for m in (1, 2, 5, 10) if m * mag >= raw * (1 - 1e-9))
+    k0, k1 = math.ceil(lo / step - 1e-9), math.floor(hi / step + 1e-9)
+    # multiples of the step, rounded so float drift never prints 2.0000000000000004
+    return [round(k * step, 12) for k in range(k0, min(k1, k0 + 11) + 1)]
 
 
 def _fmt(v: float) -> str:
@@ -143,9 +139,7 @@ def line_chart(rows: list[dict[str, Any]], metrics: list[str], title: str = "", 
                      'stroke-opacity="0.1"/>')
         parts.append(f'<text x="{x0 - 4}" y="{y + 3:.1f}" text-anchor="end" fill="currentColor" '
                      f'fill-opacity="0.7">{_fmt(t)}</text>')
-    for t in _nice_ticks(xmin, xmax, 5):
-        if t != int(t):
-            continue  # steps are whole numbers
+    for t in _nice_ticks(xmin, xmax, 5, min_step=1.0):  # steps are whole numbers
         x = sx(t)
         parts.append(f'<text x="{x:.1f}" y="{y1 + 13}" text-anchor="middle" fill="currentColor" '
                      f'fill-opacity="0.7">{int(t)}</text>')

@@ -268,11 +268,10 @@ def wire_page(demo: gr.Blocks, ctx: Any, interval: float = 2.0) -> gr.Timer:
     for its revision (a PRAGMA and a stat per run folder) and, only when it moved, re-reads each picker's
     choices; otherwise the tick sends nothing. A page load refreshes them all at once.
 
-    Call it once, at the end of build_app, inside or after the Blocks context."""
+    Call it once, at the end of build_app, inside the Blocks context (after every tab registered its pickers)."""
     pickers = list(ctx.pickers)
-    with demo:
-        seen = gr.State(None)
-        timer = gr.Timer(interval)
+    seen = gr.State(None)
+    timer = gr.Timer(interval)
 
     @needs(Role.VIEWER)
     def check(was: str | None) -> list[Any]:
@@ -291,7 +290,6 @@ def wire_page(demo: gr.Blocks, ctx: Any, interval: float = 2.0) -> gr.Timer:
         return out
 
     outputs = [seen, *[d for d, _ in pickers]]
-    with demo:
-        timer.tick(check, [seen], outputs, api_visibility="private", show_progress="hidden")
-        demo.load(check, [seen], outputs, api_visibility="private", show_progress="hidden")
+    timer.tick(check, [seen], outputs, api_visibility="private", show_progress="hidden")
+    demo.load(check, [seen], outputs, api_visibility="private", show_progress="hidden")
     return timer
