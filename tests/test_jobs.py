@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -48,6 +50,10 @@ def test_stop_then_resume_continues_from_checkpoint(home: Path) -> None:
     assert ckpts, "a stopped run leaves a checkpoint to resume from"
     stopped_at = int(ckpts[-1].name.split("-")[1])
     assert stopped_at >= 3
+    assert status["kept"] == f"adapter after step {stopped_at} (checkpoint-{stopped_at})"
+    assert (run_dir / "adapter" / "adapter_config.json").is_file()
+    assert jobs.stop_message(run_id) == (f"{run_id}: stopped; kept adapter after step {stopped_at} "
+                                         f"(checkpoint-{stopped_at}). Resume continues from checkpoint-{stopped_at}.")
     # resume with a nearer end so the test stays short
     import yaml
 
@@ -55,9 +61,41 @@ def test_stop_then_resume_continues_from_checkpoint(home: Path) -> None:
     data["max_steps"] = stopped_at + 3
     (run_dir / "config.yaml").write_text(yaml.safe_dump(data))
     jobs.resume(run_id)
+    assert jobs.resume_message(run_id) == f"{run_id}: resumes from checkpoint-{stopped_at}."
     assert jobs.wait(run_id, 300) == "succeeded", (run_dir / "log.txt").read_text()[-2000:]
     steps_after = [m["step"] for m in read_metrics(run_dir) if "loss" in m and m["time"] > status["ended"]]
     assert steps_after and min(steps_after) == stopped_at + 1 and max(steps_after) == stopped_at + 3
+    jobs.close()
+
+
+def test_stopped_ppo_job_keeps_its_last_update_and_resumes_without_repeating_steps(home: Path) -> None:
+    """A real SIGTERM to a PPO job: the update in progress is dropped, the last finished one is saved (adapter +
+    checkpoint), the stop message says which, and resume logs every update exactly once."""
+    jobs = JobRunner(Workspace())
+    cfg = load_config("ppo", REPO / "presets/ppo/tiny-cpu.yaml",
+                      ["total_updates=1000", "rollout_batch_size=16", "per_device_train_batch_size=8",
+                       "sample_every=100"])
+    run_id = jobs.submit(cfg, owner="alice")
+    run_dir = jobs.run_dir(run_id)
+    _wait_for(lambda: any("score" in m for m in read_metrics(run_dir)), what="one PPO update")
+    assert jobs.stop(run_id, by="alice", is_admin=False) == "stopped"
+    done = [m["step"] for m in read_metrics(run_dir) if "score" in m]
+    last = done[-1]
+    assert done == list(range(1, last + 1))
+    status = read_status(run_dir)
+    assert status["state"] == "stopped" and status["kept"] == f"adapter after update {last} (checkpoint-{last})"
+    assert (run_dir / "adapter" / "adapter_config.json").is_file()
+    assert (run_dir / "checkpoints" / f"checkpoint-{last}" / "optimizer.pt").is_file()
+    assert jobs.stop_message(run_id) == (f"{run_id}: stopped; kept adapter after update {last} (checkpoint-{last}). "
+                                         f"Resume continues from checkpoint-{last}.")
+    import yaml
+
+    data = yaml.safe_load((run_dir / "config.yaml").read_text())
+    data["total_updates"] = last + 2
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(data))
+    jobs.resume(run_id)
+    assert jobs.wait(run_id, 300) == "succeeded", (run_dir / "log.txt").read_text()[-2000:]
+    assert [m["step"] for m in read_metrics(run_dir) if "score" in m] == list(range(1, last + 3))
     jobs.close()
 
 
@@ -96,12 +134,22 @@ def test_reconcile_marks_orphans_interrupted(home: Path) -> None:
         os._exit(0)
     os.waitpid(dead, 0)
     write_status(run_dir, state="running", pid=dead, started=time.time())
+    # stands in for a job an earlier app started: the runner knows its jobs by their command line
+    job = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", "-m", "playground", "sft"])
     alive_dir = home / "runs" / "sft-alive"
     alive_dir.mkdir(parents=True)
     ws.register_run("sft-alive", "sft", alive_dir, {})
-    write_status(alive_dir, state="running", pid=os.getpid(), started=time.time())
+    write_status(alive_dir, state="running", pid=job.pid, started=time.time())
+    recycled_dir = home / "runs" / "sft-recycled"  # its pid now belongs to another program (this test)
+    recycled_dir.mkdir(parents=True)
+    ws.register_run("sft-recycled", "sft", recycled_dir, {})
+    write_status(recycled_dir, state="running", pid=os.getpid(), started=time.time())
     jobs = JobRunner(ws)
-    assert jobs.reconcile() == ["sft-orphan"]
-    assert read_status(run_dir)["state"] == "interrupted"
-    assert read_status(alive_dir)["state"] == "running"
-    jobs.close()
+    try:
+        assert sorted(jobs.reconcile()) == ["sft-orphan", "sft-recycled"]
+        assert read_status(run_dir)["state"] == "interrupted"
+        assert read_status(alive_dir)["state"] == "running" and jobs.adopted() == {"sft-alive": job.pid}
+    finally:
+        job.kill()
+        job.wait()
+        jobs.close()

@@ -312,3 +312,76 @@ def test_value_adapter_trains_its_own_lora_saves_and_resumes(tmp_path, one_threa
     with pytest.raises(DataError, match="saved with value_model: head"):
         ppo.run(load_config("ppo", PRESET, ["value_model=adapter", "total_updates=2", "rollout_batch_size=16",
                                             "sample_every=0", "resume_from_checkpoint=last"]), head_dir)
+
+
+# ---- stop: the update in progress is dropped, the last finished one is kept -------------------------------
+STOP_CFG = ["total_updates=5", "rollout_batch_size=16", "per_device_train_batch_size=8", "sample_every=100"]
+
+
+def test_stop_inside_an_update_keeps_the_last_finished_one(tmp_path, one_thread):
+    """Four optimiser steps per update (2 mini-batches x 2 epochs); STOP lands after the 2nd step of update 2:
+    that update is dropped, the weights go back to update 1's, and update 1's adapter and checkpoint are saved."""
+    from peft import get_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    from playground.stages.ppo import train as ppo
+    from playground.stages.trainer import STOP
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    tr = ppo.PPOTrainer(load_config("ppo", PRESET, STOP_CFG), run_dir)
+    real_step = tr.optimizer.step
+    seen: dict[str, dict[str, torch.Tensor]] = {}
+
+    def trainable() -> dict[str, torch.Tensor]:
+        return {n: p.detach().clone() for n, p in tr.model.named_parameters() if p.requires_grad}
+
+    def step(*a, **k):  # noqa: ANN002, ANN003, ANN202
+        out = real_step(*a, **k)
+        seen["calls"] = seen.get("calls", 0) + 1
+        if seen["calls"] == 4:  # the last optimiser step of update 1
+            seen["after_1"] = trainable()
+        if seen["calls"] == 6:  # half way through update 2
+            seen["mid_2"] = trainable()
+            STOP.set()
+        return out
+
+    tr.optimizer.step = step
+    try:
+        tr.train()
+    finally:
+        STOP.clear()
+    assert seen["calls"] == 6 and tr.step == 1
+    now = trainable()
+    assert all(torch.equal(now[n], seen["after_1"][n]) for n in now), "the weights are not update 1's"
+    assert any(not torch.equal(seen["mid_2"][n], seen["after_1"][n]) for n in now)  # update 2 had moved them
+    result = json.loads((run_dir / "result.json").read_text())
+    assert result["kept"] == "adapter after update 1 (checkpoint-1)" and result["stopped"] is True
+    assert result["abandoned"] == "update 2 was stopped during optimisation and dropped"
+    saved = load_file(run_dir / "adapter" / "adapter_model.safetensors")
+    policy = get_peft_model_state_dict(tr.model, adapter_name=ppo.POLICY_ADAPTER)
+    assert saved.keys() == policy.keys() and all(torch.equal(saved[k], policy[k]) for k in saved)
+    assert [r["step"] for r in _metrics(run_dir)] == [1]
+    assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["checkpoint-1"]
+
+    # resume goes on from update 1 and logs each update once
+    ppo.run(load_config("ppo", PRESET, [*STOP_CFG, "total_updates=2", "resume_from_checkpoint=last"]), run_dir)
+    assert [r["step"] for r in _metrics(run_dir)] == [1, 2]
+
+
+def test_stop_before_the_first_update_keeps_nothing_and_says_so(tmp_path, one_thread):
+    from playground.stages.ppo import train as ppo
+    from playground.stages.trainer import STOP
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    tr = ppo.PPOTrainer(load_config("ppo", PRESET, STOP_CFG), run_dir)
+    STOP.set()
+    try:
+        tr.train()
+    finally:
+        STOP.clear()
+    result = json.loads((run_dir / "result.json").read_text())
+    assert result["kept"] == "nothing: stopped before the first update finished" and result["adapter"] is None
+    assert not (run_dir / "adapter").exists() and not (run_dir / "checkpoints").exists()
+    assert not (run_dir / "samples.jsonl").exists()  # the cut-short sample generation is not logged
