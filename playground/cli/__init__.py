@@ -16,15 +16,30 @@ A bad config or bad data exits non-zero with a one-line reason on stderr.
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import sys
 import time
 import traceback
 from pathlib import Path
+from typing import Any
 
 from playground.core.config import STAGES, load_config, save_config, to_dict
 from playground.core.errors import ConfigError, UserError
+
+
+def trainer(stage: str) -> Any:
+    """The stage's subprocess entry (`run(config, run_dir)`), imported only when that stage runs."""
+    if stage == "sft":
+        from playground.stages.sft import train
+    elif stage == "reward":
+        from playground.stages.reward import train
+    elif stage == "dpo":
+        from playground.stages.dpo import train
+    elif stage == "ppo":
+        from playground.stages.ppo import train
+    else:
+        raise ConfigError(f"unknown stage '{stage}' (choose from {', '.join(STAGES)})")
+    return train
 
 
 def run_stage(stage: str, config: str | None, overrides: list[str], run_dir: str | None) -> int:
@@ -57,7 +72,7 @@ def run_stage(stage: str, config: str | None, overrides: list[str], run_dir: str
         write_status(rd, state="running", pid=os.getpid(), started=time.time(), ended=None, error=None)
         print(f"run dir: {rd}", flush=True)
     install_stop_handler()
-    module = importlib.import_module(f"playground.stages.{stage}.train")
+    module = trainer(stage)
     try:
         module.run(cfg, rd)
     except UserError as e:
