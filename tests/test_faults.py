@@ -20,7 +20,7 @@ from playground.core.errors import AccessError, ModelError, WorkspaceError
 from playground.core.jobs import JobRunner
 from playground.core.runs import read_metrics, read_status
 from playground.core.workspace import Workspace
-from tests.test_jobs import FAST, REPO, _wait_for
+from tests.test_jobs import FAST, REPO, _wait_for, set_config
 
 SFT = REPO / "presets/sft/tiny-cpu.yaml"
 
@@ -52,11 +52,7 @@ def test_adopted_job_killed_after_restart_is_interrupted_and_resume_starts_over(
     assert second_app.adopted() == {}
 
     # resume says it starts over, and the restarted run does not log its steps twice
-    import yaml
-
-    cfg = yaml.safe_load((run_dir / "config.yaml").read_text())
-    cfg["max_steps"] = 3
-    (run_dir / "config.yaml").write_text(yaml.safe_dump(cfg))
+    set_config(run_dir, max_steps=3)
     second_app.resume(run_id)
     assert second_app.resume_message(run_id) == f"{run_id}: starts over: no checkpoint was saved."
     assert second_app.wait(run_id, 300) == "succeeded", (run_dir / "log.txt").read_text()[-2000:]

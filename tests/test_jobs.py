@@ -27,6 +27,15 @@ def _wait_for(pred, timeout: float = 300, what: str = "") -> None:  # noqa: ANN0
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def set_config(run_dir: Path, **values: object) -> None:
+    """Change fields of a run's config.yaml (before a resume)."""
+    import yaml
+
+    data = yaml.safe_load((run_dir / "config.yaml").read_text())
+    data.update(values)
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(data))
+
+
 def test_commands() -> None:
     cmd = build_command("sft", "runs/x/config.yaml", "runs/x", 1)
     assert cmd[1:5] == ["-m", "playground", "sft", "--config"]
@@ -54,12 +63,7 @@ def test_stop_then_resume_continues_from_checkpoint(home: Path) -> None:
     assert (run_dir / "adapter" / "adapter_config.json").is_file()
     assert jobs.stop_message(run_id) == (f"{run_id}: stopped; kept adapter after step {stopped_at} "
                                          f"(checkpoint-{stopped_at}). Resume continues from checkpoint-{stopped_at}.")
-    # resume with a nearer end so the test stays short
-    import yaml
-
-    data = yaml.safe_load((run_dir / "config.yaml").read_text())
-    data["max_steps"] = stopped_at + 3
-    (run_dir / "config.yaml").write_text(yaml.safe_dump(data))
+    set_config(run_dir, max_steps=stopped_at + 3)  # resume with a nearer end so the test stays short
     jobs.resume(run_id)
     assert jobs.resume_message(run_id) == f"{run_id}: resumes from checkpoint-{stopped_at}."
     assert jobs.wait(run_id, 300) == "succeeded", (run_dir / "log.txt").read_text()[-2000:]
@@ -88,11 +92,7 @@ def test_stopped_ppo_job_keeps_its_last_update_and_resumes_without_repeating_ste
     assert (run_dir / "checkpoints" / f"checkpoint-{last}" / "optimizer.pt").is_file()
     assert jobs.stop_message(run_id) == (f"{run_id}: stopped; kept adapter after update {last} (checkpoint-{last}). "
                                          f"Resume continues from checkpoint-{last}.")
-    import yaml
-
-    data = yaml.safe_load((run_dir / "config.yaml").read_text())
-    data["total_updates"] = last + 2
-    (run_dir / "config.yaml").write_text(yaml.safe_dump(data))
+    set_config(run_dir, total_updates=last + 2)
     jobs.resume(run_id)
     assert jobs.wait(run_id, 300) == "succeeded", (run_dir / "log.txt").read_text()[-2000:]
     assert [m["step"] for m in read_metrics(run_dir) if "score" in m] == list(range(1, last + 3))
