@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export GRADIO_ANALYTICS_ENABLED = False
 export HF_HUB_DISABLE_TELEMETRY = 1
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench clean image-check
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/sft_vs_trl.py
+
+# builds the Space image with buildah on a local Debian base, serves it, checks it (root, many minutes; not in test)
+image-check:
+	scripts/check_image.sh
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache tests/artifacts

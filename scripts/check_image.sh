@@ -50,6 +50,7 @@ fi
 CTR=$(buildah from "$IMAGE")
 LOG=$(mktemp /tmp/check_image_app.XXXXXX.log)
 APP_PID=
+VOL=
 stop_app() {  # the app runs in its own process group (setsid): stop buildah run and everything under it
   [ -n "$APP_PID" ] || return 0
   kill -TERM -- "-$APP_PID" 2>/dev/null || true
@@ -59,15 +60,18 @@ stop_app() {  # the app runs in its own process group (setsid): stop buildah run
 }
 cleanup() {
   stop_app
-  [ "${KEEP:-0}" = 1 ] || buildah rm "$CTR" >/dev/null 2>&1 || true
+  [ "${KEEP:-0}" = 1 ] || { buildah rm "$CTR" >/dev/null 2>&1; rm -rf "$VOL"; } || true
 }
 trap cleanup EXIT
-# the image's CMD, as its user (buildah run does not run CMD by itself)
-setsid buildah run --isolation chroot --user 1000:1000 "$CTR" -- \
+# the image's CMD as a Space runs it: its user, SPACE_ID set (Space mode: HF OAuth, allow-list, CPU sizes) and a
+# "bucket" mounted at /data, so the workspace must land on the volume
+VOL=$(mktemp -d /var/tmp/check_image_data.XXXXXX)
+chown 1000:1000 "$VOL"
+setsid buildah run --isolation chroot --user 1000:1000 -v "$VOL:/data" -e SPACE_ID=local/image-check "$CTR" -- \
   sh -c 'cd /home/user/app && exec python -m playground.core.space --host 0.0.0.0 --port '"$PORT" >"$LOG" 2>&1 &
 APP_PID=$!
 say "container $CTR started (log $LOG)"
-for _ in $(seq 1 180); do
+for _ in $(seq 1 300); do
   code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/" || true)
   [ "$code" = 200 ] && break
   kill -0 "$APP_PID" 2>/dev/null || { tail -20 "$LOG"; echo "app exited before serving" >&2; exit 1; }
@@ -75,6 +79,11 @@ for _ in $(seq 1 180); do
 done
 [ "$code" = 200 ] || { tail -20 "$LOG"; echo "no HTTP 200 on $PORT" >&2; exit 1; }
 say "HTTP 200 on http://127.0.0.1:$PORT/"
+
+head -1 "$LOG" | sed 's/^/  | /'
+grep -q "workspace: /data/workspace · persistent" "$LOG" || { echo "the workspace is not on the /data volume" >&2; exit 1; }
+[ -f "$VOL/workspace/playground.db" ] || { echo "no playground.db on the volume" >&2; exit 1; }
+say "Space mode on; workspace on the mounted volume ($VOL/workspace/playground.db exists on the host)"
 
 # 4. the page names the bundled model (Gradio serves the layout as /config)
 if curl -s "http://127.0.0.1:$PORT/config" | grep -q 'SmolLM2-135M-Instruct'; then

@@ -118,6 +118,7 @@ def configure() -> bool:
     if not is_space():
         return False
     os.environ.setdefault("PLAYGROUND_HOME", str(workspace_home()))
+    os.environ.setdefault("PLAYGROUND_OAUTH", "1")  # core/auth.py: HF sign-in, PLAYGROUND_ADMINS are admins
     os.environ.setdefault("PLAYGROUND_MODEL_ALLOWLIST", ",".join(ALLOWED_MODELS))
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, str(CPU_DEFAULTS.torch_threads))
