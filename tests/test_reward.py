@@ -387,7 +387,7 @@ def test_eval_rm_cli_gives_hand_counted_accuracy(trained: dict[str, Any], tmp_pa
     assert any(ln.split()[:3] == ["alice", "accuracy=1.000", "n=3"] for ln in lines)
     assert any(ln.split()[:3] == ["bob", "accuracy=0.500", "n=4"] for ln in lines)
     assert "warning: only 7 pairs: too few for the accuracy to mean much" in proc.stdout
-    assert "skipped 2 unreadable row(s): row 8:" in proc.stdout and "row 9:" in proc.stdout
+    assert "skipped 2 unreadable row(s): line 8" in proc.stdout and "line 9" in proc.stdout
     report = json.loads(out.read_text())
     assert report["correct"] == 5 and report["n"] == 7 and report["skipped"] == 2
     assert [r["group"] for r in report["by"]["annotator"]] == ["alice", "bob"]

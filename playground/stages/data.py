@@ -77,7 +77,7 @@ def preference_rows(name: str, eval_fraction: float, seed: int) -> tuple[list[di
     elif name.startswith("builtin:"):
         raise DataError(f"dataset '{name}' is not a preference set (use builtin:prefs)")
     else:
-        from playground.stages.preferences.pairs import export_pairs  # the arena's pool(s) in TRL format
+        from playground.stages.preferences.io import export_pairs  # the arena's pool(s) in TRL format
 
         pool = None if name in ("workspace", "") else name
         rows = export_pairs(pool=pool)

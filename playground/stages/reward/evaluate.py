@@ -18,7 +18,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from playground.core.errors import DataError, UserError
+from playground.core.errors import DataError
 from playground.stages.reward.service import length_bias, load_reward_model, score_pairs
 
 Z95 = 1.959964  # two-sided 95% normal quantile
@@ -46,25 +46,18 @@ def _group(rec: dict[str, Any], names: tuple[str, ...]) -> str:
 
 
 def pairs_from_file(path: str | Path) -> tuple[list[dict[str, Any]], list[str]]:
-    """(pairs {"prompt", "chosen", "rejected", "source", "annotator", "row"}, skipped rows as "row N: reason")."""
-    from playground.stages.preferences.pairs import normalise_record, read_records
+    """(pairs {"prompt", "chosen", "rejected", "source", "annotator", "row"}, skipped rows as "line N: reason").
 
-    records = read_records(path)
-    pairs, skipped = [], []
-    for i, rec in enumerate(records, start=1):
-        try:
-            if not isinstance(rec, dict):
-                raise DataError("not a JSON object")
-            prompt, chosen, rejected = normalise_record(rec)
-        except (UserError, ValueError, KeyError, TypeError) as e:
-            skipped.append(f"row {i}: {e}")
-            continue
-        if not chosen or not rejected:
-            skipped.append(f"row {i}: empty chosen or rejected answer")
-            continue
-        pairs.append({"prompt": prompt, "chosen": chosen, "rejected": rejected, "row": i,
+    Read by the Preferences import's reader (stages/preferences/io.read_pairs), so it takes the same files."""
+    from playground.stages.preferences.io import read_pairs
+
+    found, rejected, _ = read_pairs(path)
+    pairs = []
+    for p in found:
+        rec = p["record"] if isinstance(p.get("record"), dict) else {}
+        pairs.append({"prompt": p["prompt"], "chosen": p["chosen"], "rejected": p["rejected"], "row": p["where"],
                       **{g: _group(rec, names) for g, names in GROUP_FIELDS.items()}})
-    return pairs, skipped
+    return pairs, [r.text for r in rejected]
 
 
 def _accuracy_row(name: str, scored: list[dict[str, Any]]) -> dict[str, Any]:
