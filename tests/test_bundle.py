@@ -261,3 +261,32 @@ def test_backup_during_20_concurrent_voters_keeps_every_acknowledged_vote(home: 
         assert ids <= set(acked)  # nothing half-written or invented
     final = backup.backup(tmp_path / "final.db")
     assert {p["id"] for p in Workspace(final).pairs()} == set(acked)
+
+
+def test_admin_panel_exports_backs_up_and_imports(home: Path, tmp_path: Path) -> None:
+    """The panel's endpoints through gradio_client: download a bundle and a backup, import into another home."""
+    import gradio as gr
+    from gradio_client import Client, handle_file
+
+    from playground.ui.widgets import workspace_panel
+    from tests.conftest import free_port
+
+    ws = Workspace()
+    ws.create_dataset("capitals")
+    ws.add_rows("capitals", [{"messages": MESSAGES}])
+    _vote(ws, 1)
+    with gr.Blocks() as demo:
+        workspace_panel.build(None)  # type: ignore[arg-type]
+    port = free_port()
+    demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        bundle_file, message = client.predict(False, api_name="/workspace_export")
+        assert "1 datasets (1 rows), 1 preference pairs" in message
+        backup_file, message = client.predict(api_name="/workspace_backup")
+        assert {p["id"] for p in Workspace(backup_file).pairs()} == {p["id"] for p in ws.pairs()}
+        _summary, message = client.predict(handle_file(bundle_file), False, api_name="/workspace_import")
+        assert message.startswith("⚠️ the workspace") and "--force" in message  # never overwrites unasked
+        assert len(ws.pairs()) == 1
+    finally:
+        demo.close()
