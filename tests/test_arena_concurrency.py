@@ -10,6 +10,7 @@ import os
 import random
 import subprocess
 import sys
+import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
@@ -18,7 +19,7 @@ from gradio_client import Client
 
 from playground.core.workspace import Workspace
 from playground.stages.preferences import pairs as prefs
-from playground.ui.tabs import preferences as arena_tab
+from playground.stages.preferences.arena import PromptMode
 
 CACHE = os.environ.get("PLAYGROUND_CACHE") or os.path.join(os.path.dirname(__file__), "..", ".cache", "playground")
 CLIENTS, VOTES = 20, 50
@@ -52,6 +53,9 @@ demo.close()
 def app(tmp_path, monkeypatch):
     monkeypatch.setenv("PLAYGROUND_HOME", str(tmp_path))
     monkeypatch.setenv("PLAYGROUND_CACHE", os.path.abspath(CACHE))
+    # 50 votes each in a few minutes is more than a person casts: this test measures storage under concurrency,
+    # so the votes-per-minute budget is off (its own test is in test_arena_limits.py)
+    monkeypatch.setenv("PLAYGROUND_MAX_VOTES_PER_MIN", "0")
     ws = Workspace()
     proc = subprocess.Popen([sys.executable, "-c", SERVER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             text=True, cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -68,8 +72,9 @@ def app(tmp_path, monkeypatch):
 
 
 def _generate_args(annotator: str) -> list:
-    # mode, dataset, prompt, annotator, pool, source 1 (model, adapter, T, top_p, max), source 2, seed
-    return [arena_tab.MODES[3], None, "", annotator, POOL, "tiny", "", 0.7, 0.9, 16, "tiny", "", 1.2, 0.9, 16, -1]
+    # the form in creation order: annotator, pool, source 1 (model, adapter, T, top_p, max), source 2, seed,
+    # mode, dataset, prompt
+    return [annotator, POOL, "tiny", "", 0.7, 0.9, 16, "tiny", "", 1.2, 0.9, 16, -1, PromptMode.POOL.value, None, ""]
 
 
 def _annotate(url: str, annotator: str) -> list[str]:
@@ -79,9 +84,11 @@ def _annotate(url: str, annotator: str) -> list[str]:
     for _ in range(VOTES):
         a, b, *_ = client.predict(*_generate_args(annotator), api_name="/arena_generate")
         shown.append(a)
-        _, counter, _ = client.predict(rng.choice(prefs.CHOICES), annotator, "", None, None, POOL,
-                                       api_name="/arena_vote")
+        time.sleep(0.55)  # read the pair: a vote on a pair shown for under 0.5 s is ignored
+        _, counter, edit_text, _ = client.predict(rng.choice(prefs.CHOICES), annotator, "", None, None, POOL,
+                                                  api_name="/arena_vote")
         assert f"**{annotator}:**" in counter
+        assert edit_text in (a, b)  # the edit box holds an answer of the pair just judged
     # a second vote on the same loaded pair is refused, not stored twice
     again = client.predict("a", annotator, "", None, None, POOL, api_name="/arena_vote")
     assert "Last vote" not in str(again[0])  # refused with a warning: nothing revealed, nothing stored

@@ -19,6 +19,8 @@ import yaml
 from playground.core import builtin
 from playground.core.jobs import JobRunner
 from playground.core.workspace import Workspace
+from playground.stages.preferences import judge
+from playground.stages.preferences.arena import PromptMode
 from playground.ui.context import AppContext
 from playground.ui.tabs import preferences as arena_tab
 
@@ -45,6 +47,7 @@ def rm_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def ctx(rm_home: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setenv("PLAYGROUND_HOME", str(rm_home))
+    monkeypatch.setenv("PLAYGROUND_MIN_VOTE_S", "0")  # these votes follow generation at once (tested elsewhere)
     ws = Workspace()
     c = AppContext(ws=ws, jobs=JobRunner(ws), default_model="tiny")
     yield c
@@ -55,39 +58,47 @@ def _text(msgs: list[dict[str, str]]) -> str:
     return msgs[-1]["content"]
 
 
+def scores(ctx: AppContext, *args: Any) -> tuple[float, float]:
+    return judge.rm_scores(ctx.ws, RUN, *args, cache=ctx.cached)
+
+
+def rm_badge(ctx: AppContext, run: str, *args: Any) -> str:
+    return judge.rm_badge(ctx.ws, run, *args, cache=ctx.cached)
+
+
 def test_badge_agrees_and_disagrees_with_the_vote(ctx: AppContext) -> None:
-    assert RUN in [v for _, v in arena_tab._judge_choices(ctx)]  # the finished run is offered as a judge
+    assert RUN in [v for _, v in judge.judge_choices(ctx.ws)]  # the finished run is offered as a judge
     rows = builtin.preferences(n=8, seed=7)
     agree = 0
     for r in rows:
         prompt, good, bad = r["prompt"], _text(r["chosen"]), _text(r["rejected"])
-        s_good, s_bad = arena_tab.rm_scores(ctx, RUN, prompt, good, bad)
+        s_good, s_bad = scores(ctx, prompt, good, bad)
         rm_right = s_good > s_bad
         agree += rm_right
         # the helpful answer shown as A and voted for: the badge agrees exactly when the RM scores it higher
-        badge = arena_tab.rm_badge(ctx, RUN, prompt, good, bad, "a")
+        badge = rm_badge(ctx, RUN, prompt, good, bad, "a")
         assert ("agrees with you" in badge and "disagrees" not in badge) == rm_right, badge
         assert badge.startswith("🤖 RM says: " + ("A" if rm_right else "B"))
         # a vote for the dismissive answer, shown as B: the opposite verdict, same scores
-        swapped = arena_tab.rm_badge(ctx, RUN, prompt, good, bad, "b")
+        swapped = rm_badge(ctx, RUN, prompt, good, bad, "b")
         assert ("disagrees with you" in swapped) == rm_right, swapped
         # the same answers the other way round: the RM's pick follows the text, not the side
-        flipped = arena_tab.rm_badge(ctx, RUN, prompt, bad, good, "b")
+        flipped = rm_badge(ctx, RUN, prompt, bad, good, "b")
         assert flipped.startswith("🤖 RM says: " + ("B" if rm_right else "A"))
         assert ("agrees with you" in flipped and "disagrees" not in flipped) == rm_right
     assert agree >= 7, f"the trained RM should prefer the helpful answer almost always, got {agree}/8"
 
     r = rows[0]
-    tie = arena_tab.rm_badge(ctx, RUN, r["prompt"], _text(r["chosen"]), _text(r["rejected"]), "tie")
+    tie = rm_badge(ctx, RUN, r["prompt"], _text(r["chosen"]), _text(r["rejected"]), "tie")
     assert tie.startswith("🤖 RM scores: A ") and " · B " in tie and "agrees" not in tie
-    assert arena_tab.rm_badge(ctx, arena_tab.JUDGE_OFF, "p", "x", "y", "a") == ""
+    assert rm_badge(ctx, judge.JUDGE_OFF, "p", "x", "y", "a") == ""
     # a deleted run and an unfinished one: one line, no traceback
-    gone = arena_tab.rm_badge(ctx, "reward-deleted-0000", "p", "x", "y", "a")
+    gone = rm_badge(ctx, "reward-deleted-0000", "p", "x", "y", "a")
     assert gone.startswith("🤖 RM judge unavailable:") and "not found" in gone and "\n" not in gone
     unfinished = Path(os.environ["PLAYGROUND_HOME"]) / "runs" / "rm-unfinished"
     shutil.copytree(Path(os.environ["PLAYGROUND_HOME"]) / "runs" / RUN, unfinished)
     (unfinished / "result.json").unlink()
-    assert "has not finished" in arena_tab.rm_badge(ctx, str(unfinished), "p", "x", "y", "a")
+    assert "has not finished" in rm_badge(ctx, str(unfinished), "p", "x", "y", "a")
 
 
 def _handlers(ctx: AppContext) -> dict[str, Any]:
@@ -107,31 +118,39 @@ def test_badge_only_after_the_vote_and_scores_stored(ctx: AppContext) -> None:
 
     r = builtin.preferences(n=1, seed=3)[0]
     prompt = r["prompt"][0]["content"]
-    # mode, dataset, prompt, cursor, annotator, pool, source 1 (model, adapter, T, top_p, max), source 2, seed
-    args = [arena_tab.MODES[0], None, prompt, 0, "ana", "default", "tiny", "", 0.7, 0.9, 8, "tiny", "", 1.0, 0.9, 8,
-            0, None]
-    steps = list(gen.fn(*args))
+    form = ctx.arena  # the tab's form: its handlers take {component: value}
+    assert form is not None
+    args = {form.mode: PromptMode.TYPED.value, form.dataset: None, form.prompt: prompt, form.cursor: 0,
+            form.annotator: "ana", form.pool: "default", form.seed: 0}
+    for side, temperature in zip(form.sides, (0.7, 1.0), strict=True):
+        args.update(zip(side, ["tiny", "", temperature, 0.9, 8], strict=True))
+    assert set(args) == form.form
+    steps = list(gen.fn(args))
     assert steps and all("RM says" not in str(s) and "RM scores" not in str(s) for s in steps)
     served = steps[-1][4]
     assert served and served["texts"][0] and not served.get("voted")
 
-    reveal, counter, served_after, *_ = vote.fn("a", served, "ana", "", None, None, "default", RUN)
+    reveal, counter, served_after, last, edit_text, edit_heading, advanced = vote.fn(
+        "a", served, "ana", "", None, None, "default", RUN)
+    # the edit box holds the preferred answer, and its prompt is shown with it
+    assert advanced is True and edit_text == served["texts"][0] and last["better"] == 0
+    assert prompt[:40] in edit_heading
     assert reveal.startswith("Last vote: you preferred **A**") and "🤖 RM says: " in reveal
     assert "1 votes" in counter and served_after["voted"]
     (row,) = ctx.ws.pairs("default")
     assert row["choice"] == "a"
-    s_a, s_b = arena_tab.rm_scores(ctx, RUN, served["prompt"], served["texts"][0], served["texts"][1])
+    s_a, s_b = scores(ctx, served["prompt"], served["texts"][0], served["texts"][1])
     assert row["meta"]["rm"] == {"run": RUN, "score_a": pytest.approx(s_a, abs=1e-5),
                                  "score_b": pytest.approx(s_b, abs=1e-5)}
     assert ("agrees with you" in reveal and "disagrees" not in reveal) == (s_a > s_b)
     assert row["latency_ms"] is not None and row["latency_ms"] >= 0
 
     # a judge that is gone: the vote is stored all the same, the badge says why in one line
-    served2 = next(s for s in reversed(list(gen.fn(*args))) if s[4])[4]
+    served2 = next(s for s in reversed(list(gen.fn(args))) if s[4])[4]
     reveal2, *_ = vote.fn("tie", served2, "ana", "", None, None, "default", "reward-deleted-0000")
     assert "called it a **tie**" in reveal2 and "RM judge unavailable" in reveal2
     assert len(ctx.ws.pairs("default")) == 2
     # judge off (the API default): no badge at all
-    served3 = next(s for s in reversed(list(gen.fn(*args))) if s[4])[4]
+    served3 = next(s for s in reversed(list(gen.fn(args))) if s[4])[4]
     reveal3, *_ = vote.fn("b", served3, "ana", "", None, None, "default")
     assert "RM" not in reveal3 and len(ctx.ws.pairs("default")) == 3

@@ -16,7 +16,7 @@ from playground.core.runs import write_status
 REPO = Path(__file__).resolve().parents[1]
 PRESET = REPO / "presets" / "ppo" / "tiny-cpu.yaml"
 TINY_PPO = ["response_length=4", "rollout_batch_size=8", "per_device_train_batch_size=8", "total_updates=1",
-            "sample_every=0", "temperature=0.7"]
+            "sample_every=1000", "temperature=0.7"]
 
 
 @pytest.fixture(scope="module")
@@ -74,8 +74,8 @@ def _register(ctx, run_id: str, state: str, overrides: list[str], with_adapter_f
 
 def test_setup_from_a_finished_run_with_builtin_prompts(world) -> None:  # noqa: ANN001
     from playground.core import builtin
+    from playground.stages.preferences.arena import PromptMode
     from playground.ui.tabs.ppo import arena_round
-    from playground.ui.tabs.preferences import MODES
 
     setup = arena_round(world, "ppo-builtin")
     assert not isinstance(setup, str), setup
@@ -85,17 +85,17 @@ def test_setup_from_a_finished_run_with_builtin_prompts(world) -> None:  # noqa:
     for src in setup.sources:  # sampled as in the rollouts
         assert (src.temperature, src.top_p, src.max_new_tokens) == (0.7, 1.0, 4)
     assert setup.pool == "ppo-builtin"  # the id already says ppo-
-    assert setup.mode == MODES[0] and setup.dataset is None and setup.prompt == builtin.prompts()[0]
+    assert setup.mode is PromptMode.TYPED and setup.dataset is None and setup.prompt == builtin.prompts()[0]
     assert setup.judge is None
 
 
 def test_setup_uses_the_runs_workspace_dataset(world) -> None:  # noqa: ANN001
+    from playground.stages.preferences.arena import PromptMode
     from playground.ui.tabs.ppo import arena_round
-    from playground.ui.tabs.preferences import MODES
 
     setup = arena_round(world, "ppo-dataset")
     assert not isinstance(setup, str), setup
-    assert setup.mode == MODES[1] and setup.dataset == "my-prompts" and setup.prompt is None
+    assert setup.mode is PromptMode.IN_ORDER and setup.dataset == "my-prompts" and setup.prompt is None
     assert setup.pool == "ppo-dataset"
 
 
@@ -113,16 +113,16 @@ def test_refusals_are_one_line_reasons(world) -> None:  # noqa: ANN001
 
 
 def test_stopped_run_with_an_adapter_and_rm_reward_sets_the_judge(world) -> None:  # noqa: ANN001
+    from playground.stages.preferences.arena import adapter_choices
     from playground.ui.tabs.ppo import arena_round
-    from playground.ui.tabs.preferences import _adapter_choices
 
     _register(world, "ppo-stopped", "stopped", ["reward=rm:reward-xyz"], with_adapter_from="ppo-builtin")
     setup = arena_round(world, "ppo-stopped")
     assert not isinstance(setup, str), setup
     assert setup.sources[0].adapter == "ppo-stopped" and setup.judge == "reward-xyz"
     # finished-only lists leave a stopped run out; the round adds it so the dropdown can show it
-    assert "ppo-stopped" not in [v for _, v in _adapter_choices(world)]
-    assert "ppo-stopped" in [v for _, v in _adapter_choices(world, setup.adapter_run)]
+    assert "ppo-stopped" not in [v for _, v in adapter_choices(world.ws)]
+    assert "ppo-stopped" in [v for _, v in adapter_choices(world.ws, setup.adapter_run)]
 
 
 def test_arena_generates_from_both_sources_and_the_policy_differs_from_the_reference(world) -> None:  # noqa: ANN001
@@ -165,3 +165,43 @@ def test_button_handler_fills_the_arena_and_switches_tab(world) -> None:  # noqa
     # an unfinished run: a warning, and every output left as it is
     skipped = fns[0].fn("nope")
     assert all(isinstance(o, dict) and o.get("__type__") == "update" and len(o) == 1 for o in skipped)
+
+
+def test_round_clears_the_pair_on_screen_and_a_stale_vote_is_refused(world, monkeypatch) -> None:  # noqa: ANN001
+    """Issue 14 item 4: after "Arena round" the previous pair (another pool, other sources) is gone from the
+    screen, and a vote key pressed on it (a page that still holds it) stores nothing."""
+    import gradio as gr
+
+    from playground.stages.preferences.arena import PromptMode
+    from playground.ui.app import build_app
+
+    monkeypatch.setenv("PLAYGROUND_MIN_VOTE_S", "0")  # vote at once: the refusal below must be the pool's
+    demo = build_app(world)
+    fns = {f.name: f for f in demo.fns.values()}
+    api = {f.api_name: f for f in demo.fns.values() if f.api_name}
+    targets = world.arena
+    values = {targets.mode: PromptMode.TYPED.value, targets.dataset: None, targets.prompt: "Name a bird.",
+              targets.cursor: 0, targets.annotator: "ana", targets.pool: "default", targets.seed: 0}
+    for side in targets.sides:
+        values.update(zip(side, ["tiny", "", 0.7, 0.9, 4], strict=True))
+    before = [s for s in api["arena_generate"].fn(values) if s[4]][-1]
+    stale = before[4]
+    assert stale["pool"] == "default" and not stale["voted"]
+
+    outputs = fns["on_arena_round"].fn("ppo-dataset")
+    filled = dict(zip([id(c) for c in targets.outputs], outputs[1:], strict=True))
+    screen = {getattr(c, "elem_id", None): filled[id(c)] for c, _ in targets.clears}
+    assert screen["arena-a"] == "" and screen["arena-b"] == ""  # both answers gone from the screen
+    states = [filled[id(c)] for c, _ in targets.clears if isinstance(c, gr.State)]
+    assert states and all(v is None for v in states)  # the pair in the session is dropped too
+    assert filled[id(targets.pool)] == "ppo-dataset"
+
+    n_before = len(world.ws.pairs())
+    with pytest.warns(UserWarning, match="belongs to pool 'default'"):
+        out = api["arena_vote"].fn("a", stale, "ana", "", None, None, "ppo-dataset", "off")
+    assert out[-1] is False and "Last vote" not in str(out[0])  # refused: nothing revealed, no next pair
+    assert len(world.ws.pairs()) == n_before and not stale["voted"]
+    # the cleared session holds no pair: pressing 1 now is refused as well
+    with pytest.warns(UserWarning, match="no pair to vote on"):
+        api["arena_vote"].fn("a", None, "ana", "", None, None, "ppo-dataset", "off")
+    assert len(world.ws.pairs()) == n_before

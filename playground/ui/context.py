@@ -16,7 +16,7 @@ from playground.core.workspace import Workspace
 if TYPE_CHECKING:
     import gradio as gr
 
-    from playground.ui.tabs.preferences import ArenaTargets
+    from playground.ui.widgets.arena_targets import ArenaTargets
 
 
 class TabId(StrEnum):
@@ -38,7 +38,7 @@ class AppContext:
     _models: dict[tuple[str, str], Any] = field(default_factory=dict)
     _models_lock: threading.Lock = field(default_factory=threading.Lock)
     # set while the app is built, for the one cross-tab action (PPO tab -> "Arena round" in the arena):
-    # the tab switcher (app.py) and the arena inputs it fills (arena_tab.build); None until then
+    # the tab switcher (app.py) and the arena inputs it fills (ui/widgets/arena_targets.py); None until then
     tabs: gr.Tabs | None = None
     arena: ArenaTargets | None = None
     # (fn, outputs) run when a page opens (wired by build_app): e.g. run pickers list the runs made since the

@@ -1,0 +1,151 @@
+"""The Preferences tab's extras under the arena: edit the preferred answer, write a demonstration, share a pair
+with the workshop pool, statistics, export and push. Layout and wiring only; the services are
+stages/preferences/pairs.py.
+
+    extras = build(ctx, served=..., last_voted=..., prompt=..., annotator=..., pool=..., who=who)
+    extras.edit_box, extras.edit_prompt    # filled by the arena's vote handler
+
+Roles: edit and demonstration = annotator; statistics = viewer; sharing with the pool, export and push = admin.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+import pandas as pd
+
+from playground.core.auth import Role
+from playground.core.errors import UserError
+from playground.core.paths import home
+from playground.stages.preferences import pairs as prefs
+from playground.stages.preferences.arena import Who, pool_name
+from playground.ui.context import AppContext
+from playground.ui.guard import needs
+
+
+@dataclass
+class Extras:
+    edit_box: gr.Textbox  # the answer preferred in the last vote, to edit
+    edit_prompt: gr.Markdown  # the prompt of that pair, shown above the box
+
+
+def build(ctx: AppContext, *, served: gr.State, last_voted: gr.State, prompt: gr.Textbox, annotator: gr.Textbox,
+          pool: gr.Textbox, who: Callable[[], Who]) -> Extras:
+    with gr.Accordion("✏️ Edit the better answer (becomes a new pair: your edit over the original)", open=False):
+        edit_prompt = gr.Markdown("", elem_id="arena-edit-prompt")
+        edit_box = gr.Textbox(label="Edited answer (filled with the answer you preferred after a vote)", lines=6,
+                              elem_id="arena-edit")
+        edit_btn = gr.Button("Save edit as a pair")
+        edit_msg = gr.Markdown("")
+    with gr.Accordion("🖊️ Write the answer yourself (a demonstration for SFT)", open=False):
+        demo_ds = gr.Textbox(value="demonstrations", label="SFT dataset (created if missing)")
+        demo_box = gr.Textbox(label="Your answer to the current prompt", lines=6)
+        demo_btn = gr.Button("Add demonstration")
+        demo_msg = gr.Markdown("")
+    with gr.Accordion("🤝 Workshop pool", open=False):
+        gr.Markdown("Share the current pair so every annotator in the pool judges it (agreement needs overlap). "
+                    "Annotators then pick **Workshop pool** under *Prompts from*.", elem_classes=["pg-help"])
+        share_btn = gr.Button("Share this pair with the pool")
+        share_msg = gr.Markdown("")
+    with gr.Accordion("📊 Statistics", open=False):
+        stats_btn = gr.Button("Refresh statistics")
+        ann_df = gr.Dataframe(label="Annotators", interactive=False)
+        agree_md = gr.Markdown("")
+        board_df = gr.Dataframe(label="Win rate per source (Bradley-Terry, Elo scale, 95% bootstrap CI)",
+                                interactive=False)
+    with gr.Accordion("⬇️ Export (TRL preference format)", open=False):
+        with gr.Row():
+            ties = gr.Radio(list(prefs.TIES_OPTIONS), value="exclude", label="Ties")
+            both_bad = gr.Radio(list(prefs.BOTH_BAD_OPTIONS), value="exclude", label="Both bad")
+            fmt = gr.Radio(["jsonl", "parquet"], value="jsonl", label="Format")
+            with_meta = gr.Checkbox(False, label="Add annotator / source / reason columns")
+        export_btn = gr.Button("Export this pool")
+        export_file = gr.File(label="Download", interactive=False)
+        with gr.Row():
+            hub_repo = gr.Textbox(label="Hub dataset (owner/name)", scale=3)
+            hub_btn = gr.Button("Push to hub", scale=1)
+        export_msg = gr.Markdown("")
+
+    @needs(Role.ANNOTATOR)
+    def on_save_edit(last_v: dict | None, edited: str, annotator_v: str, pool_v: str) -> str:
+        """The edit of the answer preferred in the last vote -> a new pair (edit, original)."""
+        if not last_v:
+            return "⚠️ Vote on a pair first: the answer you preferred appears here to edit."
+        i = int(last_v.get("better", 0))
+        try:
+            prefs.record_edit(ctx.ws, last_v["prompt"], last_v["texts"][i], edited, who().annotator(annotator_v),
+                              pool_v, source=last_v["sources"][i])
+        except UserError as e:
+            return f"⚠️ {e}"
+        return "✅ Saved: your edit (chosen) over the original (rejected)."
+
+    edit_btn.click(on_save_edit, [last_voted, edit_box, annotator, pool], edit_msg, api_visibility="private")
+
+    @needs(Role.ANNOTATOR)
+    def on_save_demo(served_v: dict | None, last_v: dict | None, prompt_v: str, ds: str, answer: str,
+                     annotator_v: str) -> tuple[str, Any]:
+        pair = served_v or last_v
+        the_prompt = pair["prompt"] if pair else (prompt_v or "").strip()
+        if not the_prompt:
+            return "⚠️ There is no prompt: type one or draw one from a dataset.", gr.skip()
+        try:
+            prefs.add_demonstration(ctx.ws, ds, the_prompt, answer, who().annotator(annotator_v))
+        except UserError as e:
+            return f"⚠️ {e}", gr.skip()
+        return f"✅ Added to dataset '{ds.strip()}'.", ""
+
+    demo_btn.click(on_save_demo, [served, last_voted, prompt, demo_ds, demo_box, annotator], [demo_msg, demo_box],
+                   api_visibility="private")
+
+    def on_share(served_v: dict | None, pool_v: str) -> str:  # admin: it adds work for the whole pool
+        if not served_v:
+            return "⚠️ Generate a pair first."
+        texts = served_v["texts"] if served_v["a_slot"] == 1 else served_v["texts"][::-1]
+        sources = served_v["sources"] if served_v["a_slot"] == 1 else served_v["sources"][::-1]
+        prefs.add_pool_pair(ctx.ws, served_v["prompt"], texts, sources, pool=pool_name(pool_v))
+        return f"✅ Shared with pool '{pool_name(pool_v)}'."
+
+    share_btn.click(on_share, [served, pool], share_msg, api_visibility="private")
+
+    @needs(Role.VIEWER)
+    def on_stats(pool_v: str) -> tuple[pd.DataFrame, str, pd.DataFrame]:
+        p = pool_name(pool_v)
+        ann = pd.DataFrame(prefs.annotator_stats(ctx.ws, p))
+        ag = prefs.agreement(ctx.ws, p)
+        if ag["comparisons"]:
+            md = (f"**Agreement** on {ag['pairs_with_several']} pairs judged by several annotators: "
+                  f"{ag['agreement_pct']}% identical, Cohen's κ = {ag['kappa']} ({ag['comparisons']} comparisons).")
+        else:
+            md = "**Agreement:** no pair has been judged by two annotators yet (share pairs with the pool)."
+        return ann, md, pd.DataFrame(prefs.leaderboard(ctx.ws, p))
+
+    stats_btn.click(on_stats, pool, [ann_df, agree_md, board_df], api_visibility="private")
+
+    def on_export(pool_v: str, ties_v: str, both_bad_v: str, fmt_v: str, meta_v: bool) -> tuple[Any, str]:
+        p = pool_name(pool_v)
+        try:
+            rows = prefs.export_pairs(pool=p, ties=ties_v, both_bad=both_bad_v, with_meta=meta_v, ws=ctx.ws)
+            if not rows:
+                return None, f"⚠️ Pool '{p}' has no judged pairs to export (ties/both-bad are excluded by default)."
+            path = prefs.write_pairs(rows, home() / "exports" / f"prefs-{p}-{time.strftime('%Y%m%d-%H%M%S')}.{fmt_v}")
+        except UserError as e:
+            return None, f"⚠️ {e}"
+        return str(path), f"✅ {len(rows)} pairs → `{path.name}`"
+
+    export_btn.click(on_export, [pool, ties, both_bad, fmt, with_meta], [export_file, export_msg],
+                     api_visibility="private")
+
+    def on_push(pool_v: str, ties_v: str, both_bad_v: str, repo: str) -> str:
+        p = pool_name(pool_v)
+        try:
+            rows = prefs.export_pairs(pool=p, ties=ties_v, both_bad=both_bad_v, ws=ctx.ws)
+            return f"✅ Pushed {len(rows)} pairs to {prefs.push_to_hub(rows, (repo or '').strip())}"
+        except UserError as e:
+            return f"⚠️ {e}"
+
+    hub_btn.click(on_push, [pool, ties, both_bad, hub_repo], export_msg, api_visibility="private")
+    return Extras(edit_box=edit_box, edit_prompt=edit_prompt)
