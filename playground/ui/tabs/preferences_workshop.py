@@ -1,6 +1,6 @@
 """The Preferences tab's extras under the arena: edit the preferred answer, write a demonstration, share a pair
 with the workshop pool, statistics, export and push. Layout and wiring only; the services are
-stages/preferences/pairs.py.
+stages/preferences/pairs.py and io.py (export, push: the token is used once).
 
     extras = build(ctx, served=..., last_voted=..., prompt=..., annotator=..., pool=..., who=who)
     extras.edit_box, extras.edit_prompt    # filled by the arena's vote handler
@@ -21,6 +21,7 @@ import pandas as pd
 from playground.core.auth import Role
 from playground.core.errors import UserError
 from playground.core.paths import home
+from playground.stages.preferences import io as prefs_io
 from playground.stages.preferences import pairs as prefs
 from playground.stages.preferences.arena import Who, pool_name
 from playground.ui.context import AppContext
@@ -67,6 +68,8 @@ def build(ctx: AppContext, *, served: gr.State, last_voted: gr.State, prompt: gr
         export_file = gr.File(label="Download", interactive=False)
         with gr.Row():
             hub_repo = gr.Textbox(label="Hub dataset (owner/name)", scale=3)
+            hub_token = gr.Textbox(label="Hub token", type="password", scale=2,
+                                   info="Used for this push only; never saved or logged.")
             hub_btn = gr.Button("Push to hub", scale=1)
         export_msg = gr.Markdown("")
 
@@ -128,10 +131,10 @@ def build(ctx: AppContext, *, served: gr.State, last_voted: gr.State, prompt: gr
     def on_export(pool_v: str, ties_v: str, both_bad_v: str, fmt_v: str, meta_v: bool) -> tuple[Any, str]:
         p = pool_name(pool_v)
         try:
-            rows = prefs.export_pairs(pool=p, ties=ties_v, both_bad=both_bad_v, with_meta=meta_v, ws=ctx.ws)
+            rows = prefs_io.export_pairs(pool=p, ties=ties_v, both_bad=both_bad_v, with_meta=meta_v, ws=ctx.ws)
             if not rows:
                 return None, f"⚠️ Pool '{p}' has no judged pairs to export (ties/both-bad are excluded by default)."
-            path = prefs.write_pairs(rows, home() / "exports" / f"prefs-{p}-{time.strftime('%Y%m%d-%H%M%S')}.{fmt_v}")
+            path = prefs_io.write_pairs(rows, home() / "exports" / f"prefs-{p}-{time.strftime('%Y%m%d-%H%M%S')}.{fmt_v}")
         except UserError as e:
             return None, f"⚠️ {e}"
         return str(path), f"✅ {len(rows)} pairs → `{path.name}`"
@@ -139,13 +142,15 @@ def build(ctx: AppContext, *, served: gr.State, last_voted: gr.State, prompt: gr
     export_btn.click(on_export, [pool, ties, both_bad, fmt, with_meta], [export_file, export_msg],
                      api_visibility="private")
 
-    def on_push(pool_v: str, ties_v: str, both_bad_v: str, repo: str) -> str:
+    def on_push(pool_v: str, ties_v: str, both_bad_v: str, repo: str, token: str) -> tuple[str, str]:
         p = pool_name(pool_v)
         try:
-            rows = prefs.export_pairs(pool=p, ties=ties_v, both_bad=both_bad_v, ws=ctx.ws)
-            return f"✅ Pushed {len(rows)} pairs to {prefs.push_to_hub(rows, (repo or '').strip())}"
+            rows = prefs_io.export_pairs(pool=p, ties=ties_v, both_bad=both_bad_v, ws=ctx.ws)
+            url = prefs_io.push_to_hub(rows, (repo or "").strip(), (token or "").strip() or None)
         except UserError as e:
-            return f"⚠️ {e}"
+            return f"⚠️ {e}", ""  # the token box is cleared whatever happened
+        return f"✅ Pushed {len(rows)} pairs to {url}", ""
 
-    hub_btn.click(on_push, [pool, ties, both_bad, hub_repo], export_msg, api_visibility="private")
+    hub_btn.click(on_push, [pool, ties, both_bad, hub_repo, hub_token], [export_msg, hub_token],
+                  api_visibility="private")
     return Extras(edit_box=edit_box, edit_prompt=edit_prompt)
