@@ -167,6 +167,7 @@ def test_arena_vote_with_keyboard_moves_counter(page, app_server) -> None:  # no
     page.wait_for_function("() => (document.body.innerText.match(/ tokens · /g) || []).length >= 2",
                            timeout=120_000, polling=300)
     page.locator("#arena-counter").click()  # focus away from any text field
+    page.wait_for_timeout(600)  # read the pair: a vote on a pair shown for under 0.5 s is ignored
     page.keyboard.press("1")
     page.wait_for_function(
         "() => /[1-9][0-9]* votes/.test(document.querySelector('#arena-counter')?.innerText || '')",
