@@ -1,4 +1,11 @@
-"""Stage 3, Preferences: pairs and votes in the workspace, agreement stats, import/export (pairs).
+"""Stage 3, Preferences: the arena and the votes it stores.
+
+    arena.py     the arena service: prompt modes, pair generation and serving, vote checks (stale pair, too
+                 quick, per-user limits from core/limits.py)
+    pairs.py     pairs and votes in the workspace, edits, demonstrations, workshop pool, agreement, leaderboard
+    prefetch.py  the next pair, generated in the background while the annotator reads
+    judge.py     a finished reward run as the "RM says" judge shown after a vote
+    io.py        import / export / push of preference pairs (TRL and HH formats)
 
 May import: core and other stages. Never ui, cli or gradio.
 """
