@@ -204,7 +204,7 @@ def trained(tmp_path_factory):
 def test_score_rises_and_kl_stays_bounded(tmp_path, one_thread):
     from playground.stages.ppo import train as ppo
 
-    cfg = load_config("ppo", PRESET, ["sample_every=0"])
+    cfg = load_config("ppo", PRESET, ["sample_every=1000"])
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     ppo.run(cfg, run_dir)
@@ -255,7 +255,7 @@ def test_reference_logits_never_change_and_large_beta_stays_near_reference(train
     from playground.stages.ppo.train import PPOTrainer
 
     run_dir, cfg = trained
-    big = load_config("ppo", PRESET, ["kl_coef=2.0", "total_updates=4", "sample_every=0"])
+    big = load_config("ppo", PRESET, ["kl_coef=2.0", "total_updates=4", "sample_every=1000"])
     tr = PPOTrainer(big, tmp_path / "run")
     ids, attn = tr._left_pad(tr.prompt_ids[:4])
     resp = tr.generate(ids, attn)
@@ -279,7 +279,7 @@ def test_value_adapter_trains_its_own_lora_saves_and_resumes(tmp_path, one_threa
     from playground.stages.ppo import train as ppo
 
     cfg = load_config("ppo", PRESET, ["value_model=adapter", "total_updates=2", "rollout_batch_size=16",
-                                      "sample_every=0"])
+                                      "sample_every=1000"])
     tr = ppo.PPOTrainer(cfg, tmp_path / "run")
     before = {n: p.detach().clone() for n, p in tr.model.named_parameters() if p.requires_grad}
     assert any(f".{ppo.VALUE_ADAPTER}." in n for n in before) and any(f".{ppo.POLICY_ADAPTER}." in n for n in before)
@@ -301,17 +301,17 @@ def test_value_adapter_trains_its_own_lora_saves_and_resumes(tmp_path, one_threa
     assert not (run_dir / "adapter" / ppo.VALUE_ADAPTER).exists()  # the exported adapter is the policy alone
     assert (run_dir / "checkpoints" / "checkpoint-2" / ppo.VALUE_ADAPTER / "adapter_config.json").is_file()
     more = load_config("ppo", PRESET, ["value_model=adapter", "total_updates=3", "rollout_batch_size=16",
-                                       "sample_every=0", "resume_from_checkpoint=last"])
+                                       "sample_every=1000", "resume_from_checkpoint=last"])
     ppo.run(more, run_dir)
     assert [r["step"] for r in _metrics(run_dir)] == [1, 2, 3]
     # a head-only checkpoint cannot resume a value-adapter run: one clear line, not a PEFT or optimiser traceback
     head_dir = tmp_path / "head"
     head_dir.mkdir()
     ppo.run(load_config("ppo", PRESET, ["value_model=head", "total_updates=1", "rollout_batch_size=16",
-                                        "sample_every=0"]), head_dir)
+                                        "sample_every=1000"]), head_dir)
     with pytest.raises(DataError, match="saved with value_model: head"):
         ppo.run(load_config("ppo", PRESET, ["value_model=adapter", "total_updates=2", "rollout_batch_size=16",
-                                            "sample_every=0", "resume_from_checkpoint=last"]), head_dir)
+                                            "sample_every=1000", "resume_from_checkpoint=last"]), head_dir)
 
 
 # ---- stop: the update in progress is dropped, the last finished one is kept -------------------------------
@@ -385,3 +385,38 @@ def test_stop_before_the_first_update_keeps_nothing_and_says_so(tmp_path, one_th
     assert result["kept"] == "nothing: stopped before the first update finished" and result["adapter"] is None
     assert not (run_dir / "adapter").exists() and not (run_dir / "checkpoints").exists()
     assert not (run_dir / "samples.jsonl").exists()  # the cut-short sample generation is not logged
+
+
+@pytest.mark.slow
+def test_two_processes_stop_together_and_keep_the_same_update(tmp_path):
+    """SIGTERM to a 2-process run (its whole process group, as the job runner sends it): both ranks leave the
+    update at the same point (no rank left waiting in an all-reduce), rank 0 saves the last finished update."""
+    import os
+    import re
+    import signal
+    import subprocess
+    import time
+
+    from playground.core.jobs import build_command
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    cmd = build_command("ppo", PRESET, run_dir, 2)
+    cmd += ["--set", "total_updates=1000", "--set", "rollout_batch_size=16", "--set", "num_processes=2",
+            "--set", "per_device_train_batch_size=8", "--set", "sample_every=100", "--set", "device=cpu"]
+    env = dict(os.environ, PLAYGROUND_HOME=str(tmp_path / "home"), OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
+    with open(tmp_path / "log.txt", "wb") as log:
+        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.time() + 600
+    while not ((run_dir / "metrics.jsonl").is_file() and _metrics(run_dir)):
+        assert proc.poll() is None and time.time() < deadline, (tmp_path / "log.txt").read_text()[-3000:]
+        time.sleep(0.5)
+    os.killpg(proc.pid, signal.SIGTERM)
+    proc.wait(timeout=300)
+    out = (tmp_path / "log.txt").read_text()
+    status = json.loads((run_dir / "status.json").read_text())
+    last = _metrics(run_dir)[-1]["step"]
+    assert status["state"] == "stopped", out[-3000:]
+    assert status["kept"] == f"adapter after update {last} (checkpoint-{last})"
+    sums = dict(re.findall(r"rank (\d)/2: trainable checksum ([-+]?\d\.\d+e[-+]\d+)", out))
+    assert set(sums) == {"0", "1"} and sums["0"] == sums["1"], out[-3000:]
