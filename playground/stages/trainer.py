@@ -145,6 +145,8 @@ def make_callback(run_dir: str | Path, extra: dict[str, Any] | None = None) -> A
             if STOP.is_set():
                 control.should_save = True
                 control.should_training_stop = True
+            elif state.max_steps and state.global_step >= state.max_steps:
+                control.should_save = True  # every run leaves a resumable checkpoint, whatever save_steps says
             return control
 
     return PlaygroundCallback()
@@ -177,6 +179,7 @@ def training_args_common(cfg: Any, run_dir: str | Path, device: str) -> dict[str
         disable_tqdm=True,
         dataloader_num_workers=0,
         include_num_input_tokens_seen="non_padding",
+        activation_checkpointing=True,  # TRL's default (less memory), under the name transformers 6 keeps
     )
 
 
@@ -190,4 +193,6 @@ def chat_model_setup(cfg: Any) -> tuple[Any, str, Any]:
     tok = models.load_tokenizer(spec, cfg.trust_remote_code)
     if not tok.chat_template:
         raise DataError(f"model '{cfg.model}' has no chat template; pick an instruct model")
+    if tok.pad_token is None:  # the trainers pad with the tokenizer's own pad token (TRL 2 drops `pad_token=`)
+        tok.pad_token = tok.eos_token
     return spec, device, tok

@@ -53,7 +53,6 @@ def run(cfg: SFTRun, run_dir: str | Path) -> None:
         packing=cfg.packing,
         completion_only_loss=cfg.completion_only_loss,
         dataset_num_proc=None,
-        pad_token=tok.pad_token,
     )
     write_phase(run_dir, f"tokenising {len(train_rows) + len(eval_rows):,} rows")
     trainer = SFTTrainer(
@@ -75,9 +74,6 @@ def run(cfg: SFTRun, run_dir: str | Path) -> None:
     out = run_dir / "adapter"
     trainer.save_model(str(out))
     tok.save_pretrained(str(out))
-    if trainer.args.save_strategy == "no":
-        # always leave a resumable checkpoint behind (stop / resume)
-        trainer._save_checkpoint(trainer.model, trial=None)
     (run_dir / "result.json").write_text(json.dumps({
         "global_step": trainer.state.global_step, "base_model": cfg.model, "adapter": str(out),
         "use_lora": cfg.use_lora,
