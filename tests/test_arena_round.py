@@ -74,10 +74,10 @@ def _register(ctx, run_id: str, state: str, overrides: list[str], with_adapter_f
 
 def test_setup_from_a_finished_run_with_builtin_prompts(world) -> None:  # noqa: ANN001
     from playground.core import builtin
+    from playground.stages.ppo.service import arena_round
     from playground.stages.preferences.arena import PromptMode
-    from playground.ui.tabs.ppo import arena_round
 
-    setup = arena_round(world, "ppo-builtin")
+    setup = arena_round(world.ws, "ppo-builtin")
     assert not isinstance(setup, str), setup
     policy, reference = setup.sources
     assert (policy.model, policy.adapter) == ("tiny", "ppo-builtin")
@@ -90,17 +90,17 @@ def test_setup_from_a_finished_run_with_builtin_prompts(world) -> None:  # noqa:
 
 
 def test_setup_uses_the_runs_workspace_dataset(world) -> None:  # noqa: ANN001
+    from playground.stages.ppo.service import arena_round
     from playground.stages.preferences.arena import PromptMode
-    from playground.ui.tabs.ppo import arena_round
 
-    setup = arena_round(world, "ppo-dataset")
+    setup = arena_round(world.ws, "ppo-dataset")
     assert not isinstance(setup, str), setup
     assert setup.mode is PromptMode.IN_ORDER and setup.dataset == "my-prompts" and setup.prompt is None
     assert setup.pool == "ppo-dataset"
 
 
 def test_refusals_are_one_line_reasons(world) -> None:  # noqa: ANN001
-    from playground.ui.tabs.ppo import arena_round
+    from playground.stages.ppo.service import arena_round
 
     _register(world, "ppo-running", "running", [])
     _register(world, "ppo-failed-early", "failed", [])
@@ -108,16 +108,16 @@ def test_refusals_are_one_line_reasons(world) -> None:  # noqa: ANN001
     cases = {"": "Pick a PPO run", "nope": "No PPO run 'nope'", "ppo-running": "is running",
              "ppo-failed-early": "is failed", "ppo-no-adapter": "has no adapter yet"}
     for run_id, want in cases.items():
-        msg = arena_round(world, run_id)
+        msg = arena_round(world.ws, run_id)
         assert isinstance(msg, str) and want in msg and "\n" not in msg, (run_id, msg)
 
 
 def test_stopped_run_with_an_adapter_and_rm_reward_sets_the_judge(world) -> None:  # noqa: ANN001
+    from playground.stages.ppo.service import arena_round
     from playground.stages.preferences.arena import adapter_choices
-    from playground.ui.tabs.ppo import arena_round
 
     _register(world, "ppo-stopped", "stopped", ["reward=rm:reward-xyz"], with_adapter_from="ppo-builtin")
-    setup = arena_round(world, "ppo-stopped")
+    setup = arena_round(world.ws, "ppo-stopped")
     assert not isinstance(setup, str), setup
     assert setup.sources[0].adapter == "ppo-stopped" and setup.judge == "reward-xyz"
     # finished-only lists leave a stopped run out; the round adds it so the dropdown can show it
@@ -127,9 +127,9 @@ def test_stopped_run_with_an_adapter_and_rm_reward_sets_the_judge(world) -> None
 
 def test_arena_generates_from_both_sources_and_the_policy_differs_from_the_reference(world) -> None:  # noqa: ANN001
     from playground.core.generation import Source, generate_pair, load_model
-    from playground.ui.tabs.ppo import arena_round
+    from playground.stages.ppo.service import arena_round
 
-    setup = arena_round(world, "ppo-builtin")
+    setup = arena_round(world.ws, "ppo-builtin")
     assert not isinstance(setup, str)
     policy, _ = load_model(setup.sources[0].model, setup.sources[0].adapter)
     reference, _ = load_model(setup.sources[1].model, setup.sources[1].adapter)

@@ -18,19 +18,20 @@ without a token issued to this session is refused.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import gradio as gr
 
 from playground.core.auth import AuthConfig, Role
-from playground.core.errors import AccessError
+from playground.core.errors import AccessError, UserError
 
 F = TypeVar("F", bound=Callable[..., Any])
 ROLE_ATTR = "__playground_role__"
@@ -152,6 +153,15 @@ def install(demo: gr.Blocks, auth: AuthConfig) -> dict[int, Role]:
         bf.fn = guarded(bf.fn, role)
         table[idx] = role
     return table
+
+
+@contextlib.contextmanager
+def user_errors() -> Iterator[None]:
+    """Inside a handler: a UserError (bad input, refused request) becomes one toast, no traceback."""
+    try:
+        yield
+    except UserError as e:
+        raise gr.Error(str(e), print_exception=False) from None
 
 
 # -- confirmation tokens for destructive actions ---------------------------------------------------------

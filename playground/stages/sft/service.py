@@ -10,17 +10,54 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from playground.core import models
+from playground.core import hub, models
+from playground.core.errors import DataError
+from playground.core.runs import adapter_dir, base_model, read_config, run_dir_of
+
+# (key, loader) -> model: the UI passes its shared cache so a 135M model is loaded once per process
+Cache = Callable[[tuple[str, str], Callable[[], Any]], Any]
 
 
-def run_base_model(run_dir: str | Path) -> str:
-    import yaml
+def _finished(run: str | Path) -> tuple[Path, Path]:
+    run_dir = run_dir_of(run)
+    adapter = adapter_dir(run_dir)
+    if adapter is None:
+        raise DataError(f"run '{run_dir.name}' has no adapter yet: pick a finished SFT run")
+    return run_dir, adapter
 
-    cfg = yaml.safe_load((Path(run_dir) / "config.yaml").read_text()) or {}
-    return str(cfg.get("model", "bundled"))
+
+def base_and_tuned(run: str | Path, cache: Cache) -> tuple[tuple[Any, Any], tuple[Any, Any]]:
+    """((model, tok) of the base, (model, tok) of base + the run's adapter), loaded once through `cache`."""
+    run_dir, adapter = _finished(run)
+    base = base_model(run_dir)
+    return (cache((base, ""), lambda: load_policy(base)),
+            cache((base, str(adapter)), lambda: load_policy(base, adapter)))
+
+
+def compare_replies(run: str | Path, prompt: str, cache: Cache) -> tuple[str, str]:
+    """The base model's reply and the tuned model's reply to one prompt (greedy, same settings)."""
+    if not prompt.strip():
+        raise DataError("type a prompt")
+    (m0, t0), (m1, t1) = base_and_tuned(run, cache)
+    msgs = [{"role": "user", "content": prompt}]
+    return chat(m0, t0, msgs), chat(m1, t1, msgs)
+
+
+def perplexity_report(run: str | Path, cache: Cache, progress: Callable[[float, str], None] | None = None) -> str:
+    """Eval-split perplexity before -> after the adapter, as one line of markdown."""
+    step = progress or (lambda _f, _d: None)
+    rows = eval_rows_of(run_dir_of(run))
+    step(0.1, "base model")
+    (m0, t0), (m1, t1) = base_and_tuned(run, cache)
+    before = perplexity(m0, t0, rows)
+    step(0.6, "with adapter")
+    after = perplexity(m1, t1, rows)
+    return (f"Perplexity on {len(rows)} held-out rows: **{before:.2f} → {after:.2f}** "
+            f"({'better' if after < before else 'worse'}; perplexity = exp(mean token NLL)).")
 
 
 def load_policy(model: str, adapter: str | Path | None = None, device: str = "auto") -> tuple[Any, Any]:
@@ -80,11 +117,9 @@ def perplexity(model: Any, tok: Any, rows: list[dict[str, Any]], max_length: int
 
 def eval_rows_of(run_dir: str | Path) -> list[dict[str, Any]]:
     """The eval split the run held out (same seed and fraction as the run)."""
-    import yaml
-
     from playground.stages.data import instruction_rows
 
-    cfg = yaml.safe_load((Path(run_dir) / "config.yaml").read_text()) or {}
+    cfg = read_config(run_dir)
     train, ev = instruction_rows(cfg.get("dataset", "builtin:instructions"), float(cfg.get("eval_fraction", 0.1)),
                                  int(cfg.get("seed", 0)))
     return ev or train[: max(1, len(train) // 5)]
@@ -92,26 +127,21 @@ def eval_rows_of(run_dir: str | Path) -> list[dict[str, Any]]:
 
 def merge_adapter(run_dir: str | Path) -> Path:
     """Fold the LoRA update into the base weights and save a standalone model to run_dir/merged."""
-    run_dir = Path(run_dir)
-    model, tok = load_policy(run_base_model(run_dir), run_dir / "adapter", device="cpu")
+    run_dir, adapter = _finished(run_dir)
+    model, tok = load_policy(base_model(run_dir), adapter, device="cpu")
     merged = model.merge_and_unload()
     out = run_dir / "merged"
     merged.save_pretrained(out)
     tok.save_pretrained(out)
-    (out / "playground.json").write_text(json.dumps({"merged_from": str(run_dir / "adapter")}))
+    (out / "playground.json").write_text(json.dumps({"merged_from": str(adapter)}))
     return out
 
 
-def push_to_hub(folder: str | Path, repo_id: str, token: str) -> str:
-    """Upload a folder; the token is passed in memory only, never written to disk or logs."""
-    from huggingface_hub import HfApi
-
-    if not token or not repo_id:
-        raise ValueError("give both a repo id and a token to push")
-    api = HfApi(token=token)
-    try:
-        api.create_repo(repo_id, exist_ok=True)
-        api.upload_folder(folder_path=str(folder), repo_id=repo_id)
-    except Exception as e:  # noqa: BLE001 - offline hub, bad token...: one line for the user
-        raise ValueError(f"push to {repo_id} failed: {str(e).splitlines()[0][:200]}") from None
-    return f"https://huggingface.co/{repo_id}"
+def push_run_folder(run: str | Path, what: str, repo_id: str, token: str) -> str:
+    """Push a run's `adapter` or `merged` folder as a model repo (core.hub: token required, never stored)."""
+    if what not in ("adapter", "merged"):
+        raise DataError(f"push what? 'adapter' or 'merged', got {what!r}")
+    folder = run_dir_of(run) / what
+    if not folder.is_dir():
+        raise DataError(f"no {what} folder yet: {'merge first' if what == 'merged' else 'the run has not finished'}")
+    return hub.push_folder(folder, repo_id, token)

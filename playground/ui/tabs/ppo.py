@@ -6,26 +6,24 @@ Reward `rule:expr` scores a response with a sandboxed Python expression (`reward
 under the form, with a small menu of examples). "⚔ Arena round: policy vs reference" takes the followed run,
 once it has ended with an adapter, to the Preferences tab: source 1 = its base + adapter, source 2 = the same
 base alone (the PPO reference), both sampled like the rollouts, votes in pool `<run id>` (ppo-...)
-(`arena_round(ctx, run_id)` computes that setup as a plain function).
+(`stages.ppo.service.arena_round(ws, run_id)` computes that setup).
 
 Handlers take plain values and call services (jobs, run files); the training itself is a subprocess running
-`python -m playground ppo --config runs/<id>/config.yaml` (playground/train/ppo.py).
+`python -m playground ppo --config runs/<id>/config.yaml` (playground/stages/ppo/train.py).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import gradio as gr
-import pandas as pd
 
-from playground.core import builtin
+from playground.core.auth import Role
 from playground.core.config import PPORun
-from playground.core.expr import EXAMPLES, check_expression
-from playground.core.runs import base_model, read_jsonl, read_status
-from playground.stages.preferences.arena import ArenaSetup, PromptMode, SourceSetup
+from playground.core.expr import EXAMPLES
+from playground.stages.ppo.service import REWARD_RULES, arena_round, expression_status, samples_frame
 from playground.ui.context import AppContext, TabId
+from playground.ui.guard import needs
 from playground.ui.widgets.forms import ConfigForm, config_form, default_preset, list_presets, load_preset
 from playground.ui.widgets.live import PlotSpec
 from playground.ui.widgets.run_panel import run_choices, run_panel, wire_presets
@@ -66,12 +64,10 @@ GROUPS = [
                        "num_processes"]),
 ]
 FIELDS = [n for _, names in GROUPS for n in names]
-RULES = ["rule:vocab_half", "rule:length", "rule:keyword", "rule:expr"]
-ROUND_STATES = ("succeeded", "stopped")  # a stopped PPO run saves its adapter too
 
 
 def reward_choices(ctx: AppContext) -> list[str]:
-    return [*RULES, *[f"rm:{r['id']}" for r in ctx.runs("reward", finished_only=True)]]
+    return [*REWARD_RULES, *[f"rm:{r['id']}" for r in ctx.runs("reward", finished_only=True)]]
 
 
 def sft_choices(ctx: AppContext) -> list[tuple[str, str]]:
@@ -80,69 +76,6 @@ def sft_choices(ctx: AppContext) -> list[tuple[str, str]]:
 
 def prompt_choices(ctx: AppContext) -> list[str]:
     return ["builtin:prompts", *[d["name"] for d in ctx.ws.list_datasets()]]
-
-
-def samples_frame(run_dir: str | Path | None) -> pd.DataFrame:
-    """One row per sample prompt: the response and score before training (update 0) and at the latest update."""
-    cols = ["prompt", "before", "score before", "now", "score now", "update"]
-    if not run_dir:
-        return pd.DataFrame(columns=cols)
-    rows = read_jsonl(Path(run_dir) / "samples.jsonl")
-    if not rows:
-        return pd.DataFrame(columns=cols)
-    last = max(r["update"] for r in rows)
-    before = {r["prompt"]: r for r in rows if r["update"] == 0}
-    now = [r for r in rows if r["update"] == last]
-    out = []
-    for r in now:
-        b = before.get(r["prompt"], {})
-        out.append({"prompt": r["prompt"], "before": b.get("response", ""),
-                    "score before": round(b["score"], 3) if "score" in b else None,
-                    "now": r["response"], "score now": round(r["score"], 3), "update": last})
-    return pd.DataFrame(out, columns=cols)
-
-
-def expression_status(expr: str, reward: str) -> str:
-    """The live check under the expression box: OK, the one-line reason, or nothing when unused."""
-    if not (expr or "").strip():
-        return "⚠️ rule:expr needs an expression (pick an example)." if reward == "rule:expr" else ""
-    err = check_expression(expr)
-    return f"⚠️ {err}" if err else "✅ expression OK"
-
-
-def arena_round(ctx: AppContext, run_id: str) -> ArenaSetup | str:
-    """The arena setup that compares a finished PPO run's policy with its reference, or a one-line reason.
-
-    Source 1 is the run's base model + its adapter, source 2 the same base with no adapter (the reference PPO
-    held the policy near), both sampled as in the rollouts (the run's temperature, top-p 1, response_length
-    new tokens). Votes go to a pool named after the run (`ppo-<...>`, the run id). Prompts: the run's workspace
-    dataset in order, else the first built-in prompt typed in the box. With an `rm:` reward, that reward model
-    is the RM judge."""
-    if not run_id:
-        return "Pick a PPO run to follow first."
-    run = ctx.ws.get_run(run_id)
-    if run is None or run.get("stage") != "ppo":
-        return f"No PPO run '{run_id}' in this workspace."
-    state = read_status(run["run_dir"]).get("state", "unknown")
-    if state not in ROUND_STATES:
-        return f"Run {run_id} is {state}: the arena round needs a run that has ended (succeeded or stopped)."
-    if not (Path(run["run_dir"]) / "adapter" / "adapter_config.json").is_file():
-        return f"Run {run_id} has no adapter yet (a run saves adapter/ when it ends; Resume to finish it)."
-    cfg = run["config"]
-    base = base_model(run["run_dir"])
-    temperature = min(2.0, max(0.0, float(cfg.get("temperature", 1.0))))
-    tokens = max(1, min(512, int(cfg.get("response_length", 24))))
-    sources = (SourceSetup(base, run_id, temperature, 1.0, tokens), SourceSetup(base, "", temperature, 1.0, tokens))
-    prompts = str(cfg.get("prompts", "builtin:prompts"))
-    if not prompts.startswith("builtin:") and ctx.ws.has_dataset(prompts):
-        mode, dataset, prompt = PromptMode.IN_ORDER, prompts, None
-    else:
-        mode, dataset, prompt = PromptMode.TYPED, None, (builtin.prompts() or [""])[0]
-    reward = str(cfg.get("reward", ""))
-    judge = (reward[3:].strip() or None) if reward.startswith("rm:") else None
-    pool = run_id if run_id.startswith("ppo-") else f"ppo-{run_id}"  # ids are ppo-<date>-<time>-<hex> already
-    return ArenaSetup(sources=sources, pool=pool, mode=mode, dataset=dataset, prompt=prompt, judge=judge,
-                      adapter_run=run)
 
 
 def build(ctx: AppContext) -> None:
@@ -199,6 +132,7 @@ def build(ctx: AppContext) -> None:
                         elem_classes=["pg-help"])
 
     # -- handlers ---------------------------------------------------------------------------------
+    @needs(Role.VIEWER)
     def on_refresh() -> tuple[Any, ...]:
         out = [gr.update(choices=run_choices(ctx, "ppo")), gr.update(choices=reward_choices(ctx)),
                gr.update(choices=prompt_choices(ctx))]
@@ -206,6 +140,7 @@ def build(ctx: AppContext) -> None:
             out.append(gr.update(choices=sft_choices(ctx)))
         return tuple(out)
 
+    @needs(Role.VIEWER)
     def on_samples(run_id: str) -> Any:
         if not run_id:
             return gr.skip()
@@ -214,7 +149,7 @@ def build(ctx: AppContext) -> None:
     refresh_outputs = [follow, form.components[FIELDS.index("reward")], form.components[FIELDS.index("prompts")]]
     if sft_box_new is not None:
         refresh_outputs.append(sft_box_new)
-        sft_box_new.change(lambda v: v or "", [sft_box_new], [sft_box], api_visibility="private")
+        sft_box_new.change(needs(Role.VIEWER)(lambda v: v or ""), [sft_box_new], [sft_box], api_visibility="private")
     refresh_runs.click(on_refresh, None, refresh_outputs)
     sample_timer.tick(on_samples, [view.run_id], [samples], api_visibility="private", show_progress="hidden")
     view.run_id.change(on_samples, [view.run_id], [samples], api_visibility="private", show_progress="hidden")
@@ -223,24 +158,30 @@ def build(ctx: AppContext) -> None:
     expr_box = form.components[FIELDS.index("reward_expression")]
     expr_box.elem_id = "ppo-reward-expression"  # set before launch, like sft_box.info above: config is read then
 
+    @needs(Role.VIEWER)  # fills the form only; starting a run is what needs admin
     def on_example(name: str | None) -> tuple[Any, Any]:
         if not name or name not in EXAMPLES:
             return gr.skip(), gr.skip()
         return EXAMPLES[name], "rule:expr"
 
+    @needs(Role.VIEWER)  # bounded: static check here, evaluation in a budgeted child, two at a time
+    def on_expression(expr: str, reward: str) -> str:
+        return expression_status(expr, reward)
+
     expr_example.change(on_example, [expr_example], [expr_box, reward_box], api_visibility="private")
     for ev in (expr_box.change, reward_box.change):
-        ev(expression_status, [expr_box, reward_box], [expr_check], api_visibility="private", show_progress="hidden")
+        ev(on_expression, [expr_box, reward_box], [expr_check], api_visibility="private", show_progress="hidden")
 
     if arena_btn is not None:
         targets, tabs = ctx.arena, ctx.tabs
 
+        @needs(Role.ANNOTATOR)  # sets up the blind comparison; votes are what annotators do
         def on_arena_round(run_id: str, picked: str | None = None) -> list[Any]:
             """Fill the arena from the followed run and switch to it; a warning and no change otherwise.
 
             `picked` is the run picker's value: at page load it shows the newest run before any is followed."""
             run_id = run_id or picked or ""
-            setup = arena_round(ctx, run_id)
+            setup = arena_round(ctx.ws, run_id)
             if isinstance(setup, str):
                 gr.Warning(setup)
                 return [gr.skip()] * (1 + len(targets.outputs))

@@ -1,22 +1,25 @@
 """SFT tab: LoRA instruction tuning as a job, with live loss / eval loss / accuracy / throughput plots,
 stop / resume, run comparison, base-vs-adapter chat, perplexity, merge and push.
 
-Handlers take plain values and call services (jobs, sft_tools); the training itself is a subprocess.
+Handlers take plain values and call services (jobs, stages/sft/service.py); the training itself is a subprocess.
 """
 
 from __future__ import annotations
 
 import importlib.util
-from pathlib import Path
 from typing import Any
 
 import gradio as gr
 import pandas as pd
 
+from playground.core.auth import Role
 from playground.core.config import SFTRun
+from playground.core.errors import DataError
 from playground.core.paths import PRESETS_DIR
 from playground.core.runs import read_metrics
+from playground.stages.sft import service as sft_service
 from playground.ui.context import AppContext
+from playground.ui.guard import needs, user_errors
 from playground.ui.widgets.forms import ConfigForm, config_form, default_preset, list_presets, load_preset
 from playground.ui.widgets.live import PlotSpec, metrics_frame
 from playground.ui.widgets.run_panel import run_choices, run_panel, wire_presets
@@ -88,6 +91,12 @@ def compare_frame(ctx: AppContext, a: str | None, b: str | None, metric: str) ->
     return pd.concat(parts) if parts else metrics_frame([], [metric])
 
 
+def _picked(run_id: str | None) -> str:
+    if not run_id:
+        raise DataError("pick a finished SFT run")
+    return run_id
+
+
 def build(ctx: AppContext) -> None:
     q_ok, q_why = qlora_available()
     first = default_preset("sft", ctx.default_model)
@@ -100,7 +109,6 @@ def build(ctx: AppContext) -> None:
         "model": ["bundled", "tiny"],
         "dataset": dataset_choices(ctx),
         "lr_scheduler_type": ["linear", "cosine", "constant", "constant_with_warmup"],
-        "device": ["auto", "cpu", "cuda"],
         "accelerate_config": ["", *[str(p.relative_to(PRESETS_DIR.parent))
                                    for p in sorted((PRESETS_DIR / "accelerate").glob("*.yaml"))]],
     }
@@ -152,73 +160,37 @@ def build(ctx: AppContext) -> None:
         push_btn = gr.Button("Push to the Hub")
         export_out = gr.Markdown()
 
-    # -- handlers ---------------------------------------------------------------------------------
+    # -- handlers: plain values in, a stage service decides; a UserError becomes one toast ----------------------
+    @needs(Role.VIEWER)
     def on_refresh() -> tuple[Any, ...]:
         choices = run_choices(ctx, "sft")
-        return (gr.update(choices=choices), table_update(), gr.update(choices=choices), gr.update(choices=choices),
+        return (gr.update(choices=choices), runs_table(ctx), gr.update(choices=choices), gr.update(choices=choices),
                 gr.update(choices=run_choices(ctx, "sft", True)), gr.update(choices=dataset_choices(ctx)))
 
-    def table_update() -> pd.DataFrame:
-        return runs_table(ctx)
+    @needs(Role.VIEWER)
+    def on_compare(a: str | None, b: str | None, metric: str) -> pd.DataFrame:
+        return compare_frame(ctx, a, b, metric)
 
+    @needs(Role.ANNOTATOR)
     def on_try(run_id: str, prompt: str) -> tuple[str, str]:
-        if not run_id:
-            raise gr.Error("Pick a finished SFT run.")
-        if not prompt.strip():
-            raise gr.Error("Type a prompt.")
-        from playground.stages.sft import service as sft_tools
-
-        run_dir = Path(ctx.ws.get_run(run_id)["run_dir"])
-        base = sft_tools.run_base_model(run_dir)
-        msgs = [{"role": "user", "content": prompt}]
-        m0, t0 = ctx.cached((base, ""), lambda: sft_tools.load_policy(base))
-        m1, t1 = ctx.cached((base, str(run_dir / "adapter")),
-                            lambda: sft_tools.load_policy(base, run_dir / "adapter"))
-        return sft_tools.chat(m0, t0, msgs), sft_tools.chat(m1, t1, msgs)
+        with user_errors():
+            return sft_service.compare_replies(_picked(run_id), prompt, ctx.cached)
 
     def on_ppl(run_id: str, progress: gr.Progress = gr.Progress()) -> str:
-        if not run_id:
-            raise gr.Error("Pick a finished SFT run.")
-        from playground.stages.sft import service as sft_tools
-
-        run_dir = Path(ctx.ws.get_run(run_id)["run_dir"])
-        base = sft_tools.run_base_model(run_dir)
-        rows = sft_tools.eval_rows_of(run_dir)
-        progress(0.1, desc="base model")
-        m0, t0 = ctx.cached((base, ""), lambda: sft_tools.load_policy(base))
-        before = sft_tools.perplexity(m0, t0, rows)
-        progress(0.6, desc="with adapter")
-        m1, t1 = ctx.cached((base, str(run_dir / "adapter")),
-                            lambda: sft_tools.load_policy(base, run_dir / "adapter"))
-        after = sft_tools.perplexity(m1, t1, rows)
-        return (f"Perplexity on {len(rows)} held-out rows: **{before:.2f} → {after:.2f}** "
-                f"({'better' if after < before else 'worse'}; perplexity = exp(mean token NLL)).")
+        with user_errors():
+            return sft_service.perplexity_report(_picked(run_id), ctx.cached, lambda f, d: progress(f, desc=d))
 
     def on_merge(run_id: str) -> str:
-        if not run_id:
-            raise gr.Error("Pick a finished SFT run.")
-        from playground.stages.sft import service as sft_tools
-
-        out = sft_tools.merge_adapter(ctx.ws.get_run(run_id)["run_dir"])
-        return f"Merged model saved to `{out}`."
+        with user_errors():
+            return f"Merged model saved to `{sft_service.merge_adapter(_picked(run_id))}`."
 
     def on_push(run_id: str, repo: str, token: str, what: str) -> str:
-        if not run_id:
-            raise gr.Error("Pick a finished SFT run.")
-        from playground.stages.sft import service as sft_tools
-
-        folder = Path(ctx.ws.get_run(run_id)["run_dir"]) / what
-        if not folder.is_dir():
-            raise gr.Error(f"No {what} folder yet: {'merge first' if what == 'merged' else 'run not finished'}.")
-        try:
-            return f"Pushed to {sft_tools.push_to_hub(folder, repo.strip(), token.strip())}"
-        except ValueError as e:
-            raise gr.Error(str(e)) from None
+        with user_errors():
+            return f"Pushed to {sft_service.push_run_folder(_picked(run_id), what, repo, token)}"
 
     refresh_runs.click(on_refresh, None, [follow, table, cmp_a, cmp_b, try_run, form.components[1]])
     for c in (cmp_a, cmp_b, cmp_metric):
-        c.change(lambda a, b, m: compare_frame(ctx, a, b, m), [cmp_a, cmp_b, cmp_metric], [cmp_plot],
-                 api_visibility="private")
+        c.change(on_compare, [cmp_a, cmp_b, cmp_metric], [cmp_plot], api_visibility="private")
     try_btn.click(on_try, [try_run, try_prompt], [base_out, tuned_out])
     ppl_btn.click(on_ppl, [try_run], [ppl_out])
     merge_btn.click(on_merge, [try_run], [export_out])
