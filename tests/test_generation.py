@@ -142,3 +142,25 @@ def test_skinny_linears_compute_the_same_product(env):
     loss = model(ids[:, :1]).logits.logsumexp(-1).mean()
     loss.backward()
     assert model.get_output_embeddings().weight.grad is not None
+
+
+def test_sample_row_top_p_shortcut_draws_what_a_full_sort_draws():
+    """sample_row looks at the top 256/2048/... tokens before sorting the whole vocabulary; every draw must be the
+    one the plain full-sort nucleus sampler makes with the same generator (peaked and flat rows)."""
+    import torch
+
+    from playground.core.generation import sample_row
+
+    def full_sort(row, src, gen):
+        probs = torch.softmax(row / src.temperature, dim=-1)
+        sp, si = torch.sort(probs, descending=True)
+        sp = sp.masked_fill((torch.cumsum(sp, dim=-1) - sp) >= src.top_p, 0.0)
+        return int(torch.multinomial(torch.zeros_like(probs).scatter(0, si, sp), 1, generator=gen))
+
+    g = torch.Generator().manual_seed(0)
+    for i in range(60):
+        sharp = [0.3, 2.0, 8.0][i % 3]  # flat rows need the full sort, peaked ones stop at 256
+        row = torch.randn(49152, generator=g) * sharp
+        src = Source(temperature=[0.7, 1.0, 1.3][i % 3], top_p=[0.5, 0.9, 0.95][i % 3])
+        assert sample_row(row, src, torch.Generator().manual_seed(i)) == full_sort(row, src,
+                                                                                    torch.Generator().manual_seed(i))

@@ -58,6 +58,10 @@ def _env_int(name: str, default: int) -> int:
 MAX_BATCH = _env_int("PLAYGROUND_ENGINE_BATCH", 16)  # rows decoding at once
 PER_USER = _env_int("PLAYGROUND_ENGINE_PER_USER", 4)  # rows a user may have running or waiting (2 pairs)
 MAX_WAITING = _env_int("PLAYGROUND_ENGINE_QUEUE", 256)  # rows waiting in all, beyond that everyone is refused
+# Torch CPU threads of the worker (0: torch's default). On the shared 2-core box, a worker thread with torch's
+# 2 OpenMP threads ran a tiny-model pair 10-25x slower than with 1 (0.8 s vs 9-11 s; the main thread's plain
+# generate: 0.4-2 s), so CPU engines default to 1; set it to 2+ on a quiet multi-core machine and measure.
+THREADS = int(os.environ.get("PLAYGROUND_ENGINE_THREADS", "1") or 0)
 
 
 def engine_enabled() -> bool:
@@ -288,6 +292,8 @@ class Engine:
     def _loop(self) -> None:
         import torch
 
+        if THREADS and self.device.type == "cpu":
+            torch.set_num_threads(THREADS)  # OpenMP: this worker thread's own team only
         while True:
             with self._lock:
                 self._drop_cancelled()
