@@ -24,14 +24,13 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
-from pathlib import Path
 from typing import Any
 
 from playground.core.chat import as_messages, prompt_text
 from playground.core.errors import PrefsError
 from playground.core.generation import PairOutput, Source, generate_pair, load_model, stream_pair
 from playground.core.limits import Limiter, Limits
-from playground.core.runs import base_model, read_status
+from playground.core.runs import adapter_dir, base_model, read_status
 from playground.core.workspace import Workspace
 from playground.stages.preferences import judge as rm_judge
 from playground.stages.preferences import pairs as prefs
@@ -165,7 +164,7 @@ def adapter_choices(ws: Workspace, include: dict[str, Any] | None = None) -> lis
     out = [("(none: base model)", "")]
     for stage in ADAPTER_STAGES:
         for r in finished_runs(ws, stage):
-            if (Path(r["run_dir"]) / "adapter").is_dir():
+            if adapter_dir(r["run_dir"]) is not None:
                 out.append((f"{r['id']} ({stage}, base {base_model(r['run_dir'])})", r["id"]))
     if include is not None and include["id"] not in [v for _, v in out]:
         out.append((f"{include['id']} ({include['stage']}, base {base_model(include['run_dir'])})", include["id"]))

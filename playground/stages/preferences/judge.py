@@ -11,11 +11,10 @@ A deleted or unfinished run only turns the badge into a one-line message: the vo
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from playground.core.errors import UserError
-from playground.core.runs import base_model, read_status
+from playground.core.runs import adapter_dir, base_model, read_status
 from playground.core.workspace import Workspace
 
 JUDGE_OFF = "off"
@@ -30,7 +29,7 @@ def judge_choices(ws: Workspace) -> list[tuple[str, str]]:
     except Exception:  # noqa: BLE001 - a broken workspace row must not break the picker
         return out
     for r in runs:
-        if read_status(r["run_dir"]).get("state") == "succeeded" and (Path(r["run_dir"]) / "adapter").is_dir():
+        if read_status(r["run_dir"]).get("state") == "succeeded" and adapter_dir(r["run_dir"]) is not None:
             out.append((f"{r['id']} (base {base_model(r['run_dir'])})", r["id"]))
     return out
 
