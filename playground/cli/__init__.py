@@ -47,6 +47,7 @@ def run_stage(stage: str, config: str | None, overrides: list[str], run_dir: str
     from playground.core.runs import new_run_id, write_status
     from playground.stages.trainer import STOP, install_stop_handler, is_main_process
 
+    install_stop_handler()  # first: a stop during model loading then ends the run as "stopped", not killed
     try:
         cfg = load_config(stage, config, overrides)
     except ConfigError as e:
@@ -71,7 +72,6 @@ def run_stage(stage: str, config: str | None, overrides: list[str], run_dir: str
                 print(f"warning: run not recorded in the workspace: {e}", file=sys.stderr)
         write_status(rd, state="running", pid=os.getpid(), started=time.time(), ended=None, error=None)
         print(f"run dir: {rd}", flush=True)
-    install_stop_handler()
     module = trainer(stage)
     try:
         module.run(cfg, rd)
@@ -104,8 +104,7 @@ def run_stage(stage: str, config: str | None, overrides: list[str], run_dir: str
 def stopped_kept(run_dir: Path, stage: str) -> str:
     """What a stopped run left behind, in words: the trainer's own account (result.json "kept"), else the adapter
     and checkpoint it saved."""
-    from playground.core.runs import read_result
-    from playground.stages.trainer import last_checkpoint
+    from playground.core.runs import last_checkpoint, read_result
 
     result = read_result(run_dir)
     if result.get("kept"):

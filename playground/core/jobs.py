@@ -51,7 +51,7 @@ def max_queued() -> int:
 
 
 def _checkpoint_name(run_dir: Path) -> str | None:
-    from playground.stages.trainer import last_checkpoint
+    from playground.core.runs import last_checkpoint
 
     found = last_checkpoint(run_dir)
     return Path(found).name if found else None

@@ -167,3 +167,24 @@ def base_model(run: str | Path) -> str:
     """The base model a run's adapter sits on: result.json's base_model (a PPO or DPO run started from an SFT
     run trains over that run's base), else the configured model, else the bundled one."""
     return str(read_result(run).get("base_model") or read_config(run).get("model") or "bundled")
+
+
+# -- checkpoints: runs/<id>/checkpoints/checkpoint-<step> --------------------------------------------------
+def checkpoints_dir(run_dir: str | Path) -> Path:
+    return Path(run_dir) / "checkpoints"
+
+
+def last_checkpoint(run_dir: str | Path) -> str | None:
+    ck = checkpoints_dir(run_dir)
+    if not ck.is_dir():
+        return None
+    found = [p for p in ck.glob("checkpoint-*") if p.is_dir() and p.name.split("-")[-1].isdigit()]
+    if not found:
+        return None
+    return str(max(found, key=lambda p: int(p.name.split("-")[-1])))
+
+
+def checkpoint_step(path: str | Path) -> int | None:
+    """The step (PPO: update) a checkpoint-<n> folder was saved at."""
+    tail = Path(path).name.rsplit("-", 1)[-1]
+    return int(tail) if Path(path).name.startswith("checkpoint-") and tail.isdigit() else None

@@ -20,7 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from playground.core.errors import DataError  # noqa: F401 - raised here, re-exported
-from playground.core.runs import append_metrics, atomic_write, read_jsonl
+from playground.core.runs import (  # noqa: F401 - the checkpoint helpers are re-exported for the trainers
+    append_metrics,
+    atomic_write,
+    checkpoint_step,
+    checkpoints_dir,
+    last_checkpoint,
+    read_jsonl,
+)
 
 STOP = threading.Event()
 
@@ -42,26 +49,6 @@ def clean_metrics(logs: dict[str, Any]) -> dict[str, float]:
         if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(float(v)):
             out[k] = float(v)
     return out
-
-
-def checkpoints_dir(run_dir: str | Path) -> Path:
-    return Path(run_dir) / "checkpoints"
-
-
-def last_checkpoint(run_dir: str | Path) -> str | None:
-    ck = checkpoints_dir(run_dir)
-    if not ck.is_dir():
-        return None
-    found = [p for p in ck.glob("checkpoint-*") if p.is_dir() and p.name.split("-")[-1].isdigit()]
-    if not found:
-        return None
-    return str(max(found, key=lambda p: int(p.name.split("-")[-1])))
-
-
-def checkpoint_step(path: str | Path) -> int | None:
-    """The step (PPO: update) a checkpoint-<n> folder was saved at."""
-    tail = Path(path).name.rsplit("-", 1)[-1]
-    return int(tail) if Path(path).name.startswith("checkpoint-") and tail.isdigit() else None
 
 
 def drop_records_after(run_dir: str | Path, step: int) -> int:
