@@ -99,6 +99,21 @@ def test_stopped_ppo_job_keeps_its_last_update_and_resumes_without_repeating_ste
     jobs.close()
 
 
+def test_job_stopped_as_it_starts_keeps_nothing_and_says_resume_starts_over(home: Path) -> None:
+    jobs = JobRunner(Workspace())
+    run_id = jobs.submit(load_config("ppo", REPO / "presets/ppo/tiny-cpu.yaml", ["total_updates=1000"]))
+    run_dir = jobs.run_dir(run_id)
+    _wait_for(lambda: read_status(run_dir).get("state") == "running", what="running")
+    assert jobs.stop(run_id) == "stopped"
+    status = read_status(run_dir)
+    assert status["state"] == "stopped" and status["kept"].startswith("nothing")
+    assert not (run_dir / "adapter").exists()
+    message = jobs.stop_message(run_id)
+    assert message.startswith(f"{run_id}: stopped; kept nothing")
+    assert message.endswith("Resume starts over: no checkpoint was saved.")
+    jobs.close()
+
+
 def test_bad_data_fails_with_one_line_reason(home: Path) -> None:
     jobs = JobRunner(Workspace())
     cfg = load_config("sft", REPO / "presets/sft/tiny-cpu.yaml", ["dataset=no-such-set"])

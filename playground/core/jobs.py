@@ -119,6 +119,7 @@ class JobRunner:
         self._wake = threading.Event()
         self._closed = False
         self._adopted: dict[str, int] = {}  # runs started by an earlier app, still running: run id -> pid
+        self._stopping: set[str] = set()  # runs stop() is ending: stop() writes their final state
         self._lock_fd: int | None = None
         self._take_queue()
         self._thread = threading.Thread(target=self._loop, name="playground-jobs", daemon=True)
@@ -214,6 +215,17 @@ class JobRunner:
         if not pid or not pid_alive(pid):
             return self.state(run_id)
         write_status(run_dir, stopped_by=by or None)
+        with self._lock:
+            self._stopping.add(run_id)
+        try:
+            return self._end(run_dir, pid, proc, grace_s)
+        finally:
+            with self._lock:
+                self._stopping.discard(run_id)
+                self._adopted.pop(run_id, None)
+
+    def _end(self, run_dir: Path, pid: int, proc: subprocess.Popen | None, grace_s: float) -> str:
+        """SIGTERM, wait up to grace_s, SIGKILL; then the final state (the trainer's own, or 'stopped')."""
         try:
             os.killpg(os.getpgid(pid), signal.SIGTERM)  # the trainer keeps its last finished step and exits
         except (ProcessLookupError, PermissionError):
@@ -236,8 +248,6 @@ class JobRunner:
             deadline = time.time() + 10
             while pid_alive(pid) and time.time() < deadline:
                 time.sleep(0.1)
-        with self._lock:
-            self._adopted.pop(run_id, None)
         status = read_status(run_dir)
         state = status.get("state")
         if state == "stopped":
@@ -422,7 +432,7 @@ class JobRunner:
         del self._procs[run_id]
         run_dir = self.run_dir(run_id)
         status = read_status(run_dir)
-        if status.get("state") not in FINAL_STATES:
+        if status.get("state") not in FINAL_STATES and run_id not in self._stopping:
             # the process died without saying how (killed, segfault, OOM)
             rc = proc.returncode
             reason = f"signal {-rc}" if rc is not None and rc < 0 else f"exit code {rc}"
@@ -434,7 +444,7 @@ class JobRunner:
         del self._adopted[run_id]
         run_dir = self.run_dir(run_id)
         status = read_status(run_dir)
-        if status.get("state") not in FINAL_STATES and status.get("pid") == pid:
+        if status.get("state") not in FINAL_STATES and status.get("pid") == pid and run_id not in self._stopping:
             write_status(run_dir, state="interrupted", ended=time.time(),
                          error=f"its process (pid {pid}) died without reporting after the app restarted (killed or "
                                f"out of memory; see log.txt). {resume_hint(run_dir)}")
