@@ -44,9 +44,12 @@ buildah bud --isolation chroot --layers --format docker "${ARGS[@]}" "${VOLS[@]}
 say "built $IMAGE"
 
 # 3. serve it: buildah from + buildah run (host network; podman run cannot start containers here)
-if curl -s -o /dev/null "http://127.0.0.1:$PORT/"; then
-  echo "something already answers on port $PORT: stop it or set PORT=..." >&2; exit 1
-fi
+for i in $(seq 1 60); do  # the container shares the host network: wait (up to 5 min) for the port to be free
+  curl -s -o /dev/null "http://127.0.0.1:$PORT/" || break
+  [ "$i" = 1 ] && say "something else answers on port $PORT; waiting for it to go"
+  [ "$i" = 60 ] && { echo "port $PORT stayed busy: stop what serves there or set PORT=..." >&2; exit 1; }
+  sleep 5
+done
 CTR=$(buildah from "$IMAGE")
 LOG=$(mktemp /tmp/check_image_app.XXXXXX.log)
 APP_PID=
@@ -63,11 +66,14 @@ cleanup() {
   [ "${KEEP:-0}" = 1 ] || { buildah rm "$CTR" >/dev/null 2>&1; rm -rf "$VOL"; } || true
 }
 trap cleanup EXIT
-# the image's CMD as a Space runs it: its user, SPACE_ID set (Space mode: HF OAuth, allow-list, CPU sizes) and a
-# "bucket" mounted at /data, so the workspace must land on the volume
+# the image's CMD as a Space runs it: its user, the variables a Space with `hf_oauth: true` sets (placeholder OAuth
+# client: nobody signs in here; Space mode: HF OAuth, allow-list, CPU sizes) and a "bucket" mounted at /data, so
+# the workspace must land on the volume
 VOL=$(mktemp -d /var/tmp/check_image_data.XXXXXX)
 chown 1000:1000 "$VOL"
-setsid buildah run --isolation chroot --user 1000:1000 -v "$VOL:/data" -e SPACE_ID=local/image-check "$CTR" -- \
+setsid buildah run --isolation chroot --user 1000:1000 -v "$VOL:/data" \
+  -e SYSTEM=spaces -e SPACE_ID=local/image-check -e OAUTH_CLIENT_ID=check -e OAUTH_CLIENT_SECRET=check \
+  -e "OAUTH_SCOPES=openid profile" -e OPENID_PROVIDER_URL=https://huggingface.co "$CTR" -- \
   sh -c 'cd /home/user/app && exec python -m playground.core.space --host 0.0.0.0 --port '"$PORT" >"$LOG" 2>&1 &
 APP_PID=$!
 say "container $CTR started (log $LOG)"
@@ -92,14 +98,21 @@ else
   echo "the page does not name the bundled model" >&2; exit 1
 fi
 
-# 5. one tiny CLI stage inside the image, as the image's user, in a scratch workspace
-say "running: python -m playground sft --config presets/sft/tiny-cpu.yaml"
-buildah run --isolation chroot --user 1000:1000 "$CTR" -- sh -c \
-  'cd /home/user/app && PLAYGROUND_HOME=$(mktemp -d) python -m playground sft --config presets/sft/tiny-cpu.yaml' \
-  2>&1 | tail -5 | sed 's/^/  | /'
-say "tiny SFT stage succeeded inside the image"
+# 5. the image's HEALTHCHECK command passes inside the running container
+buildah run --isolation chroot --user 1000:1000 "$CTR" -- \
+  python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$PORT/', timeout=4)"
+say "HEALTHCHECK command passes"
 
-# 6. stop it
+# 6. one tiny CLI stage inside the image, as the image's user, into the workspace on the volume
+say "running: python -m playground sft --config presets/sft/tiny-cpu.yaml"
+buildah run --isolation chroot --user 1000:1000 -v "$VOL:/data" "$CTR" -- sh -c \
+  'cd /home/user/app && PLAYGROUND_HOME=/data/workspace python -m playground sft --config presets/sft/tiny-cpu.yaml' \
+  2>&1 | tail -3 | cut -c1-160 | sed 's/^/  | /'
+STATUS=$(cat "$VOL"/workspace/runs/sft-*/status.json)
+case "$STATUS" in *'"state": "succeeded"'*) ;; *) echo "the SFT run did not succeed: $STATUS" >&2; exit 1;; esac
+say "tiny SFT stage succeeded inside the image; its run dir is on the volume: $(ls "$VOL"/workspace/runs)"
+
+# 7. stop it
 stop_app
 curl -s -o /dev/null "http://127.0.0.1:$PORT/" && { echo "the app still answers after stop" >&2; exit 1; }
 say "stopped; wall time $(( $(date +%s) - START )) s"
