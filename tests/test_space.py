@@ -21,8 +21,9 @@ VARS = ("SPACE_ID", "PLAYGROUND_SPACE", "PLAYGROUND_HOME", "PLAYGROUND_DATA_DIR"
 
 @pytest.fixture
 def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
-    for var in VARS:
-        monkeypatch.delenv(var, raising=False)
+    for var in VARS:  # set then delete: monkeypatch then also removes what configure() sets during the test
+        monkeypatch.setenv(var, "")
+        monkeypatch.delenv(var)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("PLAYGROUND_DATA_DIR", str(tmp_path / "data"))  # no volume until a test makes one
     return monkeypatch
