@@ -34,7 +34,7 @@ from playground.ui.tabs.dataset_common import DatasetView, redraw, refresh, warn
 
 DELETE = "delete dataset"  # the confirmation token's action
 # narrow columns get fixed widths so their headers ("split", "turns") stay on one line, even in an empty table
-TABLE_WIDTHS = ["64px", "72px", "16%", "33%", "33%", "72px"]
+TABLE_WIDTHS = ["72px", "80px", "16%", "32%", "32%", "96px"]
 
 
 def build(ctx: AppContext) -> None:
@@ -77,7 +77,7 @@ def build(ctx: AppContext) -> None:
                 undo_btn = gr.Button("↶ Undo last delete")
                 reload_btn = gr.Button("🔄 Reload")
             row_msg = gr.Markdown()
-        view = DatasetView(dataset=dataset, table=table, summary=summary, model=model, max_len=max_len,
+        view = DatasetView(dataset=dataset, delete_btn=delete_btn, table=table, summary=summary, model=model, max_len=max_len,
                            undo=undo)
         form = dataset_add.build_add(ctx, view)
         dataset_import.build(ctx, view)
@@ -96,7 +96,7 @@ def build(ctx: AppContext) -> None:
         try:
             ws.create_dataset(name)
         except UserError as e:
-            return (gr.skip(),) * 3 + (warn(e), gr.skip())
+            return (*view.unchanged(), warn(e), gr.skip())
         return (*refresh(ws, name.strip()), f"Created **{name.strip()}**.", "")
 
     def on_delete_ask(name: str | None) -> tuple[Any, ...]:
@@ -105,20 +105,20 @@ def build(ctx: AppContext) -> None:
             return gr.update(visible=False), "", gr.skip(), None
         n = len(ws.rows(name))
         return (gr.update(visible=True), f"Delete **{name}** and its {n} rows? This cannot be undone.",
-                gr.update(value=f"Confirm delete {name}"), issue_token(DELETE, name))
+                gr.update(value=f"Confirm delete {name}", variant="stop"), issue_token(DELETE, name))
 
     def on_delete(name: str | None, token: str | None) -> tuple[Any, ...]:
         try:
             take_token(token, DELETE, name or "")
             service.delete_dataset(ws, name or "")
         except UserError as e:
-            return (gr.skip(),) * 3 + (warn(e), gr.update(visible=False), None)
+            return (*view.unchanged(), warn(e), gr.update(visible=False), None)
         gr.Info(f"Deleted dataset {name}.")
         rest = service.dataset_names(ws)
         return (*refresh(ws, rest[0] if rest else None), f"🗑 Deleted **{name}**.", gr.update(visible=False), None)
 
     @needs(Role.VIEWER)
-    def on_delete_cancel() -> tuple[Any, None]:
+    def on_cancel_confirm() -> tuple[Any, None]:
         return gr.update(visible=False), None
 
     # -- the Rows table -------------------------------------------------------------------------------------
@@ -167,7 +167,7 @@ def build(ctx: AppContext) -> None:
                      api_name="datasets_delete_ask")
     confirm_yes.click(on_delete, [dataset, pending], [*view.outputs, ds_msg, confirm_row, pending],
                       api_name="datasets_delete")
-    confirm_no.click(on_delete_cancel, None, [confirm_row, pending], api_visibility="private")
+    confirm_no.click(on_cancel_confirm, None, [confirm_row, pending], api_visibility="private")
     table.select(on_select, [table], [selected, prev_id, row_msg], api_visibility="private")
     save_btn.click(on_save, [dataset, table], [table, summary, row_msg], api_name="datasets_save_table")
     del_row_btn.click(on_delete_row, [dataset, selected, view.undo], [table, summary, view.undo, row_msg])

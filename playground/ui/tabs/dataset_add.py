@@ -67,7 +67,7 @@ def build_add(ctx: AppContext, view: DatasetView) -> AddForm:
         try:
             name = service.add_rows(ws, name, [service.build_messages(system, instr, inp, resp)])
         except UserError as e:
-            return (gr.skip(),) * 3 + (warn(e),) + (gr.skip(),) * 3
+            return (*view.unchanged(), warn(e), *(gr.skip(),) * 3)
         what = "Added a row" if (resp or "").strip() else "Added a draft (no response yet)"
         return (*refresh(ws, name), f"✅ {what} to **{name}**.", "", "", "")
 
@@ -77,7 +77,7 @@ def build_add(ctx: AppContext, view: DatasetView) -> AddForm:
             row = service.parse_conversation(text)
             name = service.add_rows(ws, name, [row])
         except UserError as e:
-            return (gr.skip(),) * 3 + (warn(e),)
+            return (*view.unchanged(), warn(e))
         return (*refresh(ws, name), f"✅ Added a {len(row['messages'])}-message conversation to **{name}**.")
 
     add_btn.click(on_add, [view.dataset, system_in, instr_in, input_in, resp_in],

@@ -19,6 +19,7 @@ from playground.stages.dataset import service
 @dataclass
 class DatasetView:
     dataset: gr.Dropdown  # the selected dataset (every handler's target)
+    delete_btn: gr.Button  # "Delete dataset": off while no dataset is selected
     table: gr.Dataframe  # its rows
     summary: gr.Markdown  # one line: rows, train/eval, drafts
     model: gr.Dropdown  # chat template & tokenizer (token counts, preview, drafts)
@@ -27,8 +28,12 @@ class DatasetView:
 
     @property
     def outputs(self) -> list[Any]:
-        """The picker, the table and the summary: what `refresh` returns."""
-        return [self.dataset, self.table, self.summary]
+        """The picker, the delete button, the table and the summary: what `refresh` returns."""
+        return [self.dataset, self.delete_btn, self.table, self.summary]
+
+    def unchanged(self) -> tuple[Any, ...]:
+        """`outputs` left as they are."""
+        return (gr.skip(),) * len(self.outputs)
 
 
 def redraw(ws: Workspace, name: str | None) -> tuple[Any, str]:
@@ -36,9 +41,10 @@ def redraw(ws: Workspace, name: str | None) -> tuple[Any, str]:
     return service.rows_frame(ws, name), service.summary_line(ws, name)
 
 
-def refresh(ws: Workspace, name: str | None) -> tuple[Any, Any, str]:
-    """The picker (choices re-read, `name` selected), the table and the summary."""
-    return (gr.update(choices=service.dataset_names(ws), value=name), *redraw(ws, name))
+def refresh(ws: Workspace, name: str | None) -> tuple[Any, ...]:
+    """The picker (choices re-read, `name` selected), the delete button, the table and the summary."""
+    return (gr.update(choices=service.dataset_names(ws), value=name), gr.update(interactive=bool(name)),
+            *redraw(ws, name))
 
 
 def warn(e: UserError | str) -> str:

@@ -41,8 +41,9 @@ def column_choices(up: staging.Upload | None) -> list[Any]:
 
 def build(ctx: AppContext, view: DatasetView) -> None:
     ws = ctx.ws
-    staged = gr.State(None)  # a staging.Staged waiting for "Add to dataset"
     with gr.Tab("Import"):
+        staged = gr.State(None)  # a staging.Staged waiting for "Add to dataset" (a State directly under
+        # gr.Tabs would shift the tab labels: keep it inside the Tab)
         with gr.Row():
             with gr.Column():
                 upload = gr.File(label="Upload JSON / JSONL / CSV / Parquet", elem_id="ds-upload",
@@ -111,7 +112,7 @@ def build(ctx: AppContext, view: DatasetView) -> None:
         try:
             res = staging.commit(ws, st, target, current)
         except UserError as e:
-            return (gr.skip(),) * 4 + (warn(e), gr.skip())
+            return (*view.unchanged(), gr.skip(), warn(e), gr.skip())
         verb = "Created" if res.created else "Appended to"
         gr.Info(f"{verb} {res.name}: {res.rows} rows.")
         return (*refresh(ws, res.name), None, f"✅ {verb} **{res.name}** with {res.rows} rows from {st.source}.",
