@@ -285,3 +285,18 @@ def test_dataset_tab_in_a_browser(home):
     finally:
         demo.close()
         ctx.jobs.close()
+
+
+def test_draft_adapter_is_a_runs_adapter_on_that_runs_base(home):
+    from playground.core.errors import ModelError
+    from playground.core.paths import runs_dir
+
+    assert draft.resolve_adapter("bundled", "") == ("bundled", "")
+    with pytest.raises(ModelError, match="No adapter 'sft-missing'"):
+        draft.resolve_adapter("bundled", "sft-missing")
+    run = runs_dir() / "sft-1"
+    (run / "adapter").mkdir(parents=True)
+    (run / "adapter" / "adapter_config.json").write_text("{}", encoding="utf-8")
+    (run / "config.yaml").write_text("model: tiny\n", encoding="utf-8")
+    # the picked model is for the tokenizer; the adapter is loaded on the base it was trained from
+    assert draft.resolve_adapter("bundled", "sft-1") == ("tiny", str(run / "adapter"))
