@@ -242,6 +242,10 @@ def test_upload_size_cap_is_checked_before_reading(ws, tmp_path, monkeypatch):
         dio.import_file(ws, f, "big")
     monkeypatch.setenv("PLAYGROUND_MAX_UPLOAD_MB", "3")
     assert dio.import_file(ws, f, "big").rows == 3000
+    monkeypatch.delenv("PLAYGROUND_MAX_UPLOAD_MB")  # the web upload cap's own variable is honoured too
+    monkeypatch.setenv("PLAYGROUND_MAX_UPLOAD", "1mb")
+    with pytest.raises(FormatError, match="over the 1 MB import limit"):
+        dio.import_file(ws, f, "big2")
 
 
 def test_existing_name_refused_without_append(ws):

@@ -68,17 +68,24 @@ _SPEAKERS = {
 
 # -- reading files ---------------------------------------------------------------------------------------
 def max_file_bytes() -> int:
-    """The import size cap: PLAYGROUND_MAX_UPLOAD_MB (default 50), read at each import so a Space can set it."""
+    """The import size cap in bytes: PLAYGROUND_MAX_UPLOAD_MB (default 50), else the web upload cap
+    PLAYGROUND_MAX_UPLOAD ("50mb", "1gb", "500kb"); read at each import, so a Space can set it."""
     raw = os.environ.get("PLAYGROUND_MAX_UPLOAD_MB", "").strip()
+    name, unit = "PLAYGROUND_MAX_UPLOAD_MB", 2**20
+    if not raw and os.environ.get("PLAYGROUND_MAX_UPLOAD", "").strip():
+        name, raw = "PLAYGROUND_MAX_UPLOAD", os.environ["PLAYGROUND_MAX_UPLOAD"].strip().lower()
+        m = re.fullmatch(r"([\d.]+)\s*(b|kb|mb|gb)?", raw)
+        units = {"b": 1, "kb": 2**10, "mb": 2**20, "gb": 2**30}
+        raw, unit = (m.group(1), units[m.group(2) or "b"]) if m else (raw, 1)
     if not raw:
         return DEFAULT_MAX_UPLOAD_MB * 2**20
     try:
-        mb = float(raw)
+        size = float(raw) * unit
     except ValueError:
-        mb = float("nan")
-    if not (0 < mb < 1e6):  # also refuses nan / inf
-        raise FormatError(f"PLAYGROUND_MAX_UPLOAD_MB={raw[:40]!r} is not a size in MB between 0 and 1000000")
-    return int(mb * 2**20)
+        size = float("nan")
+    if not (0 < size < 2**50):  # also refuses nan / inf
+        raise FormatError(f"{name}={raw[:40]!r} is not a size (PLAYGROUND_MAX_UPLOAD_MB takes megabytes, e.g. 50)")
+    return int(size)
 
 
 def one_line(text: str, limit: int = 400) -> str:
@@ -380,7 +387,7 @@ def _read_records(path: Path, src: str) -> Records:
         raise FormatError(f"{src}: the file is empty (0 bytes)")
     cap = max_file_bytes()
     if size > cap:
-        raise FormatError(f"{src}: {size / 2**20:.1f} MB is over the {cap / 2**20:g} MB import limit "
+        raise FormatError(f"{src}: {size / 2**20:.1f} MB is over the {cap / 2**20:.3g} MB import limit "
                           "(PLAYGROUND_MAX_UPLOAD_MB)")
     with open(path, "rb") as fh:
         head = fh.read(8192)
