@@ -78,6 +78,18 @@ def who_md() -> str:
     return f"👤 **{name}** · role **{c.role.name.lower()}**: you can {can}."
 
 
+@guard.needs(Role.VIEWER)
+def remember_tab(evt: gr.SelectData) -> str:
+    """The tab the user picked, kept in this browser so a reload reopens it."""
+    index = evt.index if isinstance(evt.index, int) else 0
+    return TABS[index][0].value if 0 <= index < len(TABS) else TabId.DATASET.value
+
+
+@guard.needs(Role.VIEWER)
+def reopen_tab(stored: str | None) -> Any:
+    return gr.Tabs(selected=stored) if stored in {t[0].value for t in TABS} else gr.skip()
+
+
 def build_app(ctx: AppContext, auth: AuthConfig | None = None) -> gr.Blocks:
     auth = auth or AuthConfig()
     with gr.Blocks(title="RLHF Playground") as demo:
@@ -88,12 +100,15 @@ def build_app(ctx: AppContext, auth: AuthConfig | None = None) -> gr.Blocks:
                 gr.LoginButton(scale=0)
         gr.Markdown("**The loop:** dataset → SFT → preferences → reward model → PPO. "
                     "Each tab shows the objective it optimises beside its live plot.")
+        last_tab = gr.BrowserState(TabId.DATASET.value, storage_key="playground-tab")
         with gr.Tabs() as tabs:
             ctx.tabs = tabs  # a tab's handler may switch tabs: return ctx.switch_to(TabId.X)
             for tab_id, title, blurb, build_tab in TABS:
                 with gr.Tab(title, id=tab_id.value):
                     gr.Markdown(f"*{blurb}*")
                     build_tab(ctx)
+        tabs.select(remember_tab, None, [last_tab], api_visibility="private", show_progress="hidden")
+        demo.load(reopen_tab, [last_tab], [tabs], api_visibility="private", show_progress="hidden")
         demo.load(who_md, None, [who], api_visibility="private", show_progress="hidden")
         for fn, outputs in ctx.on_page_load:
             demo.load(fn, None, outputs, api_visibility="private", show_progress="hidden")
