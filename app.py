@@ -61,9 +61,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="allow a non-loopback --host (or --share) with no sign-in: anyone who reaches it is admin")
     args = parser.parse_args(argv)
 
+    from playground.core import space
     from playground.core.auth import AuthConfig
     from playground.core.errors import ConfigError
 
+    if space.configure():  # SPACE_ID / PLAYGROUND_SPACE: workspace on the volume, HF sign-in, model allow-list
+        print(f"Space mode: workspace {os.environ['PLAYGROUND_HOME']} "
+              f"({'persistent' if space.persistent() else 'NOT persistent'})", flush=True)
     try:
         auth = AuthConfig.from_env(args.auth, args.annotator_code)
     except ConfigError as e:

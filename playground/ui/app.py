@@ -14,6 +14,7 @@ from typing import Any
 
 import gradio as gr
 
+from playground.core import space
 from playground.core.auth import AuthConfig, Role
 from playground.core.jobs import JobRunner
 from playground.core.models import ModelError, device_label, resolve
@@ -22,7 +23,7 @@ from playground.core.workspace import Workspace
 from playground.ui import guard
 from playground.ui.context import AppContext, TabId
 from playground.ui.tabs import dataset, ppo, preferences, reward, sft
-from playground.ui.widgets import live
+from playground.ui.widgets import live, workspace_panel
 
 # (tab id, title, blurb, build): the tabs in loop order; the id is what ctx.switch_to selects
 TABS: list[tuple[TabId, str, str, Callable[[AppContext], None]]] = [
@@ -61,8 +62,9 @@ def header_md(ctx: AppContext) -> str:
         model = resolve(ctx.default_model).label
     except ModelError as e:
         model = f"⚠️ {e}"
+    banner = space.banner_text()
     return (f"### 🧪 RLHF Playground\n**Model:** {model} · **Device:** {device_label()} · "
-            f"**Workspace:** `{home()}`")
+            f"**Workspace:** `{home()}`" + (f"\n\n**{banner}**" if banner else ""))
 
 
 @guard.needs(Role.VIEWER)
@@ -107,6 +109,7 @@ def build_app(ctx: AppContext, auth: AuthConfig | None = None) -> gr.Blocks:
                 with gr.Tab(title, id=tab_id.value):
                     gr.Markdown(f"*{blurb}*")
                     build_tab(ctx)
+        workspace_panel.build(ctx)  # admin: bundles and backups
         tabs.select(remember_tab, None, [last_tab], api_visibility="private", show_progress="hidden")
         demo.load(reopen_tab, [last_tab], [tabs], api_visibility="private", show_progress="hidden")
         demo.load(who_md, None, [who], api_visibility="private", show_progress="hidden")
