@@ -12,7 +12,8 @@ as a second adapter ("ref"), so the reference is the SFT model, as in the DPO pa
 run_dir/adapter (a LoRA adapter for the base model, loadable like an SFT adapter) and result.json.
 
 Pairs are fitted into max_length first (stages/data.fit_preference_rows), as for the reward model; the counts go
-to the run header and result.json. Services (the SFT adapter lookup, log-ratio margins) live in service.py.
+to the run header and result.json. Activation checkpointing is on (TRL's default: less memory). Services (the SFT
+adapter lookup, log-ratio margins) live in service.py.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import shutil
 from pathlib import Path
 
 from playground.core.config import ConfigError, DPORun
-from playground.core.runs import write_result
+from playground.core.runs import write_phase, write_result
 from playground.stages.dpo.service import sft_adapter
 from playground.stages.reward.train import final_checkpoint_callback
 from playground.stages.trainer import (
@@ -53,6 +54,7 @@ def run(cfg: DPORun, run_dir: str | Path) -> None:
     from datasets import Dataset
     from trl import DPOConfig, DPOTrainer
 
+    write_phase(run_dir, "loading model")
     model = models.load_causal_lm(spec, cfg.device, cfg.trust_remote_code)
     peft_config = None
     if adapter_in is not None:
@@ -66,9 +68,9 @@ def run(cfg: DPORun, run_dir: str | Path) -> None:
         **training_args_common(cfg, run_dir, device),
         max_length=cfg.max_length,
         beta=cfg.beta,
-        activation_checkpointing=device == "cuda",  # DPOConfig defaults to on; on CPU it only costs time
         dataset_num_proc=None,
     )
+    write_phase(run_dir, f"tokenising {info['train_pairs'] + info['eval_pairs']:,} pairs")
     trainer = DPOTrainer(
         model=model,
         args=args,
@@ -81,6 +83,7 @@ def run(cfg: DPORun, run_dir: str | Path) -> None:
                                            "objective": "-log sigmoid(beta * (log-ratio chosen - log-ratio rejected))"}),
                    final_checkpoint_callback()],
     )
+    write_phase(run_dir, "training")
     trainer.train(resume_from_checkpoint=resolve_resume(cfg, run_dir))
     eval_metrics: dict[str, float] = {}
     if eval_rows and not STOP.is_set():

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from playground.core.config import RewardRun
-from playground.core.runs import write_result
+from playground.core.runs import write_phase, write_result
 from playground.stages.trainer import (
     STOP,
     chat_model_setup,
@@ -66,15 +66,17 @@ def run(cfg: RewardRun, run_dir: str | Path) -> None:
     from datasets import Dataset
     from trl import RewardConfig, RewardTrainer
 
+    write_phase(run_dir, "loading model")
     model = models.load_reward_lm(spec, cfg.device, cfg.trust_remote_code)
-    args = RewardConfig(
+    args = RewardConfig(**{
         **training_args_common(cfg, run_dir, device),
-        max_length=cfg.max_length,  # every pair already fits, so TRL's filter drops nothing
-        center_rewards_coefficient=cfg.center_rewards_coefficient or None,
-        activation_checkpointing=True,  # peak memory: see the module docstring
-        pad_to_multiple_of=None,
-        dataset_num_proc=None,
-    )
+        "max_length": cfg.max_length,  # every pair already fits, so TRL's filter drops nothing
+        "center_rewards_coefficient": cfg.center_rewards_coefficient or None,
+        "activation_checkpointing": True,  # peak memory: see the module docstring
+        "pad_to_multiple_of": None,
+        "dataset_num_proc": None,
+    })
+    write_phase(run_dir, f"tokenising {info['train_pairs'] + info['eval_pairs']:,} pairs")
     trainer = RewardTrainer(
         model=model,
         args=args,
@@ -92,6 +94,7 @@ def run(cfg: RewardRun, run_dir: str | Path) -> None:
     if has_eval and resume is None:
         # held-out accuracy before any update: the live plot then starts from chance, not from the first eval
         trainer.evaluate()
+    write_phase(run_dir, "training")
     trainer.train(resume_from_checkpoint=resume)
     eval_metrics: dict[str, float] = {}
     if has_eval and not STOP.is_set():
