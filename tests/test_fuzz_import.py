@@ -106,10 +106,20 @@ def fast_home(tmp_path: Path) -> Any:
         yield tmp_path / "home"
 
 
+def _upload(up: Any) -> Any:
+    """The Dataset tab shows up.error (a file that reads but does not convert) as its one line."""
+    from playground.core.errors import FormatError
+
+    if up.error:
+        raise FormatError(up.error)
+    return up
+
+
 def test_fuzz_corpus_through_every_import(corpus, fast_home, monkeypatch, capsys):
     from playground.core.errors import UserError
     from playground.core.workspace import Workspace
     from playground.stages.dataset import io as dio
+    from playground.stages.dataset import staging
     from playground.stages.preferences import io as prefs_io
 
     home = fast_home
@@ -119,6 +129,7 @@ def test_fuzz_corpus_through_every_import(corpus, fast_home, monkeypatch, capsys
     db = home / "playground.db"
     runs = {  # what the CLI and the upload handlers call
         "datasets stage": lambda f: dio.stage_file(f, display_name=f.name),
+        "datasets upload stage": lambda f: _upload(staging.stage_upload(f)),  # the Dataset tab's upload handler
         "datasets import": lambda f: dio.import_file(ws, f, "fuzz", append=True),
         "datasets strict": lambda f: dio.import_file(ws, f, "fuzz-strict", append=True, strict=True),
         "prefs stage": lambda f: prefs_io.stage_pairs(f, pool="fuzz"),

@@ -1,6 +1,6 @@
 """Import in two steps: stage (read, detect, convert, check: a preview) and commit (add every row, or none).
 
-    up = stage_upload("alpaca.json", "auto")     # up.staged (rows ready) or up.error + up.columns for mapping
+    up = stage_upload("alpaca.json", "auto")     # up.staged (good rows + .note on skipped ones) or up.error
     st = stage_mapping("odd.csv", {"instruction": "q", "output": "a"})
     st = stage_starter("classify"); st = stage_hub("tatsu-lab/alpaca", "train", "auto")
     res = commit(ws, st, target="", current="my-set")    # io.commit_import: all rows or nothing
@@ -30,6 +30,8 @@ class Staged:
     fmt: str
     source: str
     warnings: list[str] = field(default_factory=list)
+    note: str = ""  # "skipped 3 of 1900 rows: line 17, field ...; ... (all reasons: PATH)" (io.stage_records)
+    rejects_path: str | None = None  # JSONL of the skipped rows with line and reason, to offer for download
 
     def describe(self, shown_warnings: int = 5) -> str:
         """One markdown paragraph: source, detected format, row count, the first warnings."""
@@ -39,8 +41,9 @@ class Staged:
             warn = "\n\n" + "\n".join(f"- ⚠️ {w}" for w in self.warnings[:shown_warnings])
             more = len(self.warnings) - shown_warnings
             warn += f"\n- … and {more} more" if more > 0 else ""
+        skipped = f"\n\n⚠️ {self.note}" if self.note else ""
         return (f"**{self.source}** · detected **{label}** · {len(self.rows)} rows ready. Check the preview, then "
-                f"**Add to dataset**.{warn}")
+                f"**Add to dataset**.{skipped}{warn}")
 
 
 @dataclass
@@ -53,28 +56,32 @@ class Upload:
     error: str = ""
 
 
-def stage_upload(path: str | Path, fmt: str = "auto") -> Upload:
-    """Read and convert a file. A file that cannot be read raises FormatError; one that reads but does not
-    convert comes back with its columns and `error`, so the manual mapping can take over."""
+def _from_io(st: dio.Staged) -> Staged:
+    return Staged(st.rows, st.fmt, st.source, st.warnings, st.note, st.rejects_path)
+
+
+def stage_upload(path: str | Path, fmt: str = "auto", strict: bool = False) -> Upload:
+    """Read and convert a file: the good rows are staged and the bad ones reported (strict: any bad row is an
+    error). A file that cannot be read raises FormatError; one that reads but does not convert comes back with
+    its columns and `error`, so the manual mapping can take over."""
     src = Path(path).name
     recs = dio.read_records(path, src)
     guess = dio.guess_mapping(recs.columns)
     try:
-        rows, used = dio.convert(recs, fmt)
-        warnings = dio.check_import(rows, src, recs.where)
+        st = dio.stage_records(recs, fmt, strict=strict)
     except FormatError as e:
         return Upload(recs.columns, guess, None, str(e))
-    return Upload(recs.columns, guess, Staged(rows, used, src, warnings))
+    return Upload(recs.columns, guess, _from_io(st))
 
 
-def stage_mapping(path: str | Path | None, mapping: dict[str, str]) -> Staged:
+def stage_mapping(path: str | Path | None, mapping: dict[str, str], strict: bool = False) -> Staged:
     """Convert an uploaded file with a hand-made column mapping (instruction / input / output / system)."""
     if not path:
         raise FormatError("upload a file first")
     src = Path(path).name
     recs = dio.read_records(path, src)
-    rows, used = dio.convert(recs, mapping={k: mapping.get(k) or "" for k in MAPPING_FIELDS})
-    return Staged(rows, used, src, dio.check_import(rows, src, recs.where))
+    return _from_io(dio.stage_records(recs, mapping={k: mapping.get(k) or "" for k in MAPPING_FIELDS},
+                                      strict=strict))
 
 
 def stage_starter(name: str | None) -> Staged:

@@ -29,7 +29,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
-from playground.core.chat import prompt_key
+from playground.core.chat import as_messages, prompt_key
 from playground.core.errors import PrefsError  # noqa: F401 - raised here, re-exported
 from playground.core.workspace import Workspace, WorkspaceError
 
@@ -166,8 +166,7 @@ def add_demonstration(ws: Workspace, dataset: str, prompt: Any, answer: str, ann
         raise PrefsError("The answer is empty.")
     if not dataset:
         raise PrefsError("Name the SFT dataset the demonstration goes to.")
-    msgs = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
-    row = {"messages": [*msgs, {"role": "assistant", "content": answer}]}
+    row = {"messages": [*as_messages(prompt), {"role": "assistant", "content": answer}]}
     meta = {"source": "arena_demonstration", "annotator": (annotator or "").strip() or "anonymous",
             "time": time.time()}
     return ws.add_rows(dataset, [row], meta=meta, create=True)[0]
