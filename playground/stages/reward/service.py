@@ -5,9 +5,10 @@
     report = inspect_pairs(model, tok, pairs_from_workspace(Workspace()))
     report["agreement"], report["length_bias"]["warning"], report["most_wrong"]
 
-Used by the reward tab (Inspect), by PPO (`reward: rm:<run id>`) and by the arena's "RM says" badge.
-The text is formatted exactly as RewardTrainer saw it during training: prompt messages + one assistant
-message through the tokenizer's chat template; the reward is the head's score at the last real token.
+Used by the reward tab (Inspect), eval-rm (evaluate.py), PPO (`reward: rm:<run id>`) and the arena's "RM says"
+badge. The text is formatted exactly as RewardTrainer saw it during training: prompt messages + one assistant
+message through the tokenizer's chat template, fitted into the run's max_length the same way (the answer whole,
+the prompt's start cut); the reward is the head's score at the last real token.
 
 Length bias: reward models learn whatever separates the votes, and "the longer answer" often does. The
 check reports the correlation of reward with response length, how often the RM prefers the longer answer,
