@@ -77,14 +77,19 @@ setsid buildah run --isolation chroot --user 1000:1000 -v "$VOL:/data" \
   sh -c 'cd /home/user/app && exec python -m playground.core.space --host 0.0.0.0 --port '"$PORT" >"$LOG" 2>&1 &
 APP_PID=$!
 say "container $CTR started (log $LOG)"
+# first the app's own "Running on" line (so the 200 below is this container's, not another server's on the
+# shared host network), then HTTP 200
+code=
 for _ in $(seq 1 300); do
-  code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/" || true)
-  [ "$code" = 200 ] && break
+  if grep -q "Running on local URL:  http://0.0.0.0:$PORT" "$LOG"; then
+    code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/" || true)
+    [ "$code" = 200 ] && break
+  fi
   kill -0 "$APP_PID" 2>/dev/null || { tail -20 "$LOG"; echo "app exited before serving" >&2; exit 1; }
   sleep 2
 done
 [ "$code" = 200 ] || { tail -20 "$LOG"; echo "no HTTP 200 on $PORT" >&2; exit 1; }
-say "HTTP 200 on http://127.0.0.1:$PORT/"
+say "HTTP 200 on http://127.0.0.1:$PORT/ (served by the container)"
 
 head -1 "$LOG" | sed 's/^/  | /'
 grep -q "workspace: /data/workspace · persistent" "$LOG" || { echo "the workspace is not on the /data volume" >&2; exit 1; }
