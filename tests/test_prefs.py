@@ -110,7 +110,7 @@ def test_demonstration_goes_into_an_sft_dataset(ws):
     assert [r["data"]["messages"][-1]["content"] for r in rows] == ["Hi there!", "Bye!"]
     assert rows[0]["data"]["messages"][0] == {"role": "user", "content": "Say hi."}
     assert rows[0]["meta"]["annotator"] == "dee"
-    from playground.stages.data import to_prompt_completion
+    from playground.core.chat import to_prompt_completion
 
     assert to_prompt_completion(rows[0]["data"])["completion"][0]["content"] == "Hi there!"
 

@@ -43,3 +43,21 @@ def response_text(response: Any) -> str:
 def prompt_key(prompt: Any) -> str:
     """A stable text key for a prompt (hashing, de-duplication): the string, or canonical JSON of messages."""
     return prompt if isinstance(prompt, str) else json.dumps(prompt, ensure_ascii=False, sort_keys=True)
+
+
+def to_prompt_completion(row: dict[str, Any]) -> dict[str, Any] | None:
+    """One instruction row -> {"prompt": [...messages], "completion": [assistant message]} or None if unusable."""
+    if "messages" in row:
+        msgs = [m for m in row["messages"] if isinstance(m, dict) and str(m.get("content", "")).strip()]
+        last = max((i for i, m in enumerate(msgs) if m.get("role") == "assistant"), default=None)
+        if last is None or last == 0:
+            return None
+        return {"prompt": msgs[:last], "completion": [msgs[last]]}
+    if "prompt" in row and "completion" in row:
+        p, c = row["prompt"], row["completion"]
+        if isinstance(p, str):
+            if not p.strip() or not str(c).strip():
+                return None
+            return {"prompt": [{"role": "user", "content": p}], "completion": [{"role": "assistant", "content": str(c)}]}
+        return {"prompt": p, "completion": c}
+    return None

@@ -160,7 +160,7 @@ class PPORun(BaseRun):
     whiten_advantages: bool = _f(True, "Normalise advantages to zero mean, unit variance per batch.")
     max_grad_norm: float = _f(0.0, "Clip the gradient norm to this (0: off, as in TRL's PPO; clipping at 1.0 "
                                    "measurably slowed the reward gain, see bench/README.md).", min=0.0, max=1e6)
-    sample_every: int = _f(5, "Write a sample table (prompt, response, score) every N updates.", min=1,
+    sample_every: int = _f(5, "Write a sample table (prompt, response, score) every N updates (0: off).", min=0,
                            max=MAX_STEPS)
 
     @property

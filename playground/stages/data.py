@@ -15,26 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from playground.core import builtin
+from playground.core.chat import to_prompt_completion  # noqa: F401 - re-exported for the trainers
 from playground.core.runs import write_status
 from playground.stages.trainer import DataError, is_main_process
-
-
-def to_prompt_completion(row: dict[str, Any]) -> dict[str, Any] | None:
-    """One instruction row -> {"prompt": [...messages], "completion": [assistant message]} or None if unusable."""
-    if "messages" in row:
-        msgs = [m for m in row["messages"] if isinstance(m, dict) and str(m.get("content", "")).strip()]
-        last = max((i for i, m in enumerate(msgs) if m.get("role") == "assistant"), default=None)
-        if last is None or last == 0:
-            return None
-        return {"prompt": msgs[:last], "completion": [msgs[last]]}
-    if "prompt" in row and "completion" in row:
-        p, c = row["prompt"], row["completion"]
-        if isinstance(p, str):
-            if not p.strip() or not str(c).strip():
-                return None
-            return {"prompt": [{"role": "user", "content": p}], "completion": [{"role": "assistant", "content": str(c)}]}
-        return {"prompt": p, "completion": c}
-    return None
 
 
 def _split(rows: list[Any], eval_fraction: float, seed: int) -> tuple[list[Any], list[Any]]:

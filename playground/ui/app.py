@@ -89,7 +89,9 @@ def remember_tab(evt: gr.SelectData) -> str:
 
 @guard.needs(Role.VIEWER)
 def reopen_tab(stored: str | None) -> Any:
-    return gr.Tabs(selected=stored) if stored in {t[0].value for t in TABS} else gr.skip()
+    # the first tab is open anyway: selecting it again would throw a quick early click back to it
+    reopen = stored in {t[0].value for t in TABS} and stored != TABS[0][0].value
+    return gr.Tabs(selected=stored) if reopen else gr.skip()
 
 
 def build_app(ctx: AppContext, auth: AuthConfig | None = None) -> gr.Blocks:

@@ -72,12 +72,15 @@ class AppContext:
             return self._models[key]
 
     def runs(self, stage: str, finished_only: bool = False) -> list[dict[str, Any]]:
-        from playground.core.runs import read_status
+        """A stage's runs with their state; `finished_only`: those that left a usable result (succeeded, or
+        stopped after keeping an adapter)."""
+        from playground.core.runs import adapter_dir, read_status
 
         out = []
         for r in self.ws.runs(stage):
             st = read_status(r["run_dir"]).get("state")
-            if finished_only and st != "succeeded":
+            usable = st == "succeeded" or (st == "stopped" and adapter_dir(r["run_dir"]) is not None)
+            if finished_only and not usable:
                 continue
             out.append({**r, "state": st})
         return out

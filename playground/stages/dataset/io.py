@@ -910,7 +910,7 @@ def to_style(row: dict[str, Any], style: str = "messages") -> dict[str, Any] | N
     if style == "messages":
         return {"messages": [{"role": m["role"], "content": m["content"]} for m in row["messages"]]}
     if style == "prompt_completion":
-        from playground.stages.data import to_prompt_completion
+        from playground.core.chat import to_prompt_completion
 
         return to_prompt_completion(row)
     raise FormatError(f"unknown export style '{style}' (choose messages or prompt_completion)")

@@ -5,7 +5,7 @@
     html = render_html(p)                            # coloured spans for the UI
 
 It reproduces what TRL's SFTTrainer does with the row (playground/train/sft.py): the row becomes a
-conversational prompt/completion (train/data.py's to_prompt_completion: the last assistant turn is the
+conversational prompt/completion (core/chat.py's to_prompt_completion: the last assistant turn is the
 completion); the prompt is tokenized with add_generation_prompt=True and the whole conversation without it;
 the completion starts where the two token lists first differ; with completion_only_loss only the tokens after
 that point carry a label; then everything is cut to max_length (keep_start). tests/test_preview.py checks the
@@ -79,7 +79,7 @@ def _pieces(tokenizer: Any, ids: list[int]) -> list[str]:
 def token_preview(row: dict[str, Any], tokenizer: Any, max_length: int | None = None,
                   completion_only_loss: bool = True) -> TokenPreview:
     """Tokens of one instruction row with the trained/masked split SFTTrainer uses (see module docstring)."""
-    from playground.stages.data import to_prompt_completion
+    from playground.core.chat import to_prompt_completion
 
     if not getattr(tokenizer, "chat_template", None):
         raise FormatError("this model has no chat template; pick an instruct model to preview")

@@ -196,7 +196,7 @@ def pool_name(pool: str | None) -> str:
 # -- prompts -------------------------------------------------------------------------------------------
 def prompt_messages(row: dict[str, Any]) -> list[dict[str, str]] | None:
     """The prompt part of a dataset row (everything before the last assistant turn)."""
-    from playground.stages.data import to_prompt_completion
+    from playground.core.chat import to_prompt_completion
 
     pc = to_prompt_completion(row)
     if pc is not None:
