@@ -386,19 +386,6 @@ def leaderboard(ws: Workspace, pool: str | None = None, n_boot: int = 200, seed:
     return sorted(rows, key=lambda r: -r["rating"])
 
 
-# Import / export / push live in preferences/io.py; these names still resolve here for older callers.
-_MOVED_TO_IO = ("export_pairs", "import_pairs", "normalise_record", "parse_hh", "push_to_hub", "read_records",
-                "write_pairs")
-
-
-def __getattr__(name: str) -> Any:
-    if name in _MOVED_TO_IO:
-        from playground.stages.preferences import io as prefs_io
-
-        return getattr(prefs_io, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 __all__ = [
     "CHOICES", "PrefsError", "WorkspaceError", "add_demonstration", "check_vote", "draw_a_slot", "add_pool_pair",
     "agreement", "annotator_stats", "cohen_kappa", "counts", "leaderboard", "make_pair_key", "next_pool_pair",
