@@ -9,7 +9,8 @@ engine, 0 for one `generate` call per request) and runs N simulated annotators, 
 session: load a fresh pair for a typed prompt (/arena_generate, so every pair is generated, none comes from a
 look-ahead), think, vote (/arena_vote), repeat until the phase ends. Phases alternate engine, per-request,
 engine, ... with the same model, prompts, lengths, sampling settings and seeds (client c's i-th pair uses
-seed 10000*c + i in both modes). Per mode it prints pairs/min served, p50/p95 seconds from request to
+seed 10000*c + i in both modes). Only pairs completed within a phase count (those still generating when it
+ends are abandoned, so a phase lasts its --phase-s plus start-up). Per mode it prints pairs/min served, p50/p95 seconds from request to
 complete pair, p95 vote latency, votes stored (rows in the workspace) vs acknowledged (the reply named the
 annotator); then the ratios, ending with `throughput ratio engine/per-request = X.XX`.
 
@@ -144,6 +145,8 @@ def run_phase(engine: bool, args: argparse.Namespace, index: int) -> dict:
                     if not (a and b):
                         raise RuntimeError("an empty pair came back (refused?)")
                     done = time.perf_counter()
+                    if done > deadline:
+                        return  # only pairs completed within the phase count
                     with lock:
                         pair_s.append(done - s)
                         finished.append(done - t0)
@@ -159,15 +162,18 @@ def run_phase(engine: bool, args: argparse.Namespace, index: int) -> dict:
                             errors.append(f"{name}: vote not acknowledged: {str(counter)[:100]!r}")
                     i += 1
             except Exception as e:  # noqa: BLE001 - reported in the summary
-                with lock:
-                    errors.append(f"{name}: {type(e).__name__}: {str(e)[:120]}")
+                if time.perf_counter() < deadline:
+                    with lock:
+                        errors.append(f"{name}: {type(e).__name__}: {str(e)[:120]}")
 
-        threads = [threading.Thread(target=annotator, args=(c,)) for c in range(args.clients)]
+        threads = [threading.Thread(target=annotator, args=(c,), daemon=True) for c in range(args.clients)]
         for th in threads:
             th.start()
-        for th in threads:
-            th.join()
-        span = max([args.phase_s, *finished])
+        for th in threads:  # votes in flight at the deadline may finish; pairs still generating are abandoned
+            th.join(timeout=max(0.0, deadline - time.perf_counter()) + args.think * 1.5 + 15)
+        span = args.phase_s
+        with lock:
+            acked_now = acked[0]
         stored = len(Workspace(home / "playground.db").pairs(POOL, judged_only=True))
     finally:
         proc.stdin.close()
@@ -177,7 +183,7 @@ def run_phase(engine: bool, args: argparse.Namespace, index: int) -> dict:
             proc.kill()
     return {"mode": "engine" if engine else "per-request", "pairs": len(pair_s), "span_s": span,
             "pairs_per_min": 60 * len(pair_s) / span, "p50": _pct(pair_s, 0.5), "p95": _pct(pair_s, 0.95),
-            "vote_p95": _pct(vote_s, 0.95), "stored": stored, "acked": acked[0], "errors": errors,
+            "vote_p95": _pct(vote_s, 0.95), "stored": stored, "acked": acked_now, "errors": errors,
             "gen_limit": gen_limit}
 
 
@@ -191,10 +197,10 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=2, help="engine/per-request alternations")
     ap.add_argument("--gen-concurrency", type=int, default=0, help="/arena_generate concurrency limit (0: app's)")
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads in the app (OMP_NUM_THREADS; 0: default)")
-    ap.add_argument("--quick", action="store_true", help="tiny model, 32 tokens, 2 x 2 phases of 35 s")
+    ap.add_argument("--quick", action="store_true", help="tiny model, 32 tokens, 2 x 2 phases of 30 s")
     args = ap.parse_args()
     if args.quick:
-        args.model, args.tokens, args.think, args.phase_s, args.rounds = "tiny", 32, 1.0, 35.0, 2
+        args.model, args.tokens, args.think, args.phase_s, args.rounds = "tiny", 32, 1.0, 30.0, 2
     os.environ.setdefault("PLAYGROUND_CACHE", str(REPO / ".cache" / "playground"))
     os.environ["HF_HUB_OFFLINE"] = "1"
     print(f"model={args.model} clients={args.clients} tokens={args.tokens} think={args.think}s "
