@@ -80,6 +80,22 @@ def test_tab_through_the_app(app_server, tmp_path):
     assert "sharegpt" in res[0] and "3 rows" in res[0]
     assert [(d["name"], d["rows"]) for d in ws.list_datasets()] == before
 
+    # a file with a few bad rows: the good ones are staged, the bad ones reported with their lines and offered as
+    # a download; Strict refuses the whole file; nothing lands before the commit either way
+    mixed = tmp_path / "mixed.jsonl"
+    good = [{"instruction": f"Say {i}", "output": f"{i}"} for i in range(5)]
+    mixed.write_text("\n".join([json.dumps(good[0]), "{not json", json.dumps(good[1]), json.dumps([1, 2]),
+                                 *map(json.dumps, good[2:])]) + "\n")
+    res = c.predict(handle_file(str(mixed)), "auto", False, api_name="/datasets_upload")
+    assert "5 rows" in res[0] and "2" in res[0] and "line 2" in res[0], res[0]
+    got = res[2]["value"] if isinstance(res[2], dict) and "value" in res[2] else res[2]  # (message, preview, file)
+    got = got["path"] if isinstance(got, dict) else got
+    rejects = [json.loads(x) for x in Path(got).read_text().splitlines()]  # the skipped-rows download
+    assert [r["line"] for r in rejects] == [2, 4]
+    res = c.predict(handle_file(str(mixed)), "auto", True, api_name="/datasets_upload")
+    assert "line 2" in res[0] and "5 rows" not in res[0]
+    assert [(d["name"], d["rows"]) for d in ws.list_datasets()] == before
+
     # starters stage, then commit into their own dataset
     c.predict("classify", api_name="/datasets_starter")
     c.predict("starter-classify", "my-dataset", api_name="/datasets_commit_import")

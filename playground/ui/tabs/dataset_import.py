@@ -23,13 +23,16 @@ INTRO = ("_Pick a file, a starter or a Hub dataset: you will see the detected fo
 
 
 def shown(st: staging.Staged) -> tuple[Any, ...]:
-    """A staged import on screen: (state, message, preview table, "Add to dataset" enabled)."""
-    return st, st.describe(), service.preview_frame(st.rows), gr.update(interactive=True)
+    """A staged import on screen: (state, message, preview table, "Add to dataset" enabled, skipped-rows file)."""
+    rejects = gr.update(value=st.rejects_path, visible=True) if st.rejects_path else gr.update(value=None,
+                                                                                              visible=False)
+    return st, st.describe(), service.preview_frame(st.rows), gr.update(interactive=True), rejects
 
 
 def refused(e: UserError | str) -> tuple[Any, ...]:
-    """Nothing staged: (state, message, empty preview, "Add to dataset" disabled)."""
-    return None, warn(e), service.preview_frame([]), gr.update(interactive=False)
+    """Nothing staged: (state, message, empty preview, "Add to dataset" disabled, no skipped-rows file)."""
+    return None, warn(e), service.preview_frame([]), gr.update(interactive=False), gr.update(value=None,
+                                                                                              visible=False)
 
 
 def column_choices(up: staging.Upload | None) -> list[Any]:
@@ -50,6 +53,9 @@ def build(ctx: AppContext, view: DatasetView) -> None:
                                  file_types=[".json", ".jsonl", ".ndjson", ".csv", ".tsv", ".parquet"])
                 fmt_in = gr.Dropdown(list(dio.FORMATS), value="auto", label="Format",
                                      info="auto detects alpaca, sharegpt, messages, prompt/completion, HH, text")
+                strict = gr.Checkbox(False, label="Strict: all rows or none",
+                                     info="Off: the good rows are staged and the bad ones listed (line, reason). "
+                                          "On: one bad row refuses the whole file.")
                 with gr.Accordion("Manual column mapping (when detection fails)", open=False) as map_acc:
                     map_instr = gr.Dropdown([], label="Instruction column", allow_custom_value=True)
                     map_input = gr.Dropdown([], label="Input column (optional)", allow_custom_value=True)
@@ -66,37 +72,39 @@ def build(ctx: AppContext, view: DatasetView) -> None:
         import_md = gr.Markdown(INTRO)
         import_preview = gr.Dataframe(service.preview_frame([]), label="Import preview", interactive=False,
                                       wrap=True, max_height=320, column_widths=PREVIEW_WIDTHS)
+        rejects_file = gr.File(label="Skipped rows (JSONL: line, reason, row)", visible=False, interactive=False)
         with gr.Row():
             import_target = gr.Textbox(label="Import into dataset", placeholder="(the selected dataset)",
                                        info="Existing name: rows are appended. New name: a dataset is made.")
             commit_btn = gr.Button("✅ Add to dataset", variant="primary", interactive=False)
 
     # every handler here imports: admin only (unmarked)
-    def on_upload(file: str | None, fmt: str) -> tuple[Any, ...]:
+    def on_upload(file: str | None, fmt: str, strict_on: bool) -> tuple[Any, ...]:
         if not file:
-            return None, "", service.preview_frame([]), gr.update(interactive=False), *column_choices(None), gr.skip()
+            return (None, "", service.preview_frame([]), gr.update(interactive=False), gr.update(visible=False),
+                    *column_choices(None), gr.skip())
         try:
-            up = staging.stage_upload(file, fmt)
+            up = staging.stage_upload(file, fmt, strict=bool(strict_on))
         except UserError as e:  # unreadable: nothing to map
             return (*refused(e), *column_choices(None), gr.skip())
         if up.staged is None:  # reads fine, but the columns are unknown: open the mapping, pre-filled
             return (*refused(up.error), *column_choices(up), gr.update(open=True))
         return (*shown(up.staged), *column_choices(up), gr.skip())
 
-    def on_map(file: str | None, instr: str, inp: str, out: str, system: str) -> tuple[Any, ...]:
+    def on_map(file: str | None, strict_on: bool, instr: str, inp: str, out: str, system: str) -> tuple[Any, ...]:
         if not file:  # keeps what is staged
             gr.Warning("Upload a file first.")
-            return (gr.skip(),) * 4
+            return (gr.skip(),) * 5
         mapping = {"instruction": instr, "input": inp, "output": out, "system": system}
         try:
-            return shown(staging.stage_mapping(file, mapping))
+            return shown(staging.stage_mapping(file, mapping, strict=bool(strict_on)))
         except UserError as e:
             return refused(e)
 
     def on_starter(name: str | None) -> tuple[Any, ...]:
         if not name:  # keeps what is staged
             gr.Warning("Pick a starter dataset.")
-            return (gr.skip(),) * 5
+            return (gr.skip(),) * 6
         try:
             return (*shown(staging.stage_starter(name)), f"starter-{name}")
         except UserError as e:
@@ -119,10 +127,12 @@ def build(ctx: AppContext, view: DatasetView) -> None:
                 gr.update(interactive=False))
 
     map_outputs = [map_instr, map_input, map_output, map_system]
-    stage_outputs = [staged, import_md, import_preview, commit_btn]
-    upload.change(on_upload, [upload, fmt_in], [*stage_outputs, *map_outputs, map_acc], api_name="datasets_upload")
-    fmt_in.change(on_upload, [upload, fmt_in], [*stage_outputs, *map_outputs, map_acc], api_visibility="private")
-    map_btn.click(on_map, [upload, *map_outputs], stage_outputs, api_name="datasets_map_columns")
+    stage_outputs = [staged, import_md, import_preview, commit_btn, rejects_file]
+    upload.change(on_upload, [upload, fmt_in, strict], [*stage_outputs, *map_outputs, map_acc],
+                  api_name="datasets_upload")
+    for ev in (fmt_in.change, strict.change):
+        ev(on_upload, [upload, fmt_in, strict], [*stage_outputs, *map_outputs, map_acc], api_visibility="private")
+    map_btn.click(on_map, [upload, strict, *map_outputs], stage_outputs, api_name="datasets_map_columns")
     starter_btn.click(on_starter, [starter], [*stage_outputs, import_target], api_name="datasets_starter")
     hub_btn.click(on_hub, [hub_id, hub_split, fmt_in], stage_outputs, api_name="datasets_hub")
     commit_btn.click(on_commit, [staged, import_target, view.dataset],
