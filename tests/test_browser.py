@@ -59,6 +59,7 @@ def test_chart_draws_a_visible_line_in_a_page_opened_before_the_run(page, app_se
 
     page.get_by_role("tab", name="2 · SFT", exact=True).click()
     assert not page.evaluate(LINE_VISIBLE)  # nothing drawn before the run
+    page.wait_for_timeout(2000)  # let the page's load events settle before the first click
     page.get_by_role("button", name="▶ Start training", exact=True).click()
     page.get_by_text("Started").first.wait_for()
     run = app_server["ctx"].ws.runs("sft")[0]
@@ -99,7 +100,7 @@ def test_new_dataset_appears_in_the_sft_picker_without_refresh(page, app_server)
     out = subprocess.run([sys.executable, "-m", "playground", "datasets", "import", str(src), "--name", "from-the-cli"],
                          cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
-    for _ in range(60):  # the page's watcher polls every 2 s; open the list until the new name is in it
+    for _ in range(60):  # the page's watcher polls every 4 s; open the list until the new name is in it
         page.wait_for_timeout(1000)
         box.click()
         found = page.get_by_role("option", name="from-the-cli", exact=True).count() > 0

@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from playground.core.config import ConfigError, PPORun
-from playground.core.runs import append_jsonl, append_metrics, write_result
+from playground.core.runs import append_jsonl, append_metrics, write_phase, write_result
 from playground.stages.ppo import core
 from playground.stages.trainer import (
     STOP,
@@ -179,6 +179,7 @@ class PPOTrainer:
             self.device = self.dist.device  # this rank's GPU (or cpu)
         self.tok = models.load_tokenizer(spec, cfg.trust_remote_code)
         self.tok.padding_side = "left"
+        write_phase(run_dir, "loading model")
         model = models.load_causal_lm(spec, cfg.device, cfg.trust_remote_code).to(self.device)
         if sft_adapter is not None:
             model = PeftModel.from_pretrained(model, str(sft_adapter), is_trainable=True)
@@ -324,6 +325,7 @@ class PPOTrainer:
     def rollout(self, update: int) -> dict[str, Any]:
         import torch
 
+        write_phase(self.run_dir, f"rollout {update}: sampling {self.cfg.rollout_batch_size} responses")
         idx = self._batch_indices(update)
         msgs = [self.prompt_msgs[i] for i in idx]
         q_ids, q_attn = self._left_pad([self.prompt_ids[i] for i in idx])
@@ -435,6 +437,7 @@ class PPOTrainer:
             batch = self.rollout(self.step)
             t_roll = time.time() - t0
             snap = self._snapshot()
+            write_phase(self.run_dir, f"update {self.step}: optimising")
             stats = self.optimise(batch)
         except Abandoned:
             if snap is not None:

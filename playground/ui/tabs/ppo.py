@@ -24,7 +24,7 @@ from playground.core.expr import EXAMPLES
 from playground.stages.ppo.service import REWARD_RULES, arena_round, expression_status, samples_frame
 from playground.ui.context import AppContext, TabId
 from playground.ui.guard import needs
-from playground.ui.widgets.forms import ConfigForm, config_form, default_preset, list_presets, load_preset
+from playground.ui.widgets.forms import default_preset, grouped_form, list_presets, load_preset
 from playground.ui.widgets.live import PlotSpec
 from playground.ui.widgets.run_panel import run_choices, run_panel, wire_presets
 
@@ -91,19 +91,17 @@ def build(ctx: AppContext) -> None:
         "prompts": prompt_choices(ctx),
     }
     initial = load_preset("ppo", first) if first else None
+    extra: dict[str, Any] = {}
+
+    def expression_helpers() -> None:  # laid out under the reward expression, in its group
+        with gr.Row():
+            extra["example"] = gr.Dropdown(list(EXAMPLES), value=None, label="Example expressions",
+                                           info="Fills the expression and picks rule:expr.", scale=1)
+            extra["check"] = gr.Markdown("", elem_id="ppo-expr-check")
+
     with gr.Accordion("Configuration", open=True):
-        parts = []
-        for title, names in GROUPS:
-            with gr.Group():
-                gr.Markdown(f"**{title}**")
-                with gr.Row():
-                    parts.append(config_form(PPORun, names, choices, initial))
-                if "reward_expression" in names:
-                    with gr.Row():
-                        expr_example = gr.Dropdown(list(EXAMPLES), value=None, label="Example expressions",
-                                                   info="Fills the expression and picks rule:expr.", scale=1)
-                        expr_check = gr.Markdown("", elem_id="ppo-expr-check")
-        form = ConfigForm.merge(parts)
+        form = grouped_form(PPORun, GROUPS, choices, initial, after={"reward_expression": expression_helpers})
+    expr_example, expr_check = extra["example"], extra["check"]
     # the SFT run is picked from finished runs (value = run id, label says which)
     sft_box = form.components[FIELDS.index("sft_run")]
     sft_box_new = None
@@ -121,7 +119,8 @@ def build(ctx: AppContext) -> None:
         ctx.register_picker(sft_box_new, lambda: sft_choices(ctx))
     gr.Markdown("**Samples: before training vs now** (same prompts and sampling seed; refreshed as the run "
                 "writes samples.jsonl every *sample every* updates)")
-    samples = gr.Dataframe(samples_frame(None), interactive=False, wrap=True)
+    samples = gr.Dataframe(samples_frame(None), interactive=False, wrap=True,  # 'now' stays on screen
+                           column_widths=["18%", "29%", "8%", "29%", "8%", "8%"])
     sample_timer = gr.Timer(3.0)
     arena_btn = None
     if ctx.arena is not None and ctx.tabs is not None:  # the app built the arena tab before this one

@@ -14,7 +14,8 @@ from playground.core.config import DPORun
 from playground.stages.data import preference_data_check
 from playground.ui.context import AppContext
 from playground.ui.guard import needs
-from playground.ui.widgets.forms import ConfigForm, config_form, default_preset, list_presets, load_preset
+from playground.ui.widgets import forms
+from playground.ui.widgets.forms import ConfigForm, default_preset, list_presets, load_preset
 from playground.ui.widgets.live import PlotSpec
 from playground.ui.widgets.run_panel import run_panel, wire_presets
 
@@ -49,14 +50,8 @@ FIELDS = [n for _, names in GROUPS for n in names]
 
 def grouped_form(cls: type, groups: list[tuple[str, list[str]]], choices: dict[str, list[str]],
                  initial: dict[str, Any] | None) -> ConfigForm:
-    """A config form in titled groups (the reward form uses it too)."""
-    parts = []
-    for title, names in groups:
-        with gr.Group():
-            gr.Markdown(f"**{title}**")
-            with gr.Row():
-                parts.append(config_form(cls, names, choices, initial))
-    return ConfigForm.merge(parts)
+    """A config form in titled groups (the reward form uses it too): basic fields, the rest under "Advanced"."""
+    return forms.grouped_form(cls, groups, choices, initial)
 
 
 def sft_runs(ctx: AppContext) -> list[str]:

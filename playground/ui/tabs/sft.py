@@ -20,7 +20,7 @@ from playground.core.runs import read_metrics
 from playground.stages.sft import service as sft_service
 from playground.ui.context import AppContext
 from playground.ui.guard import needs, user_errors
-from playground.ui.widgets.forms import ConfigForm, config_form, default_preset, list_presets, load_preset
+from playground.ui.widgets.forms import default_preset, grouped_form, list_presets, load_preset
 from playground.ui.widgets.live import PlotSpec, metrics_frame
 from playground.ui.widgets.run_panel import run_choices, run_panel, wire_presets
 
@@ -114,13 +114,7 @@ def build(ctx: AppContext) -> None:
     }
     initial = load_preset("sft", first) if first else None
     with gr.Accordion("Configuration", open=True):
-        parts = []
-        for title, names in GROUPS:
-            with gr.Group():
-                gr.Markdown(f"**{title}**")
-                with gr.Row():
-                    parts.append(config_form(SFTRun, names, choices, initial))
-        form = ConfigForm.merge(parts)
+        form = grouped_form(SFTRun, GROUPS, choices, initial)  # the basic fields; the rest under "Advanced"
         q_box = form.components[FIELDS.index("load_in_4bit")]
         q_box.interactive = q_ok
         q_box.info = q_why

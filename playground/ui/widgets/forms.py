@@ -48,6 +48,10 @@ class ConfigForm:
         return [cfg.get(n, defaults[n]) for n in self.names]
 
 
+# a row wraps rather than squash a field: "adaptive kl" stays whole, a run id in a dropdown stays readable
+NARROW, WIDE = 170, 260
+
+
 def config_form(cls: type[BaseRun], names: list[str], choices: dict[str, list[str]] | None = None,
                 initial: dict[str, Any] | None = None) -> ConfigForm:
     """One component per field, with the dataclass help text as the tooltip (info).
@@ -67,19 +71,60 @@ def config_form(cls: type[BaseRun], names: list[str], choices: dict[str, list[st
             opts = list(declared)
             if value not in opts:
                 opts.append(value)
-            comps.append(gr.Dropdown(opts, value=value, label=label, info=info, allow_custom_value=True))
+            comps.append(gr.Dropdown(opts, value=value, label=label, info=info, allow_custom_value=True,
+                                     min_width=WIDE))
         elif tp is bool:
-            comps.append(gr.Checkbox(value=value, label=label, info=info))
+            comps.append(gr.Checkbox(value=value, label=label, info=info, min_width=NARROW))
         elif name in SLIDERS:
             lo, hi, step = SLIDERS[name]
-            comps.append(gr.Slider(lo, hi, value=value, step=step, label=label, info=info))
+            comps.append(gr.Slider(lo, hi, value=value, step=step, label=label, info=info, min_width=NARROW))
         elif tp is int:
-            comps.append(gr.Number(value=value, precision=0, label=label, info=info))
+            comps.append(gr.Number(value=value, precision=0, label=label, info=info, min_width=NARROW))
         elif tp is float:
-            comps.append(gr.Number(value=value, label=label, info=info))
+            comps.append(gr.Number(value=value, label=label, info=info, min_width=NARROW))
         else:
-            comps.append(gr.Textbox(value=value, label=label, info=info, max_lines=1))
+            comps.append(gr.Textbox(value=value, label=label, info=info, max_lines=1, min_width=NARROW))
     return ConfigForm(cls, names, comps)
+
+
+# the handful of fields a learner changes, per stage (by config class name); the rest fold under "Advanced"
+BASIC = {
+    "SFTRun": ["model", "dataset", "max_steps", "learning_rate", "lora_r"],
+    "RewardRun": ["model", "dataset", "max_steps", "learning_rate", "eval_fraction"],
+    "DPORun": ["model", "sft_run", "dataset", "beta", "max_steps", "learning_rate"],
+    "PPORun": ["model", "sft_run", "reward", "prompts", "total_updates", "kl_coef"],
+}
+
+
+def grouped_form(cls: type[BaseRun], groups: list[tuple[str, list[str]]], choices: dict[str, Any] | None = None,
+                 initial: dict[str, Any] | None = None, basic: list[str] | None = None,
+                 after: dict[str, Any] | None = None) -> ConfigForm:
+    """The stage form: its basic fields on one row, every other field in its group under a closed "Advanced".
+
+    `basic` defaults to BASIC for the class; `after` maps a field to a callable run right after that field's
+    group is laid out (e.g. PPO's example expressions under the reward expression). The returned form lists
+    the fields in `groups` order whatever the layout, so `form.components[FIELDS.index(name)]` still works."""
+    names_all = [n for _, names in groups for n in names]
+    keep = [n for n in (basic if basic is not None else BASIC.get(cls.__name__, [])) if n in names_all]
+    built: dict[str, Any] = {}
+    if keep:
+        with gr.Group(elem_classes=["pg-basic"]), gr.Row():
+            f = config_form(cls, keep, choices, initial)
+            built.update(zip(f.names, f.components))
+    with gr.Accordion("Advanced", open=not keep, elem_classes=["pg-advanced"]):
+        for title, names in groups:
+            rest = [n for n in names if n not in built]
+            if not rest:
+                continue
+            with gr.Group():
+                gr.Markdown(f"**{title}**")
+                with gr.Row():
+                    f = config_form(cls, rest, choices, initial)
+                    built.update(zip(f.names, f.components))
+                for name in names:
+                    if after and name in after:
+                        after[name]()
+    return ConfigForm(cls, names_all, [built[n] for n in names_all])
 
 
 def user_presets_dir(stage: str) -> Path:

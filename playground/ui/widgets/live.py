@@ -3,7 +3,7 @@
     view = live_view(ctx, "sft", plots=[PlotSpec("Loss", ["loss", "eval_loss"])], objective_md=SFT_OBJECTIVE)
     start_btn.click(start, inputs, [view.run_id, ...])   # set view.run_id to follow a run
 
-A gr.Timer ticks every second while the followed run is live and re-reads metrics.jsonl (append-only) and
+A gr.Timer ticks every 2 s while the followed run is live and re-reads metrics.jsonl (append-only) and
 status.json; each output is re-sent only when it changed (gr.skip() otherwise), and the timer switches itself
 off once the run has ended, so an open page with a finished run costs nothing. Following another run (or
 starting / resuming one) switches it back on. The charts are server-rendered SVG (widgets/chart.py): a
@@ -51,6 +51,15 @@ STATE_BADGE = {
     "queued": "⏳ queued", "running": "🏃 running", "succeeded": "✅ succeeded", "failed": "❌ failed",
     "stopped": "⏹ stopped", "interrupted": "⚠️ interrupted",
 }
+# page styles of the live view, added once by wire_page: wide formulas scroll inside the objective column instead
+# of being clipped; the SVG charts keep their aspect; the log pane reads as a log
+CSS = """
+.pg-objective .katex-display {overflow-x: auto; overflow-y: hidden; max-width: 100%; padding: 2px 0;}
+.pg-objective .katex-display > .katex {font-size: 0.95em;}
+.pg-chart svg {height: auto;}
+.pg-chart-box {min-width: 300px;}
+.pg-advanced > button {font-weight: 600;}
+"""
 EMA_ALPHA = 0.3  # weight of the newest step time in the smoothed step time the ETA uses
 
 
@@ -203,7 +212,7 @@ def _launch(run_dir: str) -> tuple[int, str]:
     return launch_args(data) if isinstance(data, dict) else (1, "")
 
 
-def live_view(ctx: Any, stage: str, plots: list[PlotSpec], objective_md: str, interval: float = 1.0,
+def live_view(ctx: Any, stage: str, plots: list[PlotSpec], objective_md: str, interval: float = 2.0,
               run_id: str = "") -> LiveView:
     """Build the live panel in the current Blocks context and wire its timer; `run_id` is followed first."""
     run_id = gr.State(run_id)
@@ -228,14 +237,28 @@ def live_view(ctx: Any, stage: str, plots: list[PlotSpec], objective_md: str, in
     log = gr.Textbox(label="Last log lines (metrics formatted; warnings stay in log.txt)", lines=6, max_lines=12,
                      interactive=False, autoscroll=True)
     timer = gr.Timer(interval)
-    # what this page shows, one fingerprint per output: a tick re-sends only what changed, so a live run
-    # re-draws a chart only when a metric arrived (per viewer: a workshop has many)
+    # A tick only stats the run's files and sends nothing unless they changed: every output of an event costs the
+    # browser work even when skipped, so the tick has two outputs (the fingerprint, the timer) and the full
+    # refresh runs on the fingerprint's change. `shown` holds what this page shows, one value per output, so the
+    # refresh re-sends only what changed (a chart only when a metric arrived; per viewer: a workshop has many).
+    fingerprint = gr.State(None)
     shown = gr.State(None)
+
+    @needs(Role.VIEWER)
+    def poll(rid: str, was: Any) -> list[Any]:
+        if not rid:  # nothing followed: sleep until a run is picked or started
+            return [gr.skip(), gr.Timer(active=False)]
+        run_dir = ctx.jobs.run_dir(rid)
+        state = read_status(run_dir).get("state")
+        fp = [rid, state, *(_stamp(run_dir / f) for f in ("status.json", "metrics.jsonl", "log.txt")),
+              int(time.time() // 15) if state == "running" else 0]  # elapsed / ETA move every 15 s at least
+        # a finished run has nothing more to show: stop ticking (following, starting or resuming wakes it)
+        return [gr.skip() if fp == was else fp, gr.Timer(active=False) if state in FINAL_STATES else gr.skip()]
 
     @needs(Role.VIEWER)
     def refresh(rid: str, was: Any) -> list[Any]:
         if not rid:
-            return [gr.skip()] * (6 + len(plots))
+            return [gr.skip()] * (5 + len(plots))
         run_dir = ctx.jobs.run_dir(rid)
         rows = read_metrics(run_dir)
         status = read_status(run_dir)
@@ -246,15 +269,30 @@ def live_view(ctx: Any, stage: str, plots: list[PlotSpec], objective_md: str, in
         out = [v if v != w else gr.skip() for v, w in zip(values, was)]
         same_rows = keys[-1] == was[-1]
         charts_out = [gr.skip() if same_rows else chart_html(rows, spec) for spec in plots]
-        final = status.get("state") in FINAL_STATES
-        # a finished run has nothing more to show: stop ticking (following or resuming a run restarts it)
-        return [*out, keys, gr.Timer(active=not final), *charts_out]
+        return [*out, keys, *charts_out]
 
-    outputs = [status_md, progress, command, log, shown, timer, *charts]
-    timer.tick(refresh, inputs=[run_id, shown], outputs=outputs, api_visibility="private", show_progress="hidden")
-    run_id.change(refresh, inputs=[run_id, shown], outputs=outputs, api_visibility="private",
-                  show_progress="hidden")
+    @needs(Role.VIEWER)
+    def follow(rid: str) -> Any:
+        """A newly followed run: wake the timer unless the run has already ended."""
+        if not rid:
+            return gr.skip()
+        return gr.Timer(active=read_status(ctx.jobs.run_dir(rid)).get("state") not in FINAL_STATES)
+
+    outputs = [status_md, progress, command, log, shown, *charts]
+    quiet = {"api_visibility": "private", "show_progress": "hidden"}
+    timer.tick(poll, inputs=[run_id, fingerprint], outputs=[fingerprint, timer], **quiet)
+    fingerprint.change(refresh, inputs=[run_id, shown], outputs=outputs, **quiet)
+    run_id.change(refresh, inputs=[run_id, shown], outputs=outputs, **quiet)
+    run_id.change(follow, inputs=[run_id], outputs=[timer], **quiet)
     return LiveView(run_id=run_id, timer=timer, outputs=outputs)
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    try:
+        st = path.stat()
+    except OSError:
+        return (0, 0)
+    return (st.st_size, st.st_mtime_ns)
 
 
 @needs(Role.VIEWER)
@@ -263,25 +301,28 @@ def wake() -> Any:
     return gr.Timer(active=True)
 
 
-def wire_page(demo: gr.Blocks, ctx: Any, interval: float = 2.0) -> gr.Timer:
+def wire_page(demo: gr.Blocks, ctx: Any, interval: float = 4.0) -> gr.Timer:
     """One page-level watcher for every registered picker (`ctx.register_picker`): a timer asks the workspace
     for its revision (a PRAGMA and a stat per run folder) and, only when it moved, re-reads each picker's
     choices; otherwise the tick sends nothing. A page load refreshes them all at once.
 
     Call it once, at the end of build_app, inside the Blocks context (after every tab registered its pickers)."""
     pickers = list(ctx.pickers)
+    gr.HTML(f"<style>{CSS}</style>", padding=False, container=False, js_on_load=None, elem_id="pg-live-css")
     seen = gr.State(None)
     timer = gr.Timer(interval)
 
     @needs(Role.VIEWER)
-    def check(was: str | None) -> list[Any]:
+    def check(was: str | None) -> Any:
         try:
             rev = ctx.ws.revision()
         except Exception:  # noqa: BLE001 - a locked or missing database must not break the page; try next tick
-            return [gr.skip()] * (1 + len(pickers))
-        if rev == was:
-            return [gr.skip()] * (1 + len(pickers))
-        out: list[Any] = [rev]
+            return gr.skip()
+        return gr.skip() if rev == was else rev
+
+    @needs(Role.VIEWER)
+    def refresh_pickers() -> list[Any]:
+        out: list[Any] = []
         for _, choices_fn in pickers:
             try:
                 out.append(gr.update(choices=choices_fn()))
@@ -289,7 +330,10 @@ def wire_page(demo: gr.Blocks, ctx: Any, interval: float = 2.0) -> gr.Timer:
                 out.append(gr.skip())
         return out
 
-    outputs = [seen, *[d for d, _ in pickers]]
-    timer.tick(check, [seen], outputs, api_visibility="private", show_progress="hidden")
-    demo.load(check, [seen], outputs, api_visibility="private", show_progress="hidden")
+    quiet = {"api_visibility": "private", "show_progress": "hidden"}
+    # the tick has one output (the revision) and sends nothing when it did not move; the pickers, many
+    # outputs, are refreshed only on its change
+    timer.tick(check, [seen], [seen], **quiet)
+    demo.load(check, [seen], [seen], **quiet)
+    seen.change(refresh_pickers, None, [d for d, _ in pickers], **quiet)
     return timer

@@ -1,0 +1,145 @@
+"""What an open page costs the machine: chromium renderer CPU while a run is followed, and after it ended.
+
+    PLAYGROUND_CACHE=.cache/playground .venv/bin/python bench/page_cpu.py --minutes 2 --steps 60
+
+Launches the app (default model 'tiny') in this process on a temporary PLAYGROUND_HOME, opens it in headless
+Debian chromium (Playwright), goes to the SFT tab, starts the tiny-cpu preset with `--steps` max steps, and
+then only watches: every `--every` seconds it reads utime + stime of chromium's renderer processes from
+/proc/<pid>/stat and prints the CPU share of one core for that interval, with the run's state. At the end it
+prints the average while the run was live and after it ended (the page should cost ~nothing then: the live
+view's timer stops once the followed run is final, and the workspace watcher sends nothing when unchanged).
+
+Linux only (/proc). The app's own CPU (this process: server + polling handlers) is printed beside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+TICK = os.sysconf("SC_CLK_TCK")
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
+
+
+def children(pid: int) -> list[int]:
+    """Every descendant of `pid` (from /proc/<pid>/task/*/children)."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        for task in Path(f"/proc/{p}/task").glob("*"):
+            try:
+                kids = [int(x) for x in (task / "children").read_text().split()]
+            except OSError:
+                continue
+            out += kids
+            todo += kids
+    return out
+
+
+def cpu_ticks(pid: int) -> int:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0
+    return int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+
+
+def renderers() -> list[int]:
+    """Chromium renderer processes under this process (the page's JS, layout and painting happen there)."""
+    out = []
+    for pid in children(os.getpid()):
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes()  # chromium rewrites it as one space-separated string
+        except OSError:
+            continue
+        if b"chrom" in cmd and b"--type=renderer" in cmd:
+            out.append(pid)
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--minutes", type=float, default=2.0, help="how long to watch the page")
+    ap.add_argument("--steps", type=int, default=60, help="max steps of the tiny SFT run it starts")
+    ap.add_argument("--every", type=float, default=10.0, help="seconds between samples")
+    ap.add_argument("--no-run", action="store_true", help="only open the page (the idle cost)")
+    args = ap.parse_args()
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        print("error: Debian chromium is not installed (apt-get install -y chromium)", file=sys.stderr)
+        return 2
+    home = Path(tempfile.mkdtemp(prefix="page-cpu-"))
+    os.environ["PLAYGROUND_HOME"] = str(home)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    from playwright.sync_api import sync_playwright
+
+    from playground.core.runs import FINAL_STATES, read_status
+    from playground.ui.app import build_app, launch_kwargs, make_context
+
+    ctx = make_context(default_model="tiny")
+    demo = build_app(ctx)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    demo.queue(default_concurrency_limit=16).launch(server_name="127.0.0.1", server_port=port,
+                                                    prevent_thread_lock=True, quiet=True, **launch_kwargs())
+    live, idle = [], []
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=chromium, args=ARGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.set_default_timeout(60_000)
+            page.goto(f"http://127.0.0.1:{port}/")
+            page.get_by_text("RLHF Playground").first.wait_for()
+            page.get_by_role("tab", name="2 · SFT", exact=True).click()
+            if not args.no_run:
+                page.get_by_label("max steps", exact=True).fill(str(args.steps))
+                page.get_by_role("button", name="▶ Start training", exact=True).click()
+                page.get_by_text("Started").first.wait_for()
+            run = ctx.ws.runs("sft")[0] if not args.no_run else {"id": "(no run)", "run_dir": str(home / "none")}
+            print(f"following {run['id']} for {args.minutes:g} min; sampling every {args.every:g} s", flush=True)
+            print(f"{'t (s)':>6} {'renderer %':>10} {'app %':>6}  run state", flush=True)
+            t_end = time.time() + args.minutes * 60
+            t0 = last_t = time.time()
+            last_r = sum(cpu_ticks(x) for x in renderers())
+            last_a = cpu_ticks(os.getpid())
+            while time.time() < t_end:
+                page.wait_for_timeout(args.every * 1000)  # keeps Playwright's event loop serviced
+                now = time.time()
+                r = sum(cpu_ticks(x) for x in renderers())
+                a = cpu_ticks(os.getpid())
+                dt = now - last_t
+                r_pct = 100 * (r - last_r) / TICK / dt
+                a_pct = 100 * (a - last_a) / TICK / dt
+                state = read_status(run["run_dir"]).get("state", "?")
+                (idle if state in FINAL_STATES else live).append(r_pct)
+                print(f"{now - t0:6.0f} {r_pct:10.1f} {a_pct:6.1f}  {state}", flush=True)
+                last_t, last_r, last_a = now, r, a
+            page.screenshot(path=str(home / "page.png"), full_page=True)
+            browser.close()
+    finally:
+        for r in ctx.ws.runs("sft"):
+            ctx.jobs.stop(r["id"])
+        demo.close()
+        ctx.jobs.close()
+
+    def avg(xs: list[float]) -> str:
+        return f"{sum(xs) / len(xs):.1f}% of a core over {len(xs)} samples" if xs else "no samples"
+
+    print(f"renderer CPU while the run was live: {avg(live)}")
+    print(f"renderer CPU after the run ended:    {avg(idle)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
