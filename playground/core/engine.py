@@ -414,7 +414,7 @@ class Engine:
 
     def _take(self, r: _Row, logits: Any) -> None:
         """Sample row r's next token from its logits; emit it, or finish the row (EOS or its length)."""
-        from playground.core.generation import sample_row
+        from playground.core.sampling import sample_row
 
         scores = logits.float()
         if len(r.tokens) < r.ticket.min_new_tokens and self.min_len_block:

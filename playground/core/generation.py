@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from playground.core.models import ModelError
+from playground.core.sampling import sample_row  # noqa: F401 - the per-row sampler both paths share
 
 ModelLoader = Callable[[str, str], tuple[Any, Any]]  # (model name, adapter) -> (model, tokenizer)
 
@@ -88,15 +89,13 @@ class PairOutput:
 # -- model loading ----------------------------------------------------------------------------------
 def adapter_path(adapter: str) -> Path:
     """A run id (runs/<id>/adapter) or a folder -> the adapter folder; ModelError if neither exists."""
-    from playground.core.paths import runs_dir
+    from playground.core.runs import adapter_dir
 
     p = Path(adapter).expanduser()
-    if p.is_dir():
-        return p
-    run = runs_dir() / adapter / "adapter"
-    if run.is_dir():
-        return run
-    raise ModelError(f"No adapter '{adapter}': not a folder and not a finished run with an adapter/ folder.")
+    found = p if p.is_dir() else adapter_dir(adapter)
+    if found is None:
+        raise ModelError(f"No adapter '{adapter}': not a folder and not a finished run with an adapter/ folder.")
+    return found
 
 
 # from_pretrained builds on the meta device by patching torch globally, so two threads loading at once
@@ -232,38 +231,6 @@ class PerRowSampler:
         for i, src in enumerate(self.sources):
             out[i, sample_row(scores[i], src, self.gens[i])] = 0.0
         return out
-
-
-def sample_row(row: Any, src: Source, gen: Any) -> int:
-    """One token from one row of float logits with src's temperature / top-k / top-p and generator `gen`
-    (greedy when temperature <= 0, and then the generator is not touched). The engine samples with this
-    too, so a side gets the same tokens from both paths."""
-    import torch
-
-    if src.temperature <= 0:
-        return int(torch.argmax(row))
-    row = row / src.temperature
-    if src.top_k and src.top_k > 0:
-        kth = torch.topk(row, min(src.top_k, row.numel())).values[-1]
-        row = row.masked_fill(row < kth, float("-inf"))
-    probs = torch.softmax(row, dim=-1)
-    if 0 < src.top_p < 1:
-        # keep the smallest prefix of the sorted probabilities whose mass reaches top_p (always at least the
-        # best token). A full sort of a 49k vocabulary costs more than a decoding step of a small model, so
-        # look at the top 256, 2048, ... first; the prefix sums are the same numbers as over the full sort.
-        k = 256
-        while True:
-            if k >= probs.numel():
-                sp, si = torch.sort(probs, descending=True)
-                break
-            sp, si = torch.topk(probs, k)
-            if float(torch.cumsum(sp, dim=-1)[-1]) >= src.top_p:
-                break
-            k *= 8
-        drop = (torch.cumsum(sp, dim=-1) - sp) >= src.top_p
-        sp = sp.masked_fill(drop, 0.0)
-        probs = torch.zeros_like(probs).scatter(0, si, sp)
-    return int(torch.multinomial(probs, 1, generator=gen))
 
 
 class PerRowMaxNewTokens:

@@ -153,8 +153,13 @@ class VoteResult:
 
 # -- pickers and texts ---------------------------------------------------------------------------------
 def finished_runs(ws: Workspace, stage: str) -> list[dict[str, Any]]:
+    """Runs that left a usable result: succeeded, or stopped after keeping an adapter."""
+    def usable(r: dict[str, Any]) -> bool:
+        state = read_status(r["run_dir"]).get("state")
+        return state == "succeeded" or (state == "stopped" and adapter_dir(r["run_dir"]) is not None)
+
     try:
-        return [r for r in ws.runs(stage) if read_status(r["run_dir"]).get("state") == "succeeded"]
+        return [r for r in ws.runs(stage) if usable(r)]
     except Exception:  # noqa: BLE001 - a broken run row must not break the tab
         return []
 
@@ -176,6 +181,8 @@ def dataset_choices(ws: Workspace) -> list[str]:
 
 
 def ttft_text(out: PairOutput | None, i: int) -> str:
+    if out is not None and out.ttft_ms[i] is None and out.status:
+        return f"⏳ {out.status}"  # the shared generator is full: where this pair stands in its queue
     if out is None or out.ttft_ms[i] is None:
         return "first token: …"
     extra = f" · {out.n_tokens[i]} tokens · {out.total_ms / 1000:.1f} s" if out.done else ""
@@ -279,7 +286,8 @@ class Arena:
                     if step.done or time.perf_counter() - last > 0.08:  # ~12 UI updates a second
                         last = time.perf_counter()
                         shown = PairOutput([step.texts[i] for i in order], [step.ttft_ms[i] for i in order],
-                                           step.total_ms, done=False)
+                                           step.total_ms, done=False, queue_position=step.queue_position,
+                                           status=step.status)
                         yield PairFrame(shown.texts, [ttft_text(shown, 0), ttft_text(shown, 1)],
                                         prompt_text(the_prompt), cursor, note=note)
                         note = ""

@@ -43,6 +43,8 @@ from playground.ui.guard import caller, needs
 from playground.ui.tabs import preferences_sources, preferences_workshop
 from playground.ui.widgets.arena_targets import ArenaTargets
 
+GEN_LIMIT = 32  # generations in flight across the room: the engine batches them (PLAYGROUND_ENGINE_BATCH)
+
 # keys 1-4 click the vote buttons while the arena is visible and no text field has the focus
 KEYS_JS = """
 if (!window.__arenaKeys) {
@@ -172,8 +174,9 @@ def build(ctx: AppContext) -> None:
             return
         yield from pair_updates(values)
 
-    gen_btn.click(on_generate, targets.form, gen_outputs, api_name="arena_generate", concurrency_limit=4)
-    skip_btn.click(on_skip, targets.form, gen_outputs, api_visibility="private", concurrency_limit=4)
+    # a room's requests all reach the shared engine, which batches them and does its own per-user admission
+    gen_btn.click(on_generate, targets.form, gen_outputs, api_name="arena_generate", concurrency_limit=GEN_LIMIT)
+    skip_btn.click(on_skip, targets.form, gen_outputs, api_visibility="private", concurrency_limit=GEN_LIMIT)
 
     def regenerate(side: str, values: dict[Any, Any]) -> Iterator[tuple[Any, Any, Any]]:
         i = 0 if side == "A" else 1
@@ -234,7 +237,7 @@ def build(ctx: AppContext) -> None:
 
     for choice, btn in vote_btns.items():
         btn.click(vote_for(choice), vote_inputs, vote_outputs, api_visibility="private", concurrency_limit=8).then(
-            on_after_vote, {*targets.form, advance}, gen_outputs, api_visibility="private", concurrency_limit=4)
+            on_after_vote, {*targets.form, advance}, gen_outputs, api_visibility="private", concurrency_limit=GEN_LIMIT)
 
     @needs(Role.ANNOTATOR)
     def on_counter(annotator_v: str, pool_v: str) -> str:
