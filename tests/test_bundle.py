@@ -276,7 +276,7 @@ def test_admin_panel_exports_backs_up_and_imports(home: Path, tmp_path: Path) ->
     ws.add_rows("capitals", [{"messages": MESSAGES}])
     _vote(ws, 1)
     with gr.Blocks() as demo:
-        workspace_panel.build(None)  # type: ignore[arg-type]
+        workspace_panel.build(None)
     port = free_port()
     demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
     try:

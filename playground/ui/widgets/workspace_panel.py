@@ -3,7 +3,7 @@
     from playground.ui.widgets import workspace_panel
     workspace_panel.build(ctx)        # inside gr.Blocks, e.g. in an accordion under the header
 
-Every handler here is admin-only (undecorated: see ui/guard.py) and shows a progress bar; a refused bundle
+Every button handler here is admin-only (undecorated: see ui/guard.py; the page-load summary is viewer-level) and shows a progress bar; a refused bundle
 is one warning line and changes nothing. The services are core/bundle.py and core/backup.py, the same code
 as `python -m playground bundle ...` / `backup`.
 """
@@ -18,9 +18,11 @@ from typing import Any
 import gradio as gr
 
 from playground.core import backup, bundle, space
+from playground.core.auth import Role
 from playground.core.errors import UserError
 from playground.core.paths import db_path, home
 from playground.ui.context import AppContext
+from playground.ui.guard import needs
 
 
 def summary_md() -> str:
@@ -77,10 +79,15 @@ def backup_database(progress: gr.Progress = gr.Progress()) -> tuple[Any, str]:
                       "(a consistent SQLite copy, taken without stopping anyone).")
 
 
-def build(ctx: AppContext) -> gr.Accordion:
-    """The panel, in a closed accordion. `ctx` is accepted for symmetry with the tabs (the services read
-    PLAYGROUND_HOME, like their CLI twins)."""
-    del ctx
+@needs(Role.VIEWER)
+def refresh_summary() -> str:
+    """On page load: what the workspace holds now, not when the app was built."""
+    return summary_md()
+
+
+def build(ctx: AppContext | None) -> gr.Accordion:
+    """The panel, in a closed accordion. The services read PLAYGROUND_HOME, like their CLI twins; `ctx` (when
+    given) refreshes the summary on every page load."""
     with gr.Accordion("🗄️ Workspace: bundles and backups (admin)", open=False) as panel:
         summary = gr.Markdown(summary_md())
         message = gr.Markdown()
@@ -105,4 +112,6 @@ def build(ctx: AppContext) -> gr.Accordion:
         export_btn.click(export_session, [checkpoints], [download, message], api_name="workspace_export")
         import_btn.click(import_session, [upload, force], [summary, message], api_name="workspace_import")
         backup_btn.click(backup_database, None, [backup_file, message], api_name="workspace_backup")
+    if ctx is not None:
+        ctx.on_page_load.append((refresh_summary, [summary]))
     return panel
