@@ -9,6 +9,8 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -154,3 +156,39 @@ def test_badge_only_after_the_vote_and_scores_stored(ctx: AppContext) -> None:
     served3 = next(s for s in reversed(list(gen.fn(args))) if s[4])[4]
     reveal3, *_ = vote.fn("b", served3, "ana", "", None, None, "default")
     assert "RM" not in reveal3 and len(ctx.ws.pairs("default")) == 3
+
+
+def test_concurrent_judge_requests_share_forward_passes(ctx: AppContext) -> None:
+    """Votes judged at the same moment from several browsers: each gets the scores it would get alone, and the
+    scorer serves them in fewer forward passes than requests (counted on the model itself)."""
+    from playground.stages.reward import service as rm
+    from playground.stages.reward.scorer import score_text, scorer_for
+
+    rows = builtin.preferences(n=8, seed=11)
+    reqs = [(r["prompt"], _text(r["chosen"]), _text(r["rejected"])) for r in rows]
+    alone = [scores(ctx, *q) for q in reqs]  # one at a time (also loads the run into the cache)
+    run_dir = str(rm.reward_run_dir(ctx.ws.get_run(RUN)["run_dir"]))
+    model, tok = ctx.cached(("rm", run_dir), lambda: pytest.fail("the judge should have cached the model"))
+    scorer = scorer_for(model, tok)
+    assert scorer is scorer_for(model, tok)  # one scorer per loaded model
+    scorer.wait_s = 0.5  # a wide window: on a busy 2-core box the 8 threads may take a while to all arrive
+    forwards = []
+    hook = model.register_forward_pre_hook(lambda *_: forwards.append(1))
+    barrier = threading.Barrier(len(reqs))
+
+    def one(q: tuple[Any, str, str]) -> tuple[tuple[float, float] | None, str]:
+        barrier.wait()
+        return judge.judge_pair(ctx.ws, RUN, *q, cache=ctx.cached)
+
+    try:
+        with ThreadPoolExecutor(len(reqs)) as ex:
+            together = list(ex.map(one, reqs))
+    finally:
+        hook.remove()
+        scorer.wait_s = 0.005
+    for (got, err), want in zip(together, alone, strict=True):
+        assert err == "" and got == pytest.approx(want, abs=1e-4)
+    assert 1 <= len(forwards) < len(reqs), f"{len(reqs)} judge requests took {len(forwards)} forward passes"
+    # the Reward tab's "score any text" goes through the same scorer and gives the judge's score
+    q = reqs[0]
+    assert score_text(model, tok, q[0], q[1]) == pytest.approx(alone[0][0], abs=1e-4)

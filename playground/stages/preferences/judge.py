@@ -5,7 +5,9 @@
     rm_badge(ws, run_id, prompt, text_a, text_b, "a", cache=...)   # the same, "" when the judge is off
 
 A deleted or unfinished run only turns the badge into a one-line message: the vote never depends on it.
-`cache(key, load)` shares loaded models (the UI passes AppContext.cached); without it each call loads the run.
+Scoring goes through the model's batching scorer (stages/reward/scorer.py): a room's votes judged at the same
+moment share one forward pass. `cache(key, load)` shares loaded models (the UI passes AppContext.cached); without
+it each call loads the run.
 """
 
 from __future__ import annotations
@@ -38,11 +40,12 @@ def rm_scores(ws: Workspace, run_id: str, prompt: Any, text_a: str, text_b: str,
               cache: Cache | None = None) -> tuple[float, float]:
     """The reward run's scores of the two shown answers (A, B); a UserError with one line on failure."""
     from playground.stages.reward import service as rm
+    from playground.stages.reward.scorer import scorer_for
 
     run = ws.get_run(run_id)
     run_dir = str(rm.reward_run_dir(run["run_dir"] if run else run_id))  # one-line error if gone or unfinished
     model, tok = (cache or (lambda _k, load: load()))(("rm", run_dir), lambda: rm.load_reward_model(run_dir))
-    a, b = rm.score_batch(model, tok, [prompt, prompt], [text_a, text_b], batch_size=2)
+    a, b = scorer_for(model, tok).score([prompt, prompt], [text_a, text_b])  # shares a pass with other votes
     return a, b
 
 

@@ -128,7 +128,7 @@ def build(ctx: AppContext) -> InspectView:
 
     @needs(Role.VIEWER)
     def on_score(run_id: str, prompt: str, response: str) -> Any:
-        from playground.stages.reward import service as rm
+        from playground.stages.reward import scorer
 
         if not prompt.strip() or not response.strip():
             gr.Warning("Type a prompt and a response.")
@@ -138,7 +138,7 @@ def build(ctx: AppContext) -> InspectView:
         except UserError as e:
             gr.Warning(str(e))
             return gr.skip()
-        return round(rm.score(model, tok, prompt, response), 4)
+        return round(scorer.score_text(model, tok, prompt, response), 4)  # batched with other requests
 
     @needs(Role.VIEWER)
     def on_check(run_id: str, src: str, k: float) -> tuple[Any, ...]:
