@@ -141,6 +141,7 @@ def build(ctx: AppContext) -> None:
                            clears=[(served, None), (last_voted, None), (out_a, ""), (out_b, ""), (ttft_a, NO_TTFT),
                                    (ttft_b, NO_TTFT), (reveal, ""), (extras.edit_box, ""), (extras.edit_prompt, "")])
     ctx.arena = targets
+    preferences_workshop.wire_pool(arena, extras, targets)  # the host's "pre-generate N pairs" reads the form
 
     # -- generation ----------------------------------------------------------------------------------
     gen_outputs = [out_a, out_b, ttft_a, ttft_b, served, prompt, cursor, rate_a, rate_b, reason]

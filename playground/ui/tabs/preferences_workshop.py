@@ -4,14 +4,20 @@ stages/preferences/pairs.py and io.py (export, push: the token is used once).
 
     extras = build(ctx, served=..., last_voted=..., prompt=..., annotator=..., pool=..., who=who)
     extras.edit_box, extras.edit_prompt    # filled by the arena's vote handler
+    wire_pool(arena, extras, targets)      # "Pre-generate N pairs into the pool" reads the arena form
 
-Roles: edit and demonstration = annotator; statistics = viewer; sharing with the pool, export and push = admin.
+Pre-generating (stages/preferences/pool.py) runs while the button's event lives: the Stop button, or the host's
+browser leaving (gradio closes the handler), stops it; the pairs finished so far stay in the pool.
+
+Roles: edit and demonstration = annotator; statistics = viewer; sharing with the pool, pre-generating pairs into
+it, export and push = admin.
 """
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,15 +29,21 @@ from playground.core.errors import UserError
 from playground.core.paths import home
 from playground.stages.preferences import io as prefs_io
 from playground.stages.preferences import pairs as prefs
-from playground.stages.preferences.arena import Who, pool_name
+from playground.stages.preferences import pool as pool_svc
+from playground.stages.preferences.arena import Arena, Who, pool_name
 from playground.ui.context import AppContext
-from playground.ui.guard import needs
+from playground.ui.guard import caller, needs
+from playground.ui.widgets.arena_targets import ArenaTargets
 
 
 @dataclass
 class Extras:
     edit_box: gr.Textbox  # the answer preferred in the last vote, to edit
     edit_prompt: gr.Markdown  # the prompt of that pair, shown above the box
+    pool_n: gr.Slider  # how many pairs to pre-generate
+    pool_go: gr.Button
+    pool_stop: gr.Button
+    pool_msg: gr.Markdown
 
 
 def build(ctx: AppContext, *, served: gr.State, last_voted: gr.State, prompt: gr.Textbox, annotator: gr.Textbox,
@@ -52,6 +64,13 @@ def build(ctx: AppContext, *, served: gr.State, last_voted: gr.State, prompt: gr
                     "Annotators then pick **Workshop pool** under *Prompts from*.", elem_classes=["pg-help"])
         share_btn = gr.Button("Share this pair with the pool")
         share_msg = gr.Markdown("")
+        gr.Markdown("Or pre-generate pairs from the two sources above (prompts from the picked dataset, else the "
+                    "built-in prompts), so annotators are served a ready pair at once.", elem_classes=["pg-help"])
+        with gr.Row():
+            pool_n = gr.Slider(1, pool_svc.MAX_POOL_PAIRS, value=20, step=1, label="Pairs (N)", scale=3)
+            pool_go = gr.Button("Pre-generate N pairs into the pool", scale=2)
+            pool_stop = gr.Button("⏹ Stop", variant="stop", scale=1)
+        pool_msg = gr.Markdown("", elem_id="arena-pool-pregenerate")
     with gr.Accordion("📊 Statistics", open=False):
         stats_btn = gr.Button("Refresh statistics")
         ann_df = gr.Dataframe(label="Annotators", interactive=False)
@@ -153,4 +172,57 @@ def build(ctx: AppContext, *, served: gr.State, last_voted: gr.State, prompt: gr
 
     hub_btn.click(on_push, [pool, ties, both_bad, hub_repo, hub_token], [export_msg, hub_token],
                   api_visibility="private")
-    return Extras(edit_box=edit_box, edit_prompt=edit_prompt)
+    return Extras(edit_box=edit_box, edit_prompt=edit_prompt, pool_n=pool_n, pool_go=pool_go, pool_stop=pool_stop,
+                  pool_msg=pool_msg)
+
+
+def wire_pool(arena: Arena, extras: Extras, targets: ArenaTargets) -> None:
+    """The admin's "Pre-generate N pairs into the pool": the arena form's sources, pool, prompt mode and dataset."""
+    running: dict[str, threading.Event] = {}  # browser session -> its run's stop flag
+
+    def on_pregenerate(values: dict[Any, Any], progress: gr.Progress = gr.Progress()) -> Iterator[str]:
+        req = targets.request(values)
+        n = int(values[extras.pool_n] or 0)
+        stop = threading.Event()
+        session = caller().session
+        running[session] = stop
+        done, outcome = [0], {}
+
+        def work() -> None:
+            try:
+                outcome["res"] = pool_svc.pregenerate(
+                    arena, pool_svc.PoolRequest(n, req.pool, req.sources, req.mode, req.dataset, req.seed),
+                    on_progress=lambda d, _t: done.__setitem__(0, d), should_stop=stop.is_set)
+            except UserError as e:
+                outcome["err"] = f"⚠️ {e}"
+            except Exception as e:  # noqa: BLE001 - one line for the host, the pool keeps what was stored
+                outcome["err"] = f"⚠️ Pre-generation failed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+
+        worker = threading.Thread(target=work, name="pool-pregenerate-ui", daemon=True)
+        try:
+            worker.start()
+            shown = 0
+            progress((0, n), desc="Pre-generating pairs", unit="pairs")
+            yield f"⏳ 0 / {n} pairs stored in pool '{pool_name(req.pool)}' …"
+            while worker.is_alive():
+                worker.join(0.5)
+                if done[0] != shown:  # a yield also lets gradio close this handler when the browser leaves
+                    shown = done[0]
+                    progress((shown, n), desc="Pre-generating pairs", unit="pairs")
+                    yield f"⏳ {shown} / {n} pairs stored in pool '{pool_name(req.pool)}' …"
+            yield outcome.get("err") or outcome["res"].message
+        finally:
+            stop.set()  # stopped, finished or the browser left: the engine rows are cancelled
+            if running.get(session) is stop:
+                running.pop(session)
+
+    extras.pool_go.click(on_pregenerate, {*targets.form, extras.pool_n}, extras.pool_msg, api_visibility="private")
+
+    def on_stop_pregenerate() -> str:  # admin, like starting it
+        stop = running.get(caller().session)
+        if stop is None:
+            return "Nothing is being pre-generated from this page."
+        stop.set()
+        return "⏹️ Stopping after the pairs in progress …"
+
+    extras.pool_stop.click(on_stop_pregenerate, None, extras.pool_msg, api_visibility="private")
