@@ -92,7 +92,7 @@ BASIC = {
     "SFTRun": ["model", "dataset", "max_steps", "learning_rate", "lora_r"],
     "RewardRun": ["model", "dataset", "max_steps", "learning_rate", "eval_fraction"],
     "DPORun": ["model", "sft_run", "dataset", "beta", "max_steps", "learning_rate"],
-    "PPORun": ["model", "sft_run", "reward", "prompts", "total_updates", "kl_coef"],
+    "PPORun": ["model", "reward", "prompts", "total_updates", "kl_coef"],  # the policy: "Start the policy from"
 }
 
 
