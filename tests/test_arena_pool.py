@@ -99,6 +99,16 @@ def test_tab_control_shows_progress_and_the_annotator_gets_a_pool_pair(app_serve
         (slider,) = [c for c in n_comp if isinstance(c, gr.Slider) and c.label == "Pairs (N)"]
         values[slider] = 2
         msgs = list(fn(values))
+        # the Stop button: the run ends early with what it finished
+        (stop_fn,) = [f.fn for f in demo.fns.values() if getattr(f.fn, "__name__", "") == "on_stop_pregenerate"]
+        assert stop_fn().startswith("Nothing is being pre-generated")
+        values[t.pool], values[slider] = "room-stop", 40
+        gen = fn(values)
+        next(gen)
+        assert stop_fn().startswith("⏹️ Stopping")
+        last = list(gen)[-1]
+        assert last.startswith("⏹️ Stopped: ") and "of 40 pairs added to pool 'room-stop'" in last, last
+        assert len(templates(ctx.ws, "room-stop")) < 40
         # the host's browser leaves: gradio closes the handler, which stops the run; what finished is kept
         values[t.pool], values[slider] = "room-left", 40
         gen = fn(values)
