@@ -110,7 +110,8 @@ def run_side(side: str, c: dict, work: Path, env: dict) -> dict:
     _, rss = timed([*head, *args], env)
     from playground.core.runs import read_metrics
 
-    runtime = next(m["train_runtime"] for m in read_metrics(run_dir) if "train_runtime" in m)
+    # every step's log carries the running train_runtime; the last one is the whole training loop
+    runtime = [m["train_runtime"] for m in read_metrics(run_dir) if "train_runtime" in m][-1]
     return {"side": side, "pairs_per_s": c["steps"] * c["batch"] / runtime, "peak_rss_mb": rss,
             "train_runtime_s": runtime}
 
