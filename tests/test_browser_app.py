@@ -33,3 +33,31 @@ def test_reload_reopens_the_tab_you_were_on(app_server) -> None:  # noqa: ANN001
         assert "Local mode" in page.inner_text("#pg-who")  # who you are: auth off means the one local admin
         page.screenshot(path=str(ARTIFACTS / "reopened-tab.png"))
         browser.close()
+
+
+def test_reload_shows_the_followed_runs_settings_not_the_preset(app_server) -> None:  # noqa: ANN001
+    """A PPO run made elsewhere (the CLI, another browser) with its own kl_coef: a page opened afterwards follows
+    it and its form shows that run's settings, so "Resume" and a copy of the run start from what it used."""
+    from playwright.sync_api import sync_playwright
+
+    from playground.core.config import load_config, save_config, to_dict
+    from playground.core.paths import runs_dir
+    from playground.core.runs import write_status
+
+    cfg = load_config("ppo", "presets/ppo/tiny-cpu.yaml", ["kl_coef=0.0777", "total_updates=3"])
+    run_id = "ppo-20991231-235959-beef"  # the newest run: the picker follows it
+    run_dir = runs_dir() / run_id
+    save_config(cfg, run_dir / "config.yaml")
+    write_status(run_dir, state="succeeded")
+    app_server["ctx"].ws.register_run(run_id, "ppo", run_dir, to_dict(cfg))
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(60_000)
+        page.goto(app_server["url"])
+        page.get_by_role("tab", name="5 · PPO", exact=True).click()
+        kl = page.get_by_label("kl coef", exact=True)
+        page.wait_for_function("el => el.value === '0.0777'", arg=kl.element_handle(), timeout=60_000)
+        assert page.get_by_label("total updates", exact=True).input_value() == "3"
+        page.screenshot(path=str(ARTIFACTS / "ppo-form-after-reload.png"))
+        browser.close()

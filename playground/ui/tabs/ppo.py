@@ -26,7 +26,7 @@ from playground.ui.context import AppContext, TabId
 from playground.ui.guard import needs
 from playground.ui.widgets.forms import default_preset, grouped_form, list_presets, load_preset
 from playground.ui.widgets.live import PlotSpec
-from playground.ui.widgets.run_panel import run_choices, run_panel, wire_presets
+from playground.ui.widgets.run_panel import PanelSpec, run_choices, run_panel, wire_presets
 
 OBJECTIVE = r"""**Objective: PPO with a KL-penalised reward**
 
@@ -109,8 +109,8 @@ def build(ctx: AppContext) -> None:
         sft_box.info = "Finished SFT run id to start from ('' = the base model). Pick one below."
         sft_box_new = gr.Dropdown(sft_choices(ctx), value="", label="Start the policy from",
                                   info="The base model, or the LoRA adapter of a finished SFT run.")
-    panel = run_panel(ctx, "ppo", form, start_label="▶ Start PPO", plots=PLOTS, objective=OBJECTIVE,
-                      follow_info="Pick any PPO run to watch or control.")
+    panel = run_panel(ctx, "ppo", form, PanelSpec("▶ Start PPO", PLOTS, OBJECTIVE,
+                                                    follow_info="Pick any PPO run to watch or control."))
     wire_presets("ppo", form, preset, preset_name, save_btn)
     view, follow, refresh_runs = panel.view, panel.follow, panel.refresh
     ctx.register_picker(form.components[FIELDS.index("reward")], lambda: reward_choices(ctx))

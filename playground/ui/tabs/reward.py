@@ -26,7 +26,7 @@ from playground.ui.guard import needs
 from playground.ui.tabs import reward_dpo, reward_inspect
 from playground.ui.widgets.forms import default_preset, list_presets, load_preset
 from playground.ui.widgets.live import PlotSpec
-from playground.ui.widgets.run_panel import run_choices, run_panel, wire_presets
+from playground.ui.widgets.run_panel import PanelSpec, run_choices, run_panel, wire_presets
 
 OBJECTIVE = r"""**Objective: Bradley–Terry pairwise loss**
 
@@ -110,8 +110,8 @@ def build(ctx: AppContext) -> None:
         form = reward_dpo.grouped_form(RewardRun, GROUPS, choices, initial)
     data_md = gr.Markdown(preference_data_check(initial["dataset"], initial["eval_fraction"], initial["seed"])
                           if initial else "", elem_id="reward-data-check")
-    panel = run_panel(ctx, "reward", form, start_label="▶ Train reward model", plots=PLOTS, objective=OBJECTIVE,
-                      follow_info="Pick any reward run to watch or control.")
+    panel = run_panel(ctx, "reward", form, PanelSpec("▶ Train reward model", PLOTS, OBJECTIVE,
+                                                       follow_info="Pick any reward run to watch or control."))
     notes_md = gr.Markdown("", elem_id="reward-run-notes")
     wire_presets("reward", form, preset, preset_name, save_btn)
     dataset_dd = form.components[FIELDS.index("dataset")]

@@ -17,7 +17,7 @@ from playground.ui.guard import needs
 from playground.ui.widgets import forms
 from playground.ui.widgets.forms import ConfigForm, default_preset, list_presets, load_preset
 from playground.ui.widgets.live import PlotSpec
-from playground.ui.widgets.run_panel import run_panel, wire_presets
+from playground.ui.widgets.run_panel import PanelSpec, run_panel, wire_presets
 
 OBJECTIVE = r"""**Objective: DPO (no reward model)**
 
@@ -66,8 +66,8 @@ def build(ctx: AppContext, choices: dict[str, list[str]]) -> None:
                         load_preset("dpo", first) if first else None)
     ctx.register_picker(form.components[FIELDS.index("sft_run")], lambda: sft_runs(ctx))
     data_md = gr.Markdown("")
-    run_panel(ctx, "dpo", form, start_label="▶ Train with DPO", plots=PLOTS, objective=OBJECTIVE,
-              follow_label="Follow DPO run", resume=False, refresh=False)
+    run_panel(ctx, "dpo", form, PanelSpec("▶ Train with DPO", PLOTS, OBJECTIVE, follow_label="Follow DPO run",
+                                         resume=False, refresh=False))
     wire_presets("dpo", form, preset)
 
     @needs(Role.VIEWER)

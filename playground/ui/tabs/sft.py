@@ -22,7 +22,7 @@ from playground.ui.context import AppContext
 from playground.ui.guard import needs, user_errors
 from playground.ui.widgets.forms import default_preset, grouped_form, list_presets, load_preset
 from playground.ui.widgets.live import PlotSpec, metrics_frame
-from playground.ui.widgets.run_panel import run_choices, run_panel, wire_presets
+from playground.ui.widgets.run_panel import PanelSpec, run_choices, run_panel, wire_presets
 
 OBJECTIVE = r"""**Objective: SFT token NLL**
 
@@ -118,8 +118,8 @@ def build(ctx: AppContext) -> None:
         q_box = form.components[FIELDS.index("load_in_4bit")]
         q_box.interactive = q_ok
         q_box.info = q_why
-    panel = run_panel(ctx, "sft", form, start_label="▶ Start training", plots=PLOTS, objective=OBJECTIVE,
-                      follow_info="Pick any SFT run to watch or control.")
+    panel = run_panel(ctx, "sft", form, PanelSpec("▶ Start training", PLOTS, OBJECTIVE,
+                                                    follow_info="Pick any SFT run to watch or control."))
     wire_presets("sft", form, preset, preset_name, save_btn)
     follow, refresh_runs = panel.follow, panel.refresh
     ctx.register_picker(form.components[FIELDS.index("dataset")], lambda: dataset_choices(ctx))

@@ -14,8 +14,10 @@ import gradio as gr
 
 from playground.core.auth import Role
 from playground.core.config import ConfigError
+from playground.core.errors import UserError
+from playground.core.runs import read_config
 from playground.ui.context import AppContext
-from playground.ui.guard import needs
+from playground.ui.guard import caller, needs
 from playground.ui.widgets.forms import ConfigForm, list_presets, load_preset, save_preset
 from playground.ui.widgets.live import LiveView, PlotSpec, live_view, wake
 
@@ -41,36 +43,57 @@ def save_form_preset(stage: str, form: ConfigForm, name: str, values: list[Any])
 
 def start_run(ctx: AppContext, stage: str, form: ConfigForm, values: list[Any],
               choices: Callable[[], list[Any]]) -> tuple[Any, str, Any]:
-    """(followed run id, message, run picker update). A bad value is a one-line message; nothing is queued."""
+    """(followed run id, message, run picker update). A bad value, a full queue or a read-only app is a one-line
+    message; nothing is queued. The run records who started it."""
     try:
         cfg = form.to_config(stage, values)
-    except ConfigError as e:
+        run_id = ctx.jobs.submit(cfg, owner=caller().name)
+    except UserError as e:
         gr.Warning(str(e))
         return gr.skip(), f"⚠️ {e}", gr.skip()
-    run_id = ctx.jobs.submit(cfg)
     return run_id, f"Started **{run_id}**.", gr.update(choices=choices(), value=run_id)
 
 
 def stop_run(ctx: AppContext, run_id: str) -> str:
+    """Stop and say exactly what was kept (read from the run's status once its process ended)."""
     if not run_id:
         return "Pick a run first."
-    state = ctx.jobs.stop(run_id)
-    return f"{run_id}: {state} (a checkpoint was saved if training had begun; Resume continues from it)."
+    c = caller()
+    try:
+        ctx.jobs.stop(run_id, by=c.name, is_admin=c.role >= Role.ADMIN)
+    except UserError as e:
+        return f"⚠️ {e}"
+    return ctx.jobs.stop_message(run_id)
 
 
 def resume_run(ctx: AppContext, run_id: str) -> tuple[Any, str]:
+    """Resume from the last checkpoint, or say that it starts over when none was saved."""
     if not run_id:
         return gr.skip(), "Pick a run first."
+    c = caller()
     try:
-        ctx.jobs.resume(run_id)
-    except ValueError as e:
+        ctx.jobs.resume(run_id, by=c.name, is_admin=c.role >= Role.ADMIN)
+    except (UserError, ValueError) as e:
         return gr.skip(), f"⚠️ {e}"
-    return run_id, f"Resuming **{run_id}** from its last checkpoint."
+    return run_id, ctx.jobs.resume_message(run_id)
 
 
 def run_choices(ctx: AppContext, stage: str, finished_only: bool = False) -> list[tuple[str, str]]:
     """Runs of one stage for a picker: label 'id · state', value the run id."""
     return [(f"{r['id']} · {r['state']}", r["id"]) for r in ctx.runs(stage, finished_only)]
+
+
+@dataclass(frozen=True)
+class PanelSpec:
+    """What a training tab's run panel says: its start button, plots, objective and picker."""
+
+    start_label: str
+    plots: list[PlotSpec]
+    objective: str
+    follow_label: str = "Follow run"
+    follow_info: str = ""
+    resume: bool = True
+    refresh: bool = True
 
 
 @dataclass
@@ -84,17 +107,18 @@ class RunPanel:
 def wire_presets(stage: str, form: ConfigForm, preset: gr.Dropdown, preset_name: gr.Textbox | None = None,
                  save_btn: gr.Button | None = None) -> None:
     """Picking a preset fills the form; the save button stores the form as the user's own preset."""
-    preset.change(lambda name: preset_values(stage, form, name), [preset], form.components,
-                  api_name=f"{stage}_preset")
+    preset.change(needs(Role.VIEWER)(lambda name: preset_values(stage, form, name)), [preset], form.components,
+                  api_name=f"{stage}_preset")  # fills the form only: starting a run is what needs admin
     if save_btn is not None and preset_name is not None:
         save_btn.click(lambda name, *values: save_form_preset(stage, form, name, list(values)),
                        [preset_name, *form.components], [preset], api_name=f"{stage}_save_preset")
 
 
-def run_panel(ctx: AppContext, stage: str, form: ConfigForm, *, start_label: str, plots: list[PlotSpec],
-              objective: str, follow_label: str = "Follow run", follow_info: str = "", resume: bool = True,
-              refresh: bool = True) -> RunPanel:
+def run_panel(ctx: AppContext, stage: str, form: ConfigForm, spec: PanelSpec) -> RunPanel:
     """Start / stop / (resume) buttons, a run picker and the live view, wired as `<stage>_start` etc."""
+    start_label, plots, objective, resume, refresh = (spec.start_label, spec.plots, spec.objective, spec.resume,
+                                                      spec.refresh)
+    follow_label, follow_info = spec.follow_label, spec.follow_info
     with gr.Row():
         start = gr.Button(start_label, variant="primary")
         stop = gr.Button("⏹ Stop", variant="stop")
@@ -109,13 +133,20 @@ def run_panel(ctx: AppContext, stage: str, form: ConfigForm, *, start_label: str
     view = live_view(ctx, stage, plots, objective, run_id=first or "")
 
     # the live view's timer sleeps while the followed run is final: starting or resuming wakes it
-    start.click(lambda *values: start_run(ctx, stage, form, list(values), lambda: run_choices(ctx, stage)),
-                form.components, [view.run_id, message, follow], api_name=f"{stage}_start").then(
+    def on_start(*values: Any) -> tuple[Any, str, Any]:  # admin
+        return start_run(ctx, stage, form, list(values), lambda: run_choices(ctx, stage))
+
+    def on_stop(run_id: str) -> str:  # admin (the job runner also lets a run's own starter stop it)
+        return stop_run(ctx, run_id)
+
+    def on_resume(run_id: str) -> tuple[Any, str]:  # admin
+        return resume_run(ctx, run_id)
+
+    start.click(on_start, form.components, [view.run_id, message, follow], api_name=f"{stage}_start").then(
         wake, None, [view.timer], api_visibility="private", show_progress="hidden")
-    stop.click(lambda run_id: stop_run(ctx, run_id), [view.run_id], [message], api_name=f"{stage}_stop")
+    stop.click(on_stop, [view.run_id], [message], api_name=f"{stage}_stop")
     if resume_btn is not None:
-        resume_btn.click(lambda run_id: resume_run(ctx, run_id), [view.run_id], [view.run_id, message],
-                         api_name=f"{stage}_resume").then(
+        resume_btn.click(on_resume, [view.run_id], [view.run_id, message], api_name=f"{stage}_resume").then(
             wake, None, [view.timer], api_visibility="private", show_progress="hidden")
 
     @needs(Role.VIEWER)
@@ -127,10 +158,15 @@ def run_panel(ctx: AppContext, stage: str, form: ConfigForm, *, start_label: str
     ctx.register_picker(follow, lambda: run_choices(ctx, stage))
 
     @needs(Role.VIEWER)
-    def on_page_load() -> Any:
-        """A page opened after the app was built sees the runs made since (from this UI or the CLI)."""
+    def on_page_load() -> tuple[Any, ...]:
+        """A page opened after the app was built sees the runs made since (from this UI or the CLI), follows the
+        newest, and shows that run's settings in the form (not the preset's)."""
         now = run_choices(ctx, stage)
-        return gr.update(choices=now, value=now[0][1]) if now else gr.skip()
+        if not now:
+            return (gr.skip(),) * (1 + len(form.components))
+        cfg = read_config(ctx.jobs.run_dir(now[0][1]))
+        values = form.values_from(cfg) if cfg else [gr.skip()] * len(form.components)
+        return (gr.update(choices=now, value=now[0][1]), *values)
 
-    ctx.on_page_load.append((on_page_load, [follow]))
+    ctx.on_page_load.append((on_page_load, [follow, *form.components]))
     return RunPanel(view=view, message=message, follow=follow, refresh=refresh_btn)
