@@ -90,3 +90,28 @@ def test_revision_moves_on_db_writes_from_any_process_and_on_run_status(tmp_path
     assert r3 != r2
     os.utime(run / "status.json", ns=(time.time_ns() + 10**9, time.time_ns() + 10**9))  # a later write
     assert ws.revision() != r3
+
+
+def test_sft_run_comparison_draws_one_stroked_line_per_run(home) -> None:
+    """The comparison chart was a gr.LinePlot (no strokes after an update in Gradio 6.31): now the same SVG as the
+    live charts, one polyline per picked run."""
+    from playground.core.jobs import JobRunner
+    from playground.core.runs import append_metrics
+    from playground.core.workspace import Workspace
+    from playground.ui.context import AppContext
+    from playground.ui.tabs.sft import compare_html
+
+    ws = Workspace()
+    for rid, slope in (("sft-a", 1.0), ("sft-b", 0.5)):
+        rd = home / "runs" / rid
+        rd.mkdir(parents=True)
+        ws.register_run(rid, "sft", rd, {"model": "tiny"})
+        for step in range(1, 5):
+            append_metrics(rd, step, loss=3.0 - slope * step / 4)
+    ctx = AppContext(ws=ws, jobs=JobRunner(ws), default_model="tiny")
+    try:
+        svg = compare_html(ctx, "sft-a", "sft-b", "loss")
+    finally:
+        ctx.jobs.close()
+    assert svg.count('class="pg-line"') == 2 and "sft-a" in svg and "sft-b" in svg
+    assert 'stroke="none"' not in svg.split('class="pg-line"')[1].split(">")[0]

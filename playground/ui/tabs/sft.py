@@ -20,8 +20,9 @@ from playground.core.runs import read_metrics
 from playground.stages.sft import service as sft_service
 from playground.ui.context import AppContext
 from playground.ui.guard import needs, user_errors
+from playground.ui.widgets.chart import line_chart
 from playground.ui.widgets.forms import default_preset, grouped_form, list_presets, load_preset
-from playground.ui.widgets.live import PlotSpec, metrics_frame
+from playground.ui.widgets.live import PlotSpec
 from playground.ui.widgets.run_panel import PanelSpec, run_choices, run_panel, wire_presets
 
 OBJECTIVE = r"""**Objective: SFT token NLL**
@@ -77,18 +78,15 @@ def runs_table(ctx: AppContext) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["run", "state", "model", "dataset", "steps", "last loss", "last eval loss"])
 
 
-def compare_frame(ctx: AppContext, a: str | None, b: str | None, metric: str) -> pd.DataFrame:
-    parts = []
-    for rid in (a, b):
-        if not rid:
-            continue
-        run = ctx.ws.get_run(rid)
-        if run is None:
-            continue
-        df = metrics_frame(read_metrics(run["run_dir"]), [metric])
-        df["metric"] = rid
-        parts.append(df)
-    return pd.concat(parts) if parts else metrics_frame([], [metric])
+def compare_html(ctx: AppContext, a: str | None, b: str | None, metric: str) -> str:
+    """Two runs' `metric` over steps on one SVG chart (one line per run id)."""
+    rows: list[dict[str, Any]] = []
+    ids = [rid for rid in (a, b) if rid and ctx.ws.get_run(rid) is not None]
+    for rid in ids:
+        rows += [{"step": r["step"], rid: r[metric]} for r in read_metrics(ctx.ws.get_run(rid)["run_dir"])
+                 if isinstance(r.get(metric), (int, float)) and "step" in r]
+    return line_chart(rows, ids, title=f"Run comparison: {metric}", y_title=metric,
+                      help=f"{metric} of each picked run over its training steps")
 
 
 def _picked(run_id: str | None) -> str:
@@ -132,8 +130,7 @@ def build(ctx: AppContext) -> None:
             cmp_b = gr.Dropdown(run_choices(ctx, "sft"), label="Run B")
             cmp_metric = gr.Dropdown(["loss", "eval_loss", "mean_token_accuracy", "learning_rate"], value="loss",
                                      label="Metric")
-        cmp_plot = gr.LinePlot(compare_frame(ctx, None, None, "loss"), x="step", y="value", color="metric",
-                               height=260, title="Run comparison")
+        cmp_plot = gr.HTML(compare_html(ctx, None, None, "loss"), elem_classes=["pg-chart"])
     with gr.Accordion("Try the result: base vs adapter", open=False):
         with gr.Row():
             try_run = gr.Dropdown(run_choices(ctx, "sft", finished_only=True), label="Finished run")
@@ -162,8 +159,8 @@ def build(ctx: AppContext) -> None:
                 gr.update(choices=run_choices(ctx, "sft", True)), gr.update(choices=dataset_choices(ctx)))
 
     @needs(Role.VIEWER)
-    def on_compare(a: str | None, b: str | None, metric: str) -> pd.DataFrame:
-        return compare_frame(ctx, a, b, metric)
+    def on_compare(a: str | None, b: str | None, metric: str) -> str:
+        return compare_html(ctx, a, b, metric)
 
     @needs(Role.ANNOTATOR)
     def on_try(run_id: str, prompt: str) -> tuple[str, str]:

@@ -12,9 +12,6 @@ gr.LinePlot first drawn empty draws no strokes after updates in Gradio 6.31.
 
 from __future__ import annotations
 
-import ast
-import functools
-import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,10 +21,16 @@ import gradio as gr
 import pandas as pd
 
 from playground.core.auth import Role
-from playground.core.jobs import cli_twin, launch_args
 from playground.core.runs import FINAL_STATES, read_metrics, read_status, tail_log
 from playground.ui.guard import needs
 from playground.ui.widgets.chart import line_chart
+from playground.ui.widgets.run_header import (  # noqa: F401 - re-exported: the header is part of the live view
+    STATE_BADGE,
+    format_log,
+    progress_html,
+    step_time_ema,
+    summarise,
+)
 
 
 @dataclass
@@ -47,10 +50,6 @@ class LiveView:
 
 LATEX = [{"left": "$$", "right": "$$", "display": True}, {"left": "$", "right": "$", "display": False}]
 
-STATE_BADGE = {
-    "queued": "⏳ queued", "running": "🏃 running", "succeeded": "✅ succeeded", "failed": "❌ failed",
-    "stopped": "⏹ stopped", "interrupted": "⚠️ interrupted",
-}
 # page styles of the live view, added once by wire_page: wide formulas scroll inside the objective column instead
 # of being clipped; the SVG charts keep their aspect; the log pane reads as a log
 CSS = """
@@ -60,7 +59,6 @@ CSS = """
 .pg-chart-box {min-width: 300px;}
 .pg-advanced > button {font-weight: 600;}
 """
-EMA_ALPHA = 0.3  # weight of the newest step time in the smoothed step time the ETA uses
 
 
 def metrics_frame(rows: list[dict[str, Any]], keys: list[str]) -> pd.DataFrame:
@@ -77,139 +75,6 @@ def metrics_frame(rows: list[dict[str, Any]], keys: list[str]) -> pd.DataFrame:
 
 def chart_html(rows: list[dict[str, Any]], spec: PlotSpec) -> str:
     return line_chart(rows, spec.metrics, spec.title, spec.y_title or spec.title, spec.help)
-
-
-def _fmt_s(s: float | None) -> str:
-    if s is None or s < 0:
-        return "–"
-    s = int(s)
-    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
-
-
-def progress_html(frac: float | None, label: str = "") -> str:
-    pct = 0.0 if frac is None else max(0.0, min(1.0, frac)) * 100
-    return (
-        '<div class="pg-progress" title="training progress" style="position:relative;height:20px;'
-        'border-radius:10px;background:var(--border-color-primary);overflow:hidden">'
-        f'<div class="pg-progress-bar" style="width:{pct:.1f}%;height:100%;'
-        'background:linear-gradient(90deg,#6366f1,#22c55e);transition:width .5s"></div>'
-        '<span class="pg-progress-label" style="position:absolute;inset:0;text-align:center;font-size:12px;'
-        f'line-height:20px">{label or f"{pct:.0f}%"}</span></div>'
-    )
-
-
-def step_time_ema(rows: list[dict[str, Any]], alpha: float = EMA_ALPHA) -> float | None:
-    """Seconds per training step, smoothed (EMA) over the logged steps; None before two steps are logged.
-
-    Only rows where the step grew count (eval rows repeat a step); timing starts at the first step logged
-    after the train_begin event, so model loading and the warm-up step do not skew it."""
-    ema = None
-    last: tuple[int, float] | None = None
-    for r in rows:
-        step, t = r.get("step"), r.get("time")
-        if not isinstance(step, (int, float)) or not isinstance(t, (int, float)):
-            continue
-        if r.get("event") == "train_begin":
-            last = None  # the first step after it carries warm-up: start timing from the first logged step
-            continue
-        if last is not None and step > last[0] and t >= last[1]:
-            per = (t - last[1]) / (step - last[0])
-            ema = per if ema is None else alpha * per + (1 - alpha) * ema
-        if last is None or step > last[0]:
-            last = (int(step), float(t))
-    return ema
-
-
-def summarise(run_dir: Path, run_id: str, stage: str,
-              rows: list[dict[str, Any]] | None = None,
-              status: dict[str, Any] | None = None) -> tuple[str, str, str]:
-    """(status markdown, progress html, command markdown); `rows` / `status` are the run's files if already read.
-
-    While running, the header shows the trainer's phase (status.json `phase`: "loading model", "tokenising
-    1,814 rows", "rollout 1") and an ETA from the smoothed step time."""
-    status = read_status(run_dir) if status is None else status
-    rows = read_metrics(run_dir) if rows is None else rows
-    state = status.get("state") or "unknown"
-    started = status.get("started")
-    ended = status.get("ended")
-    elapsed = ((ended or time.time()) - started) if started else None
-    step = max((r.get("step", 0) for r in rows), default=0)
-    max_steps = max((r.get("max_steps") or 0 for r in rows), default=0) or None
-    frac = step / max_steps if max_steps else None
-    if state == "succeeded":
-        frac = 1.0
-    eta = None
-    if state == "running" and max_steps and step < max_steps:
-        per = step_time_ema(rows)
-        if per is not None:
-            eta = per * (max_steps - step)
-            last_t = max((r.get("time", 0) for r in rows), default=0)
-            if last_t:  # count down between log events
-                eta = max(0.0, eta - (time.time() - last_t))
-    err = status.get("error")
-    md = f"**{run_id}** · {STATE_BADGE.get(state, state)} · step {step}{f'/{max_steps}' if max_steps else ''}"
-    phase = status.get("phase") if state == "running" else None
-    if phase:
-        md += f" · *{phase}*"
-    md += f" · elapsed {_fmt_s(elapsed)} · ETA {_fmt_s(eta)}"
-    if err and state in ("failed", "interrupted", "stopped"):
-        md += f"\n\n**{'Error' if state != 'stopped' else 'Note'}:** {err}"
-    if max_steps:
-        label = f"{step}/{max_steps} steps"
-    elif state == "succeeded":
-        label = "done"
-    else:
-        label = phase or state
-    cmd = f"`{cli_twin(stage, run_dir / 'config.yaml', *_launch(str(run_dir)))}`"
-    return md, progress_html(frac, label), cmd
-
-
-# a transformers log line: "{'loss': 2.31, 'grad_norm': 1.2, ...}"
-_DICT_LINE = re.compile(r"^\s*\{'[^']+': .*\}\s*$")
-# warnings stay in log.txt: the line itself and the indented source line Python prints under it
-_WARNING = re.compile(r"(Warning:|warnings\.warn\(|^\s*warn\()")
-
-
-def format_log(text: str) -> str:
-    """The log pane's text: metric dicts as 'loss 2.31 · grad_norm 1.2', warnings left out (log.txt keeps them)."""
-    out: list[str] = []
-    skip_next = False
-    for line in text.splitlines():
-        if skip_next and line.startswith((" ", "\t")):
-            skip_next = False
-            continue
-        skip_next = False
-        if _WARNING.search(line):
-            skip_next = True
-            continue
-        if _DICT_LINE.match(line):
-            try:
-                d = ast.literal_eval(line.strip())
-            except (ValueError, SyntaxError):
-                d = None
-            if isinstance(d, dict):
-                line = " · ".join(f"{k} {_num(v)}" for k, v in d.items())
-        out.append(line)
-    return "\n".join(out)
-
-
-def _num(v: Any) -> str:
-    if isinstance(v, float):
-        return f"{v:.4g}"
-    return str(v)
-
-
-@functools.lru_cache(maxsize=256)
-def _launch(run_dir: str) -> tuple[int, str]:
-    """How the run was launched (processes, accelerate config), for its CLI twin. Cached: the live view asks
-    every second, and a run's launch settings never change once its config.yaml is written."""
-    try:
-        import yaml
-
-        data = yaml.safe_load((Path(run_dir) / "config.yaml").read_text()) or {}
-    except (OSError, ValueError):
-        return 1, ""
-    return launch_args(data) if isinstance(data, dict) else (1, "")
 
 
 def live_view(ctx: Any, stage: str, plots: list[PlotSpec], objective_md: str, interval: float = 2.0,
