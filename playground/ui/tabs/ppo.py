@@ -121,7 +121,6 @@ def build(ctx: AppContext) -> None:
                 "writes samples.jsonl every *sample every* updates)")
     samples = gr.Dataframe(samples_frame(None), interactive=False, wrap=True,  # 'now' stays on screen
                            column_widths=["18%", "29%", "8%", "29%", "8%", "8%"])
-    sample_timer = gr.Timer(3.0)
     arena_btn = None
     if ctx.arena is not None and ctx.tabs is not None:  # the app built the arena tab before this one
         with gr.Row():
@@ -150,7 +149,8 @@ def build(ctx: AppContext) -> None:
         refresh_outputs.append(sft_box_new)
         sft_box_new.change(needs(Role.VIEWER)(lambda v: v or ""), [sft_box_new], [sft_box], api_visibility="private")
     refresh_runs.click(on_refresh, None, refresh_outputs)
-    sample_timer.tick(on_samples, [view.run_id], [samples], api_visibility="private", show_progress="hidden")
+    # the samples table follows the live view: re-read only when the run's files changed (no timer of its own)
+    view.fingerprint.change(on_samples, [view.run_id], [samples], api_visibility="private", show_progress="hidden")
     view.run_id.change(on_samples, [view.run_id], [samples], api_visibility="private", show_progress="hidden")
 
     reward_box = form.components[FIELDS.index("reward")]

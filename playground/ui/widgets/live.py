@@ -46,6 +46,8 @@ class LiveView:
     run_id: gr.State
     timer: gr.Timer
     outputs: list[Any] = field(default_factory=list)
+    # changes exactly when the followed run's files changed: hang other per-run views on its .change
+    fingerprint: gr.State | None = None
 
 
 LATEX = [{"left": "$$", "right": "$$", "display": True}, {"left": "$", "right": "$", "display": False}]
@@ -149,7 +151,7 @@ def live_view(ctx: Any, stage: str, plots: list[PlotSpec], objective_md: str, in
     fingerprint.change(refresh, inputs=[run_id, shown], outputs=outputs, **quiet)
     run_id.change(refresh, inputs=[run_id, shown], outputs=outputs, **quiet)
     run_id.change(follow, inputs=[run_id], outputs=[timer], **quiet)
-    return LiveView(run_id=run_id, timer=timer, outputs=outputs)
+    return LiveView(run_id=run_id, timer=timer, outputs=outputs, fingerprint=fingerprint)
 
 
 def _stamp(path: Path) -> tuple[int, int]:
