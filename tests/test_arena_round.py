@@ -120,9 +120,11 @@ def test_stopped_run_with_an_adapter_and_rm_reward_sets_the_judge(world) -> None
     setup = arena_round(world.ws, "ppo-stopped")
     assert not isinstance(setup, str), setup
     assert setup.sources[0].adapter == "ppo-stopped" and setup.judge == "reward-xyz"
-    # finished-only lists leave a stopped run out; the round adds it so the dropdown can show it
-    assert "ppo-stopped" not in [v for _, v in adapter_choices(world.ws)]
-    assert "ppo-stopped" in [v for _, v in adapter_choices(world.ws, setup.adapter_run)]
+    # a stopped run that kept its adapter is a usable source in every list (listed once, with or without the round)
+    assert [v for _, v in adapter_choices(world.ws)].count("ppo-stopped") == 1
+    assert [v for _, v in adapter_choices(world.ws, setup.adapter_run)].count("ppo-stopped") == 1
+    _register(world, "ppo-stopped-early", "stopped", [])  # stopped before any update: no adapter, not offered
+    assert "ppo-stopped-early" not in [v for _, v in adapter_choices(world.ws)]
 
 
 def test_arena_generates_from_both_sources_and_the_policy_differs_from_the_reference(world) -> None:  # noqa: ANN001
