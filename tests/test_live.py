@@ -115,3 +115,15 @@ def test_sft_run_comparison_draws_one_stroked_line_per_run(home) -> None:
         ctx.jobs.close()
     assert svg.count('class="pg-line"') == 2 and "sft-a" in svg and "sft-b" in svg
     assert 'stroke="none"' not in svg.split('class="pg-line"')[1].split(">")[0]
+
+
+def test_run_header_shows_the_data_notes_and_what_a_stop_kept(tmp_path) -> None:
+    from playground.core.runs import write_status
+
+    write_status(tmp_path, state="running", started=1.0,
+                 notes=["Data: 6 train / 1 eval pairs", "⚠️ too few pairs for the accuracy to mean much"])
+    md, _, _ = summarise(tmp_path, "reward-x", "reward")
+    assert "6 train / 1 eval pairs" in md and "too few pairs" in md
+    write_status(tmp_path, state="stopped", kept="adapter after update 3 (checkpoint-3)")
+    md, _, _ = summarise(tmp_path, "ppo-x", "ppo")
+    assert "Kept:** adapter after update 3" in md

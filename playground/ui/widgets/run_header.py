@@ -97,6 +97,11 @@ def summarise(run_dir: Path, run_id: str, stage: str,
     md += f" · elapsed {_fmt_s(elapsed)} · ETA {_fmt_s(eta)}"
     if err and state in ("failed", "interrupted", "stopped"):
         md += f"\n\n**{'Error' if state != 'stopped' else 'Note'}:** {err}"
+    if state == "stopped" and status.get("kept"):
+        md += f"\n\n**Kept:** {status['kept']}"
+    notes = status.get("notes")  # the trainer's data lines: pairs kept / truncated / dropped, too-few warnings
+    if isinstance(notes, list) and notes:
+        md += "\n\n" + "  \n".join(str(n) for n in notes[:4])
     if max_steps:
         label = f"{step}/{max_steps} steps"
     elif state == "succeeded":
