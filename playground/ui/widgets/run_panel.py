@@ -122,7 +122,7 @@ def run_panel(ctx: AppContext, stage: str, form: ConfigForm, spec: PanelSpec) ->
     with gr.Row():
         start = gr.Button(start_label, variant="primary")
         stop = gr.Button("⏹ Stop", variant="stop")
-        resume_btn = gr.Button("⏵ Resume from last checkpoint") if resume else None
+        resume_btn = gr.Button("↻ Resume from last checkpoint") if resume else None
     message = gr.Markdown("")
     with gr.Row():
         runs = run_choices(ctx, stage)
