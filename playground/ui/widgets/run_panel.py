@@ -161,12 +161,15 @@ def run_panel(ctx: AppContext, stage: str, form: ConfigForm, spec: PanelSpec) ->
     def on_page_load() -> tuple[Any, ...]:
         """A page opened after the app was built sees the runs made since (from this UI or the CLI), follows the
         newest, and shows that run's settings in the form (not the preset's)."""
+        admin = caller().role >= Role.ADMIN  # the server refuses anyway; greyed buttons say so before a click
+        buttons = [gr.update(interactive=admin) for _ in controls]
         now = run_choices(ctx, stage)
         if not now:
-            return (gr.skip(),) * (1 + len(form.components))
+            return (*buttons, *[gr.skip()] * (1 + len(form.components)))
         cfg = read_config(ctx.jobs.run_dir(now[0][1]))
         values = form.values_from(cfg) if cfg else [gr.skip()] * len(form.components)
-        return (gr.update(choices=now, value=now[0][1]), *values)
+        return (*buttons, gr.update(choices=now, value=now[0][1]), *values)
 
-    ctx.on_page_load.append((on_page_load, [follow, *form.components]))
+    controls = [b for b in (start, stop, resume_btn) if b is not None]
+    ctx.on_page_load.append((on_page_load, [*controls, follow, *form.components]))
     return RunPanel(view=view, message=message, follow=follow, refresh=refresh_btn)
