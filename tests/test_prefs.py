@@ -305,7 +305,7 @@ def test_export_trains_trl_reward_trainer_one_step(ws, tmp_path):
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     args = RewardConfig(output_dir=str(tmp_path / "rm"), max_steps=1, per_device_train_batch_size=4,
                         learning_rate=1e-2, use_cpu=True, bf16=False, report_to=[], logging_steps=1,
-                        save_strategy="no", max_length=128)
+                        save_strategy="no", max_length=128, activation_checkpointing=True)
     trainer = RewardTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tok)
     trainer.train()
     assert trainer.state.global_step == 1

@@ -30,19 +30,21 @@ def tok():
 
 @pytest.fixture(scope="module")
 def sft_labels(tok, tmp_path_factory):
-    """input_ids / labels of SFTTrainer's processed dataset, built the way playground/train/sft.py builds it."""
+    """input_ids / labels of SFTTrainer's processed dataset, built the way playground/stages/sft/train.py builds it."""
     from datasets import Dataset
     from trl import SFTConfig, SFTTrainer
 
     from playground.core import models
-    from playground.stages.data import to_prompt_completion
+    from playground.core.chat import to_prompt_completion
 
     model = models.load_causal_lm(models.resolve("tiny"), "cpu")
+    if tok.pad_token is None:  # as stages/trainer.chat_model_setup does (TRL 2 drops SFTConfig's pad_token)
+        tok.pad_token = tok.eos_token
     out = {}
     for max_length in (None, 40):
         args = SFTConfig(output_dir=str(tmp_path_factory.mktemp("sft")), max_length=max_length,
                          completion_only_loss=True, packing=False, use_cpu=True, bf16=False, report_to=[],
-                         dataset_num_proc=None, pad_token=tok.pad_token)
+                         dataset_num_proc=None, activation_checkpointing=True)
         rows = [to_prompt_completion(r) for r in ROWS]
         trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tok)
         out[max_length] = [(ex["input_ids"], ex["labels"]) for ex in trainer.train_dataset]
