@@ -35,6 +35,8 @@ def test_users_roles_and_hashed_passwords() -> None:
     auth = AuthConfig(users=users, annotator_code=CODE)
     assert auth.login("alice", "s3cret") and not auth.login("alice", "wrong")
     assert auth.login("dana", CODE) and auth.role_of("dana") is Role.ANNOTATOR  # workshop join
+    assert not auth.login("<img src=x onerror=alert(1)>", CODE)  # a self-chosen name is shown and stored: plain only
+    assert not auth.login("alice", CODE)  # a listed user's name needs that user's password, not the room code
     assert not auth.login("erin", "guess") and auth.role_of("erin") is Role.NOBODY
     assert auth.login("carol", "pw2") and auth.role_of("carol") is Role.VIEWER
     assert AuthConfig().role_of(None) is Role.ADMIN  # auth off: one person on loopback

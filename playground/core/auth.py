@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import re
 import secrets
 import threading
 from dataclasses import dataclass, field
@@ -46,6 +47,8 @@ class Role(IntEnum):
 
 
 PBKDF2_ITERATIONS = 200_000
+# names people choose themselves with the room code: shown in headers and tables, stored on every vote
+NAME = re.compile(r"[\w][\w .@-]{0,39}")
 
 
 def hash_password(password: str, salt: bytes | None = None, iterations: int = PBKDF2_ITERATIONS) -> str:
@@ -128,7 +131,7 @@ class AuthConfig:
         user = self.users.get(username)
         if user is not None:
             return check_password(user.password, password)
-        if self.annotator_code and len(username) <= 40 and hmac.compare_digest(
+        if self.annotator_code and NAME.fullmatch(username) and hmac.compare_digest(
                 self.annotator_code.encode("utf-8"), (password or "").encode("utf-8")):
             with self._lock:
                 self._code_users[username] = Role.ANNOTATOR

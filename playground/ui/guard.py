@@ -100,8 +100,9 @@ def check(role: Role, what: str = "this") -> Caller:
 
 
 def _refuse(fn: Callable[..., Any], role: Role) -> None:
+    name = fn.__name__.removeprefix("on_").replace("_", " ")
     try:
-        check(role, f"'{fn.__name__.removeprefix('on_').replace('_', ' ')}'")
+        check(role, f"'{name}'" if name != "<lambda>" else "this action")
     except AccessError as e:
         raise gr.Error(str(e), print_exception=False) from None
 

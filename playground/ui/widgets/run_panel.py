@@ -110,7 +110,10 @@ def wire_presets(stage: str, form: ConfigForm, preset: gr.Dropdown, preset_name:
     preset.change(needs(Role.VIEWER)(lambda name: preset_values(stage, form, name)), [preset], form.components,
                   api_name=f"{stage}_preset")  # fills the form only: starting a run is what needs admin
     if save_btn is not None and preset_name is not None:
-        save_btn.click(lambda name, *values: save_form_preset(stage, form, name, list(values)),
+        def on_save_preset(name: str, *values: Any) -> Any:  # admin: presets are shared by everyone here
+            return save_form_preset(stage, form, name, list(values))
+
+        save_btn.click(on_save_preset,
                        [preset_name, *form.components], [preset], api_name=f"{stage}_save_preset")
 
 
