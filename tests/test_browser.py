@@ -45,11 +45,15 @@ def page(app_server):  # noqa: ANN001, ANN201
 def test_click_through_tabs(page) -> None:  # noqa: ANN001
     from playground.ui.app import TABS
 
-    for tab_id, title, _, _ in TABS:
-        page.get_by_role("tab", name=title, exact=True).click()
+    for tab_id, title, blurb, _ in TABS:
+        tab = page.get_by_role("tab", name=title, exact=True)
+        tab.click()
         page.wait_for_timeout(400)
         page.screenshot(path=str(ARTIFACTS / f"tab-{tab_id.value}.png"), full_page=True)
-    assert "Workspace" in page.inner_text("body")
+        # what a person sees: this tab is the selected one and its own content is on screen, the others' is not
+        assert tab.get_attribute("aria-selected") == "true"
+        assert page.get_by_text(blurb, exact=True).is_visible()
+        assert not any(page.get_by_text(b, exact=True).is_visible() for _, _, b, _ in TABS if b != blurb)
 
 
 def test_chart_draws_a_visible_line_in_a_page_opened_before_the_run(page, app_server) -> None:  # noqa: ANN001
