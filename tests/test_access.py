@@ -204,3 +204,19 @@ def test_login_with_wrong_code_is_refused(secured: dict[str, Any]) -> None:
     assert r.status_code in (400, 401)
     assert c.get("/config").status_code == 401
 
+
+
+def test_two_apps_in_one_process_keep_their_own_policies(secured: dict[str, Any], app_server: dict[str, Any]) -> None:
+    """Whichever app was built last, the open one stays open and the secured one stays secured (each built app
+    carries its own policy; a process-wide one would let the last install decide for both)."""
+    from gradio_client import Client
+
+    open_client = Client(app_server["url"], verbose=False)
+    open_client.predict("two-apps-open", api_name="/datasets_create")  # admin action, auth off: allowed
+    assert app_server["ctx"].ws.has_dataset("two-apps-open")
+    c = _client(secured["url"], "mallory2", CODE)
+    deps = {d["id"]: d for d in _deps(c)}
+    create = [i for i, bf in secured["demo"].fns.items() if bf.api_name == "datasets_create"]
+    kind, message = call_fn(c, create[0], ["two-apps-secured"], 30.0, deps[create[0]]["event"])
+    assert kind == "error" and "needs the admin role" in message
+    assert not secured["ctx"].ws.has_dataset("two-apps-secured")

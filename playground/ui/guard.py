@@ -58,12 +58,16 @@ class Caller:
     session: str  # Gradio's session hash ("" outside a request)
 
 
-_AUTH = AuthConfig()  # replaced by install(); off = everyone admin
+_AUTH = AuthConfig()  # the last install()'s policy: a fallback for code running outside any app's request
+AUTH_ATTR = "_playground_auth"  # each built app carries its own policy (tests run several apps in one process)
 
 
 def auth_config() -> AuthConfig:
-    """The policy `install` was given (off until then)."""
-    return _AUTH
+    """The policy of the app serving the current request (the last installed one outside a request)."""
+    from gradio.context import LocalContext
+
+    blocks = LocalContext.blocks.get(None)
+    return getattr(blocks, AUTH_ATTR, None) or _AUTH
 
 
 def _request() -> Any:
@@ -82,7 +86,7 @@ def _oauth_name(req: Any) -> str | None:
 
 def caller(auth: AuthConfig | None = None) -> Caller:
     """Who is calling the current handler, and with which role."""
-    auth = auth or _AUTH
+    auth = auth or auth_config()
     req = _request()
     name = getattr(req, "username", None) or ""
     oauth = _oauth_name(req) if req is not None and auth.oauth else None
@@ -143,6 +147,7 @@ def install(demo: gr.Blocks, auth: AuthConfig) -> dict[int, Role]:
     """Wrap every function of the built app with its role check; returns {fn_index: role} (for tests/docs)."""
     global _AUTH
     _AUTH = auth
+    setattr(demo, AUTH_ATTR, auth)
     table: dict[int, Role] = {}
     for idx, bf in demo.fns.items():
         if bf.fn is None:  # a pure front-end (js-only) event runs nothing on the server
