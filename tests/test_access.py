@@ -206,17 +206,31 @@ def test_login_with_wrong_code_is_refused(secured: dict[str, Any]) -> None:
 
 
 
-def test_two_apps_in_one_process_keep_their_own_policies(secured: dict[str, Any], app_server: dict[str, Any]) -> None:
-    """Whichever app was built last, the open one stays open and the secured one stays secured (each built app
-    carries its own policy; a process-wide one would let the last install decide for both)."""
+def test_two_apps_in_one_process_keep_their_own_policies(secured: dict[str, Any]) -> None:
+    """An open app built after the secured one (auth off: the one local admin) stays open, and the secured one stays
+    secured: each built app carries its own policy (a process-wide one would let the last install decide for both)."""
+    import gradio as gr
     from gradio_client import Client
 
-    open_client = Client(app_server["url"], verbose=False)
-    open_client.predict("two-apps-open", api_name="/datasets_create")  # admin action, auth off: allowed
-    assert app_server["ctx"].ws.has_dataset("two-apps-open")
-    c = _client(secured["url"], "mallory2", CODE)
-    deps = {d["id"]: d for d in _deps(c)}
-    create = [i for i, bf in secured["demo"].fns.items() if bf.api_name == "datasets_create"]
-    kind, message = call_fn(c, create[0], ["two-apps-secured"], 30.0, deps[create[0]]["event"])
-    assert kind == "error" and "needs the admin role" in message
-    assert not secured["ctx"].ws.has_dataset("two-apps-secured")
+    from playground.core.jobs import JobRunner
+    from playground.ui import guard
+    from playground.ui.context import AppContext
+    from playground.ui.tabs import dataset
+
+    ctx = AppContext(ws=secured["ctx"].ws, jobs=JobRunner(secured["ctx"].ws), default_model="tiny")
+    with gr.Blocks() as open_demo:
+        dataset.build(ctx)
+    guard.install(open_demo, AuthConfig())  # built and installed last
+    open_demo.queue().launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
+    try:
+        Client(open_demo.local_url, verbose=False).predict("two-apps-open", api_name="/datasets_create")
+        assert secured["ctx"].ws.has_dataset("two-apps-open")  # admin action, auth off: allowed
+        c = _client(secured["url"], "mallory2", CODE)
+        deps = {d["id"]: d for d in _deps(c)}
+        create = [i for i, bf in secured["demo"].fns.items() if bf.api_name == "datasets_create"]
+        kind, message = call_fn(c, create[0], ["two-apps-secured"], 30.0, deps[create[0]]["event"])
+        assert kind == "error" and "needs the admin role" in message
+        assert not secured["ctx"].ws.has_dataset("two-apps-secured")
+    finally:
+        open_demo.close()
+        ctx.jobs.close()

@@ -81,9 +81,12 @@ def test_stop_keeps_what_is_done_and_stops_early(home: Path) -> None:
     assert len(templates(arena.ws, "room")) == res.stored  # every finished pair kept, none half-made
 
 
-def test_tab_control_shows_progress_and_the_annotator_gets_a_pool_pair(app_server: dict[str, Any]) -> None:
+def test_tab_control_shows_progress_and_the_annotator_gets_a_pool_pair(app_server: dict[str, Any],
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """The host's control in the tab (admin, private) fills the pool; an annotator through gradio_client in
     "Workshop pool" mode is served one of those pairs."""
+    # the pool is filled in the served app's own workspace (other fixtures may have moved PLAYGROUND_HOME since)
+    monkeypatch.setenv("PLAYGROUND_HOME", str(app_server["home"]))
     ctx = AppContext(ws=Workspace(), jobs=JobRunner(Workspace()), default_model="tiny")
     try:
         with gr.Blocks() as demo:
