@@ -24,7 +24,6 @@ from pathlib import Path
 from playground.core.config import ConfigError, DPORun
 from playground.core.runs import write_phase, write_result
 from playground.stages.dpo.service import sft_adapter
-from playground.stages.reward.train import final_checkpoint_callback
 from playground.stages.trainer import (
     STOP,
     chat_model_setup,
@@ -80,8 +79,7 @@ def run(cfg: DPORun, run_dir: str | Path) -> None:
         peft_config=peft_config,
         callbacks=[make_callback(run_dir, {"train_rows": info["train_pairs"], "eval_rows": info["eval_pairs"],
                                            "fit": info["fit"], "data_warning": info["warning"],
-                                           "objective": "-log sigmoid(beta * (log-ratio chosen - log-ratio rejected))"}),
-                   final_checkpoint_callback()],
+                                           "objective": "-log sigmoid(beta * (log-ratio chosen - log-ratio rejected))"})],
     )
     write_phase(run_dir, "training")
     trainer.train(resume_from_checkpoint=resolve_resume(cfg, run_dir))

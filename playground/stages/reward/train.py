@@ -23,7 +23,6 @@ inspection, eval-rm, PPO (`reward: rm:<run id>`) and the arena's "RM says" badge
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from playground.core.config import RewardRun
 from playground.core.runs import write_phase, write_result
@@ -36,20 +35,6 @@ from playground.stages.trainer import (
     seed_everything,
     training_args_common,
 )
-
-
-def final_checkpoint_callback() -> Any:
-    """A TrainerCallback that asks the Trainer to save a checkpoint after the last step (the public way: set
-    control.should_save), so every run leaves a resumable checkpoint behind whatever save_steps says."""
-    from transformers import TrainerCallback
-
-    class SaveAtEnd(TrainerCallback):
-        def on_step_end(self, args, state, control, **kwargs):  # noqa: ANN001, ANN003
-            if state.max_steps and state.global_step >= state.max_steps:
-                control.should_save = True
-            return control
-
-    return SaveAtEnd()
 
 
 def run(cfg: RewardRun, run_dir: str | Path) -> None:
@@ -86,8 +71,7 @@ def run(cfg: RewardRun, run_dir: str | Path) -> None:
         peft_config=models.lora_config(cfg, "SEQ_CLS") if cfg.use_lora else None,
         callbacks=[make_callback(run_dir, {"train_rows": info["train_pairs"], "eval_rows": info["eval_pairs"],
                                            "fit": info["fit"], "data_warning": info["warning"],
-                                           "objective": "-log sigmoid(r_chosen - r_rejected)"}),
-                   final_checkpoint_callback()],
+                                           "objective": "-log sigmoid(r_chosen - r_rejected)"})],
     )
     has_eval = trainer.eval_dataset is not None and len(trainer.eval_dataset) > 0
     resume = resolve_resume(cfg, run_dir)
