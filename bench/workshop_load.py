@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/workshop_load.py --quick            # tiny model, 20 annotators, < 5 minutes
     .venv/bin/python bench/workshop_load.py                    # bundled SmolLM2-135M, 20 annotators, 2 x 2 phases
-    .venv/bin/python bench/workshop_load.py --clients 30 --phase-s 120 --gen-concurrency 30
+    .venv/bin/python bench/workshop_load.py --rounds 1 --per-request-concurrency 0   # both at the app's limit
 
 Each phase starts the arena on loopback in its own process (a fresh workspace; PLAYGROUND_ENGINE=1 for the
 engine, 0 for one `generate` call per request) and runs N simulated annotators, each a `gradio_client`
@@ -14,8 +14,9 @@ ends are abandoned, so a phase lasts its --phase-s plus start-up). Per mode it p
 complete pair, p95 vote latency, votes stored (rows in the workspace) vs acknowledged (the reply named the
 annotator); then the ratios, ending with `throughput ratio engine/per-request = X.XX`.
 
---gen-concurrency N raises the arena's concurrency limit on /arena_generate (the app's own setting otherwise)
-in both modes alike, so that more than that many requests reach the generator at once.
+The per-request mode is the app as it was before the engine: its /arena_generate concurrency limit was 4
+(--per-request-concurrency, default 4; 0 keeps the app's current limit, 32, which lets 20 `generate` calls
+thrash the CPU together). The engine mode is the app as it is (--gen-concurrency overrides its limit).
 """
 
 from __future__ import annotations
@@ -113,7 +114,8 @@ def run_phase(engine: bool, args: argparse.Namespace, index: int) -> dict:
            "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
     if args.threads > 0:
         env["OMP_NUM_THREADS"] = str(args.threads)
-    proc = subprocess.Popen([sys.executable, "-c", SERVER, args.model, str(args.gen_concurrency)], cwd=REPO, env=env,
+    limit = args.gen_concurrency if engine else args.per_request_concurrency
+    proc = subprocess.Popen([sys.executable, "-c", SERVER, args.model, str(limit)], cwd=REPO, env=env,
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         line = proc.stdout.readline().split()
@@ -129,6 +131,7 @@ def run_phase(engine: bool, args: argparse.Namespace, index: int) -> dict:
         finished: list[float] = []
         errors: list[str] = []
         lock = threading.Lock()
+        load0 = os.getloadavg()[0]
         t0 = time.perf_counter()
         deadline = t0 + args.phase_s
 
@@ -184,7 +187,7 @@ def run_phase(engine: bool, args: argparse.Namespace, index: int) -> dict:
     return {"mode": "engine" if engine else "per-request", "pairs": len(pair_s), "span_s": span,
             "pairs_per_min": 60 * len(pair_s) / span, "p50": _pct(pair_s, 0.5), "p95": _pct(pair_s, 0.95),
             "vote_p95": _pct(vote_s, 0.95), "stored": stored, "acked": acked_now, "errors": errors,
-            "gen_limit": gen_limit}
+            "gen_limit": gen_limit, "load": f"{load0:.1f}->{os.getloadavg()[0]:.1f}"}
 
 
 def main() -> int:
@@ -195,7 +198,10 @@ def main() -> int:
     ap.add_argument("--think", type=float, default=3.0, help="mean seconds between a pair and its vote")
     ap.add_argument("--phase-s", type=float, default=120.0, help="seconds each phase keeps asking for pairs")
     ap.add_argument("--rounds", type=int, default=2, help="engine/per-request alternations")
-    ap.add_argument("--gen-concurrency", type=int, default=0, help="/arena_generate concurrency limit (0: app's)")
+    ap.add_argument("--gen-concurrency", type=int, default=0,
+                    help="engine mode's /arena_generate concurrency limit (0: the app's)")
+    ap.add_argument("--per-request-concurrency", type=int, default=4,
+                    help="per-request mode's /arena_generate limit (default 4, the app's before the engine; 0: app's)")
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads in the app (OMP_NUM_THREADS; 0: default)")
     ap.add_argument("--quick", action="store_true", help="tiny model, 32 tokens, 2 x 2 phases of 30 s")
     args = ap.parse_args()
@@ -205,7 +211,8 @@ def main() -> int:
     os.environ["HF_HUB_OFFLINE"] = "1"
     print(f"model={args.model} clients={args.clients} tokens={args.tokens} think={args.think}s "
           f"phase={args.phase_s}s rounds={args.rounds} threads={args.threads or 'default'} "
-          f"generate-concurrency={args.gen_concurrency or 'app'} load={os.getloadavg()[0]:.1f}", flush=True)
+          f"generate-concurrency engine={args.gen_concurrency or 'app'} "
+          f"per-request={args.per_request_concurrency or 'app'} load={os.getloadavg()[0]:.1f}", flush=True)
     results: dict[str, list[dict]] = {"engine": [], "per-request": []}
     for r in range(args.rounds):
         for engine in (True, False):
@@ -214,7 +221,7 @@ def main() -> int:
             print(f"round {r} {res['mode']:>11}: {res['pairs']} pairs in {res['span_s']:.0f} s = "
                   f"{res['pairs_per_min']:.1f}/min, pair p50 {res['p50']:.2f} s p95 {res['p95']:.2f} s, vote p95 "
                   f"{res['vote_p95']:.2f} s, votes stored/acked {res['stored']}/{res['acked']}, generate limit "
-                  f"{res['gen_limit']}, load {os.getloadavg()[0]:.1f}", flush=True)
+                  f"{res['gen_limit']}, load {res['load']}", flush=True)
             for e in res["errors"][:5]:
                 print("   error:", e)
     summary = {}
