@@ -118,3 +118,24 @@ def test_pregenerate_pairs_reports_progress_and_matches_single_pairs(loader):
     assert outs[3].texts == generate_pair(prompts[3], srcs, seed=106, loader=loader, engine=False).texts
     stopped = pregenerate_pairs(prompts, srcs, seed=100, loader=loader, should_stop=lambda: True)
     assert stopped == [None] * 5
+
+
+def test_a_room_of_six_pairs_decoding_together_gets_the_per_request_texts(loader):
+    """12 rows in one batch (the rows are then sampled on several threads, and the cache grows past its spare
+    columns): every pair equals what the old per-request path gives for its prompt and seed."""
+    srcs = [Source(model="tiny", temperature=0.7, top_p=0.9, max_new_tokens=70),
+            Source(model="tiny", temperature=1.2, top_p=0.95, max_new_tokens=70)]
+    prompts = [SHORT_PROMPT, LONG_PROMPT, "Why is the sea salty?", "Name a bird.", "Count to ten.", "Say hello."]
+    model, tok = loader("tiny", "")  # loaded once, before the threads: one model, one engine
+    got: dict = {}
+    threads = [threading.Thread(target=lambda i=i: got.__setitem__(i, generate_pair(
+        prompts[i], srcs, seed=50 + 2 * i, loader=loader, min_new_tokens=70, user=f"user{i}"))) for i in range(6)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert engine_for(model, tok).max_rows_seen >= 8
+    for i in range(6):
+        assert got[i].n_tokens == [70, 70]
+        assert got[i].texts == generate_pair(prompts[i], srcs, seed=50 + 2 * i, loader=loader, min_new_tokens=70,
+                                             engine=False).texts

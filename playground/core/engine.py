@@ -62,6 +62,11 @@ MAX_WAITING = _env_int("PLAYGROUND_ENGINE_QUEUE", 256)  # rows waiting in all, b
 # 2 OpenMP threads ran a tiny-model pair 10-25x slower than with 1 (0.8 s vs 9-11 s; the main thread's plain
 # generate: 0.4-2 s), so CPU engines default to 1; set it to 2+ on a quiet multi-core machine and measure.
 THREADS = int(os.environ.get("PLAYGROUND_ENGINE_THREADS", "1") or 0)
+# Threads that sample the rows of a step. Each row draws from its own generator over the whole vocabulary
+# (torch.multinomial draws one Exp(1) variate per token: ~3 ms a row for SmolLM2's 49k, as much as a third of a
+# 40-row step), and torch releases the GIL meanwhile, so rows are sampled in parallel; a row's draws do not
+# depend on which thread takes it.
+SAMPLE_THREADS = _env_int("PLAYGROUND_ENGINE_SAMPLE_THREADS", min(4, os.cpu_count() or 1))
 
 
 def engine_enabled() -> bool:
@@ -200,6 +205,7 @@ class Engine:
         self._cache: Any = None
         self._mask: Any = None  # (rows, columns) 1 = real token, 0 = left padding
         self._thread: threading.Thread | None = None
+        self._pool: Any = None  # the sampling threads (made on the first wide step)
 
     # -- public ---------------------------------------------------------------------------------------
     def submit(self, prompt_ids: list[int], sources: Sequence[Any], seeds: Sequence[int], user: str = "",
@@ -408,21 +414,42 @@ class Engine:
         logits = out.logits[:, -1]
         with self._lock:
             self._mask = mask
-        for i, r in enumerate(rows):
-            if not r.done and not r.ticket.cancelled:
-                self._take(r, logits[i])
+        live = [(r, logits[i]) for i, r in enumerate(rows) if not r.done and not r.ticket.cancelled]
+        for (r, _), tok in zip(live, self._sample_rows(live), strict=True):
+            self._emit(r, tok)
         with self._lock:
             self._drop_cancelled()
 
     def _take(self, r: _Row, logits: Any) -> None:
         """Sample row r's next token from its logits; emit it, or finish the row (EOS or its length)."""
+        self._emit(r, self._sample(r, logits))
+
+    def _sample(self, r: _Row, logits: Any) -> int:
         from playground.core.sampling import sample_row
 
         scores = logits.float()
         if len(r.tokens) < r.ticket.min_new_tokens and self.min_len_block:
             scores = scores.clone()
             scores[self.min_len_block] = float("-inf")
-        tok = sample_row(scores, r.source, r.gen)
+        return sample_row(scores, r.source, r.gen)
+
+    def _sample_rows(self, live: list[tuple[_Row, Any]]) -> list[int]:
+        """Each row's next token; rows dealt round-robin to SAMPLE_THREADS threads, sampled in parallel."""
+        n = min(SAMPLE_THREADS, len(live) // 4)
+        if n < 2:
+            return [self._sample(r, x) for r, x in live]
+        if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(max_workers=SAMPLE_THREADS, thread_name_prefix="engine-sample")
+        chunks = [live[i::n] for i in range(n)]
+        parts = list(self._pool.map(lambda c: [self._sample(r, x) for r, x in c], chunks))
+        out = [0] * len(live)
+        for i in range(n):
+            out[i::n] = parts[i]
+        return out
+
+    def _emit(self, r: _Row, tok: int) -> None:
         limit = max(1, int(r.source.max_new_tokens))
         now = time.perf_counter()
         if r.ttft_ms is None:
