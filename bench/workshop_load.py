@@ -177,8 +177,9 @@ def run_phase(engine: bool, args: argparse.Namespace, index: int) -> dict:
         threads = [threading.Thread(target=annotator, args=(c,), daemon=True) for c in range(args.clients)]
         for th in threads:
             th.start()
-        for th in threads:  # votes in flight at the deadline may finish; pairs still generating are abandoned
-            th.join(timeout=max(0.0, deadline - time.perf_counter()) + args.think * 1.5 + 15)
+        grace = deadline + args.think * 1.5 + 15  # votes in flight at the deadline may finish; pairs still
+        for th in threads:  # generating are abandoned (one grace period for all, not one per blocked client)
+            th.join(timeout=max(0.0, grace - time.perf_counter()))
         span = args.phase_s
         with lock:
             acked_now = acked[0]
