@@ -1,7 +1,7 @@
 """Benchmark: our reward-model job (the CLI twin the UI launches) vs a plain TRL RewardTrainer script.
 
     python bench/reward_vs_trl.py [--model tiny|bundled] [--steps 6] [--batch 4] [--max-length 256] [--pairs 48]
-                                  [--sides ours,ours-nockpt,plain]
+                                  [--sides ours,ours-glibc,ours-nockpt,plain]
 
 Data: --pairs synthetic multi-turn preference pairs whose prompt + answer run to about max_length tokens, fitted
 into max_length by our code once and written to a JSONL file that every side reads (so TRL drops nothing and all
@@ -10,10 +10,13 @@ and seed on every side; each side runs in its own subprocess under /usr/bin/time
 
 Sides:
   ours         python -m playground reward ... (as the UI runs it: activation checkpointing on)
-  ours-nockpt  the same job with activation checkpointing forced off (what the stage did before: "before")
+  ours-glibc   the same job with glibc's malloc left as it is (stages/trainer.tune_malloc off: the stage before it)
+  ours-nockpt  the same job with activation checkpointing and tune_malloc off (what the stage did at first)
   plain        a plain TRL script: RewardConfig defaults (TRL turns gradient checkpointing on by default), bf16 off
 
-pairs/s = steps x batch / train_runtime (TRL's own clock for the training loop); peak RSS of the whole process.
+pairs/s = steps x batch / train_runtime (TRL's own clock for the training loop); peak RSS of the whole process;
+the loss of the first steps of each side (same data order and seed, so they should agree), and the load average
+before and after each side (2 shared cores: a busy machine makes the speed ratios noise, not the memory ones).
 """
 
 from __future__ import annotations
@@ -51,13 +54,25 @@ lora = LoraConfig(r=8, lora_alpha=16, target_modules="all-linear", task_type="SE
 tr = RewardTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tok, peft_config=lora)
 tr.train()
 last = tr.state.log_history[-1]
-print("RESULT " + json.dumps({"train_runtime": last["train_runtime"], "pairs_seen": len(tr.train_dataset)}))
+losses = [h["loss"] for h in tr.state.log_history if "loss" in h]
+print("RESULT " + json.dumps({"train_runtime": last["train_runtime"], "losses": losses}))
 '''
 
-# the same job as `ours`, with activation checkpointing forced off (how the stage ran before it was turned on)
+# the same job as `ours` with glibc's malloc left alone (before stages/trainer.tune_malloc) and, for ours-nockpt,
+# activation checkpointing forced off too (how the stage ran before it was turned on)
+GLIBC = r'''
+import sys
+import playground.stages.trainer as trainer
+trainer.tune_malloc = lambda: False
+from playground.cli import main
+raise SystemExit(main(sys.argv[1:]))
+'''
+
 NOCKPT = r'''
 import sys
 import trl
+import playground.stages.trainer as trainer
+trainer.tune_malloc = lambda: False
 Orig = trl.RewardConfig
 class NoCheckpointing(Orig):
     def __init__(self, *a, **k):
@@ -99,21 +114,23 @@ def run_side(side: str, c: dict, work: Path, env: dict) -> dict:
         stdout, rss = timed([sys.executable, "-c", PLAIN, json.dumps(c), str(work / "plain"), str(REPO)], env)
         res = json.loads(next(ln for ln in stdout.splitlines() if ln.startswith("RESULT "))[7:])
         return {"side": side, "pairs_per_s": c["steps"] * c["batch"] / res["train_runtime"], "peak_rss_mb": rss,
-                "train_runtime_s": res["train_runtime"]}
+                "train_runtime_s": res["train_runtime"], "losses": res["losses"]}
     run_dir = work / side
     sets = [f"model={c['model']}", "dataset=bench", "learning_rate=0.0001", f"max_steps={c['steps']}",
             f"per_device_train_batch_size={c['batch']}", f"max_length={c['max_length']}", "lora_r=8", "lora_alpha=16",
             "eval_fraction=0", "save_steps=0", "lr_scheduler_type=constant", "seed=0", "device=cpu"]
     args = ["reward", "--config", str(REPO / "presets/reward/tiny-cpu.yaml"), "--run-dir", str(run_dir)]
     args += [x for s in sets for x in ("--set", s)]
-    head = [sys.executable, "-m", "playground"] if side == "ours" else [sys.executable, "-c", NOCKPT]
+    head = {"ours": [sys.executable, "-m", "playground"], "ours-glibc": [sys.executable, "-c", GLIBC],
+            "ours-nockpt": [sys.executable, "-c", NOCKPT]}[side]
     _, rss = timed([*head, *args], env)
     from playground.core.runs import read_metrics
 
     # every step's log carries the running train_runtime; the last one is the whole training loop
-    runtime = [m["train_runtime"] for m in read_metrics(run_dir) if "train_runtime" in m][-1]
+    metrics = read_metrics(run_dir)
+    runtime = [m["train_runtime"] for m in metrics if "train_runtime" in m][-1]
     return {"side": side, "pairs_per_s": c["steps"] * c["batch"] / runtime, "peak_rss_mb": rss,
-            "train_runtime_s": runtime}
+            "train_runtime_s": runtime, "losses": [m["loss"] for m in metrics if "loss" in m]}
 
 
 def main() -> None:
@@ -148,14 +165,21 @@ def main() -> None:
           flush=True)
     results = []
     for side in a.sides.split(","):
+        load0 = Path("/proc/loadavg").read_text().split()[0]
         r = run_side(side, c, work, env)
         results.append(r)
-        print(f"{side:<12} pairs/s={r['pairs_per_s']:.2f}  peak_rss={r['peak_rss_mb']:.0f} MB  "
-              f"train_runtime={r['train_runtime_s']:.1f} s", flush=True)
+        load1 = Path("/proc/loadavg").read_text().split()[0]
+        print(f"{side:<12} pairs/s={r['pairs_per_s']:.3f}  peak_rss={r['peak_rss_mb']:.0f} MB  "
+              f"train_runtime={r['train_runtime_s']:.1f} s  load {load0}->{load1}  "
+              f"losses {' '.join(f'{x:.4f}' for x in r['losses'][:4])}", flush=True)
     by = {r["side"]: r for r in results}
     if "ours" in by and "plain" in by:
         print(f"ours/plain: speed {by['ours']['pairs_per_s'] / by['plain']['pairs_per_s']:.2f}x  "
               f"memory {by['ours']['peak_rss_mb'] / by['plain']['peak_rss_mb']:.2f}x")
+    if "ours" in by and "ours-glibc" in by:
+        print(f"ours / ours-glibc (malloc left alone): speed "
+              f"{by['ours']['pairs_per_s'] / by['ours-glibc']['pairs_per_s']:.2f}x  "
+              f"memory {by['ours']['peak_rss_mb'] / by['ours-glibc']['peak_rss_mb']:.2f}x")
     if "ours" in by and "ours-nockpt" in by:
         print(f"ours (checkpointing on) / before (off): speed "
               f"{by['ours']['pairs_per_s'] / by['ours-nockpt']['pairs_per_s']:.2f}x  "

@@ -13,7 +13,8 @@ the answer stays whole, the prompt loses its start), because RewardTrainer itsel
 counts (kept / truncated / dropped) go to the run header (status.json `notes`), metrics.jsonl and result.json.
 
 Memory: activation checkpointing is on (recompute each layer's activations in the backward pass instead of
-keeping them all), batches are padded to their longest pair, not to max_length. bench/README.md has the numbers.
+keeping them all), batches are padded to their longest pair, not to max_length, and glibc's mmap threshold is
+pinned (stages/trainer.tune_malloc: 3.2 -> 1.2 GB peak on the bundled model). bench/README.md has the numbers.
 
 Writes run_dir/adapter (LoRA adapter + score head, or the full model when use_lora is off, plus the
 tokenizer) and run_dir/result.json, which `stages/reward/service.load_reward_model` reads back for
@@ -34,6 +35,7 @@ from playground.stages.trainer import (
     resolve_resume,
     seed_everything,
     training_args_common,
+    tune_malloc,
 )
 
 
@@ -42,6 +44,7 @@ def run(cfg: RewardRun, run_dir: str | Path) -> None:
     from playground.stages.data import announce_data, fitted_preference_rows
 
     run_dir = Path(run_dir)
+    tune_malloc()  # peak memory: see stages/trainer.tune_malloc
     seed_everything(cfg.seed)
     spec, device, tok = chat_model_setup(cfg)
     train_rows, eval_rows, info = fitted_preference_rows(cfg.dataset, cfg.eval_fraction, cfg.seed, tok,
