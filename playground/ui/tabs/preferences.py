@@ -125,7 +125,7 @@ def build(ctx: AppContext) -> None:
         reveal = gr.Markdown("", elem_id="arena-reveal")
         judge = gr.Dropdown(judge_choices(ctx.ws), value=JUDGE_OFF, label="RM judge (shown after your vote)",
                             info="A finished reward run scores both answers once you have voted.",
-                            allow_custom_value=True, scale=0, min_width=260, elem_id="arena-rm-judge")
+                            allow_custom_value=True, scale=0, min_width=380, elem_id="arena-rm-judge")
         judge_refresh = gr.Button("🔄", size="sm", scale=0, min_width=40)
     gr.Markdown("Keys **1 2 3 4** vote when no text field has the focus.", elem_classes=["pg-help"])
 

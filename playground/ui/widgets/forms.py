@@ -50,6 +50,7 @@ class ConfigForm:
 
 # a row wraps rather than squash a field: "adaptive kl" stays whole, a run id in a dropdown stays readable
 NARROW, WIDE = 170, 260
+RUN_WIDE, RUN_FIELDS = 300, ("reward", "sft_run")  # their values hold run ids: 'rm:reward-20261130-142233-a1b2'
 
 
 def config_form(cls: type[BaseRun], names: list[str], choices: dict[str, list[str]] | None = None,
@@ -72,7 +73,7 @@ def config_form(cls: type[BaseRun], names: list[str], choices: dict[str, list[st
             if value not in opts:
                 opts.append(value)
             comps.append(gr.Dropdown(opts, value=value, label=label, info=info, allow_custom_value=True,
-                                     min_width=WIDE))
+                                     min_width=RUN_WIDE if name in RUN_FIELDS else WIDE))
         elif tp is bool:
             comps.append(gr.Checkbox(value=value, label=label, info=info, min_width=NARROW))
         elif name in SLIDERS:
@@ -83,7 +84,8 @@ def config_form(cls: type[BaseRun], names: list[str], choices: dict[str, list[st
         elif tp is float:
             comps.append(gr.Number(value=value, label=label, info=info, min_width=NARROW))
         else:
-            comps.append(gr.Textbox(value=value, label=label, info=info, max_lines=1, min_width=NARROW))
+            comps.append(gr.Textbox(value=value, label=label, info=info, max_lines=1,
+                                    min_width=RUN_WIDE if name in RUN_FIELDS else NARROW))
     return ConfigForm(cls, names, comps)
 
 
