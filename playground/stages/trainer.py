@@ -102,7 +102,9 @@ def tune_malloc() -> bool:
     activations of every forward/backward (4-20 MB tensors, thousands per step) come from the heap arenas, whose
     freed space fragments and is never given back: the bundled reward model then peaks at ~3.2 GB RSS for ~0.5 GB
     of weights and a few hundred MB of live activations (bench/README.md, "Reward model"). Pinned, a freed tensor
-    goes straight back to the OS. Called at the top of a trainer's run(); a no-op where libc is not glibc.
+    goes straight back to the OS. The price: each large tensor is a fresh mmap, faulted in page by page, which
+    costs time (bench/README.md); so only the reward trainer, whose memory was the problem, calls it, not SFT.
+    A no-op where libc is not glibc.
     Returns whether it took effect."""
     import ctypes
     import ctypes.util

@@ -21,7 +21,6 @@ from playground.stages.trainer import (
     resolve_resume,
     seed_everything,
     training_args_common,
-    tune_malloc,
 )
 
 
@@ -33,7 +32,6 @@ def run(cfg: SFTRun, run_dir: str | Path) -> None:
     from playground.stages.data import instruction_rows
 
     run_dir = Path(run_dir)
-    tune_malloc()  # peak memory: see stages/trainer.tune_malloc
     seed_everything(cfg.seed)
     write_phase(run_dir, "reading the dataset")
     train_rows, eval_rows = instruction_rows(cfg.dataset, cfg.eval_fraction, cfg.seed)
