@@ -13,7 +13,7 @@ import pytest
 from tests.conftest import ARTIFACTS
 from tests.test_browser import ARGS, CHROMIUM
 
-pytestmark = [pytest.mark.browser,
+pytestmark = [pytest.mark.browser, pytest.mark.slow,  # 18 page loads: ~75 s for 5 tests, minutes under load
               pytest.mark.skipif(CHROMIUM is None, reason="Debian chromium is not installed (.ci/run installs it)")]
 
 VIEWPORTS = {"laptop": {"width": 1280, "height": 800}, "narrow": {"width": 900, "height": 800}}
