@@ -23,7 +23,7 @@ from playground.core.workspace import Workspace
 from playground.ui import guard
 from playground.ui.context import AppContext, TabId
 from playground.ui.tabs import dataset, ppo, preferences, reward, sft
-from playground.ui.widgets import live, workspace_panel
+from playground.ui.widgets import live, live_page, workspace_panel
 
 # (tab id, title, blurb, build): the tabs in loop order; the id is what ctx.switch_to selects
 TABS: list[tuple[TabId, str, str, Callable[[AppContext], None]]] = [
@@ -117,7 +117,7 @@ def build_app(ctx: AppContext, auth: AuthConfig | None = None) -> gr.Blocks:
         demo.load(who_md, None, [who], api_visibility="private", show_progress="hidden")
         for fn, outputs in ctx.on_page_load:
             demo.load(fn, None, outputs, api_visibility="private", show_progress="hidden")
-        live.wire_page(demo, ctx)  # one watcher keeps every registered picker current as the workspace changes
+        live.wire_page(demo, ctx)  # the page script: live panels and pickers follow the workspace
     ctx.roles = guard.install(demo, auth)  # after every event exists: each one gets its role check
     return demo
 
@@ -126,8 +126,10 @@ MAX_UPLOAD = os.environ.get("PLAYGROUND_MAX_UPLOAD", "50mb")
 
 
 def launch_kwargs(auth: AuthConfig | None = None) -> dict[str, Any]:
-    """Theme, CSS, the upload cap, and Gradio's login page when users or an annotator code are set."""
-    kw: dict[str, Any] = {"css": CSS, "theme": gr.themes.Soft(), "max_file_size": MAX_UPLOAD}
+    """Theme, CSS, the page's head script (live_page.PAGE_HEAD), the upload cap, and Gradio's login page when
+    users or an annotator code are set."""
+    kw: dict[str, Any] = {"css": CSS, "theme": gr.themes.Soft(), "max_file_size": MAX_UPLOAD,
+                          "head": live_page.PAGE_HEAD}
     if auth is not None and auth.gates_pages:
         kw["auth"] = auth.login
         kw["auth_message"] = ("Sign in with your account, or with your name and the room's annotator code "

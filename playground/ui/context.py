@@ -47,8 +47,10 @@ class AppContext:
     # {fn_index: least role} of every server function, filled by build_app (guard.install)
     roles: dict[int, Any] = field(default_factory=dict)
     # pickers whose choices follow the workspace (datasets, runs, reward models): (dropdown, choices_fn);
-    # one page-level timer (widgets/live.wire_page) refreshes them all when ws.revision() moves
+    # the page script (widgets/live.wire_page) refreshes them all when what they list changed
     pickers: list[tuple[Any, Any]] = field(default_factory=list)
+    # {stage: its live view's plots}: the page poll (widgets/live.wire_page) renders a followed run with them
+    live_views: dict[str, Any] = field(default_factory=dict)
 
     def register_picker(self, dropdown: Any, choices_fn: Any) -> Any:
         """Keep `dropdown`'s choices current: `choices_fn()` is re-read whenever the workspace changes (a new

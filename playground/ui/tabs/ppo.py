@@ -149,9 +149,8 @@ def build(ctx: AppContext) -> None:
         refresh_outputs.append(sft_box_new)
         sft_box_new.change(needs(Role.VIEWER)(lambda v: v or ""), [sft_box_new], [sft_box], api_visibility="private")
     refresh_runs.click(on_refresh, None, refresh_outputs)
-    # the samples table follows the live view: re-read only when the run's files changed (no timer of its own)
-    view.fingerprint.change(on_samples, [view.run_id], [samples], api_visibility="private", show_progress="hidden")
-    view.run_id.change(on_samples, [view.run_id], [samples], api_visibility="private", show_progress="hidden")
+    # the samples table follows the live view: re-read once per update of the followed run (no timer of its own)
+    view.on_run_change(on_samples, [view.run_id], [samples])
 
     reward_box = form.components[FIELDS.index("reward")]
     expr_box = form.components[FIELDS.index("reward_expression")]

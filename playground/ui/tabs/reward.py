@@ -147,7 +147,4 @@ def build(ctx: AppContext) -> None:
     for comp in data_in[1:]:
         comp.change(on_data, data_in, [data_md], api_visibility="private", show_progress="hidden")
     shown_notes = gr.State("")
-    panel.view.run_id.change(on_notes, [panel.view.run_id, shown_notes], [notes_md, shown_notes],
-                             api_visibility="private", show_progress="hidden")
-    panel.view.timer.tick(on_notes, [panel.view.run_id, shown_notes], [notes_md, shown_notes],
-                          api_visibility="private", show_progress="hidden")
+    panel.view.on_run_change(on_notes, [panel.view.run_id, shown_notes], [notes_md, shown_notes])

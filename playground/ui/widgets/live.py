@@ -1,29 +1,41 @@
 """The live-run widget: status + phase, progress bar, elapsed/ETA, line charts, last log lines, CLI twin.
 
     view = live_view(ctx, "sft", plots=[PlotSpec("Loss", ["loss", "eval_loss"])], objective_md=SFT_OBJECTIVE)
-    start_btn.click(start, inputs, [view.run_id, ...])   # set view.run_id to follow a run
+    start_btn.click(start, inputs, [view.run_id, ...]).then(*view.reshow)  # follow a run, draw it at once
+    view.on_run_change(fn, [view.run_id], [samples])   # a per-run view of its own: runs once per update / state
 
-A gr.Timer ticks every 2 s while the followed run is live and re-reads metrics.jsonl (append-only) and
-status.json; each output is re-sent only when it changed (gr.skip() otherwise), and the timer switches itself
-off once the run has ended, so an open page with a finished run costs nothing. Following another run (or
-starting / resuming one) switches it back on. The charts are server-rendered SVG (widgets/chart.py): a
-gr.LinePlot first drawn empty draws no strokes after updates in Gradio 6.31.
+Why no gr.Timer: every Gradio event costs the browser work that grows with the size of the page (Gradio 6.31's
+front end walks its whole component tree for each loading status of each event: ~700 components here), so a
+2 s timer cost ~10-25% of a core even when every output was skipped (bench/page_cpu.py). Instead one small page
+script (PAGE_JS, installed by wire_page) asks the server every 2 s, with a plain HTTP call to `/page_poll` that
+touches none of the front end's state, for (a) the workspace's picker revision and (b) the followed runs of the
+live views that are visible and still live, sending what it already shows. The server answers only what changed:
+the new inner HTML of a live panel (header, progress, SVG charts, log), rendered here. The script writes it into
+the panel and fires a Gradio event only when something needs one: a picker's choices changed (one hidden button
+refreshes them all) or a per-run view registered with `on_run_change` has a new update to show. A finished run
+is not polled; a hidden tab's panel waits until it is shown; a hidden browser tab asks nothing.
 """
 
 from __future__ import annotations
 
+import hashlib
+import html
+import json
+import re
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
-import pandas as pd
+from markdown_it import MarkdownIt
 
 from playground.core.auth import Role
 from playground.core.runs import FINAL_STATES, read_metrics, read_status, tail_log
 from playground.ui.guard import needs
 from playground.ui.widgets.chart import line_chart
+from playground.ui.widgets.live_page import CSS, PAGE_JS
 from playground.ui.widgets.run_header import (  # noqa: F401 - re-exported: the header is part of the live view
     STATE_BADGE,
     format_log,
@@ -31,6 +43,10 @@ from playground.ui.widgets.run_header import (  # noqa: F401 - re-exported: the 
     step_time_ema,
     summarise,
 )
+
+_MD = MarkdownIt("commonmark", {"html": False, "breaks": True})  # raw HTML in a status (an error text) is escaped
+_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+MAX_POLLED_RUNS = 8  # runs one poll may ask about (a page has four live views)
 
 
 @dataclass
@@ -44,27 +60,27 @@ class PlotSpec:
 @dataclass
 class LiveView:
     run_id: gr.State
-    timer: gr.Timer
+    body: gr.HTML
+    # (fn, inputs, outputs) to chain after an event that (re)starts the followed run: draws it at once, live
+    reshow: tuple[Any, list[Any], list[Any]]
+    # changes once per new metrics row / state of the followed run: per-run views hang on it (on_run_change)
+    fingerprint: gr.State
+    poke: gr.Button
     outputs: list[Any] = field(default_factory=list)
-    # changes exactly when the followed run's files changed: hang other per-run views on its .change
-    fingerprint: gr.State | None = None
+    _notify: list[bool] = field(default_factory=lambda: [False])
+
+    def on_run_change(self, fn: Any, inputs: list[Any], outputs: list[Any]) -> None:
+        """Run `fn` when the followed run has a new metrics row or state (and when another run is followed)."""
+        self._notify[0] = True
+        quiet = {"api_visibility": "private", "show_progress": "hidden"}
+        self.fingerprint.change(fn, inputs, outputs, **quiet)
+        self.run_id.change(fn, inputs, outputs, **quiet)
 
 
-LATEX = [{"left": "$$", "right": "$$", "display": True}, {"left": "$", "right": "$", "display": False}]
-
-# page styles of the live view, added once by wire_page: wide formulas scroll inside the objective column instead
-# of being clipped; the SVG charts keep their aspect; the log pane reads as a log
-CSS = """
-.pg-objective .katex-display {overflow-x: auto; overflow-y: hidden; max-width: 100%; padding: 2px 0;}
-.pg-objective .katex-display > .katex {font-size: 0.95em;}
-.pg-chart svg {height: auto;}
-.pg-chart-box {min-width: 300px;}
-.pg-advanced > button {font-weight: 600;}
-"""
-
-
-def metrics_frame(rows: list[dict[str, Any]], keys: list[str]) -> pd.DataFrame:
+def metrics_frame(rows: list[dict[str, Any]], keys: list[str]) -> Any:
     """Long format (step, value, metric), one row per logged value (the SFT tab's run comparison uses it)."""
+    import pandas as pd
+
     recs = [(r["step"], float(r[k]), k) for r in rows for k in keys if isinstance(r.get(k), (int, float))]
     # explicit dtypes: an empty frame would otherwise be all-object, and a plot would then treat `value` as a
     # category (one tick per loss value, no line)
@@ -79,81 +95,6 @@ def chart_html(rows: list[dict[str, Any]], spec: PlotSpec) -> str:
     return line_chart(rows, spec.metrics, spec.title, spec.y_title or spec.title, spec.help)
 
 
-def live_view(ctx: Any, stage: str, plots: list[PlotSpec], objective_md: str, interval: float = 2.0,
-              run_id: str = "") -> LiveView:
-    """Build the live panel in the current Blocks context and wire its timer; `run_id` is followed first."""
-    run_id = gr.State(run_id)
-    with gr.Row(equal_height=False):
-        with gr.Column(scale=3, min_width=420):
-            status_md = gr.Markdown("No run selected yet.", elem_classes=["pg-status"])
-            progress = gr.HTML(progress_html(None, "idle"))
-            charts = []
-            for i in range(0, len(plots), 2):  # two charts a row: wide enough to read
-                with gr.Row():
-                    for spec in plots[i : i + 2]:
-                        charts.append(gr.HTML(chart_html([], spec), elem_classes=["pg-chart-box"],
-                                              min_width=300, js_on_load=None))
-            helps = " · ".join(f"**{s.title}**: {s.help}" for s in plots if s.help)
-            if helps:
-                gr.Markdown(helps, elem_classes=["pg-help"])
-        with gr.Column(scale=1, min_width=320):
-            # the formulas are wide: scroll inside the column rather than clip
-            gr.Markdown(objective_md, elem_classes=["pg-objective"], latex_delimiters=LATEX,
-                        max_height=520)
-            command = gr.Markdown("", label="CLI twin")
-    log = gr.Textbox(label="Last log lines (metrics formatted; warnings stay in log.txt)", lines=6, max_lines=12,
-                     interactive=False, autoscroll=True)
-    timer = gr.Timer(interval)
-    # A tick only stats the run's files and sends nothing unless they changed: every output of an event costs the
-    # browser work even when skipped, so the tick has two outputs (the fingerprint, the timer) and the full
-    # refresh runs on the fingerprint's change. `shown` holds what this page shows, one value per output, so the
-    # refresh re-sends only what changed (a chart only when a metric arrived; per viewer: a workshop has many).
-    fingerprint = gr.State(None)
-    shown = gr.State(None)
-
-    @needs(Role.VIEWER)
-    def poll(rid: str, was: Any) -> list[Any]:
-        if not rid:  # nothing followed: sleep until a run is picked or started
-            return [gr.skip(), gr.Timer(active=False)]
-        run_dir = ctx.jobs.run_dir(rid)
-        state = read_status(run_dir).get("state")
-        fp = [rid, state, *(_stamp(run_dir / f) for f in ("status.json", "metrics.jsonl", "log.txt")),
-              int(time.time() // 15) if state == "running" else 0]  # elapsed / ETA move every 15 s at least
-        # a finished run has nothing more to show: stop ticking (following, starting or resuming wakes it)
-        return [gr.skip() if fp == was else fp, gr.Timer(active=False) if state in FINAL_STATES else gr.skip()]
-
-    @needs(Role.VIEWER)
-    def refresh(rid: str, was: Any) -> list[Any]:
-        if not rid:
-            return [gr.skip()] * (5 + len(plots))
-        run_dir = ctx.jobs.run_dir(rid)
-        rows = read_metrics(run_dir)
-        status = read_status(run_dir)
-        md, bar, cmd = summarise(run_dir, rid, stage, rows, status)
-        values = [md, bar, cmd, format_log(tail_log(run_dir, 12))]
-        keys = [*values, (rid, len(rows))]
-        was = was if isinstance(was, list) and len(was) == len(keys) else [None] * len(keys)
-        out = [v if v != w else gr.skip() for v, w in zip(values, was)]
-        same_rows = keys[-1] == was[-1]
-        charts_out = [gr.skip() if same_rows else chart_html(rows, spec) for spec in plots]
-        return [*out, keys, *charts_out]
-
-    @needs(Role.VIEWER)
-    def follow(rid: str) -> Any:
-        """A newly followed run: wake the timer unless the run has already ended."""
-        if not rid:
-            return gr.skip()
-        return gr.Timer(active=read_status(ctx.jobs.run_dir(rid)).get("state") not in FINAL_STATES)
-
-    outputs = [status_md, progress, command, log, shown, *charts]
-    quiet = {"api_visibility": "private", "show_progress": "hidden"}
-    timer.tick(poll, inputs=[run_id, fingerprint], outputs=[fingerprint, timer], **quiet)
-    fingerprint.change(refresh, inputs=[run_id, shown], outputs=outputs, **quiet)
-    run_id.change(refresh, inputs=[run_id, shown], outputs=outputs, **quiet)
-    run_id.change(follow, inputs=[run_id], outputs=[timer], **quiet)
-    return LiveView(run_id=run_id, timer=timer, outputs=outputs, fingerprint=fingerprint)
-
-
 def _stamp(path: Path) -> tuple[int, int]:
     try:
         st = path.stat()
@@ -162,30 +103,152 @@ def _stamp(path: Path) -> tuple[int, int]:
     return (st.st_size, st.st_mtime_ns)
 
 
-@needs(Role.VIEWER)
-def wake() -> Any:
-    """The timer update that restarts a live view's polling (after start / resume of the followed run)."""
-    return gr.Timer(active=True)
+def fingerprint_of(run_dir: Path, state: str | None) -> str:
+    """Changes when the run's files do (and every 15 s while it runs: elapsed and ETA move)."""
+    parts = [state, *(_stamp(run_dir / f) for f in ("status.json", "metrics.jsonl", "log.txt")),
+             int(time.time() // 15) if state == "running" else 0]
+    return hashlib.blake2s(repr(parts).encode(), digest_size=8).hexdigest()
 
 
-def wire_page(demo: gr.Blocks, ctx: Any, interval: float = 4.0) -> gr.Timer:
-    """One page-level watcher for every registered picker (`ctx.register_picker`): a timer asks the workspace
-    for its revision (a PRAGMA and a stat per run folder) and, only when it moved, re-reads each picker's
-    choices; otherwise the tick sends nothing. A page load refreshes them all at once.
+def panel_inner(ctx: Any, stage: str, plots: list[PlotSpec], rid: str) -> tuple[str, dict[str, str]]:
+    """(inner HTML of the live panel, its data attributes) for the followed run `rid` ('' = none)."""
+    if not rid:
+        charts = "".join(chart_html([], s) for s in plots)
+        return (f'<div class="pg-status"><p>No run selected yet.</p></div>{progress_html(None, "idle")}'
+                f'<div class="pg-charts">{charts}</div>', {"run": "", "fp": "", "live": "0", "coarse": ""})
+    run_dir = ctx.jobs.run_dir(rid)
+    status = read_status(run_dir)
+    state = status.get("state")
+    fp = fingerprint_of(run_dir, state)
+    rows = read_metrics(run_dir)
+    md, bar, _ = summarise(run_dir, rid, stage, rows, status)
+    charts = "".join(chart_html(rows, s) for s in plots)
+    log = html.escape(format_log(tail_log(run_dir, 12)))
+    inner = (f'<div class="pg-status">{_MD.render(md)}</div>{bar}<div class="pg-charts">{charts}</div>'
+             f'<div class="pg-log-label">Last log lines (metrics formatted; warnings stay in log.txt)</div>'
+             f'<pre class="pg-log">{log}</pre>')
+    live = "0" if state in FINAL_STATES else "1"
+    return inner, {"run": rid, "fp": fp, "live": live, "coarse": f"{state}:{len(rows)}"}
+
+
+def panel_html(ctx: Any, stage: str, plots: list[PlotSpec], rid: str, poke_id: str) -> str:
+    inner, attrs = panel_inner(ctx, stage, plots, rid)
+    data = " ".join(f'data-pg-{k}="{html.escape(v, quote=True)}"' for k, v in attrs.items())
+    poke = f' data-pg-poke="{poke_id}"' if poke_id else ""
+    return f'<div class="pg-live" data-pg-stage="{stage}"{poke} {data}>{inner}</div>'
+
+
+_COUNTER = iter(range(1, 1 << 30))
+
+
+def live_view(ctx: Any, stage: str, plots: list[PlotSpec], objective_md: str, run_id: str = "") -> LiveView:
+    """Build the live panel in the current Blocks context; `run_id` is followed first."""
+    run_id_state = gr.State(run_id)
+    poke_id = f"pg-poke-{stage}-{next(_COUNTER)}"
+    notify = [False]
+    ctx.live_views[stage] = plots  # the page poll renders a followed run of this stage with these charts
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=3, min_width=420):
+            body = gr.HTML(panel_html(ctx, stage, plots, run_id, ""), elem_classes=["pg-live-box"],
+                           js_on_load=None)
+            helps = " · ".join(f"**{s.title}**: {s.help}" for s in plots if s.help)
+            if helps:
+                gr.Markdown(helps, elem_classes=["pg-help"])
+        with gr.Column(scale=1, min_width=320):
+            # the formulas are wide: scroll inside the column rather than clip
+            gr.Markdown(objective_md, elem_classes=["pg-objective"], latex_delimiters=LATEX, max_height=520)
+            command = gr.Markdown("", label="CLI twin")
+    fingerprint = gr.State(None)
+    # clicked by the page script when the followed run has a new update and someone listens (on_run_change)
+    poke = gr.Button("refresh", elem_id=poke_id, elem_classes=["pg-hidden"], visible="hidden")
+
+    @needs(Role.VIEWER)
+    def show(rid: str) -> list[Any]:
+        """Draw the followed run now (a run picked, started or resumed): the page script takes over from here."""
+        if rid and not _known(ctx, rid):
+            return [gr.skip()] * 2
+        cmd = summarise(ctx.jobs.run_dir(rid), rid, stage)[2] if rid else ""
+        return [panel_html(ctx, stage, plots, rid, poke_id if notify[0] else ""), cmd]
+
+    @needs(Role.VIEWER)
+    def coarse(rid: str) -> Any:
+        if not rid or not _known(ctx, rid):
+            return gr.skip()
+        run_dir = ctx.jobs.run_dir(rid)
+        return f"{rid}:{read_status(run_dir).get('state')}:{len(read_metrics(run_dir))}"
+
+    quiet = {"api_visibility": "private", "show_progress": "hidden"}
+    run_id_state.change(show, [run_id_state], [body, command], **quiet)
+    poke.click(coarse, [run_id_state], [fingerprint], **quiet)
+    view = LiveView(run_id=run_id_state, body=body, reshow=(show, [run_id_state], [body, command]),
+                    fingerprint=fingerprint, poke=poke, outputs=[body, command])
+    view._notify = notify
+    return view
+
+
+LATEX = [{"left": "$$", "right": "$$", "display": True}, {"left": "$", "right": "$", "display": False}]
+
+
+def _known(ctx: Any, rid: str) -> bool:
+    """A run id from a browser names a run of this workspace (never a path)."""
+    return bool(_RUN_ID.match(rid or "")) and ctx.ws.get_run(rid) is not None
+
+
+class PickerRevision:
+    """What the pickers show, as one short hash, recomputed only when the workspace's revision moved (a vote
+    moves it, but changes no picker: pages then get no event). Shared by every page of the app."""
+
+    def __init__(self, ctx: Any) -> None:
+        self.ctx = ctx
+        self._lock = threading.Lock()
+        self._raw: str | None = None
+        self._hash = ""
+
+    def __call__(self) -> str:
+        raw = self.ctx.ws.revision()
+        with self._lock:
+            if raw == self._raw:
+                return self._hash
+        choices = []
+        for _, choices_fn in self.ctx.pickers:
+            try:
+                choices.append(choices_fn())
+            except Exception:  # noqa: BLE001 - one broken list must not stop the others
+                choices.append(None)
+        digest = hashlib.blake2s(repr(choices).encode(), digest_size=8).hexdigest()
+        with self._lock:
+            self._raw, self._hash = raw, digest
+        return digest
+
+
+def wire_page(demo: gr.Blocks, ctx: Any) -> None:
+    """The page script and its server side: `/page_poll` (see the module docstring) and the pickers' refresh.
 
     Call it once, at the end of build_app, inside the Blocks context (after every tab registered its pickers)."""
     pickers = list(ctx.pickers)
-    gr.HTML(f"<style>{CSS}</style>", padding=False, container=False, js_on_load=None, elem_id="pg-live-css")
-    seen = gr.State(None)
-    timer = gr.Timer(interval)
+    picker_rev = PickerRevision(ctx)
+    gr.HTML(f"<style>{CSS}</style>", padding=False, container=False, js_on_load=PAGE_JS, elem_id="pg-live-css")
+    poke = gr.Button("refresh pickers", elem_id="pg-pickers-poke", elem_classes=["pg-hidden"], visible="hidden")
 
     @needs(Role.VIEWER)
-    def check(was: str | None) -> Any:
+    def page_poll(payload: str) -> str:
+        """{"rev": what the page's pickers show, "runs": {run id: panel fingerprint shown}} -> what changed."""
         try:
-            rev = ctx.ws.revision()
-        except Exception:  # noqa: BLE001 - a locked or missing database must not break the page; try next tick
-            return gr.skip()
-        return gr.skip() if rev == was else rev
+            ask = json.loads(payload) if isinstance(payload, str) and len(payload) < 4096 else {}
+        except ValueError:
+            ask = {}
+        runs = ask.get("runs") if isinstance(ask, dict) else None
+        out: dict[str, Any] = {"rev": picker_rev(), "runs": {}}
+        for rid, shown in list(runs.items())[:MAX_POLLED_RUNS] if isinstance(runs, dict) else []:
+            stage = shown.get("stage") if isinstance(shown, dict) else None
+            if stage not in ctx.live_views or not _known(ctx, rid):
+                continue
+            run_dir = ctx.jobs.run_dir(rid)
+            if fingerprint_of(run_dir, read_status(run_dir).get("state")) == shown.get("fp"):
+                continue
+            inner, attrs = panel_inner(ctx, stage, ctx.live_views[stage], rid)
+            out["runs"][rid] = {"html": inner, **attrs}
+        return json.dumps(out)
 
     @needs(Role.VIEWER)
     def refresh_pickers() -> list[Any]:
@@ -197,10 +260,7 @@ def wire_page(demo: gr.Blocks, ctx: Any, interval: float = 4.0) -> gr.Timer:
                 out.append(gr.skip())
         return out
 
+    gr.api(page_poll, api_name="page_poll", api_visibility="undocumented", concurrency_limit=None)
     quiet = {"api_visibility": "private", "show_progress": "hidden"}
-    # the tick has one output (the revision) and sends nothing when it did not move; the pickers, many
-    # outputs, are refreshed only on its change
-    timer.tick(check, [seen], [seen], **quiet)
-    demo.load(check, [seen], [seen], **quiet)
-    seen.change(refresh_pickers, None, [d for d, _ in pickers], **quiet)
-    return timer
+    poke.click(refresh_pickers, None, [d for d, _ in pickers], **quiet)
+    demo.load(refresh_pickers, None, [d for d, _ in pickers], **quiet)

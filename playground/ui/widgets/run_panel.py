@@ -19,7 +19,7 @@ from playground.core.runs import read_config
 from playground.ui.context import AppContext
 from playground.ui.guard import caller, needs
 from playground.ui.widgets.forms import ConfigForm, list_presets, load_preset, save_preset
-from playground.ui.widgets.live import LiveView, PlotSpec, live_view, wake
+from playground.ui.widgets.live import LiveView, PlotSpec, live_view
 
 
 def preset_values(stage: str, form: ConfigForm, name: str) -> list[Any]:
@@ -135,7 +135,6 @@ def run_panel(ctx: AppContext, stage: str, form: ConfigForm, spec: PanelSpec) ->
         refresh_btn = gr.Button("🔄 Refresh", scale=1) if refresh else None
     view = live_view(ctx, stage, plots, objective, run_id=first or "")
 
-    # the live view's timer sleeps while the followed run is final: starting or resuming wakes it
     def on_start(*values: Any) -> tuple[Any, str, Any]:  # admin
         return start_run(ctx, stage, form, list(values), lambda: run_choices(ctx, stage))
 
@@ -145,12 +144,14 @@ def run_panel(ctx: AppContext, stage: str, form: ConfigForm, spec: PanelSpec) ->
     def on_resume(run_id: str) -> tuple[Any, str]:  # admin
         return resume_run(ctx, run_id)
 
+    quiet = {"api_visibility": "private", "show_progress": "hidden"}
+    # draw the started / resumed run at once (resume keeps the same run id: no .change would fire)
     start.click(on_start, form.components, [view.run_id, message, follow], api_name=f"{stage}_start").then(
-        wake, None, [view.timer], api_visibility="private", show_progress="hidden")
+        *view.reshow, **quiet)
     stop.click(on_stop, [view.run_id], [message], api_name=f"{stage}_stop")
     if resume_btn is not None:
         resume_btn.click(on_resume, [view.run_id], [view.run_id, message], api_name=f"{stage}_resume").then(
-            wake, None, [view.timer], api_visibility="private", show_progress="hidden")
+            *view.reshow, **quiet)
 
     @needs(Role.VIEWER)
     def on_follow(run_id: str | None) -> Any:

@@ -1,0 +1,133 @@
+"""An open page costs nothing while nothing changes (issue 14, item 5), and still shows a run as it goes.
+
+Every Gradio event costs the browser work that grows with the page (the front end walks its ~700-component tree
+for each loading status), so the live view and the pickers are fed by one plain poll (`/gradio_api/call/
+page_poll`) and fire a Gradio event (`/queue/join`) only when something they show changed. These tests count the
+requests the page really sends.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from tests.conftest import ARTIFACTS
+from tests.test_browser import ARGS, CHROMIUM
+
+pytestmark = [pytest.mark.browser,
+              pytest.mark.skipif(CHROMIUM is None, reason="Debian chromium is not installed (.ci/run installs it)")]
+
+
+def _open_sft(p, url: str) -> tuple[object, object, dict[str, int]]:  # noqa: ANN001
+    """(browser, page on the SFT tab, a live count of the Gradio events and page polls it sends)."""
+    browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.set_default_timeout(60_000)
+    calls = {"events": 0, "polls": 0}
+
+    def on_request(req) -> None:  # noqa: ANN001
+        if "/queue/join" in req.url:
+            calls["events"] += 1
+        elif "/call/page_poll" in req.url and req.method == "POST":
+            calls["polls"] += 1
+    page.on("request", on_request)
+    page.goto(url)
+    page.get_by_text("RLHF Playground").first.wait_for()
+    page.get_by_role("tab", name="2 · SFT", exact=True).click()
+    return browser, page, calls
+
+
+def test_an_idle_page_sends_no_gradio_event_and_picks_up_a_new_run(app_server) -> None:  # noqa: ANN001
+    from playwright.sync_api import sync_playwright
+
+    from playground.core.config import load_config, save_config, to_dict
+    from playground.core.paths import runs_dir
+    from playground.core.runs import write_status
+
+    ctx = app_server["ctx"]
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser, page, calls = _open_sft(p, app_server["url"])
+        page.wait_for_timeout(4_000)  # page-load events settle
+        calls.update(events=0, polls=0)
+        page.wait_for_timeout(12_000)
+        # nothing changed: the page polled (cheap, no front-end state) and fired no Gradio event
+        assert calls["polls"] >= 2, calls
+        assert calls["events"] == 0, calls
+
+        # a run appears (made elsewhere: the CLI, another browser): the pickers list it without Refresh, through
+        # one Gradio event (the pickers' refresh), not one per tick
+        cfg = load_config("sft", "presets/sft/tiny-cpu.yaml", [])
+        run_id = "sft-20991231-235959-quie"
+        run_dir = runs_dir() / run_id
+        save_config(cfg, run_dir / "config.yaml")
+        write_status(run_dir, state="succeeded")
+        ctx.ws.register_run(run_id, "sft", run_dir, to_dict(cfg))
+        deadline = time.time() + 60
+        picker = page.get_by_label("Follow run", exact=False).first
+        while time.time() < deadline:
+            picker.click()
+            if page.get_by_role("option", name=run_id, exact=False).count():
+                break
+            picker.blur()  # closes the list (a click on the focused box would not reopen it)
+            page.wait_for_timeout(1_000)
+        listed = page.evaluate("() => [...document.querySelectorAll('[role=option]')].map(o => o.textContent.trim())")
+        assert any(run_id in o for o in listed), listed
+        picker.blur()
+        assert 1 <= calls["events"] <= 3, calls
+        browser.close()
+
+
+def test_a_followed_live_run_updates_through_the_poll_alone(app_server) -> None:  # noqa: ANN001
+    """A running run's panel (header, charts, log) moves with its files while the page fires no Gradio event."""
+    from playwright.sync_api import sync_playwright
+
+    from playground.core.config import load_config, save_config, to_dict
+    from playground.core.paths import runs_dir
+    from playground.core.runs import write_status
+
+    ctx = app_server["ctx"]
+    cfg = load_config("sft", "presets/sft/tiny-cpu.yaml", [])
+    run_id = "sft-20991231-235960-live"  # sorts after every other run: the page follows it
+    run_dir = runs_dir() / run_id
+    save_config(cfg, run_dir / "config.yaml")
+    write_status(run_dir, state="running", started=time.time())
+    ctx.ws.register_run(run_id, "sft", run_dir, to_dict(cfg))
+
+    def log_step(step: int) -> None:
+        with (run_dir / "metrics.jsonl").open("a") as f:
+            f.write(json.dumps({"step": step, "loss": 2.0 / step, "max_steps": 10, "time": time.time()}) + "\n")
+        with (run_dir / "log.txt").open("a") as f:
+            f.write(f"{{'loss': {2.0 / step}, 'epoch': {step / 10}}}\n")
+
+    try:
+        with sync_playwright() as p:
+            browser, page, calls = _open_sft(p, app_server["url"])
+            panel = f".pg-live[data-pg-run='{run_id}']"
+            page.wait_for_selector(panel, state="visible")
+            page.wait_for_timeout(3_000)
+            calls.update(events=0, polls=0)
+            for step in (1, 2, 3):
+                log_step(step)
+                page.wait_for_function("([sel, s]) => document.querySelector(sel)?.innerText.includes(`step ${s}/10`)",
+                                       arg=[panel, step], timeout=30_000)
+            # the loss line is drawn with a visible stroke and three points; the log pane shows the formatted line
+            line = page.evaluate("""sel => { const l = document.querySelector(sel + ' polyline.pg-line');
+                const r = l.getBoundingClientRect(); const cs = getComputedStyle(l);
+                return {n: l.getAttribute('points').trim().split(/\\s+/).length, w: r.width, stroke: cs.stroke,
+                        sw: parseFloat(cs.strokeWidth), log: document.querySelector(sel + ' .pg-log').innerText}; }""",
+                                 panel)
+            assert line["n"] == 3 and line["w"] > 10 and line["stroke"] not in ("none", "") and line["sw"] > 0, line
+            assert "loss 0.6667 · epoch 0.3" in line["log"], line["log"]
+            assert calls["events"] == 0, calls  # every update came through the plain poll
+            write_status(run_dir, state="succeeded", started=time.time() - 5, ended=time.time())
+            page.wait_for_function("sel => document.querySelector(sel)?.dataset.pgLive === '0'", arg=panel)
+            page.screenshot(path=str(ARTIFACTS / "sft-live-poll.png"))
+            calls.update(events=0, polls=0)
+            page.wait_for_timeout(6_000)
+            assert calls["events"] == 0, calls  # a finished run is no longer asked about
+            browser.close()
+    finally:
+        write_status(run_dir, state="succeeded")
