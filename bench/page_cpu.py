@@ -6,8 +6,10 @@ Launches the app (default model 'tiny') in this process on a temporary PLAYGROUN
 Debian chromium (Playwright), goes to the SFT tab, starts the tiny-cpu preset with `--steps` max steps, and
 then only watches: every `--every` seconds it reads utime + stime of chromium's renderer processes from
 /proc/<pid>/stat and prints the CPU share of one core for that interval, with the run's state. At the end it
-prints the average while the run was live and after it ended (the page should cost ~nothing then: the live
-view's timer stops once the followed run is final, and the workspace watcher sends nothing when unchanged).
+prints the average while the run was live and after it ended, then (`--floor` s) the same for a bare one-Markdown
+Gradio page: what any Gradio page costs here, which this app cannot go below (see `floor`). The live view has no
+gr.Timer: a page script polls `/page_poll` over plain HTTP and fires no Gradio event while nothing changed
+(ui/widgets/live.py).
 
 Linux only (/proc). The app's own CPU (this process: server + polling handlers) is printed beside it.
 """
@@ -72,6 +74,7 @@ def main() -> int:
     ap.add_argument("--steps", type=int, default=60, help="max steps of the tiny SFT run it starts")
     ap.add_argument("--every", type=float, default=10.0, help="seconds between samples")
     ap.add_argument("--no-run", action="store_true", help="only open the page (the idle cost)")
+    ap.add_argument("--floor", type=float, default=30.0, help="seconds to measure a bare Gradio page after (0: skip)")
     args = ap.parse_args()
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
@@ -138,7 +141,37 @@ def main() -> int:
 
     print(f"renderer CPU while the run was live: {avg(live)}")
     print(f"renderer CPU after the run ended:    {avg(idle)}")
+    if args.floor > 0:
+        print(f"a bare Gradio page (one Markdown, no events) for {args.floor:g} s, the floor of any Gradio page here: "
+              f"{floor(chromium, args.floor):.1f}% of a core")
     return 0
+
+
+def floor(chromium: str, seconds: float) -> float:
+    """Renderer CPU of a one-Markdown Gradio page: Gradio 6.31's status trackers leave requestAnimationFrame loops
+    running (60 frames a second) on every page, which no app code can reach (they hold the native function)."""
+    import gradio as gr
+    from playwright.sync_api import sync_playwright
+
+    with gr.Blocks() as bare:
+        gr.Markdown("a bare page")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    bare.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=chromium, args=ARGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(f"http://127.0.0.1:{port}/")
+            page.wait_for_timeout(5000)
+            r0, t0 = sum(cpu_ticks(x) for x in renderers()), time.time()
+            page.wait_for_timeout(seconds * 1000)
+            r1, t1 = sum(cpu_ticks(x) for x in renderers()), time.time()
+            browser.close()
+    finally:
+        bare.close()
+    return 100 * (r1 - r0) / TICK / (t1 - t0)
 
 
 if __name__ == "__main__":

@@ -124,7 +124,8 @@ def build(ctx: AppContext) -> None:
     arena_btn = None
     if ctx.arena is not None and ctx.tabs is not None:  # the app built the arena tab before this one
         with gr.Row():
-            arena_btn = gr.Button("⚔ Arena round: policy vs reference", elem_id="ppo-arena-round", scale=0)
+            arena_btn = gr.Button("⚔ Arena round: policy vs reference", elem_id="ppo-arena-round", scale=0,
+                                  min_width=300)
             gr.Markdown("Judge the followed run's policy against its reference (the base without the adapter), "
                         "blind, in the Preferences tab; the votes form their own pool, named after the run.",
                         elem_classes=["pg-help"])
