@@ -13,6 +13,7 @@ import time
 
 import pytest
 
+from playground.core.runs import write_status
 from tests.conftest import ARTIFACTS
 from tests.test_browser import ARGS, CHROMIUM
 
@@ -131,3 +132,48 @@ def test_a_followed_live_run_updates_through_the_poll_alone(app_server) -> None:
             browser.close()
     finally:
         write_status(run_dir, state="succeeded")
+
+
+def test_a_page_opened_later_shows_the_followed_run_as_it_is_now(home) -> None:  # noqa: ANN001
+    """The app was built while a PPO run was live; a page opened after the run finished follows the same run (the
+    picker's value does not change), yet shows its final state and its samples table, not the build-time view."""
+    from playwright.sync_api import sync_playwright
+
+    from playground.core.config import load_config, save_config, to_dict
+    from playground.core.paths import runs_dir
+    from playground.ui.app import build_app, launch_kwargs, make_context
+    from tests.conftest import free_port
+
+    ctx = make_context(default_model="tiny")
+    cfg = load_config("ppo", "presets/ppo/tiny-cpu.yaml", [])
+    run_id = "ppo-20991231-235959-late"
+    run_dir = runs_dir() / run_id
+    save_config(cfg, run_dir / "config.yaml")
+    write_status(run_dir, state="running", started=time.time())
+    ctx.ws.register_run(run_id, "ppo", run_dir, to_dict(cfg))
+    demo = build_app(ctx)  # its PPO panel is rendered now: running, no samples
+    with (run_dir / "samples.jsonl").open("w") as f:
+        for update in (0, 2):
+            f.write(json.dumps({"update": update, "prompt": "Say hi.", "response": f"hello at {update}",
+                                "score": 0.1 * update}) + "\n")
+    with (run_dir / "metrics.jsonl").open("w") as f:
+        for step in (1, 2):
+            f.write(json.dumps({"step": step, "score": 0.1 * step, "max_steps": 2, "time": time.time()}) + "\n")
+    write_status(run_dir, state="succeeded", started=time.time() - 9, ended=time.time())
+    port = free_port()
+    demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
+                        **launch_kwargs())
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.set_default_timeout(60_000)
+            page.goto(f"http://127.0.0.1:{port}/")
+            page.get_by_role("tab", name="5 · PPO", exact=True).click()
+            page.wait_for_function("""id => { const p = document.querySelector(`.pg-live[data-pg-run='${id}']`);
+                return p && p.innerText.includes('succeeded') && p.dataset.pgLive === '0'; }""", arg=run_id)
+            page.locator("text=hello at 2 >> visible=true").first.wait_for()  # the samples table: update 2
+            browser.close()
+    finally:
+        demo.close()
+        ctx.jobs.close()

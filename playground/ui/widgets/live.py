@@ -67,6 +67,9 @@ class LiveView:
     fingerprint: gr.State
     poke: gr.Button
     outputs: list[Any] = field(default_factory=list)
+    # a page opening on run `rid`: values for `load_outputs` (panel, CLI twin, fingerprint: wakes per-run views)
+    on_load: Any = None
+    load_outputs: list[Any] = field(default_factory=list)
     _notify: list[bool] = field(default_factory=lambda: [False])
 
     def on_run_change(self, fn: Any, inputs: list[Any], outputs: list[Any]) -> None:
@@ -177,11 +180,17 @@ def live_view(ctx: Any, stage: str, plots: list[PlotSpec], objective_md: str, ru
         run_dir = ctx.jobs.run_dir(rid)
         return f"{rid}:{read_status(run_dir).get('state')}:{len(read_metrics(run_dir))}"
 
+    def on_load(rid: str) -> list[Any]:
+        """The panel as of now (its build-time HTML may be hours old) and a fresh fingerprint, so per-run views
+        (PPO samples, reward notes) fill in too; called by the run panel's page-load handler (role-checked)."""
+        return [*show(rid), coarse(rid)]
+
     quiet = {"api_visibility": "private", "show_progress": "hidden"}
     run_id_state.change(show, [run_id_state], [body, command], **quiet)
     poke.click(coarse, [run_id_state], [fingerprint], **quiet)
     view = LiveView(run_id=run_id_state, body=body, reshow=(show, [run_id_state], [body, command]),
-                    fingerprint=fingerprint, poke=poke, outputs=[body, command])
+                    fingerprint=fingerprint, poke=poke, outputs=[body, command], on_load=on_load,
+                    load_outputs=[body, command, fingerprint])
     view._notify = notify
     return view
 

@@ -169,11 +169,11 @@ def run_panel(ctx: AppContext, stage: str, form: ConfigForm, spec: PanelSpec) ->
         buttons = [gr.update(interactive=admin) for _ in controls]
         now = run_choices(ctx, stage)
         if not now:
-            return (*buttons, *[gr.skip()] * (1 + len(form.components)))
+            return (*buttons, *[gr.skip()] * (1 + len(form.components) + len(view.load_outputs)))
         cfg = read_config(ctx.jobs.run_dir(now[0][1]))
         values = form.values_from(cfg) if cfg else [gr.skip()] * len(form.components)
-        return (*buttons, gr.update(choices=now, value=now[0][1]), *values)
+        return (*buttons, gr.update(choices=now, value=now[0][1]), *values, *view.on_load(now[0][1]))
 
     controls = [b for b in (start, stop, resume_btn) if b is not None]
-    ctx.on_page_load.append((on_page_load, [*controls, follow, *form.components]))
+    ctx.on_page_load.append((on_page_load, [*controls, follow, *form.components, *view.load_outputs]))
     return RunPanel(view=view, message=message, follow=follow, refresh=refresh_btn)
