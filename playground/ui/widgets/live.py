@@ -47,6 +47,7 @@ from playground.ui.widgets.run_header import (  # noqa: F401 - re-exported: the 
 _MD = MarkdownIt("commonmark", {"html": False, "breaks": True})  # raw HTML in a status (an error text) is escaped
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 MAX_POLLED_RUNS = 8  # runs one poll may ask about (a page has four live views)
+LATEX = [{"left": "$$", "right": "$$", "display": True}, {"left": "$", "right": "$", "display": False}]
 
 
 @dataclass
@@ -190,12 +191,8 @@ def live_view(ctx: Any, stage: str, plots: list[PlotSpec], objective_md: str, ru
     poke.click(coarse, [run_id_state], [fingerprint], **quiet)
     view = LiveView(run_id=run_id_state, body=body, reshow=(show, [run_id_state], [body, command]),
                     fingerprint=fingerprint, poke=poke, outputs=[body, command], on_load=on_load,
-                    load_outputs=[body, command, fingerprint])
-    view._notify = notify
+                    load_outputs=[body, command, fingerprint], _notify=notify)
     return view
-
-
-LATEX = [{"left": "$$", "right": "$$", "display": True}, {"left": "$", "right": "$", "display": False}]
 
 
 def _known(ctx: Any, rid: str) -> bool:
