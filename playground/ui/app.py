@@ -44,6 +44,7 @@ CSS = """
 .pg-progress-label {position: absolute; inset: 0; text-align: center; font-size: 12px; line-height: 20px;}
 .pg-objective {border-left: 4px solid #6366f1; padding-left: 10px;}
 .pg-help {font-size: 12px; opacity: .8;}
+.pg-minw {min-width: min(170px, 100%) !important;}  /* widgets/forms.py NARROW */
 .tok {font-family: var(--font-mono); white-space: pre-wrap; border-radius: 3px; padding: 0 1px;}
 .tok-train {background: rgba(34,197,94,.25); border-bottom: 2px solid #22c55e;}
 .tok-mask {opacity: .55;}

@@ -51,6 +51,9 @@ class ConfigForm:
 # a row wraps rather than squash a field: "adaptive kl" stays whole, a run id in a dropdown stays readable
 NARROW, WIDE = 170, 260
 RUN_WIDE, RUN_FIELDS = 300, ("reward", "sft_run")  # their values hold run ids: 'rm:reward-20261130-142233-a1b2'
+# Gradio 6.31 drops min_width for Checkbox and Slider: the pg-minw class (app CSS: NARROW px) sets it, or a crowded
+# row squeezes them ("adaptive kl" read "ad kl" with its help one word a line, a slider's right end was cut)
+MIN_W = ["pg-minw"]
 
 
 def config_form(cls: type[BaseRun], names: list[str], choices: dict[str, list[str]] | None = None,
@@ -75,10 +78,11 @@ def config_form(cls: type[BaseRun], names: list[str], choices: dict[str, list[st
             comps.append(gr.Dropdown(opts, value=value, label=label, info=info, allow_custom_value=True,
                                      min_width=RUN_WIDE if name in RUN_FIELDS else WIDE))
         elif tp is bool:
-            comps.append(gr.Checkbox(value=value, label=label, info=info, min_width=NARROW))
+            comps.append(gr.Checkbox(value=value, label=label, info=info, min_width=NARROW, elem_classes=MIN_W))
         elif name in SLIDERS:
             lo, hi, step = SLIDERS[name]
-            comps.append(gr.Slider(lo, hi, value=value, step=step, label=label, info=info, min_width=NARROW))
+            comps.append(gr.Slider(lo, hi, value=value, step=step, label=label, info=info, min_width=NARROW,
+                                   elem_classes=MIN_W))
         elif tp is int:
             comps.append(gr.Number(value=value, precision=0, label=label, info=info, min_width=NARROW))
         elif tp is float:
