@@ -96,7 +96,7 @@ def _rating(v: Any) -> int | None:
 def check_vote(served: dict[str, Any] | None, choice: str) -> str:
     """The normalised choice when `served` may take this vote; PrefsError (one line) otherwise."""
     if not served or "texts" not in served:
-        raise PrefsError("There is no pair to vote on: generate one first.")
+        raise PrefsError("There is no pair to vote on yet: wait until both answers have finished, or generate one.")
     if served.get("voted"):
         raise PrefsError("This pair already has your vote: load the next one.")
     choice = (choice or "").strip().lower().replace(" ", "_")
