@@ -114,32 +114,40 @@ def fingerprint_of(run_dir: Path, state: str | None) -> str:
     return hashlib.blake2s(repr(parts).encode(), digest_size=8).hexdigest()
 
 
-def panel_inner(ctx: Any, stage: str, plots: list[PlotSpec], rid: str) -> tuple[str, dict[str, str]]:
-    """(inner HTML of the live panel, its data attributes) for the followed run `rid` ('' = none)."""
+def coarse_key(state: str | None, rows: list[dict[str, Any]]) -> str:
+    """Changes once per metrics row or state: what per-run views (on_run_change) wait for."""
+    return f"{state}:{len(rows)}"
+
+
+def panel_inner(ctx: Any, stage: str, plots: list[PlotSpec], rid: str,
+                status: dict[str, Any] | None = None) -> tuple[str, dict[str, str], str]:
+    """(inner HTML of the live panel, its data attributes, the CLI twin) for the followed run `rid` ('' = none);
+    `status` is the run's status.json if already read."""
     if not rid:
         charts = "".join(chart_html([], s) for s in plots)
         return (f'<div class="pg-status"><p>No run selected yet.</p></div>{progress_html(None, "idle")}'
-                f'<div class="pg-charts">{charts}</div>', {"run": "", "fp": "", "live": "0", "coarse": ""})
+                f'<div class="pg-charts">{charts}</div>', {"run": "", "fp": "", "live": "0", "coarse": ""}, "")
     run_dir = ctx.jobs.run_dir(rid)
-    status = read_status(run_dir)
+    status = read_status(run_dir) if status is None else status
     state = status.get("state")
     fp = fingerprint_of(run_dir, state)
     rows = read_metrics(run_dir)
-    md, bar, _ = summarise(run_dir, rid, stage, rows, status)
+    md, bar, cmd = summarise(run_dir, rid, stage, rows, status)
     charts = "".join(chart_html(rows, s) for s in plots)
     log = html.escape(format_log(tail_log(run_dir, 12)))
     inner = (f'<div class="pg-status">{_MD.render(md)}</div>{bar}<div class="pg-charts">{charts}</div>'
              f'<div class="pg-log-label">Last log lines (metrics formatted; warnings stay in log.txt)</div>'
              f'<pre class="pg-log">{log}</pre>')
     live = "0" if state in FINAL_STATES else "1"
-    return inner, {"run": rid, "fp": fp, "live": live, "coarse": f"{state}:{len(rows)}"}
+    return inner, {"run": rid, "fp": fp, "live": live, "coarse": coarse_key(state, rows)}, cmd
 
 
-def panel_html(ctx: Any, stage: str, plots: list[PlotSpec], rid: str, poke_id: str) -> str:
-    inner, attrs = panel_inner(ctx, stage, plots, rid)
+def panel_html(ctx: Any, stage: str, plots: list[PlotSpec], rid: str, poke_id: str) -> tuple[str, str]:
+    """(the whole live panel with its data attributes, the CLI twin)."""
+    inner, attrs, cmd = panel_inner(ctx, stage, plots, rid)
     data = " ".join(f'data-pg-{k}="{html.escape(v, quote=True)}"' for k, v in attrs.items())
     poke = f' data-pg-poke="{poke_id}"' if poke_id else ""
-    return f'<div class="pg-live" data-pg-stage="{stage}"{poke} {data}>{inner}</div>'
+    return f'<div class="pg-live" data-pg-stage="{stage}"{poke} {data}>{inner}</div>', cmd
 
 
 _COUNTER = iter(range(1, 1 << 30))
@@ -153,7 +161,7 @@ def live_view(ctx: Any, stage: str, plots: list[PlotSpec], objective_md: str, ru
     ctx.live_views[stage] = plots  # the page poll renders a followed run of this stage with these charts
     with gr.Row(equal_height=False):
         with gr.Column(scale=3, min_width=420):
-            body = gr.HTML(panel_html(ctx, stage, plots, run_id, ""), elem_classes=["pg-live-box"],
+            body = gr.HTML(panel_html(ctx, stage, plots, run_id, "")[0], elem_classes=["pg-live-box"],
                            js_on_load=None)
             helps = " · ".join(f"**{s.title}**: {s.help}" for s in plots if s.help)
             if helps:
@@ -171,15 +179,14 @@ def live_view(ctx: Any, stage: str, plots: list[PlotSpec], objective_md: str, ru
         """Draw the followed run now (a run picked, started or resumed): the page script takes over from here."""
         if rid and not _known(ctx, rid):
             return [gr.skip()] * 2
-        cmd = summarise(ctx.jobs.run_dir(rid), rid, stage)[2] if rid else ""
-        return [panel_html(ctx, stage, plots, rid, poke_id if notify[0] else ""), cmd]
+        return list(panel_html(ctx, stage, plots, rid, poke_id if notify[0] else ""))
 
     @needs(Role.VIEWER)
     def coarse(rid: str) -> Any:
         if not rid or not _known(ctx, rid):
             return gr.skip()
         run_dir = ctx.jobs.run_dir(rid)
-        return f"{rid}:{read_status(run_dir).get('state')}:{len(read_metrics(run_dir))}"
+        return f"{rid}:{coarse_key(read_status(run_dir).get('state'), read_metrics(run_dir))}"
 
     def on_load(rid: str) -> list[Any]:
         """The panel as of now (its build-time HTML may be hours old) and a fresh fingerprint, so per-run views
@@ -200,6 +207,17 @@ def _known(ctx: Any, rid: str) -> bool:
     return bool(_RUN_ID.match(rid or "")) and ctx.ws.get_run(rid) is not None
 
 
+def picker_choices(pickers: list[tuple[Any, Any]]) -> list[Any]:
+    """Each registered picker's current choices (None for one whose list failed: it must not stop the others)."""
+    out: list[Any] = []
+    for _, choices_fn in pickers:
+        try:
+            out.append(choices_fn())
+        except Exception:  # noqa: BLE001 - one broken list must not stop the others
+            out.append(None)
+    return out
+
+
 class PickerRevision:
     """What the pickers show, as one short hash, recomputed only when the workspace's revision moved (a vote
     moves it, but changes no picker: pages then get no event). Shared by every page of the app."""
@@ -215,13 +233,7 @@ class PickerRevision:
         with self._lock:
             if raw == self._raw:
                 return self._hash
-        choices = []
-        for _, choices_fn in self.ctx.pickers:
-            try:
-                choices.append(choices_fn())
-            except Exception:  # noqa: BLE001 - one broken list must not stop the others
-                choices.append(None)
-        digest = hashlib.blake2s(repr(choices).encode(), digest_size=8).hexdigest()
+        digest = hashlib.blake2s(repr(picker_choices(self.ctx.pickers)).encode(), digest_size=8).hexdigest()
         with self._lock:
             self._raw, self._hash = raw, digest
         return digest
@@ -250,21 +262,16 @@ def wire_page(demo: gr.Blocks, ctx: Any) -> None:
             if stage not in ctx.live_views or not _known(ctx, rid):
                 continue
             run_dir = ctx.jobs.run_dir(rid)
-            if fingerprint_of(run_dir, read_status(run_dir).get("state")) == shown.get("fp"):
+            status = read_status(run_dir)
+            if fingerprint_of(run_dir, status.get("state")) == shown.get("fp"):
                 continue
-            inner, attrs = panel_inner(ctx, stage, ctx.live_views[stage], rid)
+            inner, attrs, _ = panel_inner(ctx, stage, ctx.live_views[stage], rid, status)
             out["runs"][rid] = {"html": inner, **attrs}
         return json.dumps(out)
 
     @needs(Role.VIEWER)
     def refresh_pickers() -> list[Any]:
-        out: list[Any] = []
-        for _, choices_fn in pickers:
-            try:
-                out.append(gr.update(choices=choices_fn()))
-            except Exception:  # noqa: BLE001 - one broken list must not stop the others
-                out.append(gr.skip())
-        return out
+        return [gr.skip() if c is None else gr.update(choices=c) for c in picker_choices(pickers)]
 
     gr.api(page_poll, api_name="page_poll", api_visibility="undocumented", concurrency_limit=None)
     quiet = {"api_visibility": "private", "show_progress": "hidden"}
