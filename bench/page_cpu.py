@@ -7,7 +7,7 @@ Debian chromium (Playwright), goes to the SFT tab, starts the tiny-cpu preset wi
 then only watches: every `--every` seconds it reads utime + stime of chromium's renderer processes from
 /proc/<pid>/stat and prints the CPU share of one core for that interval, with the run's state. At the end it
 prints the average while the run was live and after it ended, then (`--floor` s) the same for a bare one-Markdown
-Gradio page: what any Gradio page costs here, which this app cannot go below (see `floor`). The live view has no
+Gradio page, as Gradio ships it and with the app's head script (see `floor`). The live view has no
 gr.Timer: a page script polls `/page_poll` over plain HTTP and fires no Gradio event while nothing changed
 (ui/widgets/live.py).
 
@@ -142,23 +142,28 @@ def main() -> int:
     print(f"renderer CPU while the run was live: {avg(live)}")
     print(f"renderer CPU after the run ended:    {avg(idle)}")
     if args.floor > 0:
-        print(f"a bare Gradio page (one Markdown, no events) for {args.floor:g} s, the floor of any Gradio page here: "
-              f"{floor(chromium, args.floor):.1f}% of a core")
+        print(f"a bare Gradio page (one Markdown, no events) for {args.floor:g} s: "
+              f"{floor(chromium, args.floor, head=False):.1f}% of a core as Gradio ships it, "
+              f"{floor(chromium, args.floor, head=True):.1f}% with the app's head script (live_page.PAGE_HEAD)")
     return 0
 
 
-def floor(chromium: str, seconds: float) -> float:
-    """Renderer CPU of a one-Markdown Gradio page: Gradio 6.31's status trackers leave requestAnimationFrame loops
-    running (60 frames a second) on every page, which no app code can reach (they hold the native function)."""
+def floor(chromium: str, seconds: float, head: bool) -> float:
+    """Renderer CPU of a one-Markdown Gradio page: Gradio 6.31 leaves requestAnimationFrame loops running (60 frames
+    a second) on every page; with `head` the app's head script throttles them as it does in the app."""
     import gradio as gr
     from playwright.sync_api import sync_playwright
+    from starlette.middleware import Middleware
+
+    from playground.ui.widgets import live_page
 
     with gr.Blocks() as bare:
         gr.Markdown("a bare page")
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    bare.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    extra = {"app_kwargs": {"middleware": [Middleware(live_page.HeadFirst)]}} if head else {}
+    bare.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **extra)
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=chromium, args=ARGS)

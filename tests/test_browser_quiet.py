@@ -34,6 +34,9 @@ def _open_sft(p, url: str) -> tuple[object, object, dict[str, int]]:  # noqa: AN
         elif "/call/page_poll" in req.url and req.method == "POST":
             calls["polls"] += 1
     page.on("request", on_request)
+    # counts the frames the page asks the browser for (installed before any of the page's own scripts)
+    page.add_init_script("""(() => { const raf = window.requestAnimationFrame.bind(window); window.__frames = 0;
+        window.requestAnimationFrame = (cb) => { window.__frames++; return raf(cb); }; })()""")
     page.goto(url)
     page.get_by_text("RLHF Playground").first.wait_for()
     page.get_by_role("tab", name="2 · SFT", exact=True).click()
@@ -63,10 +66,18 @@ def test_an_idle_page_sends_no_gradio_event_and_picks_up_a_new_run(app_server) -
     with sync_playwright() as p:
         browser, page, calls = _open_sft(p, app_server["url"])
         _settle(page, calls)
-        page.wait_for_timeout(15_000)
+        page.wait_for_timeout(12_000)
         # nothing changed: the page polled (cheap, no front-end state) and fired no Gradio event
         assert calls["polls"] >= 1, calls
         assert calls["events"] == 0, calls
+        # and it asks for almost no frames: Gradio's own loops (status trackers, Svelte's animation loop) re-arm
+        # 60 times a second each on every page; the head script (live_page.PAGE_HEAD, first in <head>) holds
+        # them to 2 a second while nobody touches the page. Without it this page asks 60 or more frames/s.
+        frames0 = page.evaluate("() => window.__frames")
+        page.wait_for_timeout(3_000)
+        per_s = (page.evaluate("() => window.__frames") - frames0) / 3
+        assert per_s <= 15, f"{per_s:.0f} frames/s on an idle page"
+        assert page.evaluate("() => window.__pgRaf.throttled") > 0
 
         # a run appears (made elsewhere: the CLI, another browser): the pickers list it without Refresh, through
         # one Gradio event (the pickers' refresh), not one per tick

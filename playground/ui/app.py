@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 import gradio as gr
+from starlette.middleware import Middleware
 
 from playground.core import space
 from playground.core.auth import AuthConfig, Role
@@ -127,10 +128,12 @@ MAX_UPLOAD = os.environ.get("PLAYGROUND_MAX_UPLOAD", "50mb")
 
 
 def launch_kwargs(auth: AuthConfig | None = None) -> dict[str, Any]:
-    """Theme, CSS, the page's head script (live_page.PAGE_HEAD), the upload cap, and Gradio's login page when
-    users or an annotator code are set."""
+    """Theme, CSS, the page's head script (live_page.PAGE_HEAD: first in every page through the HeadFirst
+    middleware; Gradio's own `head` option only as a fallback where the app is mounted elsewhere), the upload cap,
+    and Gradio's login page when users or an annotator code are set."""
     kw: dict[str, Any] = {"css": CSS, "theme": gr.themes.Soft(), "max_file_size": MAX_UPLOAD,
-                          "head": live_page.PAGE_HEAD}
+                          "head": live_page.PAGE_HEAD,
+                          "app_kwargs": {"middleware": [Middleware(live_page.HeadFirst)]}}
     if auth is not None and auth.gates_pages:
         kw["auth"] = auth.login
         kw["auth_message"] = ("Sign in with your account, or with your name and the room's annotator code "

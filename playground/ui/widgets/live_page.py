@@ -22,19 +22,43 @@ CSS = """
 .pg-hidden {display: none !important;}
 """
 
-# Gradio 6.31's status trackers tick their elapsed-time label through Svelte's animation loop, and on every page
-# one of them stays "pending" with nothing running, so the loop asks for all 60 frames a second for as long as the
-# page is open: a few % of a core in an idle tab. Before Gradio's bundle loads, this head script gives that loop
-# (recognised by its call stack: Svelte's frame loop re-arming itself) a frame at most four times a second; every
-# other requestAnimationFrame caller (first frames of transitions, iframe resizing, charts) is untouched.
+# Gradio 6.31 leaves frame loops running on every page, even a bare one with nothing pending: its status trackers
+# tick their elapsed-time label, Svelte's animation loop and Blocks each re-arm requestAnimationFrame, 60 times a
+# second, for as long as the page is open (6.4% of a core for a one-Markdown page here). Their modules keep the
+# function they found when they loaded, so this script must run before Gradio's bundle: HeadFirst puts it first
+# in the page's <head> (Gradio's own `head` option inserts it only after the bundle ran). It counts how many
+# frames in a row a chain of callbacks has re-armed itself; past 30 frames (half a second: longer than any
+# transition), while nobody has touched the page for a second, the chain gets its next frame after 500 ms
+# (2 frames a second). The bare page then costs 0.3% (bench/page_cpu.py --floor). Frames after a click, a key
+# or a scroll, and the first half second of every animation, are untouched.
 PAGE_HEAD = r"""<script>
 (() => {
+  if (window.__pgRaf) return;
+  window.__pgRaf = {throttled: 0};
   const raf = window.requestAnimationFrame.bind(window);
+  let input = 0, frame = -1, reset = false, seq = 1e9;
+  for (const ev of ["pointerdown", "pointermove", "keydown", "wheel", "touchstart"])
+    addEventListener(ev, () => { input = performance.now(); }, {capture: true, passive: true});
+  const dead = new Set();  // throttled requests cancelled before their frame
+  // A request made while a frame's callbacks (or the microtasks they queue) run continues the deepest chain of
+  // that frame; one made anywhere else starts a chain at 0. The frame's depth is forgotten in the next task.
   window.requestAnimationFrame = (cb) => {
-    const stack = (new Error().stack || "").split("\n");
-    const rearm = stack.length > 3 && /at Object\.tick /.test(stack[2]) && / at (\w+) /.exec(stack[3])?.[1] === cb.name;
-    return rearm ? setTimeout(() => raf(cb), 250) : raf(cb);
+    const d = frame + 1;
+    const run = (t) => {
+      frame = Math.max(frame, d);
+      if (!reset) { reset = true; setTimeout(() => { frame = -1; reset = false; }, 0); }
+      cb(t);
+    };
+    if (d > 30 && performance.now() - input > 1000) {
+      window.__pgRaf.throttled++;
+      const id = ++seq;  // kept apart from the browser's own ids
+      setTimeout(() => raf((t) => { if (!dead.delete(id)) run(t); }), 500);
+      return id;
+    }
+    return raf(run);
   };
+  const cancel = window.cancelAnimationFrame.bind(window);
+  window.cancelAnimationFrame = (id) => (id > 1e9 ? dead.add(id) : cancel(id));
 })();
 </script>"""
 
@@ -106,3 +130,40 @@ if (!window.__pgLive) {
   document.addEventListener("click", (e) => { if (!e.target.closest?.(".pg-hidden")) setTimeout(tick, 300); }, true);
 }
 """
+
+
+class HeadFirst:
+    """ASGI middleware: PAGE_HEAD as the first thing in the <head> of every HTML page the app serves (before
+    Gradio's module script, which must find the throttled requestAnimationFrame). Other responses pass through
+    untouched; an HTML page is at most a few hundred KB, so it is rewritten whole."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+        self.script = PAGE_HEAD.encode()
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http" or scope.get("method") != "GET":
+            await self.app(scope, receive, send)
+            return
+        start: dict | None = None
+        chunks: list[bytes] = []
+
+        async def send_page(message) -> None:
+            nonlocal start
+            if message["type"] == "http.response.start":
+                headers = dict(message.get("headers") or [])
+                if headers.get(b"content-type", b"").startswith(b"text/html") and b"content-encoding" not in headers:
+                    start = message  # held until the whole page is here
+                    return
+            elif message["type"] == "http.response.body" and start is not None:
+                chunks.append(message.get("body", b""))
+                if message.get("more_body"):
+                    return
+                body = b"".join(chunks).replace(b"<head>", b"<head>" + self.script, 1)
+                headers = [(k, v) for k, v in start.get("headers") or [] if k.lower() != b"content-length"]
+                await send({**start, "headers": [*headers, (b"content-length", str(len(body)).encode())]})
+                await send({"type": "http.response.body", "body": body})
+                return
+            await send(message)
+
+        await self.app(scope, receive, send_page)
