@@ -139,3 +139,36 @@ def test_a_room_of_six_pairs_decoding_together_gets_the_per_request_texts(loader
         assert got[i].n_tokens == [70, 70]
         assert got[i].texts == generate_pair(prompts[i], srcs, seed=50 + 2 * i, loader=loader, min_new_tokens=70,
                                              engine=False).texts
+
+
+EXIT_MID_BATCH = r"""
+import os, sys
+from playground.core.generation import Source, load_model, stream_pair
+loaded = {}
+def loader(model, adapter):
+    if (model, adapter) not in loaded:
+        loaded[(model, adapter)] = load_model(model, adapter, device="cpu")
+    return loaded[(model, adapter)]
+srcs = [Source(model="tiny", temperature=1.0, max_new_tokens=400)] * 2
+steps = stream_pair("Tell me a long story.", srcs, seed=3, loader=loader, min_new_tokens=400)
+for i, _ in enumerate(steps):
+    if i == 20:
+        print("exiting mid-batch", flush=True)
+        sys.exit(0)  # the worker is inside a decoding step
+"""
+
+
+def test_a_process_leaving_mid_batch_exits_cleanly(tmp_path):
+    """The app stopping while a batch decodes: the worker finishes its step and returns at exit, so the process
+    exits 0 (a daemon worker killed inside a torch op made the C++ runtime abort: 'terminate called without an
+    active exception', exit -6)."""
+    import subprocess
+    import sys
+
+    env = dict(os.environ, PLAYGROUND_HOME=str(tmp_path), PLAYGROUND_CACHE=os.path.abspath(CACHE),
+               HF_HUB_OFFLINE="1", PYTHONPATH=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    proc = subprocess.run([sys.executable, "-c", EXIT_MID_BATCH], env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert "exiting mid-batch" in proc.stdout, proc.stderr[-2000:]
+    assert "terminate called" not in proc.stderr, proc.stderr[-2000:]
+    assert proc.returncode == 0, proc.stderr[-2000:]

@@ -33,12 +33,14 @@ each one generated alone.
 
 from __future__ import annotations
 
+import atexit
 import itertools
 import os
 import queue
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -206,6 +208,8 @@ class Engine:
         self._mask: Any = None  # (rows, columns) 1 = real token, 0 = left padding
         self._thread: threading.Thread | None = None
         self._pool: Any = None  # the sampling threads (made on the first wide step)
+        self._closing = False
+        _LIVE.add(self)
 
     # -- public ---------------------------------------------------------------------------------------
     def submit(self, prompt_ids: list[int], sources: Sequence[Any], seeds: Sequence[int], user: str = "",
@@ -234,6 +238,17 @@ class Engine:
                 self._thread.start()
             self._lock.notify_all()
         return t
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Stop the worker after the step it is in (its requests fail with one line) and wait for it."""
+        with self._lock:
+            self._closing = True
+            thread = self._thread
+            self._lock.notify_all()
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
 
     def load(self) -> dict[str, int]:
         """Rows running and waiting now (for a status line)."""
@@ -302,6 +317,12 @@ class Engine:
             torch.set_num_threads(THREADS)  # OpenMP: this worker thread's own team only
         while True:
             with self._lock:
+                if self._closing:
+                    victims = {r.ticket for r in self._rows} | set(self._waiting)
+                    self._rows, self._waiting, self._cache, self._mask, self._thread = [], [], None, None, None
+                    for t in victims:
+                        t._put(Failed(ModelError("the app is shutting down; this generation was not finished")))
+                    return
                 self._drop_cancelled()
                 if not self._rows and not self._waiting:
                     self._lock.wait(timeout=IDLE_S)
@@ -520,6 +541,16 @@ def _pad_left(x: Any, cols: int) -> Any:
 
 # -- one engine per loaded model ---------------------------------------------------------------------
 _ENGINES_LOCK = threading.Lock()
+_LIVE: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_all() -> None:
+    """At interpreter exit each worker finishes its step and returns: a daemon thread still inside a torch op
+    when the interpreter tears down made the C++ runtime abort ('terminate called without an active
+    exception', seen when the benchmark stopped a server mid-batch)."""
+    for eng in list(_LIVE):
+        eng.close(timeout=10.0)
 _ATTR = "_playground_engine"
 
 
