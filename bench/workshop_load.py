@@ -1,7 +1,8 @@
 """Benchmark: a workshop room voting at once, with the shared generation engine vs per-request generation.
 
     .venv/bin/python bench/workshop_load.py --quick            # tiny model, 20 annotators, < 5 minutes
-    .venv/bin/python bench/workshop_load.py                    # bundled SmolLM2-135M, 20 annotators, 2 x 2 phases
+    .venv/bin/python bench/workshop_load.py                    # bundled SmolLM2-135M, 20 annotators, 2 x 2 phases of 300 s
+    .venv/bin/python bench/workshop_load.py --rounds 1         # one engine and one per-request phase (~12 min)
     .venv/bin/python bench/workshop_load.py --rounds 1 --per-request-concurrency 0   # both at the app's limit
 
 Each phase starts the arena on loopback in its own process (a fresh workspace; PLAYGROUND_ENGINE=1 for the
@@ -205,7 +206,10 @@ def main() -> int:
     ap.add_argument("--clients", type=int, default=20)
     ap.add_argument("--tokens", type=int, default=128, help="max new tokens per side")
     ap.add_argument("--think", type=float, default=3.0, help="mean seconds between a pair and its vote")
-    ap.add_argument("--phase-s", type=float, default=120.0, help="seconds each phase keeps asking for pairs")
+    ap.add_argument("--phase-s", type=float, default=300.0,
+                    help="seconds each phase keeps asking for pairs (300: a 120 s phase holds under two of the "
+                         "engine's waves of 20 pairs on the bundled model, so its count is mostly where the "
+                         "phase end falls)")
     ap.add_argument("--rounds", type=int, default=2, help="engine/per-request alternations")
     ap.add_argument("--gen-concurrency", type=int, default=0,
                     help="engine mode's /arena_generate concurrency limit (0: the app's)")
