@@ -29,6 +29,11 @@ ARG PIP_CERT
 ARG PIP_FIND_LINKS
 ARG PIP_EXTRA_INDEX_URL
 ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
+# tcmalloc for the training jobs (playground/core/alloc.py: the reward model at a third of glibc's peak memory,
+# at glibc's speed); best effort: without it the jobs pin glibc's mmap threshold instead.
+RUN (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+       libtcmalloc-minimal4 && rm -rf /var/lib/apt/lists/*) \
+    || echo "libtcmalloc-minimal4 not installed: training jobs run on glibc"
 RUN useradd -m -u 1000 user && mkdir -p /home/user/app && chown user:user /home/user/app
 WORKDIR /home/user/app
 COPY requirements.txt ./

@@ -55,6 +55,10 @@ def test_cli_run_learns_separable_prefs(trained: dict[str, Any]) -> None:
     assert all({"accuracy", "margin"} <= set(m) for m in metrics if "loss" in m and "train_loss" not in m)
     result = json.loads((rd / "result.json").read_text())
     assert result["base_model"] == "tiny" and result["use_lora"] and result["global_step"] == 16
+    # the job ran on tcmalloc where it is installed (.ci/run installs it), else on glibc with the threshold pinned
+    from playground.core import alloc
+
+    assert result["allocator"] == ("tcmalloc" if alloc.find_tcmalloc() else "glibc (mmap threshold pinned)")
     assert result["eval_accuracy"] >= 0.9
     # the run header: pair counts per split, what fitting did, and no too-few warning at 128 / 32 pairs
     assert (result["train_pairs"], result["eval_pairs"]) == (128, 32) and result["data_warning"] == ""

@@ -96,7 +96,9 @@ MMAP_THRESHOLD_BYTES = 128 * 1024
 
 
 def tune_malloc() -> bool:
-    """Pin glibc's mmap threshold at its starting value (128 KiB) so every large tensor stays an mmap of its own.
+    """Pin glibc's mmap threshold at its starting value (128 KiB) so every large tensor stays an mmap of its own;
+    nothing when the job runs on tcmalloc (core/alloc.py: the CLI re-executes training commands with it where it
+    is installed, which gives the same memory without this price).
 
     Left alone, glibc raises the threshold to the size of each large block freed (up to 32 MiB), after which the
     activations of every forward/backward (4-20 MB tensors, thousands per step) come from the heap arenas, whose
@@ -108,6 +110,11 @@ def tune_malloc() -> bool:
     Returns whether it took effect."""
     import ctypes
     import ctypes.util
+
+    from playground.core import alloc
+
+    if alloc.in_use() != "glibc":
+        return False
 
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")

@@ -14,7 +14,8 @@ counts (kept / truncated / dropped) go to the run header (status.json `notes`), 
 
 Memory: activation checkpointing is on (recompute each layer's activations in the backward pass instead of
 keeping them all), batches are padded to their longest pair, not to max_length, and glibc's mmap threshold is
-pinned (stages/trainer.tune_malloc: 3.2 -> 1.2 GB peak on the bundled model). bench/README.md has the numbers.
+kept from fragmenting: the job runs on tcmalloc where it is installed (core/alloc.py), else glibc's mmap threshold is
+pinned (stages/trainer.tune_malloc): 3.2 -> 1.2 GB peak on the bundled model. bench/README.md has the numbers.
 
 Writes run_dir/adapter (LoRA adapter + score head, or the full model when use_lora is off, plus the
 tokenizer) and run_dir/result.json, which `stages/reward/service.load_reward_model` reads back for
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from playground.core import alloc
 from playground.core.config import RewardRun
 from playground.core.runs import write_phase, write_result
 from playground.stages.trainer import (
@@ -44,7 +46,7 @@ def run(cfg: RewardRun, run_dir: str | Path) -> None:
     from playground.stages.data import announce_data, fitted_preference_rows
 
     run_dir = Path(run_dir)
-    tune_malloc()  # peak memory: see stages/trainer.tune_malloc
+    pinned = tune_malloc()  # peak memory on glibc: see stages/trainer.tune_malloc and core/alloc.py
     seed_everything(cfg.seed)
     spec, device, tok = chat_model_setup(cfg)
     train_rows, eval_rows, info = fitted_preference_rows(cfg.dataset, cfg.eval_fraction, cfg.seed, tok,
@@ -92,6 +94,7 @@ def run(cfg: RewardRun, run_dir: str | Path) -> None:
     tok.save_pretrained(str(out))
     write_result(run_dir, {
         "stage": "reward",
+        "allocator": alloc.in_use() + (" (mmap threshold pinned)" if pinned else ""),
         "global_step": trainer.state.global_step,
         "base_model": cfg.model,
         "adapter": str(out),
