@@ -142,8 +142,8 @@ class HeadFirst:
         self.script = PAGE_HEAD.encode()
 
     async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] != "http" or scope.get("method") != "GET":
-            await self.app(scope, receive, send)
+        if scope["type"] != "http" or scope.get("method") != "GET" or "file=" in scope.get("path", ""):
+            await self.app(scope, receive, send)  # a file a user downloads is served as it is, HTML or not
             return
         start: dict | None = None
         chunks: list[bytes] = []
