@@ -548,9 +548,11 @@ _LIVE: weakref.WeakSet[Engine] = weakref.WeakSet()
 def _close_all() -> None:
     """At interpreter exit each worker finishes its step and returns: a daemon thread still inside a torch op
     when the interpreter tears down made the C++ runtime abort ('terminate called without an active
-    exception', seen when the benchmark stopped a server mid-batch)."""
+    exception': tests/test_engine.py exits a process mid-batch)."""
     for eng in list(_LIVE):
         eng.close(timeout=10.0)
+
+
 _ATTR = "_playground_engine"
 
 
