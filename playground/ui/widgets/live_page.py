@@ -29,8 +29,9 @@ CSS = """
 # in the page's <head> (Gradio's own `head` option inserts it only after the bundle ran). It counts how many
 # frames in a row a chain of callbacks has re-armed itself; past 30 frames (half a second: longer than any
 # transition), while nobody has touched the page for a second, the chain gets its next frame after 500 ms
-# (2 frames a second). The bare page then costs 0.3% (bench/page_cpu.py --floor). Frames after a click, a key
-# or a scroll, and the first half second of every animation, are untouched.
+# (2 frames a second). The bare page then costs 0.4% (bench/page_cpu.py --floor). Frames within a second of a
+# click, a key or a scroll are untouched, and so is the first half second of an animation started outside such a
+# chain (one started from inside a long chain's frame counts as part of it).
 PAGE_HEAD = r"""<script>
 (() => {
   if (window.__pgRaf) return;
