@@ -87,22 +87,18 @@ def main() -> int:
     from playwright.sync_api import sync_playwright
 
     from playground.core.runs import FINAL_STATES, read_status
-    from playground.ui.app import build_app, launch_kwargs, make_context
+    from playground.ui.app import build_app, make_context, serve_local
 
     ctx = make_context(default_model="tiny")
     demo = build_app(ctx)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    demo.queue(default_concurrency_limit=16).launch(server_name="127.0.0.1", server_port=port,
-                                                    prevent_thread_lock=True, quiet=True, **launch_kwargs())
+    url = serve_local(demo)
     live, idle = [], []
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=chromium, args=ARGS)
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.set_default_timeout(60_000)
-            page.goto(f"http://127.0.0.1:{port}/")
+            page.goto(url)
             page.get_by_text("RLHF Playground").first.wait_for()
             page.get_by_role("tab", name="2 · SFT", exact=True).click()
             if not args.no_run:

@@ -21,7 +21,6 @@ import argparse
 import os
 import re
 import shutil
-import socket
 import sys
 import tempfile
 import time
@@ -413,23 +412,19 @@ def main() -> int:
     from playwright.sync_api import sync_playwright
 
     from bench.page_cpu import TICK, cpu_ticks, renderers
-    from playground.ui.app import build_app, launch_kwargs, make_context
+    from playground.ui.app import build_app, make_context, serve_local
 
     print(f"home {home}; model {args.model}; load {load()}", flush=True)
     ctx = make_context(default_model=args.model)
     demo = build_app(ctx)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    demo.queue(default_concurrency_limit=16).launch(server_name="127.0.0.1", server_port=port,
-                                                    prevent_thread_lock=True, quiet=True, **launch_kwargs())
+    url = serve_local(demo)
     w = None
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=chromium, args=ARGS)
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.set_default_timeout(60_000)
-            page.goto(f"http://127.0.0.1:{port}/")  # opened once, before any dataset or run exists
+            page.goto(url)  # opened once, before any dataset or run exists
             page.get_by_text("RLHF Playground").first.wait_for()
             page.wait_for_timeout(3000)
             w = Walk(page, ctx)

@@ -38,15 +38,11 @@ def app_server(tmp_path_factory: pytest.TempPathFactory):
     h = tmp_path_factory.mktemp("apphome")
     old = os.environ.get("PLAYGROUND_HOME")
     os.environ["PLAYGROUND_HOME"] = str(h)
-    from playground.ui.app import build_app, launch_kwargs, make_context
+    from playground.ui.app import build_app, make_context, serve_local
 
     ctx = make_context(default_model="tiny")
     demo = build_app(ctx)
-    port = free_port()
-    demo.queue(default_concurrency_limit=16).launch(
-        server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **launch_kwargs()
-    )
-    yield {"url": f"http://127.0.0.1:{port}/", "ctx": ctx, "home": h}
+    yield {"url": serve_local(demo), "ctx": ctx, "home": h}
     demo.close()
     ctx.jobs.close()
     if old is None:

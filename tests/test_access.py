@@ -60,16 +60,13 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Any:
     h = tmp_path_factory.mktemp("securehome")
     old = os.environ.get("PLAYGROUND_HOME")
     os.environ["PLAYGROUND_HOME"] = str(h)
-    from playground.ui.app import build_app, launch_kwargs, make_context
+    from playground.ui.app import build_app, make_context, serve_local
 
     spec = ",".join(f"{u}:{pw}:{role.name.lower()}" for u, (pw, role) in USERS.items())
     auth = AuthConfig.from_env(spec, CODE, oauth=False)
     ctx = make_context(default_model="tiny")
     demo = build_app(ctx, auth)
-    port = free_port()
-    demo.queue(default_concurrency_limit=16).launch(server_name="127.0.0.1", server_port=port,
-                                                    prevent_thread_lock=True, quiet=True, **launch_kwargs(auth))
-    yield {"url": f"http://127.0.0.1:{port}", "ctx": ctx, "demo": demo}
+    yield {"url": serve_local(demo, auth=auth).rstrip("/"), "ctx": ctx, "demo": demo}
     demo.close()
     ctx.jobs.close()
     if old is None:

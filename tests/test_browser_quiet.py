@@ -161,8 +161,7 @@ def test_a_page_opened_later_shows_the_followed_run_as_it_is_now(home) -> None: 
 
     from playground.core.config import load_config, save_config, to_dict
     from playground.core.paths import runs_dir
-    from playground.ui.app import build_app, launch_kwargs, make_context
-    from tests.conftest import free_port
+    from playground.ui.app import build_app, make_context, serve_local
 
     ctx = make_context(default_model="tiny")
     cfg = load_config("ppo", "presets/ppo/tiny-cpu.yaml", [])
@@ -180,15 +179,13 @@ def test_a_page_opened_later_shows_the_followed_run_as_it_is_now(home) -> None: 
         for step in (1, 2):
             f.write(json.dumps({"step": step, "score": 0.1 * step, "max_steps": 2, "time": time.time()}) + "\n")
     write_status(run_dir, state="succeeded", started=time.time() - 9, ended=time.time())
-    port = free_port()
-    demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
-                        **launch_kwargs())
+    url = serve_local(demo, concurrency=None)
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.set_default_timeout(60_000)
-            page.goto(f"http://127.0.0.1:{port}/")
+            page.goto(url)
             page.get_by_role("tab", name="5 · PPO", exact=True).click()
             page.wait_for_function("""id => { const p = document.querySelector(`.pg-live[data-pg-run='${id}']`);
                 return p && p.innerText.includes('succeeded') && p.dataset.pgLive === '0'; }""", arg=run_id)

@@ -245,18 +245,16 @@ def test_dataset_tab_in_a_browser(home):
 
     from playwright.sync_api import sync_playwright
 
-    from tests.conftest import ARTIFACTS, free_port
+    from tests.conftest import ARTIFACTS
 
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
         pytest.skip("Debian chromium is not installed (.ci/run installs it)")
-    from playground.ui.app import build_app, launch_kwargs, make_context
+    from playground.ui.app import build_app, make_context, serve_local
 
     ctx = make_context(default_model="tiny")
     demo = build_app(ctx)
-    port = free_port()
-    demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
-                        **launch_kwargs())
+    url = serve_local(demo, concurrency=None)
     args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
             "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -265,7 +263,7 @@ def test_dataset_tab_in_a_browser(home):
             browser = p.chromium.launch(executable_path=chromium, args=args)
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.set_default_timeout(60_000)
-            page.goto(f"http://127.0.0.1:{port}/")
+            page.goto(url)
             page.locator("#ds-table th").first.wait_for()
             delete = page.get_by_role("button", name="🗑 Delete dataset", exact=True)
             assert delete.is_disabled()  # an empty workspace: nothing to delete

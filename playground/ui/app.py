@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Callable
 from typing import Any
 
@@ -122,6 +123,20 @@ def build_app(ctx: AppContext, auth: AuthConfig | None = None) -> gr.Blocks:
         live.wire_page(demo, ctx)  # the page script: live panels and pickers follow the workspace
     ctx.roles = guard.install(demo, auth)  # after every event exists: each one gets its role check
     return demo
+
+
+def serve_local(demo: gr.Blocks, concurrency: int | None = 16, auth: AuthConfig | None = None) -> str:
+    """Serve a built app (build_app) from this process on a free loopback port with launch_kwargs, as `make run`
+    does (head script, middleware, CSS, sign-in when `auth` gates pages), and return its URL. For tests, benches
+    and the loop walk; the caller closes the demo. `concurrency`: the queue's default concurrency limit (None:
+    Gradio's own, 1)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    queued = demo.queue() if concurrency is None else demo.queue(default_concurrency_limit=concurrency)
+    queued.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
+                  **launch_kwargs(auth))
+    return f"http://127.0.0.1:{port}/"
 
 
 MAX_UPLOAD = os.environ.get("PLAYGROUND_MAX_UPLOAD", "50mb")
