@@ -55,6 +55,7 @@ def test_cli_run_learns_separable_prefs(trained: dict[str, Any]) -> None:
     assert all({"accuracy", "margin"} <= set(m) for m in metrics if "loss" in m and "train_loss" not in m)
     result = json.loads((rd / "result.json").read_text())
     assert result["base_model"] == "tiny" and result["use_lora"] and result["global_step"] == 16
+    assert result["shared_prefix"] is True  # one tree row per pair (stages/reward/shared_prefix.py)
     # the job ran on tcmalloc where it is installed (.ci/run installs it), else on glibc with the threshold pinned
     from playground.core import alloc
 

@@ -95,6 +95,9 @@ class RewardRun(BaseRun):
     max_length: int = _f(256, "Truncate prompt+response to this many tokens.", min=8, max=MAX_TOKENS)
     center_rewards_coefficient: float = _f(0.0, "Penalty that keeps rewards centred on zero (0 to disable).",
                                             min=0.0, max=100.0)
+    # Performance
+    shared_prefix: bool = _f(True, "Run the prompt a pair's two answers share once, not twice (same loss, "
+                             "fewer tokens; off: TRL's two padded rows per pair).")
 
 
 @dataclass
