@@ -106,3 +106,25 @@ def test_tree_rows_give_trls_rewards_loss_and_gradients(tiny_rm: tuple) -> None:
     for n in grads[0]:
         assert torch.allclose(grads[0][n], grads[1][n], atol=1e-5, rtol=1e-4), n
     assert any(g.abs().sum() > 0 for g in grads[1].values())
+
+
+def test_scoring_pairs_in_tree_rows_matches_scoring_each_answer(tiny_rm: tuple) -> None:
+    """eval-rm, the Inspect section and the length-bias check score pairs as tree rows: same numbers as
+    score_batch on each answer alone."""
+    from playground.stages.reward import service
+
+    model, tok = tiny_rm
+    pairs = [{"prompt": "Tell me about the sea. " * 6, "chosen": "It is wide and deep.", "rejected": "no."},
+             {"prompt": [{"role": "user", "content": "Hi?"}], "chosen": "Hello!", "rejected": "Hello!"},
+             {"prompt": "Why?", "chosen": "Because it is.", "rejected": "Because it is, and more besides."}]
+    model.eval()
+    try:
+        scored = service.score_pairs(model, tok, pairs, batch_size=2)
+        prompts = [p["prompt"] for p in pairs]
+        alone_c = service.score_batch(model, tok, prompts, [p["chosen"] for p in pairs], batch_size=1)
+        alone_r = service.score_batch(model, tok, prompts, [p["rejected"] for p in pairs], batch_size=1)
+    finally:
+        model.train()
+    assert [s["r_chosen"] for s in scored] == pytest.approx(alone_c, abs=1e-5)
+    assert [s["r_rejected"] for s in scored] == pytest.approx(alone_r, abs=1e-5)
+    assert scored[1]["margin"] == 0 and scored[0]["agree"] == (alone_c[0] > alone_r[0])

@@ -147,13 +147,41 @@ def pairs_from_workspace(ws: Any, pool: str | None = None) -> list[dict[str, Any
     return out
 
 
+def _score_tree_rows(model: Any, tok: Any, pairs: list[dict[str, Any]], batch_size: int) -> tuple[list, list]:
+    """(r_chosen, r_rejected) with one row per pair, the shared prompt run once (stages/reward/shared_prefix.py):
+    the same rewards as score_batch on each answer, to float rounding, for about half the tokens."""
+    import torch
+
+    from playground.stages.reward.shared_prefix import SharedPrefixCollator, tree_rewards
+
+    max_length = getattr(model, "max_length", None)
+    device = next(model.parameters()).device
+    collate = SharedPrefixCollator(tok.pad_token_id)
+    rc: list[float] = []
+    rr: list[float] = []
+    with torch.no_grad():
+        for i in range(0, len(pairs), batch_size):
+            batch = collate([{"chosen_ids": encode(tok, p["prompt"], p["chosen"], max_length),
+                              "rejected_ids": encode(tok, p["prompt"], p["rejected"], max_length)}
+                             for p in pairs[i:i + batch_size]])
+            c, r = tree_rewards(model, {k: v.to(device) for k, v in batch.items()})
+            rc.extend(float(v) for v in c.float().cpu())
+            rr.extend(float(v) for v in r.float().cpu())
+    return rc, rr
+
+
 def score_pairs(model: Any, tok: Any, pairs: list[dict[str, Any]], batch_size: int = 16) -> list[dict[str, Any]]:
     """Each pair plus r_chosen, r_rejected, margin (r_chosen - r_rejected) and agree (margin > 0)."""
     if not pairs:
         return []
-    prompts = [p["prompt"] for p in pairs]
-    rc = score_batch(model, tok, prompts, [p["chosen"] for p in pairs], batch_size)
-    rr = score_batch(model, tok, prompts, [p["rejected"] for p in pairs], batch_size)
+    from playground.stages.reward.shared_prefix import score_head
+
+    if score_head(model) is not None:
+        rc, rr = _score_tree_rows(model, tok, pairs, batch_size)
+    else:
+        prompts = [p["prompt"] for p in pairs]
+        rc = score_batch(model, tok, prompts, [p["chosen"] for p in pairs], batch_size)
+        rr = score_batch(model, tok, prompts, [p["rejected"] for p in pairs], batch_size)
     out = []
     for p, c, r in zip(pairs, rc, rr):
         out.append({**p, "r_chosen": c, "r_rejected": r, "margin": c - r, "agree": c > r})
