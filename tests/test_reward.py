@@ -56,6 +56,7 @@ def test_cli_run_learns_separable_prefs(trained: dict[str, Any]) -> None:
     result = json.loads((rd / "result.json").read_text())
     assert result["base_model"] == "tiny" and result["use_lora"] and result["global_step"] == 16
     assert result["shared_prefix"] is True  # one tree row per pair (stages/reward/shared_prefix.py)
+    assert result["speed"]["attn_implementation"] == "sdpa" and result["speed"]["fused_optimizer"] is True
     # the job ran on tcmalloc where it is installed (.ci/run installs it), else on glibc with the threshold pinned
     from playground.core import alloc
 

@@ -128,3 +128,26 @@ def test_scoring_pairs_in_tree_rows_matches_scoring_each_answer(tiny_rm: tuple) 
     assert [s["r_chosen"] for s in scored] == pytest.approx(alone_c, abs=1e-5)
     assert [s["r_rejected"] for s in scored] == pytest.approx(alone_r, abs=1e-5)
     assert scored[1]["margin"] == 0 and scored[0]["agree"] == (alone_c[0] > alone_r[0])
+
+
+def test_speed_fields_reach_the_job(tmp_path: object) -> None:
+    """The Speed group's fields are what the reward job runs with (result.json reads them back from the live
+    model and optimiser), and shared_prefix: false trains on TRL's own layout."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parent.parent
+    run_dir = Path(str(tmp_path)) / "run"
+    sets = ["max_steps=2", "eval_fraction=0", "torch_threads=1", "attn_implementation=eager",
+            "fused_optimizer=false", "shared_prefix=false"]
+    proc = subprocess.run([sys.executable, "-m", "playground", "reward", "--config",
+                           str(repo / "presets/reward/tiny-cpu.yaml"), "--run-dir", str(run_dir),
+                           *[x for s in sets for x in ("--set", s)]], cwd=repo, capture_output=True, text=True,
+                          env={**os.environ, "PLAYGROUND_HOME": str(tmp_path)}, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads((run_dir / "result.json").read_text())
+    assert result["speed"] == {"torch_threads": 1, "attn_implementation": "eager", "fused_optimizer": False}
+    assert result["shared_prefix"] is False and result["global_step"] == 2

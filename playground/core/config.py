@@ -70,6 +70,11 @@ class BaseRun:
                             max=64)
     accelerate_config: str = _f("", "Optional accelerate config file (e.g. presets/accelerate/deepspeed-zero2.yaml).")
     resume_from_checkpoint: str = _f("", "'' to start fresh, 'last' for the newest checkpoint, or a path.")
+    # Speed (bench/README.md, "CPU speed push", has what each measured on the bundled model)
+    torch_threads: int = _f(0, "CPU threads for the job's maths (0: torch's default, one per core).", min=0, max=256)
+    attn_implementation: str = _f("sdpa", "Attention kernel: sdpa (PyTorch's fused attention) or eager (plain "
+                                  "matmuls, slower).", choices=("sdpa", "eager"))
+    fused_optimizer: bool = _f(True, "AdamW as one fused kernel per step instead of a loop over the tensors.")
 
 
 @dataclass

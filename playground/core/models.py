@@ -319,7 +319,7 @@ def load_causal_lm(spec: ModelSpec, device: str = "auto", trust_remote_code: boo
     return model.to(dev) if "device_map" not in kwargs else model
 
 
-def load_reward_lm(spec: ModelSpec, device: str = "auto", trust_remote_code: bool = False) -> Any:
+def load_reward_lm(spec: ModelSpec, device: str = "auto", trust_remote_code: bool = False, **kwargs: Any) -> Any:
     """A sequence-classification model with one output (the reward), over the registry model."""
     _quiet_transformers()
     from transformers import AutoModelForSequenceClassification
@@ -327,7 +327,7 @@ def load_reward_lm(spec: ModelSpec, device: str = "auto", trust_remote_code: boo
     dev, dtype = pick_device(device)
     try:
         model = AutoModelForSequenceClassification.from_pretrained(
-            model_path(spec), num_labels=1, dtype=dtype, trust_remote_code=trust_remote_code
+            model_path(spec), num_labels=1, dtype=dtype, trust_remote_code=trust_remote_code, **kwargs
         )
     except ModelError:
         raise

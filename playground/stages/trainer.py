@@ -136,6 +136,26 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def speed_setup(cfg: Any) -> dict[str, Any]:
+    """Apply the config's Speed fields that act on the process (the thread count) and return the settings the run
+    uses, for result.json. attn_implementation goes to the model loader, fused_optimizer to the optimiser."""
+    import torch
+
+    if getattr(cfg, "torch_threads", 0) > 0:
+        torch.set_num_threads(cfg.torch_threads)
+    return {"torch_threads": torch.get_num_threads(), "attn_implementation": cfg.attn_implementation,
+            "fused_optimizer": cfg.fused_optimizer}
+
+
+def speed_used(speed: dict[str, Any], model: Any, optimizer: Any) -> dict[str, Any]:
+    """speed_setup's dict with what the job actually ran: the model's attention kernel and the optimiser's fused
+    flag (a transformers / accelerate wrapper is looked through)."""
+    inner = getattr(optimizer, "optimizer", optimizer)
+    config = getattr(getattr(model, "get_base_model", lambda: model)(), "config", None)
+    return {**speed, "attn_implementation": getattr(config, "_attn_implementation", speed["attn_implementation"]),
+            "fused_optimizer": bool(getattr(inner, "defaults", {}).get("fused"))}
+
+
 def make_callback(run_dir: str | Path, extra: dict[str, Any] | None = None) -> Any:
     """A transformers TrainerCallback that appends every log event to metrics.jsonl and obeys STOP."""
     from transformers import TrainerCallback
@@ -202,6 +222,7 @@ def training_args_common(cfg: Any, run_dir: str | Path, device: str) -> dict[str
         dataloader_num_workers=0,
         include_num_input_tokens_seen="non_padding",
         activation_checkpointing=True,  # TRL's default (less memory), under the name transformers 6 keeps
+        optim="adamw_torch_fused" if cfg.fused_optimizer else "adamw_torch",
     )
 
 

@@ -31,6 +31,8 @@ from playground.stages.trainer import (
     make_callback,
     resolve_resume,
     seed_everything,
+    speed_setup,
+    speed_used,
     training_args_common,
 )
 
@@ -43,6 +45,7 @@ def run(cfg: DPORun, run_dir: str | Path) -> None:
     if cfg.beta <= 0:
         raise ConfigError(f"beta must be > 0 (got {cfg.beta}); 0.1 is the usual starting point")
     seed_everything(cfg.seed)
+    speed = speed_setup(cfg)
     adapter_in = sft_adapter(cfg.sft_run) if cfg.sft_run.strip() else None
     spec, device, tok = chat_model_setup(cfg)
     # fitted here (the answer whole, the prompt's start cut) so DPOTrainer neither cuts answers nor drops pairs
@@ -54,7 +57,8 @@ def run(cfg: DPORun, run_dir: str | Path) -> None:
     from trl import DPOConfig, DPOTrainer
 
     write_phase(run_dir, "loading model")
-    model = models.load_causal_lm(spec, cfg.device, cfg.trust_remote_code)
+    model = models.load_causal_lm(spec, cfg.device, cfg.trust_remote_code,
+                                  attn_implementation=cfg.attn_implementation)
     peft_config = None
     if adapter_in is not None:
         from peft import PeftModel
@@ -93,6 +97,7 @@ def run(cfg: DPORun, run_dir: str | Path) -> None:
     tok.save_pretrained(str(out))
     write_result(run_dir, {
         "stage": "dpo",
+        "speed": speed_used(speed, trainer.model, trainer.optimizer),
         "global_step": trainer.state.global_step,
         "base_model": cfg.model,
         "adapter": str(out),

@@ -95,27 +95,31 @@ class SharedPrefixCollator:
         return out
 
 
+def _seqcls(model: nn.Module) -> nn.Module:
+    """The transformers sequence-classification model inside a PEFT wrapper (LoRA layers live inside it)."""
+    get = getattr(model, "get_base_model", None)
+    return get() if callable(get) else model
+
+
 def score_head(model: nn.Module) -> nn.Module | None:
-    """The sequence-classification head (`score`) inside a plain or PEFT-wrapped model, or None."""
-    for name, module in model.named_modules():
-        if name == "score" or name.endswith(".score"):
-            return module
-    return None
+    """The sequence-classification head (`score`) with its backbone beside it, or None (then TRL's layout)."""
+    inner = _seqcls(model)
+    head = getattr(inner, "score", None)
+    backbone = getattr(inner, getattr(inner, "base_model_prefix", "") or "model", None)
+    return head if isinstance(head, nn.Module) and isinstance(backbone, nn.Module) else None
 
 
 def tree_rewards(model: nn.Module, inputs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-    """(rewards of the chosen answers, rewards of the rejected answers), one forward over the tree rows."""
-    head = score_head(model)
-    seen: list[torch.Tensor] = []
-    handle = head.register_forward_hook(lambda _m, _i, out: seen.append(out))
-    try:
-        model(input_ids=inputs["input_ids"], attention_mask=inputs["tree_mask"],
-              position_ids=inputs["position_ids"], use_cache=False)
-    finally:
-        handle.remove()
-    per_token = seen[-1].squeeze(-1)  # (B, S): the head's output at every position
-    rows = torch.arange(per_token.shape[0], device=per_token.device)
-    return per_token[rows, inputs["chosen_last"]], per_token[rows, inputs["rejected_last"]]
+    """(rewards of the chosen answers, rewards of the rejected answers), one forward over the tree rows: the
+    backbone over every token, the head only at the two positions per row it is read at."""
+    inner = _seqcls(model)
+    backbone = getattr(inner, inner.base_model_prefix)
+    hidden = backbone(input_ids=inputs["input_ids"], attention_mask=inputs["tree_mask"],
+                      position_ids=inputs["position_ids"], use_cache=False).last_hidden_state
+    rows = torch.arange(hidden.shape[0], device=hidden.device)
+    picked = torch.cat([hidden[rows, inputs["chosen_last"]], hidden[rows, inputs["rejected_last"]]])
+    rewards = inner.score(picked).squeeze(-1).float()
+    return rewards[: len(rows)], rewards[len(rows):]
 
 
 class SharedPrefixRewardTrainer(RewardTrainer):

@@ -40,6 +40,8 @@ from playground.stages.trainer import (
     make_callback,
     resolve_resume,
     seed_everything,
+    speed_setup,
+    speed_used,
     training_args_common,
     tune_malloc,
 )
@@ -52,6 +54,7 @@ def run(cfg: RewardRun, run_dir: str | Path) -> None:
     run_dir = Path(run_dir)
     pinned = tune_malloc()  # peak memory on glibc: see stages/trainer.tune_malloc and core/alloc.py
     seed_everything(cfg.seed)
+    speed = speed_setup(cfg)
     spec, device, tok = chat_model_setup(cfg)
     train_rows, eval_rows, info = fitted_preference_rows(cfg.dataset, cfg.eval_fraction, cfg.seed, tok,
                                                          cfg.max_length)
@@ -63,7 +66,8 @@ def run(cfg: RewardRun, run_dir: str | Path) -> None:
     from playground.stages.reward.shared_prefix import SharedPrefixRewardTrainer, score_head
 
     write_phase(run_dir, "loading model")
-    model = models.load_reward_lm(spec, cfg.device, cfg.trust_remote_code)
+    model = models.load_reward_lm(spec, cfg.device, cfg.trust_remote_code,
+                                  attn_implementation=cfg.attn_implementation)
     args = RewardConfig(**{
         **training_args_common(cfg, run_dir, device),
         "max_length": cfg.max_length,  # every pair already fits, so TRL's filter drops nothing
@@ -102,6 +106,7 @@ def run(cfg: RewardRun, run_dir: str | Path) -> None:
     tok.save_pretrained(str(out))
     write_result(run_dir, {
         "stage": "reward",
+        "speed": speed_used(speed, trainer.model, trainer.optimizer),
         "allocator": alloc.in_use() + (" (mmap threshold pinned)" if pinned else ""),
         "global_step": trainer.state.global_step,
         "base_model": cfg.model,

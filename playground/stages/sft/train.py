@@ -20,6 +20,8 @@ from playground.stages.trainer import (
     make_callback,
     resolve_resume,
     seed_everything,
+    speed_setup,
+    speed_used,
     training_args_common,
 )
 
@@ -33,6 +35,7 @@ def run(cfg: SFTRun, run_dir: str | Path) -> None:
 
     run_dir = Path(run_dir)
     seed_everything(cfg.seed)
+    speed = speed_setup(cfg)
     write_phase(run_dir, "reading the dataset")
     train_rows, eval_rows = instruction_rows(cfg.dataset, cfg.eval_fraction, cfg.seed)
     spec, device, tok = chat_model_setup(cfg)
@@ -46,7 +49,8 @@ def run(cfg: SFTRun, run_dir: str | Path) -> None:
         quant = {"quantization_config": BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
                                                            bnb_4bit_compute_dtype=torch.bfloat16)}
     write_phase(run_dir, "loading model")
-    model = models.load_causal_lm(spec, cfg.device, cfg.trust_remote_code, **quant)
+    model = models.load_causal_lm(spec, cfg.device, cfg.trust_remote_code,
+                                  attn_implementation=cfg.attn_implementation, **quant)
     args = SFTConfig(
         **training_args_common(cfg, run_dir, device),
         max_length=cfg.max_length,
@@ -76,5 +80,5 @@ def run(cfg: SFTRun, run_dir: str | Path) -> None:
     tok.save_pretrained(str(out))
     (run_dir / "result.json").write_text(json.dumps({
         "global_step": trainer.state.global_step, "base_model": cfg.model, "adapter": str(out),
-        "use_lora": cfg.use_lora,
+        "use_lora": cfg.use_lora, "speed": speed_used(speed, trainer.model, trainer.optimizer),
     }))

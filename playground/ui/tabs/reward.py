@@ -53,7 +53,7 @@ GROUPS = [
                                                          "lora_target_modules"]),
     ("Training", ["learning_rate", "lr_scheduler_type", "num_train_epochs", "max_steps", "per_device_train_batch_size",
                   "gradient_accumulation_steps", "eval_steps", "save_steps", "seed"]),
-    ("Speed", ["shared_prefix"]),
+    ("Speed", ["shared_prefix", "torch_threads", "attn_implementation", "fused_optimizer"]),
     ("Launch", ["device", "num_processes", "accelerate_config"]),
 ]
 FIELDS = [n for _, names in GROUPS for n in names]

@@ -46,6 +46,7 @@ GROUPS = [
     ("LoRA", ["use_lora", "lora_r", "lora_alpha", "lora_dropout", "lora_target_modules", "load_in_4bit"]),
     ("Training", ["learning_rate", "lr_scheduler_type", "num_train_epochs", "max_steps", "per_device_train_batch_size",
                   "gradient_accumulation_steps", "eval_steps", "save_steps", "seed"]),
+    ("Speed", ["torch_threads", "attn_implementation", "fused_optimizer"]),
     ("Launch", ["device", "num_processes", "accelerate_config"]),
 ]
 FIELDS = [n for _, names in GROUPS for n in names]
