@@ -1,6 +1,6 @@
 """The reward trainer's shared-prefix rows (stages/reward/shared_prefix.py): the layout is the hand-drawn tree, and
 one forward over tree rows gives the same rewards, loss and gradients as TRL's two padded rows per pair, on the
-tiny model with a LoRA adapter and activation checkpointing, including the edge cases (an answer that is a prefix
+tiny model with a LoRA adapter and activation checkpointing, with sdpa and with eager attention, including the edge cases (an answer that is a prefix
 of the other, two identical answers, rows of different lengths)."""
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ def test_layout_is_the_hand_drawn_tree() -> None:
     assert common_prefix([1, 2], [1, 2]) == 2 and common_prefix([], [1]) == 0
 
 
-@pytest.fixture(scope="module")
-def tiny_rm() -> tuple:
+@pytest.fixture(scope="module", params=["sdpa", "eager"])
+def tiny_rm(request: pytest.FixtureRequest) -> tuple:
     from peft import get_peft_model
 
     from playground.core.config import RewardRun
@@ -41,7 +41,9 @@ def tiny_rm() -> tuple:
     torch.manual_seed(0)
     spec = resolve("tiny")
     tok = load_tokenizer(spec)
-    model = get_peft_model(load_reward_lm(spec, device="cpu"), lora_config(RewardRun(), "SEQ_CLS"))
+    model = get_peft_model(load_reward_lm(spec, device="cpu", attn_implementation=request.param),
+                           lora_config(RewardRun(), "SEQ_CLS"))
+    assert model.get_base_model().config._attn_implementation == request.param
     for n, p in model.named_parameters():  # LoRA B starts at zero: move it so the adapter takes part
         if "lora_B" in n:
             p.data.normal_(0, 0.05)

@@ -114,7 +114,12 @@ def tree_rewards(model: nn.Module, inputs: dict[str, torch.Tensor]) -> tuple[tor
     backbone over every token, the head only at the two positions per row it is read at."""
     inner = _seqcls(model)
     backbone = getattr(inner, inner.base_model_prefix)
-    hidden = backbone(input_ids=inputs["input_ids"], attention_mask=inputs["tree_mask"],
+    # additive form (0 where a token may attend, the dtype's minimum elsewhere): sdpa takes either, eager only adds
+    # the mask to the scores, so a bool mask there would add 1 instead of masking
+    allowed = inputs["tree_mask"]
+    mask = torch.zeros(allowed.shape, dtype=inner.dtype, device=allowed.device)
+    mask.masked_fill_(~allowed, torch.finfo(inner.dtype).min)
+    hidden = backbone(input_ids=inputs["input_ids"], attention_mask=mask,
                       position_ids=inputs["position_ids"], use_cache=False).last_hidden_state
     rows = torch.arange(hidden.shape[0], device=hidden.device)
     picked = torch.cat([hidden[rows, inputs["chosen_last"]], hidden[rows, inputs["rejected_last"]]])
