@@ -194,6 +194,9 @@ def test_dataset_table_headers_keep_their_words(page) -> None:  # noqa: ANN001
     headers = "th .header"
 
     def check(where: str) -> None:
+        # the table draws its headers after the tab opens: wait for them (a loaded machine took longer than none)
+        page.wait_for_function("s => [...document.querySelectorAll(s)].filter(pgShown).some(e => "
+                               "e.textContent.trim() === 'turns')", arg=headers)
         shown = page.evaluate("s => [...document.querySelectorAll(s)].filter(pgShown).map(e => e.textContent)",
                               headers)
         assert {"system", "turns"} <= {h.strip() for h in shown}, f"{where}: headers {shown}"
