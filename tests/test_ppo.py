@@ -420,3 +420,33 @@ def test_two_processes_stop_together_and_keep_the_same_update(tmp_path):
     assert status["kept"] == f"adapter after update {last} (checkpoint-{last})"
     sums = dict(re.findall(r"rank (\d)/2: trainable checksum ([-+]?\d\.\d+e[-+]\d+)", out))
     assert set(sums) == {"0", "1"} and sums["0"] == sums["1"], out[-3000:]
+
+
+@pytest.mark.parametrize("value_model", ["head", "adapter"])
+def test_reusing_the_rollout_pass_trains_the_same(tmp_path, one_thread, monkeypatch, value_model):
+    """With the whole rollout in one micro-batch, the first optimiser step reuses the rollout's own policy forward
+    (REUSE_ROLLOUT_PASS): the weights after two updates and every logged number are those of the run that does
+    the forward again."""
+    from playground.stages.ppo import train as ppo
+
+    # 16 rollouts in micro-batches of 8: the first step's rows are half the rollout, drawn by the shuffle
+    sets = [f"value_model={value_model}", "total_updates=2", "rollout_batch_size=16",
+            "per_device_train_batch_size=8", "sample_every=1000"]
+    weights, metrics = [], []
+    for reuse in (True, False):
+        monkeypatch.setattr(ppo, "REUSE_ROLLOUT_PASS", reuse)
+        calls = []
+        tr = ppo.PPOTrainer(load_config("ppo", PRESET, sets), tmp_path / f"run-{reuse}")
+        forward = tr.forward
+        monkeypatch.setattr(tr, "forward", lambda *a, _f=forward, _c=calls, **k: _c.append(1) or _f(*a, **k))
+        metrics.append([tr.update() for _ in range(2)])
+        weights.append({n: p.detach().clone() for n, p in tr.model.named_parameters() if p.requires_grad})
+        weights[-1]["value_head"] = tr.value_head.weight.detach().clone()
+        # per update: 2 rollout + 2 reference + 2 epochs x 2 micro-batches; the reuse saves one per update
+        assert len(calls) == (7 if reuse else 8) * 2, (reuse, len(calls))
+    assert weights[0].keys() == weights[1].keys()
+    for n in weights[0]:
+        assert torch.allclose(weights[0][n], weights[1][n], atol=1e-6, rtol=1e-5), n
+    for a, b in zip(metrics[0], metrics[1], strict=True):
+        for k in ("score", "kl", "policy_loss", "value_loss", "approx_kl", "clipfrac", "entropy", "grad_norm"):
+            assert a[k] == pytest.approx(b[k], rel=1e-4, abs=1e-6), k

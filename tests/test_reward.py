@@ -404,3 +404,18 @@ def test_eval_rm_cli_gives_hand_counted_accuracy(trained: dict[str, Any], tmp_pa
         proc = _cli(trained["home"], "eval-rm", *args)
         assert proc.returncode == 1 and proc.stderr.strip().startswith("error:") and "Traceback" not in proc.stderr
         assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_ppo_reward_from_the_rm_scores_as_the_reward_tab(trained: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """PPO's `rm:` reward folds the LoRA into the weights (stages/ppo/rules.make_rm): the same scores as the
+    Reward tab's scorer on the adapter model, long texts cut the same way."""
+    from playground.stages.ppo.rules import make_rm
+
+    monkeypatch.setenv("PLAYGROUND_HOME", str(trained["home"]))
+    reward = make_rm(str(trained["run_dir"]), "cpu")
+    prompts = ["Tell me about the sea.", "Why is the sky blue?", "Hi"]
+    answers = [GOOD.format(t="the sea"), BAD.format(t="the sky"), " ".join([GOOD.format(t="length")] * 40)]
+    merged = reward(prompts, answers, [[] for _ in answers])
+    direct = rm.score_batch(trained["model"], trained["tok"], prompts, answers)
+    assert merged == pytest.approx(direct, abs=1e-5)
+    assert merged[0] > merged[1]

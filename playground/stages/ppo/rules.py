@@ -79,6 +79,10 @@ def make_rm(run_id: str, device: str = "auto", batch_size: int = 16) -> RewardFn
     if not rm_service.reward_run_dir(run_id).is_dir():
         raise DataError(f"reward run '{run_id}' not found (expected {rm_service.reward_run_dir(run_id)})")
     model, tok = rm_service.load_reward_model(run_id, device)
+    if hasattr(model, "merge_and_unload"):  # frozen here: the LoRA folded into the weights, one matmul per layer
+        max_length = model.max_length
+        model = model.merge_and_unload()
+        model.max_length = max_length
 
     def rm(prompts: list[Any], responses: list[str], response_ids: list[list[int]]) -> list[float]:  # noqa: ARG001
         return rm_service.score_batch(model, tok, prompts, responses, batch_size=batch_size)

@@ -50,9 +50,16 @@ from playground.stages.trainer import (
     is_main_process,
     resolve_resume,
     seed_everything,
+    speed_setup,
+    speed_used,
 )
 
 N_SAMPLE_PROMPTS = 4
+# Without gradient accumulation the first optimiser step's forward sees the same weights as the rollout's policy
+# forward, on the first micro-batch of the first epoch's shuffle. The rollout therefore runs those rows first,
+# with grad, and the first step reuses that pass instead of repeating it (PPOTrainer.rollout / optimise): one
+# forward fewer per update, the same numbers. Tests switch it off to compare.
+REUSE_ROLLOUT_PASS = True
 KEEP_CHECKPOINTS = 2
 POLICY_ADAPTER = "default"  # PEFT's name for the first adapter (also what an SFT adapter loads as)
 VALUE_ADAPTER = "value"
@@ -169,6 +176,7 @@ class PPOTrainer:
         self.run_dir = Path(run_dir)
         self.dist = Dist(cfg.device)
         seed_everything(cfg.seed)  # the same seed on every rank: identical LoRA initialisation
+        self.speed = speed_setup(cfg)
         # the reward comes first: a bad spec should fail before minutes of model loading
         self.reward_fn = build_reward(cfg.reward, cfg, self.dist.device or cfg.device)
         base_name, sft_adapter = _sft_start(cfg)
@@ -180,7 +188,8 @@ class PPOTrainer:
         self.tok = models.load_tokenizer(spec, cfg.trust_remote_code)
         self.tok.padding_side = "left"
         write_phase(run_dir, "loading model")
-        model = models.load_causal_lm(spec, cfg.device, cfg.trust_remote_code).to(self.device)
+        model = models.load_causal_lm(spec, cfg.device, cfg.trust_remote_code,
+                                      attn_implementation=cfg.attn_implementation).to(self.device)
         if sft_adapter is not None:
             model = PeftModel.from_pretrained(model, str(sft_adapter), is_trainable=True)
         else:
@@ -208,7 +217,8 @@ class PPOTrainer:
         torch.nn.init.zeros_(self.value_head.bias)
         params = [p for p in model.parameters() if p.requires_grad] + list(self.value_head.parameters())
         # eps=1e-5 as in the OpenAI / N+ implementations (the default 1e-8 makes early steps jumpy)
-        self.optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, eps=1e-5, weight_decay=0.0)
+        self.optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, eps=1e-5, weight_decay=0.0,
+                                           fused=cfg.fused_optimizer or None)
         self.scheduler = get_scheduler(cfg.lr_scheduler_type, self.optimizer, num_warmup_steps=cfg.warmup_steps,
                                        num_training_steps=cfg.total_updates)
         self.kl_ctl: Any = (core.AdaptiveKLController(cfg.kl_coef, cfg.target_kl, cfg.kl_horizon) if cfg.adaptive_kl
@@ -293,7 +303,12 @@ class PPOTrainer:
         import torch
 
         with torch.no_grad(), self.model.disable_adapter():
-            return self.forward(ids, attn, ctx, values=False)[0]
+            out = self.forward(ids, attn, ctx, values=False)[0]
+        # leaving disable_adapter re-freezes the inactive (value) adapter; a graph built before this call (the
+        # reused rollout pass) would then drop that adapter's gradients, so it stays trainable
+        for p in self._lora_params:
+            p.requires_grad_(True)
+        return out
 
     def generate(self, ids: Any, attn: Any) -> Any:
         import torch
@@ -337,20 +352,34 @@ class PPOTrainer:
         mask = core.response_mask(responses, self.eos_id)
         ids = torch.cat([q_ids, responses], 1)
         attn = torch.cat([q_attn, mask.long()], 1)
-        mb = self.cfg.mini_batch_size
+        n, mb = ids.shape[0], self.cfg.mini_batch_size
+        first_pass = None
+        chunks = [list(range(s, min(s + mb, n))) for s in range(0, n, mb)]
+        reuse = REUSE_ROLLOUT_PASS and self.cfg.ppo_epochs > 0 and self.cfg.gradient_accumulation_steps == 1
+        if reuse:
+            # the rows of the first optimiser step (optimise draws the same shuffle) go first, with grad
+            first = self._shuffle(self.step, n)[:self.cfg.per_device_train_batch_size]
+            rest = sorted(set(range(n)) - set(first))
+            chunks = [first] + [rest[s:s + mb] for s in range(0, len(rest), mb)]
         logprobs, ref_logprobs, values = [], [], []
         with torch.no_grad():
-            for s in range(0, ids.shape[0], mb):
+            for j, rows in enumerate(chunks):
                 self.check_stop("rollout scoring")
-                sl = slice(s, s + mb)
-                logits, v = self.forward(ids[sl], attn[sl], ctx)
-                logprobs.append(core.logprobs_from_logits(logits, responses[sl]))
-                values.append(v)
+                sl = torch.tensor(rows, device=self.device)
+                with torch.set_grad_enabled(reuse and j == 0):
+                    logits, v = self.forward(ids[sl], attn[sl], ctx)
+                    lp = core.logprobs_from_logits(logits, responses[sl])
+                if lp.requires_grad:
+                    first_pass = (rows, logits, v, lp)
+                logprobs.append(lp.detach())
+                values.append(v.detach())
                 del logits
                 ref = self.reference_logits(ids[sl], attn[sl], ctx)
                 ref_logprobs.append(core.logprobs_from_logits(ref, responses[sl]))
                 del ref
-        logprobs, ref_logprobs, values = torch.cat(logprobs), torch.cat(ref_logprobs), torch.cat(values)
+        back = torch.argsort(torch.tensor([r for rows in chunks for r in rows], device=self.device))  # to row order
+        logprobs, ref_logprobs = torch.cat(logprobs)[back], torch.cat(ref_logprobs)[back]
+        values = torch.cat(values)[back]
         texts, ids_list = self._decode(responses, mask)
         scores = self.score(msgs, texts, ids_list, responses)
         kl = core.kl_penalty(logprobs, ref_logprobs, self.cfg.kl_estimator) * mask
@@ -360,7 +389,8 @@ class PPOTrainer:
         if self.cfg.whiten_advantages:  # with several processes: the mean / variance over every rank's tokens
             adv = core.masked_whiten(adv, mask, total=self.dist.sum)
         return dict(ids=ids, attn=attn, ctx=ctx, responses=responses, mask=mask, logprobs=logprobs * mask,
-                    values=values, advantages=adv, returns=returns, scores=scores, kl=kl, non_score=non_score)
+                    values=values, advantages=adv, returns=returns, scores=scores, kl=kl, non_score=non_score,
+                    first_pass=first_pass)
 
     def optimise(self, batch: dict[str, Any]) -> dict[str, float]:
         import torch
@@ -371,17 +401,23 @@ class PPOTrainer:
         stats: dict[str, list[float]] = {k: [] for k in
                                          ("policy_loss", "value_loss", "entropy", "approx_kl", "clipfrac", "vf_clipfrac",
                                           "grad_norm")}
-        gen = torch.Generator().manual_seed(cfg.seed * 31 + self.step)
+        gen = self._shuffle_generator(self.step)
+        first_pass = batch.pop("first_pass", None)  # the rollout's forward of this update's first rows, with grad
         for _epoch in range(cfg.ppo_epochs):
             perm = torch.randperm(n, generator=gen).tolist()
             for start in range(0, n, cfg.mini_batch_size):
                 mb_idx = perm[start:start + cfg.mini_batch_size]
                 for k in range(0, len(mb_idx), micro):
                     self.check_stop("optimisation")
-                    i = torch.tensor(mb_idx[k:k + micro], device=self.device)
+                    rows = mb_idx[k:k + micro]
+                    i = torch.tensor(rows, device=self.device)
+                    if first_pass is not None and first_pass[0] == rows:  # the rollout ran these rows: reuse
+                        logits, v, lp = first_pass[1:]
+                    else:
+                        logits, v = self.forward(batch["ids"][i], batch["attn"][i], batch["ctx"])
+                        lp = core.logprobs_from_logits(logits, batch["responses"][i])
+                    first_pass = None
                     m = batch["mask"][i]
-                    logits, v = self.forward(batch["ids"][i], batch["attn"][i], batch["ctx"])
-                    lp = core.logprobs_from_logits(logits, batch["responses"][i])
                     pg, clipfrac, approx_kl = core.policy_loss(lp, batch["logprobs"][i], batch["advantages"][i], m,
                                                                cfg.cliprange)
                     vl, vf_clipfrac = core.value_loss(v, batch["values"][i], batch["returns"][i], m, cfg.cliprange_value)
@@ -401,6 +437,18 @@ class PPOTrainer:
                 self.optimizer.step()
                 self.optimizer.zero_grad(set_to_none=True)
         return {k: sum(v) / max(1, len(v)) for k, v in stats.items()}
+
+    def _shuffle_generator(self, step: int) -> Any:
+        """The generator of update `step`'s mini-batch shuffles (reproducible per update and on resume)."""
+        import torch
+
+        return torch.Generator().manual_seed(self.cfg.seed * 31 + step)
+
+    def _shuffle(self, step: int, n: int) -> list[int]:
+        """The first epoch's order of update `step`'s n rows, as optimise draws it."""
+        import torch
+
+        return torch.randperm(n, generator=self._shuffle_generator(step)).tolist()
 
     def check_stop(self, where: str) -> None:
         """Raise Abandoned when STOP is set (on any rank: every rank leaves the update at the same point)."""
@@ -548,6 +596,7 @@ class PPOTrainer:
         write_result(self.run_dir, {
             "global_step": self.step, "base_model": self.base_model, "adapter": str(out), "use_lora": True,
             "sft_run": self.cfg.sft_run, "reward": self.cfg.reward, **extra,
+            "speed": speed_used(self.speed, self.model, self.optimizer),
         })
         return out
 
