@@ -8,6 +8,10 @@ TRL child process. Both sides get the same model, prompts (builtin:prompts, same
 rollout batch, mini-batch, response length, temperature, PPO epochs, learning rate (constant), KL coefficient,
 clip ranges, gamma/lambda, seed and thread count. They run alternately (ours, TRL, ours, TRL...) in separate
 subprocesses, so peak RSS (`getrusage(RUSAGE_SELF).ru_maxrss` of each child) is per side.
+Our child runs on the malloc our PPO job runs on: `python -m playground ppo` re-executes itself with tcmalloc
+preloaded where it is installed (playground/core/alloc.py), so the child gets the same LD_PRELOAD; TRL's child
+runs on glibc, as a plain TRL script does. `--parallel N` runs up to N seeds at once (each still ours, then TRL)
+and then compares CPU seconds per update.
 
 Reward: `rule:vocab_half` (share of response tokens with an even id; the only reward a random tiny model gets a
 signal from, see bench/README.md). TRL needs a sequence-classification module (`base_model_prefix` backbone +
@@ -224,8 +228,10 @@ def child_ours(c: dict, work: Path) -> dict:
         scores.append(m["score"])
         kls.append(m["kl"])
         print(f"  ours update {len(times)}: score {m['score']:.3f} kl {m['kl']:.2f} {times[-1]:.2f}s", flush=True)
+    from playground.core import alloc
+
     return {"times": times, "cpu": cpu, "scores": scores, "kls": kls, "rss_loaded_mb": rss_loaded,
-            "peak_rss_mb": peak_rss_mb()}
+            "peak_rss_mb": peak_rss_mb(), "allocator": alloc.in_use()}
 
 
 # ---- TRL side (child) -------------------------------------------------------------------------------------
@@ -459,6 +465,13 @@ def ensure_trl() -> None:
 def run_child(side: str, c: dict, work: Path, tag: str = "") -> dict:
     env = dict(os.environ, PLAYGROUND_HOME=str(work), OMP_NUM_THREADS=str(c["threads"]),
                MKL_NUM_THREADS=str(c["threads"]), PYTHONPATH=str(REPO))
+    if side == "ours":  # the malloc our PPO job runs on (`python -m playground ppo` re-executes on tcmalloc)
+        sys.path.insert(0, str(REPO))
+        from playground.core import alloc
+
+        lib = alloc.find_tcmalloc() if alloc.wanted() else None
+        if lib:
+            env.update(LD_PRELOAD=lib, **{alloc.MARK: "1"})
     t0 = time.time()
     # stdout streams (per-update lines show while a long run goes on); stderr goes to a file, its tail on failure
     with tempfile.TemporaryFile("w+") as err:
@@ -566,6 +579,7 @@ def main() -> None:
                 r = out[side] = run_child(side, ci, Path(tmp) / f"{side}-{i}", tag)
                 med = statistics.median(r["times"][1:] or r["times"])
                 print(f"round {i} (seed {ci['seed']}): {side} {med:.2f} s/update (median, >=2nd), "
+                      f"malloc {r.get('allocator', 'glibc')}, "
                       f"{statistics.median(r['cpu'][1:] or r['cpu']):.2f} CPU s/update, "
                       f"{r['peak_rss_mb']:.0f} MB, gain {gain(r['scores']):.4f}, slope {slope(r['scores']):.4f}, "
                       f"last-3 {statistics.mean(r['scores'][-3:]):.3f}, KL last {r['kls'][-1]:.2f}, "
