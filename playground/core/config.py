@@ -102,7 +102,7 @@ class RewardRun(BaseRun):
                                             min=0.0, max=100.0)
     # Performance
     shared_prefix: bool = _f(True, "Run the prompt a pair's two answers share once, not twice (same loss, "
-                             "fewer tokens; off: TRL's two padded rows per pair).")
+                             "fewer tokens; off, or with several processes: TRL's two padded rows per pair).")
 
 
 @dataclass

@@ -77,8 +77,9 @@ def run(cfg: RewardRun, run_dir: str | Path) -> None:
         "dataset_num_proc": None,
     })
     write_phase(run_dir, f"tokenising {info['train_pairs'] + info['eval_pairs']:,} pairs")
-    # the prompt a pair shares runs once (stages/reward/shared_prefix.py); TRL's two rows per pair otherwise
-    shared = cfg.shared_prefix and score_head(model) is not None
+    # the prompt a pair shares runs once (stages/reward/shared_prefix.py); TRL's two rows per pair otherwise, and
+    # with several processes: the tree pass calls the backbone directly, past a DDP / FSDP wrapper's forward
+    shared = cfg.shared_prefix and cfg.num_processes == 1 and score_head(model) is not None
     trainer = (SharedPrefixRewardTrainer if shared else RewardTrainer)(
         model=model,
         args=args,
