@@ -237,6 +237,9 @@ def test_run_writes_samples_adapter_and_checkpoint(trained):
     assert (run_dir / "adapter" / "value_head.pt").is_file()
     result = json.loads((run_dir / "result.json").read_text())
     assert result["global_step"] == cfg.total_updates
+    from playground.stages.ppo import rollout_copy
+
+    assert result["speed"]["rollout_weights"] == rollout_copy.resolve("auto", "cpu")  # what sampled, resolved
     assert (run_dir / "checkpoints" / f"checkpoint-{cfg.total_updates}" / "optimizer.pt").is_file()
 
 
@@ -450,3 +453,66 @@ def test_reusing_the_rollout_pass_trains_the_same(tmp_path, one_thread, monkeypa
     for a, b in zip(metrics[0], metrics[1], strict=True):
         for k in ("score", "kl", "policy_loss", "value_loss", "approx_kl", "clipfrac", "entropy", "grad_norm"):
             assert a[k] == pytest.approx(b[k], rel=1e-4, abs=1e-6), k
+
+
+# ---- rollout_weights: the sampling copy ----------------------------------------------------------------------
+def test_rollout_weights_auto_picks_bf16_only_on_a_cpu_with_native_bf16(monkeypatch):
+    from playground.stages.ppo import rollout_copy
+
+    for native in (True, False):
+        monkeypatch.setattr(rollout_copy, "cpu_has_bf16", lambda _n=native: _n)
+        assert rollout_copy.resolve("auto", "cpu") == ("bf16" if native else "adapter")
+        assert rollout_copy.resolve("auto", "cuda") == "adapter"  # a GPU already runs bf16; no second copy
+        assert rollout_copy.resolve("merged", "cpu") == "merged"
+    with pytest.raises(ConfigError, match="rollout_weights"):
+        load_config("ppo", PRESET, ["rollout_weights=fp8"])
+
+
+@pytest.mark.parametrize("weights", ["merged", "bf16"])
+def test_the_sampling_copy_follows_the_adapter_and_leaves_the_reference_alone(tmp_path, one_thread, weights):
+    """After updates the copy holds base + the trained LoRA (its logits are the policy's: equal in fp32, within bf16
+    rounding in bf16); the training model's frozen base, which is also the reference, is bit-for-bit unchanged."""
+    from playground.stages.ppo import train as ppo
+    from playground.stages.ppo.train import PPOTrainer
+
+    cfg = load_config("ppo", PRESET, [f"rollout_weights={weights}", "total_updates=2", "rollout_batch_size=16",
+                                      "sample_every=1000"])
+    tr = PPOTrainer(cfg, tmp_path / "run")
+    assert tr.rollout_weights == weights and tr.sampler is not None
+    frozen = {n: p.detach().clone() for n, p in tr.model.named_parameters() if not p.requires_grad}
+    ids, attn = tr._left_pad(tr.prompt_ids[:4])
+    for _ in range(cfg.total_updates):
+        tr.update()
+    assert all(torch.equal(p, frozen[n]) for n, p in tr.model.named_parameters() if not p.requires_grad)
+    assert tr.sampler.version == tr.weights_version - 2  # refreshed at the last rollout, not since its 2 steps
+    tr.sampler.refresh(tr.weights_version)
+    with torch.no_grad():
+        policy = tr.model(input_ids=ids, attention_mask=attn).logits.float()
+        copy = tr.sampler.model(input_ids=ids, attention_mask=attn).logits.float()
+        with tr.model.disable_adapter():
+            base = tr.model(input_ids=ids, attention_mask=attn).logits.float()
+    dtype = torch.bfloat16 if weights == "bf16" else torch.float32
+    for layer, target in tr.sampler.pairs:  # every folded layer holds W + B A * scale of the trained adapter
+        want = layer.get_base_layer().weight + layer.get_delta_weight(ppo.POLICY_ADAPTER)
+        assert target.weight.dtype == dtype and torch.equal(target.weight, want.to(dtype))
+    gap, moved = (copy - policy).abs().max().item(), (policy - base).abs().max().item()
+    assert moved > 1e-3, "the adapter did not train"
+    if weights == "merged":
+        assert gap < 1e-4, gap
+    else:  # bf16 rounding moves the logits, but far less than the training did: the copy samples the policy
+        assert gap < (copy - base).abs().max().item() / 2, (gap, moved)
+
+
+def test_merged_sampling_draws_the_tokens_the_adapter_draws(tmp_path, one_thread):
+    """The fp32 copy is the same policy: the same seed samples the same responses as the training model."""
+    from playground.stages.ppo.train import PPOTrainer
+
+    out = {}
+    for weights in ("adapter", "merged"):
+        tr = PPOTrainer(load_config("ppo", PRESET, [f"rollout_weights={weights}", "total_updates=1",
+                                                   "rollout_batch_size=16", "sample_every=1000"]), tmp_path / weights)
+        tr.update()  # a trained adapter, not the B = 0 start
+        ids, attn = tr._left_pad(tr.prompt_ids[:8])
+        torch.manual_seed(5)
+        out[weights] = tr.generate(ids, attn)
+    assert torch.equal(out["adapter"], out["merged"])

@@ -2,12 +2,13 @@
 
     python -m playground ppo --config presets/ppo/tiny-cpu.yaml [--set reward=rule:length]
 
-One model in memory: the policy is base + LoRA adapter, the reference is the same base with the adapter
+One trained model in memory (plus a sampling-only copy with `rollout_weights` merged or bf16): the policy is base + LoRA adapter, the reference is the same base with the adapter
 switched off (`with model.disable_adapter():`), and the value function is a linear head on the policy's last
 hidden state (`value_model: head`) or on the last hidden state of a second LoRA adapter on the same base
 (`value_model: adapter`: the value gets its own features for one more backbone pass). Each update:
 
-1. rollout (no grad): sample `response_length` tokens per prompt with KV-cached `generate`; one forward pass
+1. rollout (no grad): sample `response_length` tokens per prompt with KV-cached `generate` (through the training
+   model or a copy with the LoRA folded in: `rollout_weights`, rollout_copy.py); one forward pass
    with the adapter on gives old log-probs and values, one with it off gives reference log-probs.
 2. reward: score(prompt, response) on the last real token (minus `missing_eos_penalty` when no EOS), and
    a per-token KL penalty  r_t = -beta * (log pi(y_t) - log pi_ref(y_t)).
@@ -42,7 +43,7 @@ from typing import Any
 
 from playground.core.config import ConfigError, PPORun
 from playground.core.runs import append_jsonl, append_metrics, write_phase, write_result
-from playground.stages.ppo import core
+from playground.stages.ppo import core, rollout_copy
 from playground.stages.trainer import (
     STOP,
     DataError,
@@ -190,6 +191,13 @@ class PPOTrainer:
         write_phase(run_dir, "loading model")
         model = models.load_causal_lm(spec, cfg.device, cfg.trust_remote_code,
                                       attn_implementation=cfg.attn_implementation).to(self.device)
+        # the weights that sample (rollout_copy.py): a copy of the base, taken before PEFT wraps it
+        self.rollout_weights = rollout_copy.resolve(cfg.rollout_weights, self.device)
+        self.sampler: rollout_copy.MergedCopy | None = None
+        if self.rollout_weights in ("merged", "bf16"):
+            dtype = torch.bfloat16 if self.rollout_weights == "bf16" else next(model.parameters()).dtype
+            self.sampler = rollout_copy.MergedCopy.build(model, dtype)
+        self.weights_version = 0  # +1 whenever the trainable weights change (the sampler refreshes on it)
         if sft_adapter is not None:
             model = PeftModel.from_pretrained(model, str(sft_adapter), is_trainable=True)
         else:
@@ -203,6 +211,8 @@ class PPOTrainer:
             # the value function's own LoRA on the same frozen base: its own features, no second model
             model.add_adapter(VALUE_ADAPTER, models.lora_config(cfg))
             model.set_adapter(POLICY_ADAPTER)
+        if self.sampler is not None:
+            self.sampler.attach(model, POLICY_ADAPTER)
         # PEFT's set_adapter freezes the adapters it switches away from; both must stay trainable
         self._lora_params = [p for n, p in model.named_parameters() if "lora_" in n]
         for p in self._lora_params:
@@ -311,11 +321,17 @@ class PPOTrainer:
         return out
 
     def generate(self, ids: Any, attn: Any) -> Any:
+        """Sample responses from the policy: through the training model, or through the sampler copy with the
+        current adapter folded in (rollout_weights)."""
         import torch
 
+        model = self.model
+        if self.sampler is not None:
+            self.sampler.refresh(self.weights_version)
+            model = self.sampler.model
         with torch.no_grad():
-            out = self.model.generate(input_ids=ids, attention_mask=attn, generation_config=self.gen_config,
-                                      stopping_criteria=_stop_criteria())
+            out = model.generate(input_ids=ids, attention_mask=attn, generation_config=self.gen_config,
+                                 stopping_criteria=_stop_criteria())
         return out[:, ids.shape[1]:]
 
     def _decode(self, responses: Any, mask: Any) -> tuple[list[str], list[list[int]]]:
@@ -436,6 +452,7 @@ class PPOTrainer:
                 stats["grad_norm"].append(float(norm))
                 self.optimizer.step()
                 self.optimizer.zero_grad(set_to_none=True)
+                self.weights_version += 1
         return {k: sum(v) / max(1, len(v)) for k, v in stats.items()}
 
     def _shuffle_generator(self, step: int) -> Any:
@@ -473,6 +490,7 @@ class PPOTrainer:
         self.optimizer.load_state_dict(snap["optimizer"])
         self.scheduler.load_state_dict(snap["scheduler"])
         self.optimizer.zero_grad(set_to_none=True)
+        self.weights_version += 1
 
     def update(self) -> dict[str, float]:
         """One PPO update (rollout + optimise); returns the metrics that go to metrics.jsonl.
@@ -576,6 +594,7 @@ class PPOTrainer:
         self.optimizer.load_state_dict(opt["optimizer"])
         self.scheduler.load_state_dict(opt["scheduler"])
         self.step = int(state["step"])
+        self.weights_version += 1
         self.kl_ctl.value = float(state.get("kl_coef", self.kl_ctl.value))
 
     def save_final(self, extra: dict[str, Any]) -> Path | None:
@@ -596,7 +615,7 @@ class PPOTrainer:
         write_result(self.run_dir, {
             "global_step": self.step, "base_model": self.base_model, "adapter": str(out), "use_lora": True,
             "sft_run": self.cfg.sft_run, "reward": self.cfg.reward, **extra,
-            "speed": speed_used(self.speed, self.model, self.optimizer),
+            "speed": {**speed_used(self.speed, self.model, self.optimizer), "rollout_weights": self.rollout_weights},
         })
         return out
 

@@ -60,7 +60,7 @@ GROUPS = [
                    "cliprange_value", "vf_coef", "value_model", "whiten_advantages"]),
     ("Optimisation", ["learning_rate", "lr_scheduler_type", "ppo_epochs", "per_device_train_batch_size",
                       "gradient_accumulation_steps", "max_grad_norm", "save_steps", "seed"]),
-    ("Speed", ["torch_threads", "attn_implementation", "fused_optimizer"]),
+    ("Speed", ["rollout_weights", "torch_threads", "attn_implementation", "fused_optimizer"]),
     ("LoRA & launch", ["use_lora", "lora_r", "lora_alpha", "lora_dropout", "lora_target_modules", "device",
                        "num_processes"]),
 ]
