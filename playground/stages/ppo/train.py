@@ -220,6 +220,9 @@ class PPOTrainer:
         base = model.get_base_model()
         self.decoder = base.get_decoder()
         self.lm_head = base.get_output_embeddings()
+        models.contiguous_head_input(base)
+        if self.sampler is not None:
+            models.contiguous_head_input(self.sampler.model)
         hidden = base.config.get_text_config().hidden_size
         # value head in fp32 and zero-initialised: V = 0 at the start, so early advantages are the raw returns
         self.value_head = torch.nn.Linear(hidden, 1).to(self.device, torch.float32)
@@ -282,7 +285,9 @@ class PPOTrainer:
         One pass through the shared backbone; the LM head runs only on the response positions, which is
         most of the saving on a 49k-token vocabulary."""
         h = self._hidden(ids, attn, ctx)
-        logits = self.lm_head(h).float() / self.cfg.temperature
+        # in place: a fresh 8 x 48 x 49k output costs more in page faults than the division itself (the matmul
+        # saved its inputs, not its output, so autograd allows it)
+        logits = self.lm_head(h).float().div_(self.cfg.temperature)
         if not values:
             return logits, None
         if self.value_adapter:
