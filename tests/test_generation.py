@@ -144,6 +144,30 @@ def test_skinny_linears_compute_the_same_product(env):
     assert model.get_output_embeddings().weight.grad is not None
 
 
+def test_the_lm_head_gets_a_contiguous_input_and_the_same_logits(env):
+    """generate's batched prefill hands the head a slice (hidden[:, -1:]); contiguous_head_input copies it first
+    (the sliced matmul expanded the weight per row). The logits are unchanged and a second call adds no hook."""
+    import torch
+
+    from playground.core.models import contiguous_head_input, load_causal_lm, resolve
+
+    model = load_causal_lm(resolve("tiny"), "cpu").eval()
+    head = model.get_output_embeddings()
+    seen: list[bool] = []
+    spy = head.register_forward_hook(lambda _m, args, _out: seen.append(args[0].is_contiguous()))
+    ids = torch.randint(0, 1000, (3, 9), generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        before = model(ids, logits_to_keep=1).logits
+        assert seen == [False]  # the slice that reaches the head without the hook
+        contiguous_head_input(model)
+        contiguous_head_input(model)
+        assert len(head._forward_pre_hooks) == 1
+        after = model(ids, logits_to_keep=1).logits
+    spy.remove()
+    assert seen == [False, True]
+    assert torch.allclose(before, after, atol=1e-5, rtol=1e-5)  # mm instead of a bmm: rounding only
+
+
 def test_sample_row_top_p_shortcut_draws_what_a_full_sort_draws():
     """sample_row looks at the top 256/2048/... tokens before sorting the whole vocabulary; every draw must be the
     one the plain full-sort nucleus sampler makes with the same generator (peaked and flat rows)."""

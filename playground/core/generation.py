@@ -110,7 +110,7 @@ def load_model(model: str, adapter: str = "", device: str = "auto") -> tuple[Any
 
 
 def _load_model(model: str, adapter: str, device: str) -> tuple[Any, Any]:
-    from playground.core.models import load_causal_lm, load_tokenizer, resolve
+    from playground.core.models import contiguous_head_input, load_causal_lm, load_tokenizer, resolve
 
     spec = resolve(model)
     tok = load_tokenizer(spec)
@@ -132,6 +132,7 @@ def _load_model(model: str, adapter: str, device: str) -> tuple[Any, Any]:
         m = load_causal_lm(spec, device)
     m.eval()
     skinny_linears(m)
+    contiguous_head_input(m)  # generate's prefill slices the last position: a batched prefill's head ran slow
     return m, tok
 
 
