@@ -167,11 +167,9 @@ class PPORun(BaseRun):
                                   "adapter: a second LoRA adapter on the same base feeds the head (its own "
                                   "features, one more backbone pass per step).", choices=("head", "adapter"))
     whiten_advantages: bool = _f(True, "Normalise advantages to zero mean, unit variance per batch.")
-    rollout_weights: str = _f("auto", "Weights that sample the rollouts. adapter: the training model (LoRA beside "
-                                      "each layer). merged: a float32 copy with the LoRA folded in, refreshed after "
-                                      "every step. bf16: that copy in bfloat16 (sampling ~1.9x faster on the "
-                                      "bundled model, CPU). Log-probs, KL and training always use the training "
-                                      "model. auto: bf16 on a CPU with native bf16 maths, else adapter.",
+    rollout_weights: str = _f("auto", "What samples rollouts: adapter (the training model), merged (a copy with the "
+                                      "LoRA folded in) or bf16 (that copy in bfloat16: ~1.9x faster on CPU). auto: "
+                                      "bf16 on a CPU with native bf16, else adapter. Log-probs and loss: the training model.",
                                 choices=("auto", "adapter", "merged", "bf16"))
     max_grad_norm: float = _f(0.0, "Clip the gradient norm to this (0: off, as in TRL's PPO; clipping at 1.0 "
                                    "measurably slowed the reward gain, see bench/README.md).", min=0.0, max=1e6)
