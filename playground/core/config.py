@@ -25,6 +25,7 @@ from playground.core.errors import ConfigError  # noqa: F401 - raised here, re-e
 MAX_STEPS = 1_000_000
 MAX_TOKENS = 32_768
 MAX_CONFIG_BYTES = 256 * 1024
+ROLLOUT_WEIGHTS = ("auto", "adapter", "merged", "bf16")  # PPORun.rollout_weights (stages/ppo/rollout_copy.py)
 
 
 def _f(default: Any, help: str, **extra: Any) -> Any:
@@ -170,7 +171,7 @@ class PPORun(BaseRun):
     rollout_weights: str = _f("auto", "What samples rollouts: adapter (the training model), merged (a copy with the "
                                       "LoRA folded in) or bf16 (that copy in bfloat16: ~1.9x faster on CPU). auto: "
                                       "bf16 on a CPU with native bf16, else adapter. Log-probs and loss: the training model.",
-                                choices=("auto", "adapter", "merged", "bf16"))
+                                choices=ROLLOUT_WEIGHTS)
     max_grad_norm: float = _f(0.0, "Clip the gradient norm to this (0: off, as in TRL's PPO; clipping at 1.0 "
                                    "measurably slowed the reward gain, see bench/README.md).", min=0.0, max=1e6)
     sample_every: int = _f(5, "Write a sample table (prompt, response, score) every N updates (0: off).", min=0,

@@ -12,7 +12,7 @@ at exactly 1 and the KL of an untrained policy is exactly 0.
 
     copy = MergedCopy.build(base_model, dtype)        # before PEFT wraps base_model
     copy.attach(peft_model, "default")                # the LoRA layers to fold in, matched by module name
-    copy.refresh(); copy.model.generate(...)
+    copy.refresh(version); copy.model.generate(...)  # version: bumped whenever the adapter's weights change
 
 bench/README.md ("PPO on the bundled model") has the measurement that chose the default.
 """
@@ -23,9 +23,7 @@ import copy as _copy
 from functools import lru_cache
 from typing import Any
 
-from playground.core.config import ConfigError
-
-CHOICES = ("auto", "adapter", "merged", "bf16")
+from playground.core.config import ROLLOUT_WEIGHTS, ConfigError
 
 
 @lru_cache(maxsize=1)
@@ -45,8 +43,8 @@ def cpu_has_bf16() -> bool:
 def resolve(choice: str, device: str) -> str:
     """auto -> bf16 on a CPU with native bf16 maths, adapter elsewhere (a GPU already runs the model in bf16, and a
     copy of a large model costs its memory twice)."""
-    if choice not in CHOICES:
-        raise ConfigError(f"rollout_weights must be one of {', '.join(CHOICES)}, got {choice!r}")
+    if choice not in ROLLOUT_WEIGHTS:  # load_config checks too; a PPORun built in code is not checked
+        raise ConfigError(f"rollout_weights must be one of {', '.join(ROLLOUT_WEIGHTS)}, got {choice!r}")
     if choice != "auto":
         return choice
     return "bf16" if str(device).startswith("cpu") and cpu_has_bf16() else "adapter"

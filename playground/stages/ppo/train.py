@@ -2,8 +2,9 @@
 
     python -m playground ppo --config presets/ppo/tiny-cpu.yaml [--set reward=rule:length]
 
-One trained model in memory (plus a sampling-only copy with `rollout_weights` merged or bf16): the policy is base + LoRA adapter, the reference is the same base with the adapter
-switched off (`with model.disable_adapter():`), and the value function is a linear head on the policy's last
+One trained model in memory (plus a sampling-only copy with `rollout_weights` merged or bf16): the policy is
+base + LoRA adapter, the reference is the same base with the adapter switched off
+(`with model.disable_adapter():`), and the value function is a linear head on the policy's last
 hidden state (`value_model: head`) or on the last hidden state of a second LoRA adapter on the same base
 (`value_model: adapter`: the value gets its own features for one more backbone pass). Each update:
 
