@@ -380,3 +380,61 @@ class Workspace:
         if r:
             r["config"] = json.loads(r["config"])
         return r
+
+    # -- evaluation: cached answers and stored reports (stages/evaluate) ---------------------------------------
+    # Made on first use (IF NOT EXISTS), not by a schema migration: the answers are a cache that can always be
+    # generated again and the reports are additive, so older code reading this database is unaffected.
+    _EVAL_SCHEMA = (
+        "CREATE TABLE IF NOT EXISTS eval_answers (key TEXT PRIMARY KEY, policy TEXT NOT NULL, prompt TEXT NOT NULL,"
+        " seed INTEGER NOT NULL, settings TEXT NOT NULL, response TEXT NOT NULL, n_tokens INTEGER NOT NULL,"
+        " logp REAL, logp_base REAL, created REAL NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS evaluations (id INTEGER PRIMARY KEY, created REAL NOT NULL,"
+        " prompts TEXT NOT NULL, baseline TEXT NOT NULL, report TEXT NOT NULL)",
+    )
+    _EVAL_ANSWER_FIELDS = ("key", "policy", "prompt", "seed", "settings", "response", "n_tokens", "logp",
+                           "logp_base")
+
+    def _eval_tables(self, con: sqlite3.Connection) -> None:
+        for stmt in self._EVAL_SCHEMA:
+            con.execute(stmt)
+
+    def eval_answers(self, keys: list[str]) -> dict[str, dict[str, Any]]:
+        """Cached evaluation answers by key (only the keys found)."""
+        out: dict[str, dict[str, Any]] = {}
+        with self._connect() as con:
+            self._eval_tables(con)
+            for i in range(0, len(keys), 500):
+                chunk = keys[i:i + 500]
+                rows = con.execute(f"SELECT * FROM eval_answers WHERE key IN ({', '.join('?' * len(chunk))})",
+                                   chunk).fetchall()
+                out.update({r["key"]: r for r in rows})
+        return out
+
+    def put_eval_answers(self, rows: list[dict[str, Any]]) -> None:
+        """Store (or replace) cached evaluation answers in one transaction."""
+        now = time.time()
+        with self.transaction() as con:
+            self._eval_tables(con)
+            for r in rows:
+                vals = [r.get(k) for k in self._EVAL_ANSWER_FIELDS]
+                con.execute(f"INSERT OR REPLACE INTO eval_answers({', '.join(self._EVAL_ANSWER_FIELDS)}, created) "
+                            f"VALUES ({', '.join('?' * (len(vals) + 1))})", [*vals, now])
+
+    def add_evaluation(self, report: dict[str, Any]) -> int:
+        """Store one evaluation report (JSON); returns its id."""
+        with self.transaction() as con:
+            self._eval_tables(con)
+            cur = con.execute("INSERT INTO evaluations(created, prompts, baseline, report) VALUES (?, ?, ?, ?)",
+                              (time.time(), str(report.get("prompts", "")), str(report.get("baseline", "")),
+                               json.dumps(report, ensure_ascii=False, default=float)))
+            return int(cur.lastrowid)
+
+    def evaluations(self, limit: int = 200) -> list[dict[str, Any]]:
+        """Stored evaluation reports, newest first: {"id", "created", "report"} with the report decoded."""
+        with self._connect() as con:
+            self._eval_tables(con)
+            rows = con.execute("SELECT id, created, report FROM evaluations ORDER BY id DESC LIMIT ?",
+                               (int(limit),)).fetchall()
+        for r in rows:
+            r["report"] = json.loads(r["report"])
+        return rows
