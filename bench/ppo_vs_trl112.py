@@ -77,7 +77,7 @@ def peak_rss_mb() -> float:
 
 
 def ppo_cfg(c: dict):  # noqa: ANN201 - PPORun, imported lazily
-    from playground.core.config import load_config
+    from playground.stages.registry import load_config
 
     reward = f"rm:{RM_RUN}" if c.get("reward") == "rm" else "rule:vocab_half"
     sets = [f"model={c['model']}", "device=cpu", f"seed={c['seed']}", f"reward={reward}",

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from playground.core.config import load_config, to_dict
+from playground.core.config import to_dict
 from playground.core.runs import write_status
+from playground.stages.registry import load_config
 
 REPO = Path(__file__).resolve().parents[1]
 PRESET = REPO / "presets" / "ppo" / "tiny-cpu.yaml"

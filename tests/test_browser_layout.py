@@ -10,8 +10,7 @@ import json
 
 import pytest
 
-from tests.conftest import ARTIFACTS
-from tests.test_browser import ARGS, CHROMIUM
+from tests.conftest import ARTIFACTS, CHROMIUM
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow,  # 18 page loads: ~75 s for 5 tests, minutes under load
               pytest.mark.skipif(CHROMIUM is None, reason="Debian chromium is not installed (.ci/run installs it)")]
@@ -66,9 +65,10 @@ window.pgShown = (el) => el.checkVisibility() && el.getBoundingClientRect().widt
 def seeded(app_server):  # noqa: ANN001, ANN201
     """A finished reward run, a finished SFT run, and the newest PPO run: rewarded by that reward model, with
     adaptive KL, and samples with long answers (a page opened now follows it and fills its form from it)."""
-    from playground.core.config import load_config, save_config, to_dict
+    from playground.core.config import save_config, to_dict
     from playground.core.paths import runs_dir
     from playground.core.runs import write_status
+    from playground.stages.registry import load_config
 
     ws = app_server["ctx"].ws
     for run_id, stage in ((RM, "reward"), (SFT, "sft")):
@@ -92,20 +92,10 @@ def seeded(app_server):  # noqa: ANN001, ANN201
     return app_server
 
 
-@pytest.fixture(scope="module")
-def browser():  # noqa: ANN201
-    from playwright.sync_api import sync_playwright
-
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
-
-
 @pytest.fixture(params=list(VIEWPORTS))
-def page(request, browser, seeded):  # noqa: ANN001, ANN201
-    ctx = browser.new_context(viewport=VIEWPORTS[request.param])
+def page(request, chromium, seeded):  # noqa: ANN001, ANN201
+    """A fresh context at this viewport in the session's chromium (conftest)."""
+    ctx = chromium.new_context(viewport=VIEWPORTS[request.param])
     pg = ctx.new_page()
     pg.set_default_timeout(60_000)
     pg.goto(seeded["url"])
@@ -228,10 +218,11 @@ BASIC_SEEN = {  # what a learner changes, per tab; the rest waits under "Advance
 def test_forms_show_the_basic_fields_and_fold_the_rest(page, tab: str) -> None:  # noqa: ANN001
     import dataclasses
 
-    from playground.core import config
+    from playground.stages.registry import STAGES
 
     cls_name, basic, folded = BASIC_SEEN[tab]
-    fields = {f.name.replace("_", " ") for f in dataclasses.fields(getattr(config, cls_name))}
+    cls = next(c for c in STAGES.values() if c.__name__ == cls_name)
+    fields = {f.name.replace("_", " ") for f in dataclasses.fields(cls)}
     open_tab(page, tab)
     page.get_by_text(sorted(basic)[0], exact=True).first.wait_for()
     seen = {t for t in shown_labels(page) if t in fields}

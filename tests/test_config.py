@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from playground.core.config import STAGES, ConfigError, from_dict, load_config, save_config, to_dict
+from playground.core.config import ConfigError, save_config, to_dict
+from playground.stages.registry import STAGES, from_dict, load_config
 
 PRESETS = sorted(p for stage in STAGES for p in (Path(__file__).parent.parent / "presets" / stage).glob("*.yaml"))
 
@@ -93,7 +94,8 @@ def test_out_of_bounds_values_are_one_line_errors(home, stage: str, key: str, va
 
 
 def test_every_choice_field_is_declared_in_metadata() -> None:
-    from playground.core.config import PPORun, field_choices
+    from playground.core.config import field_choices
+    from playground.stages.ppo.config import PPORun
 
     ch = field_choices(PPORun)
     assert ch["value_model"] == ("head", "adapter") and ch["kl_estimator"] == ("k1", "k3")

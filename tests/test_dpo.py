@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from playground.core.config import load_config
 from playground.core.runs import read_metrics
+from playground.stages.registry import load_config
 
 REPO = Path(__file__).resolve().parent.parent
 PRESET = REPO / "presets" / "dpo" / "tiny-cpu.yaml"

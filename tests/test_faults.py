@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from playground.core.config import load_config
 from playground.core.errors import AccessError, ModelError, WorkspaceError
 from playground.core.jobs import JobRunner
 from playground.core.runs import read_metrics, read_status
 from playground.core.workspace import Workspace
+from playground.stages.registry import load_config
 from tests.test_jobs import FAST, REPO, _wait_for, set_config
 
 SFT = REPO / "presets/sft/tiny-cpu.yaml"

@@ -9,10 +9,10 @@ import sys
 import time
 from pathlib import Path
 
-from playground.core.config import load_config
 from playground.core.jobs import JobRunner, build_command, cli_twin
 from playground.core.runs import read_metrics, read_status, write_status
 from playground.core.workspace import Workspace
+from playground.stages.registry import load_config
 
 REPO = Path(__file__).resolve().parent.parent
 FAST = ["max_length=64", "per_device_train_batch_size=2", "eval_fraction=0", "save_steps=0", "logging_steps=1"]

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from playground.core.config import ConfigError, load_config
+from playground.core.config import ConfigError
 from playground.stages.ppo import core
+from playground.stages.registry import load_config
 from playground.stages.trainer import DataError
 
 REPO = Path(__file__).resolve().parents[1]

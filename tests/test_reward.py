@@ -160,7 +160,7 @@ def test_length_bias_check_flags_length_rm_not_content_rm(trained: dict[str, Any
     for p in _length_pairs(96, 0, 1.0):  # votes that always prefer the longer answer
         ws.add_pair(pool="lengthy", prompt=p["prompt"], response_a=p["chosen"], response_b=p["rejected"],
                     choice="a", annotator="planted")
-    from playground.core.config import load_config
+    from playground.stages.registry import load_config
     from playground.stages.reward import train as reward
 
     run_dir = home / "runs" / "rm-length"
@@ -310,8 +310,8 @@ def _msgs(v: Any, role: str = "user") -> list[dict[str, str]]:
 
 @pytest.mark.slow  # a 2-step tiny RM run on long pairs (~30 s of CPU)
 def test_reward_run_on_long_pairs_keeps_them_all(home: Path) -> None:
-    from playground.core.config import load_config
     from playground.core.workspace import Workspace
+    from playground.stages.registry import load_config
     from playground.stages.reward import train as reward
 
     ws = Workspace()

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from playground.core.config import ConfigError, load_config
+from playground.core.config import ConfigError
 from playground.core.expr import EXAMPLES, check_expression, compile_expression, make_expr_reward
+from playground.stages.registry import load_config
 from playground.stages.trainer import DataError
 
 REPO = Path(__file__).resolve().parents[1]

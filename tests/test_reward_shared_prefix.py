@@ -35,8 +35,8 @@ def test_layout_is_the_hand_drawn_tree() -> None:
 def tiny_rm(request: pytest.FixtureRequest) -> tuple:
     from peft import get_peft_model
 
-    from playground.core.config import RewardRun
     from playground.core.models import load_reward_lm, load_tokenizer, lora_config, resolve
+    from playground.stages.reward.config import RewardRun
 
     torch.manual_seed(0)
     spec = resolve("tiny")

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from playground.core.config import load_config
 from playground.core.runs import read_metrics, read_status
+from playground.stages.registry import load_config
 
 REPO = Path(__file__).resolve().parent.parent
 

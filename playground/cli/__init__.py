@@ -21,25 +21,11 @@ import sys
 import time
 import traceback
 from pathlib import Path
-from typing import Any
 
-from playground.core.config import STAGES, load_config, save_config, to_dict
+from playground.core.config import save_config, to_dict
 from playground.core.errors import ConfigError, UserError
-
-
-def trainer(stage: str) -> Any:
-    """The stage's subprocess entry (`run(config, run_dir)`), imported only when that stage runs."""
-    if stage == "sft":
-        from playground.stages.sft import train
-    elif stage == "reward":
-        from playground.stages.reward import train
-    elif stage == "dpo":
-        from playground.stages.dpo import train
-    elif stage == "ppo":
-        from playground.stages.ppo import train
-    else:
-        raise ConfigError(f"unknown stage '{stage}' (choose from {', '.join(STAGES)})")
-    return train
+from playground.stages.registry import STAGES, load_config
+from playground.stages.registry import trainer as trainer  # noqa: PLC0414 - re-exported
 
 
 def run_stage(stage: str, config: str | None, overrides: list[str], run_dir: str | None) -> int:

@@ -1,10 +1,14 @@
-"""One dataclass per training stage; the UI form, the YAML presets and the CLI all read these.
+"""What every stage's config shares: `BaseRun` (model / LoRA / training / launch / speed fields), the field helper
+`_f` (help, bounds and choices in the field's metadata), coercion, bounds checks and YAML in and out.
 
+Each stage's own dataclass lives beside its trainer (`playground/stages/<stage>/config.py`) and owns every rule of
+that stage in its `validate` method; `playground/stages/registry.py` maps stage names to them:
+
+    from playground.stages.registry import load_config
     cfg = load_config("sft", "presets/sft/tiny-cpu.yaml", overrides=["learning_rate=1e-3"])
     save_config(cfg, "runs/x/config.yaml")
 
-Fields are grouped by concern (model / LoRA / data / training). Unknown keys are errors, with a
-"did you mean" hint, so a typo in a preset never silently falls back to a default.
+Unknown keys are errors, with a "did you mean" hint, so a typo in a preset never silently falls back to a default.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import math
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 
@@ -25,7 +29,6 @@ from playground.core.errors import ConfigError  # noqa: F401 - raised here, re-e
 MAX_STEPS = 1_000_000
 MAX_TOKENS = 32_768
 MAX_CONFIG_BYTES = 256 * 1024
-ROLLOUT_WEIGHTS = ("auto", "adapter", "merged", "bf16")  # PPORun.rollout_weights (stages/ppo/rollout_copy.py)
 
 
 def _f(default: Any, help: str, **extra: Any) -> Any:
@@ -41,6 +44,8 @@ class BaseRun:
     Model: `model`, `trust_remote_code`. LoRA: `use_lora`, `lora_*`. Training: learning rate, steps,
     batch, logging. Launch: `num_processes`, `accelerate_config`, `device`.
     """
+
+    STAGE: ClassVar[str] = ""  # the stage name (CLI command, run-id prefix); each stage's dataclass sets it
 
     # Model arguments
     model: str = _f("bundled", "Model: 'bundled' (SmolLM2-135M-Instruct, offline), 'tiny' (random, for tests), "
@@ -78,112 +83,23 @@ class BaseRun:
                                   choices=("sdpa", "eager"))
     fused_optimizer: bool = _f(True, "AdamW as one fused kernel per step instead of a loop over the tensors.")
 
+    def validate(self, where: str = "config") -> None:
+        """Every rule of the config, checked before a job is queued; a stage's dataclass extends it with its own.
+        Raises ConfigError with one line naming `where` and the field."""
+        check_bounds(self, where)
+        _check_accelerate_config(self.accelerate_config, where)
+        need(self.max_steps != 0, where, "max_steps must be -1 (use epochs) or a positive number")
+        from playground.core.models import check_allowed
 
-@dataclass
-class SFTRun(BaseRun):
-    """Supervised fine-tuning: minimise the token NLL of the responses (TRL SFTTrainer + LoRA)."""
-
-    # Data arguments
-    dataset: str = _f("builtin:instructions", "Workspace dataset name, or builtin:instructions.")
-    eval_fraction: float = _f(0.1, "Share of rows held out for eval loss (0 to disable).", min=0.0, max_excl=1.0)
-    max_length: int = _f(256, "Truncate examples to this many tokens.", min=8, max=MAX_TOKENS)
-    packing: bool = _f(False, "Pack several short examples into one sequence.")
-    completion_only_loss: bool = _f(True, "Train only on completion / assistant tokens (prompt tokens masked).")
-    load_in_4bit: bool = _f(False, "QLoRA: load the base in 4-bit (needs CUDA and bitsandbytes).")
+        check_allowed(self.model, where)  # last: resolving a path is cheap, but the field errors above say more
 
 
-@dataclass
-class RewardRun(BaseRun):
-    """Reward model: a scalar head trained with the Bradley-Terry loss -log sigmoid(r_chosen - r_rejected)."""
-
-    # Data arguments
-    dataset: str = _f("builtin:prefs", "builtin:prefs, 'workspace' (the arena's pairs) or a preference set name.")
-    eval_fraction: float = _f(0.2, "Share of pairs held out for accuracy.", min=0.0, max_excl=1.0)
-    max_length: int = _f(256, "Truncate prompt+response to this many tokens.", min=8, max=MAX_TOKENS)
-    center_rewards_coefficient: float = _f(0.0, "Penalty that keeps rewards centred on zero (0 to disable).",
-                                            min=0.0, max=100.0)
-    # Performance
-    shared_prefix: bool = _f(True, "Run the prompt a pair's two answers share once, not twice (same loss, "
-                             "fewer tokens; off, or with several processes: TRL's two padded rows per pair).")
+def need(cond: bool, where: str, msg: str) -> None:
+    """Raise ConfigError(f"{where}: {msg}") unless cond."""
+    if not cond:
+        raise ConfigError(f"{where}: {msg}")
 
 
-@dataclass
-class DPORun(BaseRun):
-    """Direct preference optimisation from the same pairs, skipping the reward model."""
-
-    sft_run: str = _f("", "Start from this SFT run's adapter (run id), or '' for the base model.")
-    dataset: str = _f("builtin:prefs", "builtin:prefs, 'workspace' (the arena's pairs) or a preference set name.")
-    eval_fraction: float = _f(0.2, "Share of pairs held out.", min=0.0, max_excl=1.0)
-    max_length: int = _f(256, "Truncate prompt+response to this many tokens.", min=8, max=MAX_TOKENS)
-    beta: float = _f(0.1, "DPO temperature: strength of the implicit KL to the reference.", min_excl=0.0, max=100.0)
-
-
-@dataclass
-class PPORun(BaseRun):
-    """PPO with a per-token KL penalty to the reference (the same base with the LoRA adapter switched off).
-
-    Policy / reward: `sft_run`, `reward`, `reward_*`. Data: `prompts`, `max_prompt_length`. Rollout:
-    `response_length`, `temperature`, `rollout_batch_size`, `total_updates`. Optimisation: `ppo_epochs`; one
-    optimiser step per mini-batch of `per_device_train_batch_size x gradient_accumulation_steps` sequences
-    (`mini_batch_size`). Objective: `kl_*`, `gamma`, `lam`, `cliprange*`, `vf_coef`. `save_steps` checkpoints
-    every N updates; `lr_scheduler_type` / `warmup_steps` count updates.
-    """
-
-    # Policy / reward
-    sft_run: str = _f("", "Start the policy from this SFT run's adapter (run id), or '' for the base model.")
-    reward: str = _f("rule:vocab_half", "rule:<name> (vocab_half, length, keyword, expr) or rm:<reward run id>.")
-    reward_target_length: int = _f(32, "rule:length: the response length (tokens) that scores best.", min=1,
-                                   max=MAX_TOKENS)
-    reward_keywords: str = _f("", "rule:keyword: comma-separated words rewarded when present; '-word' is penalised.")
-    reward_expression: str = _f("", "rule:expr: a Python expression over text, prompt, n_tokens, n_words, n_chars, words "
-                                "(sandboxed), e.g. -abs(n_tokens - 20) / 20 + 0.5 * ('please' in text.lower()).")
-    # Data
-    prompts: str = _f("builtin:prompts", "Prompts: builtin:prompts or a workspace dataset name (its prompts).")
-    max_prompt_length: int = _f(64, "Truncate prompts (left) to this many tokens.", min=1, max=MAX_TOKENS)
-    # Rollout
-    response_length: int = _f(24, "New tokens sampled per response.", min=1, max=4096)
-    temperature: float = _f(1.0, "Sampling temperature for rollouts (the training log-probs use the same one).",
-                            min_excl=0.0, max=10.0)
-    rollout_batch_size: int = _f(16, "Prompts per PPO update (rollout batch), per process when num_processes > 1.",
-                                 min=1, max=4096)
-    total_updates: int = _f(20, "Number of PPO updates (rollout + optimise).", min=1, max=MAX_STEPS)
-    missing_eos_penalty: float = _f(0.0, "Subtract this from the score of responses that never emit EOS (0: off).",
-                                     min=0.0, max=1e3)
-    # Optimisation
-    ppo_epochs: int = _f(2, "Passes over each rollout batch.", min=1, max=100)
-    # Objective
-    kl_coef: float = _f(0.05, "beta: weight of the per-token KL penalty to the reference.", min=0.0, max=100.0)
-    kl_estimator: str = _f("k1", "Per-token KL estimate: k1 (log p - log q) or k3 (lower variance, always >= 0).",
-                            choices=("k1", "k3"))
-    adaptive_kl: bool = _f(False, "Adapt beta to keep KL near target_kl (Ziegler et al.).")
-    target_kl: float = _f(6.0, "Target KL for the adaptive controller.", min_excl=0.0, max=1e4)
-    kl_horizon: int = _f(10000, "Adaptive controller horizon in sequences: larger adapts beta more slowly.", min=1,
-                         max=10**9)
-    gamma: float = _f(1.0, "Discount factor.", min=0.0, max=1.0)
-    lam: float = _f(0.95, "GAE lambda.", min=0.0, max=1.0)
-    cliprange: float = _f(0.2, "Policy ratio clip epsilon.", min_excl=0.0, max=10.0)
-    cliprange_value: float = _f(0.2, "Value clip range.", min_excl=0.0, max=1e3)
-    vf_coef: float = _f(0.1, "Weight of the value loss.", min=0.0, max=100.0)
-    value_model: str = _f("head", "head: a linear value head on the policy's own features (one backbone pass); "
-                                  "adapter: a second LoRA adapter on the same base feeds the head (its own "
-                                  "features, one more backbone pass per step).", choices=("head", "adapter"))
-    whiten_advantages: bool = _f(True, "Normalise advantages to zero mean, unit variance per batch.")
-    rollout_weights: str = _f("auto", "What samples rollouts: adapter (the training model), merged (a copy with the "
-                                      "LoRA folded in) or bf16 (that copy in bfloat16: ~1.9x faster on CPU). auto: "
-                                      "bf16 on a CPU with native bf16, else adapter. Log-probs and loss: the training model.",
-                                choices=ROLLOUT_WEIGHTS)
-    max_grad_norm: float = _f(0.0, "Clip the gradient norm to this (0: off, as in TRL's PPO; clipping at 1.0 "
-                                   "measurably slowed the reward gain, see bench/README.md).", min=0.0, max=1e6)
-    sample_every: int = _f(5, "Write a sample table (prompt, response, score) every N updates (0: off).", min=0,
-                           max=MAX_STEPS)
-
-    @property
-    def mini_batch_size(self) -> int:
-        """Sequences per optimiser step: micro-batch x gradient accumulation."""
-        return self.per_device_train_batch_size * self.gradient_accumulation_steps
-
-
-STAGES: dict[str, type[BaseRun]] = {"sft": SFTRun, "reward": RewardRun, "dpo": DPORun, "ppo": PPORun}
 
 
 def field_help(cls: type[BaseRun]) -> dict[str, str]:
@@ -223,11 +139,9 @@ def _coerce(name: str, tp: Any, value: Any, where: str) -> Any:
     return value
 
 
-def from_dict(stage: str, data: dict[str, Any], where: str = "config") -> BaseRun:
-    """Build the stage's dataclass from a mapping; unknown keys and wrong types raise ConfigError."""
-    if stage not in STAGES:
-        raise ConfigError(f"unknown stage '{stage}' (choose from {', '.join(STAGES)})")
-    cls = STAGES[stage]
+def from_dict(cls: type[BaseRun], data: dict[str, Any], where: str = "config") -> BaseRun:
+    """Build `cls` from a mapping; unknown keys, wrong types and broken rules raise ConfigError."""
+    stage = cls.STAGE or cls.__name__
     hints = typing.get_type_hints(cls)
     names = [f.name for f in dataclasses.fields(cls)]
     if not isinstance(data, dict):
@@ -240,7 +154,7 @@ def from_dict(stage: str, data: dict[str, Any], where: str = "config") -> BaseRu
             raise ConfigError(f"{where}: unknown key '{key}' for stage {stage}{hint}")
         kwargs[key] = _coerce(key, hints[key], value, where)
     cfg = cls(**kwargs)
-    validate(cfg, where)
+    cfg.validate(where)
     return cfg
 
 
@@ -285,28 +199,6 @@ def _check_accelerate_config(value: str, where: str) -> None:
         raise ConfigError(f"{where}: accelerate_config {value!r} not found")
 
 
-def validate(cfg: BaseRun, where: str = "config") -> None:
-    def need(cond: bool, msg: str) -> None:
-        if not cond:
-            raise ConfigError(f"{where}: {msg}")
-
-    check_bounds(cfg, where)
-    _check_accelerate_config(cfg.accelerate_config, where)
-    need(cfg.max_steps != 0, "max_steps must be -1 (use epochs) or a positive number")
-    if isinstance(cfg, PPORun):
-        need(cfg.mini_batch_size >= 1 and cfg.rollout_batch_size % cfg.mini_batch_size == 0,
-             "rollout_batch_size must be a multiple of per_device_train_batch_size x gradient_accumulation_steps")
-        need(cfg.reward.startswith(("rule:", "rm:")), f"reward must start with rule: or rm:, got {cfg.reward!r}")
-        if cfg.reward.strip() == "rule:expr":  # refuse a bad expression before a job is queued
-            from playground.core.expr import check_expression
-
-            problem = check_expression(cfg.reward_expression)
-            need(not problem, problem)
-    from playground.core.models import check_allowed
-
-    check_allowed(cfg.model, where)  # last: resolving a path is cheap, but the field errors above say more
-
-
 def safe_yaml(text: str, where: str) -> Any:
     """yaml.safe_load, refusing aliases before anything is expanded (a 'billion laughs' file costs nothing) and
     oversize input."""
@@ -339,7 +231,8 @@ def parse_overrides(overrides: list[str] | None) -> dict[str, Any]:
     return out
 
 
-def load_config(stage: str, path: str | Path | None, overrides: list[str] | None = None) -> BaseRun:
+def load_into(cls: type[BaseRun], path: str | Path | None, overrides: list[str] | None = None) -> BaseRun:
+    """`cls` from a YAML file (or its defaults when path is None) with `key=value` overrides on top."""
     data: dict[str, Any] = {}
     where = "config"
     if path is not None:
@@ -357,7 +250,7 @@ def load_config(stage: str, path: str | Path | None, overrides: list[str] | None
         if not isinstance(data, dict):
             raise ConfigError(f"{p}: expected a mapping of field: value")
     data = {**data, **parse_overrides(overrides)}
-    return from_dict(stage, data, where)
+    return from_dict(cls, data, where)
 
 
 def to_dict(cfg: BaseRun) -> dict[str, Any]:
@@ -365,10 +258,9 @@ def to_dict(cfg: BaseRun) -> dict[str, Any]:
 
 
 def stage_of(cfg: BaseRun) -> str:
-    for name, cls in STAGES.items():
-        if type(cfg) is cls:
-            return name
-    raise ConfigError(f"not a stage config: {type(cfg).__name__}")
+    if not type(cfg).STAGE:
+        raise ConfigError(f"not a stage config: {type(cfg).__name__}")
+    return type(cfg).STAGE
 
 
 def save_config(cfg: BaseRun, path: str | Path) -> Path:

@@ -1,4 +1,5 @@
-"""What every stage's run() shares: the stop flag, the metrics callback, seeding, run-dir helpers.
+"""What every stage's run() shares: the stop flag, the metrics callback, seeding, run-dir helpers, and
+`run_trl_stage`, the one skeleton the TRL-based stages (SFT, reward, DPO, GRPO, RLOO) are written on.
 
 A job is stopped with SIGTERM; the handler only sets STOP, and the training loop (or the
 TrainerCallback below) notices it at the next step, saves a checkpoint and returns, so a stopped run
@@ -27,6 +28,8 @@ from playground.core.runs import (  # noqa: F401 - the checkpoint helpers are re
     checkpoints_dir,
     last_checkpoint,
     read_jsonl,
+    write_phase,
+    write_result,
 )
 
 STOP = threading.Event()
@@ -194,9 +197,11 @@ def make_callback(run_dir: str | Path, extra: dict[str, Any] | None = None) -> A
     return PlaygroundCallback()
 
 
-def training_args_common(cfg: Any, run_dir: str | Path, device: str) -> dict[str, Any]:
-    """TrainingArguments fields every TRL-based stage shares."""
-    has_eval = getattr(cfg, "eval_fraction", 0) > 0
+def training_args_common(cfg: Any, run_dir: str | Path, device: str, has_eval: bool | None = None) -> dict[str, Any]:
+    """TrainingArguments fields every TRL-based stage shares. `has_eval`: whether there is an eval split (default:
+    the config asks for one); with none, no eval is scheduled (TRL refuses an eval strategy without eval data)."""
+    if has_eval is None:
+        has_eval = getattr(cfg, "eval_fraction", 0) > 0
     return dict(
         output_dir=str(checkpoints_dir(run_dir)),
         learning_rate=cfg.learning_rate,
@@ -239,3 +244,83 @@ def chat_model_setup(cfg: Any) -> tuple[Any, str, Any]:
     if tok.pad_token is None:  # the trainers pad with the tokenizer's own pad token (TRL 2 drops `pad_token=`)
         tok.pad_token = tok.eos_token
     return spec, device, tok
+
+
+def final_eval(trainer: Any, has_eval: bool) -> dict[str, float]:
+    """Held-out metrics at the last step: the ones already logged there when an eval ran at that step, else a fresh
+    `trainer.evaluate()` (which the metrics callback writes to metrics.jsonl). Nothing after a stop, or with no
+    eval split."""
+    if not has_eval or STOP.is_set():
+        return {}
+    step = trainer.state.global_step
+    for h in reversed(trainer.state.log_history):
+        if h.get("step") == step and "eval_loss" in h:
+            return clean_metrics(h)
+    return clean_metrics(trainer.evaluate())
+
+
+def run_trl_stage(cfg: Any, run_dir: str | Path, *, stage: str, rows: Any, load_model: Any, make_trainer: Any,
+                  result: Any = None, callback_extra: dict[str, Any] | None = None, eval_first: bool = False,
+                  save: Any = None) -> Any:
+    """The skeleton every TRL-based stage shares: seed, Speed settings, model spec + tokenizer, rows, model,
+    trainer, stop/resume, the final eval, the adapter and result.json. A stage supplies what differs:
+
+    - `rows(tok) -> (train_rows, eval_rows, info)`: lists of dicts; `info` may carry "notes" (announced in the run
+      header), "warning" and counts; its `train_rows` / `eval_rows` default to the lengths.
+    - `load_model(spec, device) -> model`.
+    - `make_trainer(model, tok, args, train_dataset, eval_dataset, callbacks) -> trainer`, where `args` holds the
+      TrainingArguments every stage shares (training_args_common) for the stage's own TRL config.
+    - `result(trainer, eval_metrics, info) -> dict`: the stage's own result.json fields.
+    - `save(trainer, out)`: after `trainer.save_model(out)` (e.g. drop a frozen reference adapter).
+    `eval_first`: evaluate before the first update (the live plot starts from the untrained model's number).
+    Returns the trainer (tests read its state)."""
+    from datasets import Dataset
+
+    from playground.stages.data import announce_data
+
+    run_dir = Path(run_dir)
+    seed_everything(cfg.seed)
+    speed = speed_setup(cfg)
+    spec, device, tok = chat_model_setup(cfg)
+    write_phase(run_dir, "reading the data")
+    train_rows, eval_rows, info = rows(tok)
+    info = {"train_rows": len(train_rows), "eval_rows": len(eval_rows), **(info or {})}
+    if info.get("notes"):
+        announce_data(run_dir, info)
+    has_eval = bool(eval_rows)
+    if getattr(cfg, "eval_fraction", 0) > 0 and not has_eval and is_main_process():
+        print(f"note: too few rows for an eval split ({len(train_rows)} in all): training without eval", flush=True)
+    write_phase(run_dir, "loading model")
+    model = load_model(spec, device)
+    args = training_args_common(cfg, run_dir, device, has_eval=has_eval)
+    write_phase(run_dir, f"tokenising {len(train_rows) + len(eval_rows):,} rows")
+    extra = {"train_rows": info["train_rows"], "eval_rows": info["eval_rows"], **(callback_extra or {})}
+    if "fit" in info:  # preference stages: how the pairs were fitted into max_length, and the too-few warning
+        extra.update(fit=info["fit"], data_warning=info.get("warning", ""))
+    trainer = make_trainer(model, tok, args, Dataset.from_list(train_rows),
+                           Dataset.from_list(eval_rows) if has_eval else None, [make_callback(run_dir, extra)])
+    resume = resolve_resume(cfg, run_dir)
+    if eval_first and has_eval and resume is None:
+        trainer.evaluate()
+    write_phase(run_dir, "training")
+    trainer.train(resume_from_checkpoint=resume)
+    eval_metrics = final_eval(trainer, has_eval)
+    write_phase(run_dir, "saving the adapter")
+    out = run_dir / "adapter"
+    trainer.save_model(str(out))
+    if save is not None:
+        save(trainer, out)
+    tok.save_pretrained(str(out))
+    write_result(run_dir, {
+        "stage": stage,
+        "speed": speed_used(speed, trainer.model, trainer.optimizer),
+        "global_step": trainer.state.global_step,
+        "base_model": cfg.model,
+        "adapter": str(out),
+        "use_lora": cfg.use_lora,
+        **({"train_pairs": info["train_pairs"], "eval_pairs": info["eval_pairs"], "fit": info["fit"],
+            "data_warning": info.get("warning", "")} if "fit" in info else {}),
+        **(result(trainer, eval_metrics, info) if result is not None else {}),
+        "stopped": STOP.is_set(),
+    })
+    return trainer

@@ -23,7 +23,8 @@ import copy as _copy
 from functools import lru_cache
 from typing import Any
 
-from playground.core.config import ROLLOUT_WEIGHTS, ConfigError
+from playground.core.config import ConfigError
+from playground.stages.ppo.config import ROLLOUT_WEIGHTS
 
 
 @lru_cache(maxsize=1)
@@ -43,8 +44,7 @@ def cpu_has_bf16() -> bool:
 def resolve(choice: str, device: str) -> str:
     """auto -> bf16 on a CPU with native bf16 maths, adapter elsewhere (a GPU already runs the model in bf16, and a
     copy of a large model costs its memory twice)."""
-    if choice not in ROLLOUT_WEIGHTS:  # load_config checks too; a PPORun built in code is not checked
-        raise ConfigError(f"rollout_weights must be one of {', '.join(ROLLOUT_WEIGHTS)}, got {choice!r}")
+    assert choice in ROLLOUT_WEIGHTS, choice  # PPORun.validate refuses anything else before a job starts
     if choice != "auto":
         return choice
     return "bf16" if str(device).startswith("cpu") and cpu_has_bf16() else "adapter"

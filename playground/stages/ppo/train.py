@@ -42,9 +42,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from playground.core.config import ConfigError, PPORun
 from playground.core.runs import append_jsonl, append_metrics, write_phase, write_result
 from playground.stages.ppo import core, rollout_copy
+from playground.stages.ppo.config import PPORun
 from playground.stages.trainer import (
     STOP,
     DataError,
@@ -168,12 +168,7 @@ class PPOTrainer:
         from playground.stages.data import prompt_rows
         from playground.stages.ppo.rules import build_reward
 
-        if not cfg.use_lora:
-            raise ConfigError("PPO needs use_lora: true (the reference model is the base with the adapter off)")
-        if cfg.kl_estimator not in ("k1", "k3"):
-            raise ConfigError(f"kl_estimator must be k1 or k3, got {cfg.kl_estimator!r}")
-        if cfg.temperature <= 0:
-            raise ConfigError("temperature must be > 0 (PPO needs a sampling policy)")
+        cfg.validate()  # every rule lives in PPORun.validate; a PPORun built in code is checked here too
         self.cfg = cfg
         self.run_dir = Path(run_dir)
         self.dist = Dist(cfg.device)

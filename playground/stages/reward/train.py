@@ -29,98 +29,61 @@ inspection, eval-rm, PPO (`reward: rm:<run id>`) and the arena's "RM says" badge
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from playground.core import alloc
-from playground.core.config import RewardRun
-from playground.core.runs import write_phase, write_result
-from playground.stages.trainer import (
-    STOP,
-    chat_model_setup,
-    clean_metrics,
-    make_callback,
-    resolve_resume,
-    seed_everything,
-    speed_setup,
-    speed_used,
-    training_args_common,
-    tune_malloc,
-)
+from playground.stages.reward.config import RewardRun
+from playground.stages.trainer import run_trl_stage, tune_malloc
 
 
-def run(cfg: RewardRun, run_dir: str | Path) -> None:
+def run(cfg: RewardRun, run_dir: str | Path) -> Any:
     from playground.core import models
-    from playground.stages.data import announce_data, fitted_preference_rows
+    from playground.stages.data import fitted_preference_rows
 
-    run_dir = Path(run_dir)
     pinned = tune_malloc()  # peak memory on glibc: see stages/trainer.tune_malloc and core/alloc.py
-    seed_everything(cfg.seed)
-    speed = speed_setup(cfg)
-    spec, device, tok = chat_model_setup(cfg)
-    train_rows, eval_rows, info = fitted_preference_rows(cfg.dataset, cfg.eval_fraction, cfg.seed, tok,
-                                                         cfg.max_length)
-    announce_data(run_dir, info)
-    # heavy imports only after the data checked out: a bad dataset fails in seconds, not after loading trl
-    from datasets import Dataset
-    from trl import RewardConfig, RewardTrainer
+    shared = False
 
-    from playground.stages.reward.shared_prefix import SharedPrefixRewardTrainer, score_head
+    def rows(tok: Any) -> tuple[list[dict], list[dict], dict[str, Any]]:
+        return fitted_preference_rows(cfg.dataset, cfg.eval_fraction, cfg.seed, tok, cfg.max_length)
 
-    write_phase(run_dir, "loading model")
-    model = models.load_reward_lm(spec, cfg.device, cfg.trust_remote_code,
-                                  attn_implementation=cfg.attn_implementation)
-    args = RewardConfig(**{
-        **training_args_common(cfg, run_dir, device),
-        "max_length": cfg.max_length,  # every pair already fits, so TRL's filter drops nothing
-        "center_rewards_coefficient": cfg.center_rewards_coefficient or None,
-        "activation_checkpointing": True,  # peak memory: see the module docstring
-        "pad_to_multiple_of": None,
-        "dataset_num_proc": None,
-    })
-    write_phase(run_dir, f"tokenising {info['train_pairs'] + info['eval_pairs']:,} pairs")
-    # the prompt a pair shares runs once (stages/reward/shared_prefix.py); TRL's two rows per pair otherwise, and
-    # with several processes: the tree pass calls the backbone directly, past a DDP / FSDP wrapper's forward
-    shared = cfg.shared_prefix and cfg.num_processes == 1 and score_head(model) is not None
-    trainer = (SharedPrefixRewardTrainer if shared else RewardTrainer)(
-        model=model,
-        args=args,
-        train_dataset=Dataset.from_list(train_rows),
-        eval_dataset=Dataset.from_list(eval_rows) if eval_rows else None,
-        processing_class=tok,
-        peft_config=models.lora_config(cfg, "SEQ_CLS") if cfg.use_lora else None,
-        callbacks=[make_callback(run_dir, {"train_rows": info["train_pairs"], "eval_rows": info["eval_pairs"],
-                                           "fit": info["fit"], "data_warning": info["warning"],
-                                           "objective": "-log sigmoid(r_chosen - r_rejected)"})],
-    )
-    has_eval = trainer.eval_dataset is not None and len(trainer.eval_dataset) > 0
-    resume = resolve_resume(cfg, run_dir)
-    if has_eval and resume is None:
+    def load_model(spec: Any, device: str) -> Any:  # noqa: ARG001 - load_reward_lm picks the device from cfg
+        return models.load_reward_lm(spec, cfg.device, cfg.trust_remote_code,
+                                     attn_implementation=cfg.attn_implementation)
+
+    def make_trainer(model: Any, tok: Any, args: dict, train: Any, evals: Any, callbacks: list) -> Any:
+        # heavy imports only after the data checked out: a bad dataset fails in seconds, not after loading trl
+        from trl import RewardConfig, RewardTrainer
+
+        from playground.stages.reward.shared_prefix import SharedPrefixRewardTrainer, score_head
+
+        nonlocal shared
+        rm_args = RewardConfig(**{
+            **args,
+            "max_length": cfg.max_length,  # every pair already fits, so TRL's filter drops nothing
+            "center_rewards_coefficient": cfg.center_rewards_coefficient or None,
+            "activation_checkpointing": True,  # peak memory: see the module docstring
+            "pad_to_multiple_of": None,
+            "dataset_num_proc": None,
+        })
+        # the prompt a pair shares runs once (stages/reward/shared_prefix.py); TRL's two rows per pair otherwise, and
+        # with several processes: the tree pass calls the backbone directly, past a DDP / FSDP wrapper's forward
+        shared = cfg.shared_prefix and cfg.num_processes == 1 and score_head(model) is not None
+        return (SharedPrefixRewardTrainer if shared else RewardTrainer)(
+            model=model, args=rm_args, train_dataset=train, eval_dataset=evals, processing_class=tok,
+            peft_config=models.lora_config(cfg, "SEQ_CLS") if cfg.use_lora else None, callbacks=callbacks)
+
+    def result(trainer: Any, eval_metrics: dict[str, float], info: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "allocator": alloc.in_use() + (" (mmap threshold pinned)" if pinned else ""),
+            "shared_prefix": shared,
+            "max_length": cfg.max_length,
+            "dataset": cfg.dataset,
+            "eval_accuracy": eval_metrics.get("eval_accuracy"),
+            "eval_loss": eval_metrics.get("eval_loss"),
+        }
+
+    return run_trl_stage(
+        cfg, run_dir, stage="reward", rows=rows, load_model=load_model, make_trainer=make_trainer, result=result,
         # held-out accuracy before any update: the live plot then starts from chance, not from the first eval
-        trainer.evaluate()
-    write_phase(run_dir, "training")
-    trainer.train(resume_from_checkpoint=resume)
-    eval_metrics: dict[str, float] = {}
-    if has_eval and not STOP.is_set():
-        # the callback's on_log already writes these to metrics.jsonl
-        eval_metrics = clean_metrics(trainer.evaluate())
-    out = run_dir / "adapter"
-    trainer.save_model(str(out))
-    tok.save_pretrained(str(out))
-    write_result(run_dir, {
-        "stage": "reward",
-        "speed": speed_used(speed, trainer.model, trainer.optimizer),
-        "allocator": alloc.in_use() + (" (mmap threshold pinned)" if pinned else ""),
-        "global_step": trainer.state.global_step,
-        "base_model": cfg.model,
-        "adapter": str(out),
-        "use_lora": cfg.use_lora,
-        "shared_prefix": shared,
-        "max_length": cfg.max_length,
-        "dataset": cfg.dataset,
-        "train_pairs": len(trainer.train_dataset),
-        "eval_pairs": len(trainer.eval_dataset) if trainer.eval_dataset is not None else 0,
-        "fit": info["fit"],
-        "data_warning": info["warning"],
-        "eval_accuracy": eval_metrics.get("eval_accuracy"),
-        "eval_loss": eval_metrics.get("eval_loss"),
-        "stopped": STOP.is_set(),
-    })
+        eval_first=True,
+        callback_extra={"objective": "-log sigmoid(r_chosen - r_rejected)"})

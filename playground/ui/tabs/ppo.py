@@ -19,8 +19,8 @@ from typing import Any
 import gradio as gr
 
 from playground.core.auth import Role
-from playground.core.config import PPORun
 from playground.core.expr import EXAMPLES
+from playground.stages.ppo.config import PPORun
 from playground.stages.ppo.service import REWARD_RULES, arena_round, expression_status, samples_frame
 from playground.ui.context import AppContext, TabId
 from playground.ui.guard import needs

@@ -17,10 +17,10 @@ import gradio as gr
 import pandas as pd
 
 from playground.core.auth import Role
-from playground.core.config import RewardRun
 from playground.core.paths import PRESETS_DIR
 from playground.core.runs import read_metrics, read_result, read_status
 from playground.stages.data import preference_data_check
+from playground.stages.reward.config import RewardRun
 from playground.ui.context import AppContext
 from playground.ui.guard import needs
 from playground.ui.tabs import reward_dpo, reward_inspect

@@ -10,8 +10,8 @@ from typing import Any
 import gradio as gr
 
 from playground.core.auth import Role
-from playground.core.config import DPORun
 from playground.stages.data import preference_data_check
+from playground.stages.dpo.config import DPORun
 from playground.ui.context import AppContext
 from playground.ui.guard import needs
 from playground.ui.widgets import forms

@@ -13,16 +13,16 @@ import gradio as gr
 import pandas as pd
 
 from playground.core.auth import Role
-from playground.core.config import SFTRun
 from playground.core.errors import DataError
 from playground.core.paths import PRESETS_DIR
 from playground.core.runs import read_metrics
 from playground.stages.sft import service as sft_service
+from playground.stages.sft.config import SFTRun
 from playground.ui.context import AppContext
 from playground.ui.guard import needs, user_errors
 from playground.ui.widgets.chart import line_chart
 from playground.ui.widgets.forms import default_preset, grouped_form, list_presets, load_preset
-from playground.ui.widgets.live import PlotSpec
+from playground.ui.widgets.live import FollowNew, PlotSpec
 from playground.ui.widgets.run_panel import PanelSpec, run_choices, run_panel, wire_presets
 
 OBJECTIVE = r"""**Objective: SFT token NLL**
@@ -121,7 +121,8 @@ def build(ctx: AppContext) -> None:
                                                     follow_info="Pick any SFT run to watch or control."))
     wire_presets("sft", form, preset, preset_name, save_btn)
     follow, refresh_runs = panel.follow, panel.refresh
-    ctx.register_picker(form.components[FIELDS.index("dataset")], lambda: dataset_choices(ctx))
+    # a dataset made after the page opened (Dataset tab, CLI) is listed and picked: SFT trains on what you just made
+    ctx.register_picker(form.components[FIELDS.index("dataset")], FollowNew(lambda: dataset_choices(ctx)))
 
     with gr.Accordion("All SFT runs", open=False):
         table = gr.Dataframe(runs_table(ctx), interactive=False)
@@ -132,6 +133,8 @@ def build(ctx: AppContext) -> None:
             cmp_metric = gr.Dropdown(["loss", "eval_loss", "mean_token_accuracy", "learning_rate"], value="loss",
                                      label="Metric")
         cmp_plot = gr.HTML(compare_html(ctx, None, None, "loss"), elem_classes=["pg-chart"])
+        for box in (cmp_a, cmp_b):
+            ctx.register_picker(box, lambda: run_choices(ctx, "sft"))
     with gr.Accordion("Try the result: base vs adapter", open=False):
         with gr.Row():
             try_run = gr.Dropdown(run_choices(ctx, "sft", finished_only=True), label="Finished run")
@@ -140,7 +143,8 @@ def build(ctx: AppContext) -> None:
         with gr.Row():
             base_out = gr.Textbox(label="Base model", lines=4)
             tuned_out = gr.Textbox(label="With the SFT adapter", lines=4)
-        ctx.register_picker(try_run, lambda: run_choices(ctx, "sft", finished_only=True))
+        # a run that finishes while the page is open is picked: "Try the result" tries the run just trained
+        ctx.register_picker(try_run, FollowNew(lambda: run_choices(ctx, "sft", finished_only=True)))
         ppl_btn = gr.Button("Perplexity on the run's eval split (before → after)")
         ppl_out = gr.Markdown()
     with gr.Accordion("Export", open=False):

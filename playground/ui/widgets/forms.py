@@ -18,6 +18,7 @@ import yaml
 
 from playground.core.config import BaseRun, ConfigError, from_dict, to_dict
 from playground.core.paths import PRESETS_DIR, home
+from playground.stages.registry import load_config
 
 # fields better shown as sliders (min, max, step)
 SLIDERS = {
@@ -36,7 +37,7 @@ class ConfigForm:
     def to_config(self, stage: str, values: list[Any], base: dict[str, Any] | None = None) -> BaseRun:
         data = dict(base or {})
         data.update(dict(zip(self.names, values)))
-        return from_dict(stage, data, where="form")
+        return from_dict(self.cls, data, where="form")
 
     @staticmethod
     def merge(forms: list[ConfigForm]) -> ConfigForm:
@@ -158,7 +159,6 @@ def default_preset(stage: str, model: str) -> str:
 
 
 def load_preset(stage: str, name: str) -> dict[str, Any]:
-    from playground.core.config import load_config
 
     return to_dict(load_config(stage, preset_path(stage, name)))
 
