@@ -1,11 +1,33 @@
-"""Shared fixtures: a temporary PLAYGROUND_HOME per test, one converted-model cache for the session,
-no hub, and a launched app for gradio_client / browser tests."""
+"""Shared fixtures: a temporary PLAYGROUND_HOME per test, one converted-model cache for the session, no hub.
+
+Servers and browsers (use these; do not start your own):
+- `app_server`: the full app, launched once in this process for the session (tiny model) -> {"url", "ctx", "home"}.
+- `spawn_app(home, *args, env=...)`: `python app.py` as a subprocess on a free port, waited for, stopped at the end
+  of the test -> an `AppProcess` (`.url`, `.port`, `.proc`, `.stop()`). For a server that must be its own process
+  (restart, sign-in flags, a script that builds its own Blocks: `spawn_app(home, script=SOURCE)`).
+- `chromium`: ONE headless Debian chromium (playwright `Browser`) for the whole session. Tests get isolation from
+  a fresh context: `browser_context` (1400x1000, 60 s timeouts) or `chromium.new_context(viewport=...)`.
+- `browser_page`: a fresh page in a fresh context; the usual fixture for a browser test:
+
+      pytestmark = [pytest.mark.browser]
+      def test_x(app_server, browser_page):
+          browser_page.goto(app_server["url"])
+
+  Never call `sync_playwright()` in a test: the session's playwright owns this thread's event loop, and a second
+  one fails. For the same reason tests that use `chromium` run after all others (pytest_collection_modifyitems).
+"""
 
 from __future__ import annotations
 
 import os
+import shutil
+import signal
 import socket
+import subprocess
 import sys
+import time
+import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -17,6 +39,10 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 ARTIFACTS = REPO / "tests" / "artifacts"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
+NEEDS_CHROMIUM = pytest.mark.skipif(CHROMIUM is None, reason="Debian chromium is not installed (.ci/run installs it)")
 
 
 @pytest.fixture
@@ -49,3 +75,108 @@ def app_server(tmp_path_factory: pytest.TempPathFactory):
         os.environ.pop("PLAYGROUND_HOME", None)
     else:
         os.environ["PLAYGROUND_HOME"] = old
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests that use the session's chromium run last, in their own order: once started, its playwright keeps an
+    asyncio loop marked running in this thread until the session ends (asyncio.run() would fail after it)."""
+    items.sort(key=lambda item: "chromium" in getattr(item, "fixturenames", ()))
+
+
+@pytest.fixture(scope="session")
+def chromium():  # noqa: ANN201
+    """One headless Debian chromium for the session (a playwright `Browser`); give each test its own context."""
+    if CHROMIUM is None:
+        pytest.skip("Debian chromium is not installed (.ci/run installs it)")
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def browser_context(chromium):  # noqa: ANN001, ANN201
+    """A fresh context (own cookies, localStorage, cache) in the session's chromium: 1400x1000, 60 s timeouts."""
+    context = chromium.new_context(viewport={"width": 1400, "height": 1000})
+    context.set_default_timeout(60_000)
+    yield context
+    context.close()
+
+
+@pytest.fixture
+def browser_page(browser_context):  # noqa: ANN001, ANN201
+    """A fresh page in a fresh context; navigate it yourself (`browser_page.goto(app_server["url"])`)."""
+    return browser_context.new_page()
+
+
+@dataclass
+class AppProcess:
+    """An app server in its own process (see `spawn_app`)."""
+
+    proc: subprocess.Popen
+    port: int
+    log: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+    def stop(self, sig_kill: bool = False) -> None:
+        """End it and what it started (its own process group; SIGKILL with sig_kill=True: a crash), and wait."""
+        for sig in ((signal.SIGKILL,) if sig_kill else (signal.SIGTERM, signal.SIGKILL)):
+            try:
+                os.killpg(self.proc.pid, sig)
+            except ProcessLookupError:
+                return
+            try:
+                self.proc.wait(timeout=30)
+                return
+            except subprocess.TimeoutExpired:
+                continue
+
+
+def wait_http(url: str, proc: subprocess.Popen, log: Path | None = None, timeout: float = 180) -> None:
+    """Until `url` answers; fails at once (with the server's log tail) if the process exits first."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            tail = log.read_text(errors="replace")[-3000:] if log and log.exists() else ""
+            raise AssertionError(f"the app exited with {proc.returncode} before it served\n{tail}")
+        try:
+            urllib.request.urlopen(url, timeout=5).close()
+            return
+        except OSError:
+            time.sleep(0.5)
+    raise AssertionError(f"the app did not answer at {url} within {timeout:.0f} s")
+
+
+@pytest.fixture
+def spawn_app(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+    """spawn_app(home, *args, env=None, script=None, wait=True) -> AppProcess: `python app.py --port P *args` (or
+    `python -c script *args`, which serves on $PLAYGROUND_TEST_PORT until terminated) with PLAYGROUND_HOME=home, in
+    its own process group, output in a log file (AppProcess.log); whatever it started is stopped when the test ends."""
+    started: list[AppProcess] = []
+    logs = tmp_path_factory.mktemp("spawn_app")
+
+    def spawn(home: Path, *args: str, env: dict[str, str] | None = None, script: str | None = None,
+              wait: bool = True) -> AppProcess:
+        port = free_port()
+        full_env = dict(os.environ, PLAYGROUND_HOME=str(home), PLAYGROUND_TEST_PORT=str(port), **(env or {}))
+        cmd = ([sys.executable, "-c", script, *args] if script is not None
+               else [sys.executable, str(REPO / "app.py"), "--port", str(port), *args])
+        log = logs / f"app-{port}.log"
+        with log.open("wb") as out:
+            proc = subprocess.Popen(cmd, cwd=REPO, env=full_env, stdout=out, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, start_new_session=True)
+        app = AppProcess(proc, port, log)
+        started.append(app)
+        if wait:
+            wait_http(app.url, proc, log)
+        return app
+
+    yield spawn
+    for app in started:
+        app.stop()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.test_browser import ARGS, CHROMIUM
+from tests.conftest import CHROMIUM
 
 pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(CHROMIUM is None, reason="Debian chromium is not installed (.ci/run installs it)")]
@@ -23,31 +23,25 @@ def open_preferences(page) -> None:  # noqa: ANN001
     raise AssertionError("the Preferences tab did not stay open")
 
 
-def test_annotator_name_is_restored_after_a_reload(app_server) -> None:  # noqa: ANN001
+def test_annotator_name_is_restored_after_a_reload(app_server, browser_page) -> None:  # noqa: ANN001
     """Issue 14 item 9: "kept in this browser" — the name typed once is back in the box after a reload."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.set_default_timeout(60_000)
-        page.goto(app_server["url"])
-        open_preferences(page)
-        box = page.locator("#arena-annotator textarea, #arena-annotator input").first
-        box.fill("Ada Lovelace")
-        box.press("Tab")
-        # the counter follows the name: the server saw it
-        page.wait_for_function("() => (document.querySelector('#arena-counter')?.innerText || '')"
-                               ".includes('Ada Lovelace')", timeout=30_000, polling=200)
-        page.reload()
-        open_preferences(page)
-        box = page.locator("#arena-annotator textarea, #arena-annotator input").first
-        page.wait_for_function("() => { const b = document.querySelector('#arena-annotator textarea, "
-                               "#arena-annotator input'); return b && b.value === 'Ada Lovelace'; }",
-                               timeout=30_000, polling=200)
-        assert box.input_value() == "Ada Lovelace"
-        # and the vote counter speaks of that name again, not of "anonymous"
-        page.wait_for_function("() => (document.querySelector('#arena-counter')?.innerText || '')"
-                               ".includes('Ada Lovelace')", timeout=30_000, polling=200)
-        browser.close()
+    page = browser_page
+    page.goto(app_server["url"])
+    open_preferences(page)
+    box = page.locator("#arena-annotator textarea, #arena-annotator input").first
+    box.fill("Ada Lovelace")
+    box.press("Tab")
+    # the counter follows the name: the server saw it
+    page.wait_for_function("() => (document.querySelector('#arena-counter')?.innerText || '')"
+                           ".includes('Ada Lovelace')", timeout=30_000, polling=200)
+    page.reload()
+    open_preferences(page)
+    box = page.locator("#arena-annotator textarea, #arena-annotator input").first
+    page.wait_for_function("() => { const b = document.querySelector('#arena-annotator textarea, "
+                           "#arena-annotator input'); return b && b.value === 'Ada Lovelace'; }",
+                           timeout=30_000, polling=200)
+    assert box.input_value() == "Ada Lovelace"
+    # and the vote counter speaks of that name again, not of "anonymous"
+    page.wait_for_function("() => (document.querySelector('#arena-counter')?.innerText || '')"
+                           ".includes('Ada Lovelace')", timeout=30_000, polling=200)
 

@@ -3,13 +3,11 @@ tab, starts the tiny SFT preset and watches the live plot get points. Screenshot
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
-from tests.conftest import ARTIFACTS
+from tests.conftest import ARTIFACTS, CHROMIUM
+from tests.conftest import CHROMIUM_ARGS as ARGS  # noqa: F401 - still imported from here by older tests
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(CHROMIUM is None, reason="Debian chromium is not installed (.ci/run installs it)")]
 
@@ -23,23 +21,13 @@ LINE_VISIBLE = """() => [...document.querySelectorAll('polyline.pg-line')].some(
 })"""
 LINES_DRAWN = LINE_VISIBLE
 
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
-
 
 @pytest.fixture
-def page(app_server):  # noqa: ANN001, ANN201
-    from playwright.sync_api import sync_playwright
-
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        pg = browser.new_page(viewport={"width": 1400, "height": 1000})
-        pg.set_default_timeout(60_000)
-        pg.goto(app_server["url"])
-        pg.get_by_text("RLHF Playground").first.wait_for()
-        yield pg
-        browser.close()
+def page(app_server, browser_page):  # noqa: ANN001, ANN201
+    """The shared app, open in a fresh page of the session's chromium (conftest's `browser_page`)."""
+    browser_page.goto(app_server["url"])
+    browser_page.get_by_text("RLHF Playground").first.wait_for()
+    return browser_page
 
 
 def test_click_through_tabs(page) -> None:  # noqa: ANN001
@@ -117,13 +105,11 @@ def test_new_dataset_appears_in_the_sft_picker_without_refresh(page, app_server)
     assert found, "the SFT dataset picker never listed the dataset the CLI made"
 
 
-def test_page_opened_later_follows_a_cli_run_and_draws_it(app_server) -> None:  # noqa: ANN001
+def test_page_opened_later_follows_a_cli_run_and_draws_it(app_server, browser_page) -> None:  # noqa: ANN001
     """A run made after the app was built (here by the CLI) is listed, followed and plotted when a page opens."""
     import os
     import subprocess
     import sys
-
-    from playwright.sync_api import sync_playwright
 
     from tests.conftest import REPO
 
@@ -133,16 +119,12 @@ def test_page_opened_later_follows_a_cli_run_and_draws_it(app_server) -> None:  
                          cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-2000:]
     run_id = app_server["ctx"].ws.runs("ppo")[0]["id"]
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.set_default_timeout(60_000)
-        page.goto(app_server["url"])
-        page.get_by_role("tab", name="5 · PPO", exact=True).click()
-        page.get_by_text(f"{run_id} · ✅ succeeded").first.wait_for()
-        page.wait_for_function(LINES_DRAWN, timeout=60_000, polling=500)
-        page.screenshot(path=str(ARTIFACTS / "ppo-cli-run.png"), full_page=True)
-        browser.close()
+    page = browser_page
+    page.goto(app_server["url"])
+    page.get_by_role("tab", name="5 · PPO", exact=True).click()
+    page.get_by_text(f"{run_id} · ✅ succeeded").first.wait_for()
+    page.wait_for_function(LINES_DRAWN, timeout=60_000, polling=500)
+    page.screenshot(path=str(ARTIFACTS / "ppo-cli-run.png"), full_page=True)
 
 
 def test_dataset_add_row_shows_in_table(page, app_server) -> None:  # noqa: ANN001

@@ -14,18 +14,14 @@ import time
 import pytest
 
 from playground.core.runs import write_status
-from tests.conftest import ARTIFACTS
-from tests.test_browser import ARGS, CHROMIUM
+from tests.conftest import ARTIFACTS, CHROMIUM
 
 pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(CHROMIUM is None, reason="Debian chromium is not installed (.ci/run installs it)")]
 
 
-def _open_sft(p, url: str) -> tuple[object, object, dict[str, int]]:  # noqa: ANN001
-    """(browser, page on the SFT tab, a live count of the Gradio events and page polls it sends)."""
-    browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.set_default_timeout(60_000)
+def _open_sft(page, url: str) -> tuple[object, dict[str, int]]:  # noqa: ANN001
+    """(the fresh `page` on the SFT tab, a live count of the Gradio events and page polls it sends)."""
     calls = {"events": 0, "polls": 0}
 
     def on_request(req) -> None:  # noqa: ANN001
@@ -40,7 +36,7 @@ def _open_sft(p, url: str) -> tuple[object, object, dict[str, int]]:  # noqa: AN
     page.goto(url)
     page.get_by_text("RLHF Playground").first.wait_for()
     page.get_by_role("tab", name="2 · SFT", exact=True).click()
-    return browser, page, calls
+    return page, calls
 
 
 def _settle(page, calls: dict[str, int]) -> None:  # noqa: ANN001
@@ -54,57 +50,52 @@ def _settle(page, calls: dict[str, int]) -> None:  # noqa: ANN001
     calls.update(events=0, polls=0)
 
 
-def test_an_idle_page_sends_no_gradio_event_and_picks_up_a_new_run(app_server) -> None:  # noqa: ANN001
-    from playwright.sync_api import sync_playwright
-
+def test_an_idle_page_sends_no_gradio_event_and_picks_up_a_new_run(app_server, browser_page) -> None:  # noqa: ANN001
     from playground.core.config import load_config, save_config, to_dict
     from playground.core.paths import runs_dir
     from playground.core.runs import write_status
 
     ctx = app_server["ctx"]
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        browser, page, calls = _open_sft(p, app_server["url"])
-        _settle(page, calls)
-        page.wait_for_timeout(12_000)
-        # nothing changed: the page polled (cheap, no front-end state) and fired no Gradio event
-        assert calls["polls"] >= 1, calls
-        assert calls["events"] == 0, calls
-        # and it asks for almost no frames: Gradio's own loops (status trackers, Svelte's animation loop) re-arm
-        # 60 times a second each on every page; the head script (live_page.PAGE_HEAD, first in <head>) holds
-        # them to 2 a second while nobody touches the page. Without it this page asks 60 or more frames/s.
-        frames0 = page.evaluate("() => window.__frames")
-        page.wait_for_timeout(3_000)
-        per_s = (page.evaluate("() => window.__frames") - frames0) / 3
-        assert per_s <= 15, f"{per_s:.0f} frames/s on an idle page"
-        assert page.evaluate("() => window.__pgRaf.throttled") > 0
+    page, calls = _open_sft(browser_page, app_server["url"])
+    _settle(page, calls)
+    page.wait_for_timeout(12_000)
+    # nothing changed: the page polled (cheap, no front-end state) and fired no Gradio event
+    assert calls["polls"] >= 1, calls
+    assert calls["events"] == 0, calls
+    # and it asks for almost no frames: Gradio's own loops (status trackers, Svelte's animation loop) re-arm
+    # 60 times a second each on every page; the head script (live_page.PAGE_HEAD, first in <head>) holds
+    # them to 2 a second while nobody touches the page. Without it this page asks 60 or more frames/s.
+    frames0 = page.evaluate("() => window.__frames")
+    page.wait_for_timeout(3_000)
+    per_s = (page.evaluate("() => window.__frames") - frames0) / 3
+    assert per_s <= 15, f"{per_s:.0f} frames/s on an idle page"
+    assert page.evaluate("() => window.__pgRaf.throttled") > 0
 
-        # a run appears (made elsewhere: the CLI, another browser): the pickers list it without Refresh, through
-        # one Gradio event (the pickers' refresh), not one per tick
-        cfg = load_config("sft", "presets/sft/tiny-cpu.yaml", [])
-        run_id = "sft-20991231-235959-quie"
-        run_dir = runs_dir() / run_id
-        save_config(cfg, run_dir / "config.yaml")
-        write_status(run_dir, state="succeeded")
-        ctx.ws.register_run(run_id, "sft", run_dir, to_dict(cfg))
-        deadline = time.time() + 60
-        picker = page.get_by_label("Follow run", exact=False).first
-        while time.time() < deadline:
-            picker.click()
-            if page.get_by_role("option", name=run_id, exact=False).count():
-                break
-            picker.blur()  # closes the list (a click on the focused box would not reopen it)
-            page.wait_for_timeout(1_000)
-        listed = page.evaluate("() => [...document.querySelectorAll('[role=option]')].map(o => o.textContent.trim())")
-        assert any(run_id in o for o in listed), listed
-        picker.blur()
-        assert 1 <= calls["events"] <= 3, calls
-        browser.close()
+    # a run appears (made elsewhere: the CLI, another browser): the pickers list it without Refresh, through
+    # one Gradio event (the pickers' refresh), not one per tick
+    cfg = load_config("sft", "presets/sft/tiny-cpu.yaml", [])
+    run_id = "sft-20991231-235959-quie"
+    run_dir = runs_dir() / run_id
+    save_config(cfg, run_dir / "config.yaml")
+    write_status(run_dir, state="succeeded")
+    ctx.ws.register_run(run_id, "sft", run_dir, to_dict(cfg))
+    deadline = time.time() + 60
+    picker = page.get_by_label("Follow run", exact=False).first
+    while time.time() < deadline:
+        picker.click()
+        if page.get_by_role("option", name=run_id, exact=False).count():
+            break
+        picker.blur()  # closes the list (a click on the focused box would not reopen it)
+        page.wait_for_timeout(1_000)
+    listed = page.evaluate("() => [...document.querySelectorAll('[role=option]')].map(o => o.textContent.trim())")
+    assert any(run_id in o for o in listed), listed
+    picker.blur()
+    assert 1 <= calls["events"] <= 3, calls
 
 
-def test_a_followed_live_run_updates_through_the_poll_alone(app_server) -> None:  # noqa: ANN001
+def test_a_followed_live_run_updates_through_the_poll_alone(app_server, browser_page) -> None:  # noqa: ANN001
     """A running run's panel (header, charts, log) moves with its files while the page fires no Gradio event."""
-    from playwright.sync_api import sync_playwright
 
     from playground.core.config import load_config, save_config, to_dict
     from playground.core.paths import runs_dir
@@ -125,39 +116,36 @@ def test_a_followed_live_run_updates_through_the_poll_alone(app_server) -> None:
             f.write(f"{{'loss': {2.0 / step}, 'epoch': {step / 10}}}\n")
 
     try:
-        with sync_playwright() as p:
-            browser, page, calls = _open_sft(p, app_server["url"])
-            panel = f".pg-live[data-pg-run='{run_id}']"
-            page.wait_for_selector(panel, state="visible")
-            _settle(page, calls)
-            for step in (1, 2, 3):
-                log_step(step)
-                page.wait_for_function("([sel, s]) => document.querySelector(sel)?.innerText.includes(`step ${s}/10`)",
-                                       arg=[panel, step], timeout=30_000)
-            # the loss line is drawn with a visible stroke and three points; the log pane shows the formatted line
-            line = page.evaluate("""sel => { const l = document.querySelector(sel + ' polyline.pg-line');
-                const r = l.getBoundingClientRect(); const cs = getComputedStyle(l);
-                return {n: l.getAttribute('points').trim().split(/\\s+/).length, w: r.width, stroke: cs.stroke,
-                        sw: parseFloat(cs.strokeWidth), log: document.querySelector(sel + ' .pg-log').innerText}; }""",
-                                 panel)
-            assert line["n"] == 3 and line["w"] > 10 and line["stroke"] not in ("none", "") and line["sw"] > 0, line
-            assert "loss 0.6667 · epoch 0.3" in line["log"], line["log"]
-            assert calls["events"] == 0, calls  # every update came through the plain poll
-            write_status(run_dir, state="succeeded", started=time.time() - 5, ended=time.time())
-            page.wait_for_function("sel => document.querySelector(sel)?.dataset.pgLive === '0'", arg=panel)
-            page.screenshot(path=str(ARTIFACTS / "sft-live-poll.png"))
-            calls.update(events=0, polls=0)
-            page.wait_for_timeout(6_000)
-            assert calls["events"] == 0, calls  # a finished run is no longer asked about
-            browser.close()
+        page, calls = _open_sft(browser_page, app_server["url"])
+        panel = f".pg-live[data-pg-run='{run_id}']"
+        page.wait_for_selector(panel, state="visible")
+        _settle(page, calls)
+        for step in (1, 2, 3):
+            log_step(step)
+            page.wait_for_function("([sel, s]) => document.querySelector(sel)?.innerText.includes(`step ${s}/10`)",
+                                   arg=[panel, step], timeout=30_000)
+        # the loss line is drawn with a visible stroke and three points; the log pane shows the formatted line
+        line = page.evaluate("""sel => { const l = document.querySelector(sel + ' polyline.pg-line');
+            const r = l.getBoundingClientRect(); const cs = getComputedStyle(l);
+            return {n: l.getAttribute('points').trim().split(/\\s+/).length, w: r.width, stroke: cs.stroke,
+                    sw: parseFloat(cs.strokeWidth), log: document.querySelector(sel + ' .pg-log').innerText}; }""",
+                             panel)
+        assert line["n"] == 3 and line["w"] > 10 and line["stroke"] not in ("none", "") and line["sw"] > 0, line
+        assert "loss 0.6667 · epoch 0.3" in line["log"], line["log"]
+        assert calls["events"] == 0, calls  # every update came through the plain poll
+        write_status(run_dir, state="succeeded", started=time.time() - 5, ended=time.time())
+        page.wait_for_function("sel => document.querySelector(sel)?.dataset.pgLive === '0'", arg=panel)
+        page.screenshot(path=str(ARTIFACTS / "sft-live-poll.png"))
+        calls.update(events=0, polls=0)
+        page.wait_for_timeout(6_000)
+        assert calls["events"] == 0, calls  # a finished run is no longer asked about
     finally:
         write_status(run_dir, state="succeeded")
 
 
-def test_a_page_opened_later_shows_the_followed_run_as_it_is_now(home) -> None:  # noqa: ANN001
+def test_a_page_opened_later_shows_the_followed_run_as_it_is_now(home, browser_page) -> None:  # noqa: ANN001
     """The app was built while a PPO run was live; a page opened after the run finished follows the same run (the
     picker's value does not change), yet shows its final state and its samples table, not the build-time view."""
-    from playwright.sync_api import sync_playwright
 
     from playground.core.config import load_config, save_config, to_dict
     from playground.core.paths import runs_dir
@@ -181,16 +169,12 @@ def test_a_page_opened_later_shows_the_followed_run_as_it_is_now(home) -> None: 
     write_status(run_dir, state="succeeded", started=time.time() - 9, ended=time.time())
     url = serve_local(demo, concurrency=None)
     try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.set_default_timeout(60_000)
-            page.goto(url)
-            page.get_by_role("tab", name="5 · PPO", exact=True).click()
-            page.wait_for_function("""id => { const p = document.querySelector(`.pg-live[data-pg-run='${id}']`);
-                return p && p.innerText.includes('succeeded') && p.dataset.pgLive === '0'; }""", arg=run_id)
-            page.locator("text=hello at 2 >> visible=true").first.wait_for()  # the samples table: update 2
-            browser.close()
+        page = browser_page
+        page.goto(url)
+        page.get_by_role("tab", name="5 · PPO", exact=True).click()
+        page.wait_for_function("""id => { const p = document.querySelector(`.pg-live[data-pg-run='${id}']`);
+            return p && p.innerText.includes('succeeded') && p.dataset.pgLive === '0'; }""", arg=run_id)
+        page.locator("text=hello at 2 >> visible=true").first.wait_for()  # the samples table: update 2
     finally:
         demo.close()
         ctx.jobs.close()

@@ -238,64 +238,49 @@ TAB_LABELS = "() => [...document.querySelectorAll('[role=tab]')].filter(t => t.o
 
 
 @pytest.mark.browser
-def test_dataset_tab_in_a_browser(home):
+def test_dataset_tab_in_a_browser(home, browser_page):
     """Headers on one line (empty Rows table, import preview with an empty `system` column), tab labels that
     stay put, "Delete dataset" off without a dataset, and the two-click delete."""
-    import shutil
-
-    from playwright.sync_api import sync_playwright
-
-    from tests.conftest import ARTIFACTS
-
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        pytest.skip("Debian chromium is not installed (.ci/run installs it)")
     from playground.ui.app import build_app, make_context, serve_local
+    from tests.conftest import ARTIFACTS
 
     ctx = make_context(default_model="tiny")
     demo = build_app(ctx)
     url = serve_local(demo, concurrency=None)
-    args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=chromium, args=args)
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.set_default_timeout(60_000)
-            page.goto(url)
-            page.locator("#ds-table th").first.wait_for()
-            delete = page.get_by_role("button", name="🗑 Delete dataset", exact=True)
-            assert delete.is_disabled()  # an empty workspace: nothing to delete
-            rows_headers = page.evaluate(HEADER_LINES, "#ds-table th")
-            assert [h for h, _ in rows_headers] == list(service.TABLE_COLUMNS)
-            assert all(n == 1 for _, n in rows_headers), rows_headers
-            labels = page.evaluate(TAB_LABELS)
+        page = browser_page
+        page.goto(url)
+        page.locator("#ds-table th").first.wait_for()
+        delete = page.get_by_role("button", name="🗑 Delete dataset", exact=True)
+        assert delete.is_disabled()  # an empty workspace: nothing to delete
+        rows_headers = page.evaluate(HEADER_LINES, "#ds-table th")
+        assert [h for h, _ in rows_headers] == list(service.TABLE_COLUMNS)
+        assert all(n == 1 for _, n in rows_headers), rows_headers
+        labels = page.evaluate(TAB_LABELS)
 
-            page.get_by_role("tab", name="Import", exact=True).click()
-            assert page.evaluate(TAB_LABELS) == labels  # the selected tab does not rename another one
-            page.get_by_label("Start from a starter dataset").click()
-            page.get_by_role("option").first.click()
-            page.get_by_role("button", name="Load starter", exact=True).click()
-            page.get_by_text("rows ready").first.wait_for()
-            preview = [h for h in page.evaluate(HEADER_LINES, "th") if h[0] in service.PREVIEW_COLUMNS]
-            assert [h for h, _ in preview] == list(service.PREVIEW_COLUMNS)
-            assert all(n == 1 for _, n in preview), preview
-            page.screenshot(path=str(ARTIFACTS / "dataset-import-preview.png"), full_page=True)
+        page.get_by_role("tab", name="Import", exact=True).click()
+        assert page.evaluate(TAB_LABELS) == labels  # the selected tab does not rename another one
+        page.get_by_label("Start from a starter dataset").click()
+        page.get_by_role("option").first.click()
+        page.get_by_role("button", name="Load starter", exact=True).click()
+        page.get_by_text("rows ready").first.wait_for()
+        preview = [h for h in page.evaluate(HEADER_LINES, "th") if h[0] in service.PREVIEW_COLUMNS]
+        assert [h for h, _ in preview] == list(service.PREVIEW_COLUMNS)
+        assert all(n == 1 for _, n in preview), preview
+        page.screenshot(path=str(ARTIFACTS / "dataset-import-preview.png"), full_page=True)
 
-            page.get_by_role("button", name="✅ Add to dataset", exact=True).click()
-            page.wait_for_function("(b) => !b.disabled", arg=delete.element_handle())  # a dataset now
-            name = service.dataset_names(ctx.ws)[0]
-            delete.click()
-            confirm = page.locator("#ds-confirm-delete")
-            page.wait_for_function("(n) => document.querySelector('#ds-confirm-delete')?.innerText.includes(n)",
-                                   arg=name)
-            assert ctx.ws.has_dataset(name)  # asking deletes nothing
-            page.screenshot(path=str(ARTIFACTS / "dataset-confirm-delete.png"), full_page=True)
-            confirm.click()
-            page.wait_for_function("(b) => b.disabled", arg=delete.element_handle())
-            assert not ctx.ws.has_dataset(name)
-            browser.close()
+        page.get_by_role("button", name="✅ Add to dataset", exact=True).click()
+        page.wait_for_function("(b) => !b.disabled", arg=delete.element_handle())  # a dataset now
+        name = service.dataset_names(ctx.ws)[0]
+        delete.click()
+        confirm = page.locator("#ds-confirm-delete")
+        page.wait_for_function("(n) => document.querySelector('#ds-confirm-delete')?.innerText.includes(n)",
+                               arg=name)
+        assert ctx.ws.has_dataset(name)  # asking deletes nothing
+        page.screenshot(path=str(ARTIFACTS / "dataset-confirm-delete.png"), full_page=True)
+        confirm.click()
+        page.wait_for_function("(b) => b.disabled", arg=delete.element_handle())
+        assert not ctx.ws.has_dataset(name)
     finally:
         demo.close()
         ctx.jobs.close()

@@ -7,40 +7,15 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from .conftest import REPO, free_port
-
-
-def _start_app(home: Path, port: int) -> subprocess.Popen:
-    env = {**os.environ, "PLAYGROUND_HOME": str(home), "GRADIO_ANALYTICS_ENABLED": "False"}
-    return subprocess.Popen([sys.executable, str(REPO / "app.py"), "--model", "tiny", "--port", str(port)],
-                            cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
-
-
-def _wait_http(port: int, proc: subprocess.Popen, timeout: float = 180) -> None:
-    import httpx
-
-    t0 = time.time()
-    while time.time() - t0 < timeout:
-        assert proc.poll() is None, "the app exited"
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(1)
-    raise AssertionError("the app did not answer")
-
 
 @pytest.mark.slow  # two app starts and a tiny training run: about a minute
-def test_killed_mid_run_then_restarted_on_the_same_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_killed_mid_run_then_restarted_on_the_same_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                        spawn_app) -> None:  # noqa: ANN001
     from gradio_client import Client
 
     from playground.core.runs import read_status
@@ -48,17 +23,15 @@ def test_killed_mid_run_then_restarted_on_the_same_home(tmp_path: Path, monkeypa
     from playground.stages.preferences import pairs as prefs
 
     home = tmp_path / "home"
-    port = free_port()
-    app = _start_app(home, port)
+    app = spawn_app(home, "--model", "tiny")
     try:
-        _wait_http(port, app)
         monkeypatch.setenv("PLAYGROUND_HOME", str(home))
         ws = Workspace()
         ws.create_dataset("keep-me")
         ws.add_rows("keep-me", [{"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}])
         served = prefs.serve_pair("Say hi", ["hi", "hello"], [{"model": "tiny"}, {"model": "tiny"}], pool="room")
         prefs.record_vote(ws, served, "a", annotator="ana")
-        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        client = Client(app.url, verbose=False)
         client.predict(api_name="/sft_start")  # the form as shown: the tiny-cpu preset (about 20 steps)
         run = ws.runs("sft")[0]
         deadline = time.time() + 240
@@ -66,21 +39,19 @@ def test_killed_mid_run_then_restarted_on_the_same_home(tmp_path: Path, monkeypa
             assert time.time() < deadline, read_status(run["run_dir"])
             time.sleep(0.5)
         job_pid = read_status(run["run_dir"])["pid"]
-        for pid in (app.pid, job_pid):  # the container stops: everything dies at once
+        for pid in (app.proc.pid, job_pid):  # the container stops: everything dies at once
             os.kill(pid, signal.SIGKILL)
-        app.wait(timeout=30)
+        app.proc.wait(timeout=30)
     finally:
-        if app.poll() is None:
-            os.killpg(app.pid, signal.SIGKILL)
+        app.stop(sig_kill=True)
 
-    app2 = _start_app(home, port)
+    app2 = spawn_app(home, "--model", "tiny")
     try:
-        _wait_http(port, app2)
         status = read_status(run["run_dir"])
         assert status["state"] == "interrupted" and "Resume" in status["error"], status
         assert ws.has_dataset("keep-me") and len(ws.rows("keep-me")) == 1
         assert [(p["annotator"], p["choice"]) for p in ws.pairs("room", judged_only=True)] == [("ana", "a")]
-        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        client = Client(app2.url, verbose=False)
         client.predict(run["id"], api_name="/sft_resume")
         deadline = time.time() + 400
         while read_status(run["run_dir"]).get("state") not in ("succeeded", "failed"):
@@ -91,5 +62,4 @@ def test_killed_mid_run_then_restarted_on_the_same_home(tmp_path: Path, monkeypa
                  if '"loss"' in x]
         assert len(steps) == len(set(steps))  # resumed or started over: no step logged twice
     finally:
-        os.killpg(app2.pid, signal.SIGKILL)
-        app2.wait(timeout=30)
+        app2.stop(sig_kill=True)
