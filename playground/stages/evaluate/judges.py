@@ -58,16 +58,20 @@ def reward_spec(spec: str) -> tuple[str, Any]:
 
 
 def check_judge(spec: str) -> None:
-    """Cheap checks before any model loads: the spec's shape, a reward run that exists, an expression that parses."""
+    """Checks before any model loads: the spec's shape, a reward run that exists (DataError), a rule or expression
+    that builds (rules are cheap to build; a reward model is loaded only when judging)."""
     target, cfg = reward_spec(spec)
     if target.startswith("rm:"):
         from playground.stages.reward.service import reward_run_dir
 
         reward_run_dir(target[3:])  # DataError (one line) when missing or unfinished
-    elif target == "rule:expr":
-        from playground.core.expr import static_check
+        return
+    from playground.stages.ppo.rules import build_reward
 
-        static_check(cfg.reward_expression)
+    try:
+        build_reward(target, cfg)
+    except ConfigError as e:
+        raise ConfigError(f"judge '{spec.strip()}': {e}") from None
 
 
 def build_judge(spec: str, device: str = "auto") -> Judge:
