@@ -82,6 +82,12 @@ class BaseRun:
                                   "matmuls; 1.07x sdpa for the CPU reward job, bench/README.md).",
                                   choices=("sdpa", "eager"))
     fused_optimizer: bool = _f(True, "AdamW as one fused kernel per step instead of a loop over the tensors.")
+    # Tracker (stages/trackers.py): the curves also go to a tracker, besides metrics.jsonl
+    report_to: str = _f("none", "Also log the curves to: none, tensorboard (runs/<id>/tensorboard; needs `pip install "
+                        "tensorboard`) or trackio (the workspace's trackio/ store; needs `pip install trackio`).",
+                        choices=("none", "tensorboard", "trackio"),
+                        install={"tensorboard": "pip install tensorboard==2.21.0",
+                                 "trackio": "pip install trackio==0.43.0"})
 
     def validate(self, where: str = "config") -> None:
         """Every rule of the config, checked before a job is queued; a stage's dataclass extends it with its own.
@@ -89,6 +95,7 @@ class BaseRun:
         check_bounds(self, where)
         _check_accelerate_config(self.accelerate_config, where)
         need(self.max_steps != 0, where, "max_steps must be -1 (use epochs) or a positive number")
+        _check_tracker(self.report_to, where)
         from playground.core.models import check_allowed
 
         check_allowed(self.model, where)  # last: resolving a path is cheap, but the field errors above say more
@@ -181,6 +188,16 @@ def check_bounds(cfg: BaseRun, where: str = "config") -> None:
         if "choices" in md and v not in md["choices"]:
             *first, last = map(str, md["choices"])
             raise ConfigError(f"{where}: {f.name} must be {', '.join(first)} or {last}, got {v!r}")
+
+
+def _check_tracker(name: str, where: str) -> None:
+    """report_to names a tracker that is installed; else one line saying how to install it."""
+    import importlib.util
+
+    install = {f.name: f for f in dataclasses.fields(BaseRun)}["report_to"].metadata["install"]
+    if name in install and importlib.util.find_spec(name) is None:
+        raise ConfigError(f"{where}: report_to {name}: {name} is not installed here; `{install[name]}` (or set "
+                          "report_to: none)")
 
 
 def _check_accelerate_config(value: str, where: str) -> None:

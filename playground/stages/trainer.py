@@ -200,6 +200,8 @@ def make_callback(run_dir: str | Path, extra: dict[str, Any] | None = None) -> A
 def training_args_common(cfg: Any, run_dir: str | Path, device: str, has_eval: bool | None = None) -> dict[str, Any]:
     """TrainingArguments fields every TRL-based stage shares. `has_eval`: whether there is an eval split (default:
     the config asks for one); with none, no eval is scheduled (TRL refuses an eval strategy without eval data)."""
+    from playground.stages import trackers
+
     if has_eval is None:
         has_eval = getattr(cfg, "eval_fraction", 0) > 0
     return dict(
@@ -220,7 +222,7 @@ def training_args_common(cfg: Any, run_dir: str | Path, device: str, has_eval: b
         save_steps=cfg.save_steps if cfg.save_steps > 0 else 500,
         seed=cfg.seed,
         data_seed=cfg.seed,
-        report_to=[],
+        **trackers.training_args(cfg, run_dir),  # report_to (+ Trackio's project / run name): stages/trackers.py
         use_cpu=device == "cpu",
         bf16=device == "cuda",
         disable_tqdm=True,
