@@ -517,3 +517,87 @@ def test_merged_sampling_draws_the_tokens_the_adapter_draws(tmp_path, one_thread
         torch.manual_seed(5)
         out[weights] = tr.generate(ids, attn)
     assert torch.equal(out["adapter"], out["merged"])
+
+
+def _sft_run_with_adapter(cfg, lora_r: int = 4) -> tuple[str, object]:  # noqa: ANN001
+    """A finished SFT run in the workspace whose LoRA really moves the model (B drawn at random, not 0): its id,
+    and the raw base it sits on."""
+    import dataclasses
+
+    from peft import get_peft_model
+
+    from playground.core import models
+    from playground.core.paths import runs_dir
+    from playground.core.runs import write_result, write_status
+
+    spec = models.resolve(cfg.model)
+    torch.manual_seed(0)
+    sft = get_peft_model(models.load_causal_lm(spec, "cpu"), models.lora_config(dataclasses.replace(cfg, lora_r=lora_r)))
+    with torch.no_grad():
+        for name, p in sft.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.5)
+    run_id = "sft-20990101-000000-refs"
+    run_dir = runs_dir() / run_id
+    sft.save_pretrained(str(run_dir / "adapter"))
+    write_status(run_dir, state="succeeded")
+    write_result(run_dir, {"base_model": cfg.model, "adapter": str(run_dir / "adapter"), "use_lora": True})
+    return run_id, models.load_causal_lm(spec, "cpu")
+
+
+def test_from_an_sft_run_the_reference_is_the_sft_model(tmp_path, one_thread):
+    """Issue 29: PPO started from an SFT run anchors its KL to the SFT model (its adapter merged into the frozen
+    base), not to the base: KL is 0 at update 1. The sampling copy holds SFT + PPO, and the saved adapter on the raw
+    base is the trained policy (the SFT and PPO adapters joined)."""
+    from peft import PeftModel
+
+    from playground.stages.ppo.train import PPOTrainer
+
+    cfg0 = load_config("ppo", PRESET, [])
+    sft_id, raw_base = _sft_run_with_adapter(cfg0)
+    cfg = load_config("ppo", PRESET, [f"sft_run={sft_id}", "rollout_weights=merged", "total_updates=2",
+                                      "rollout_batch_size=16", "sample_every=1000"])
+    tr = PPOTrainer(cfg, tmp_path / "run")
+    ids, attn = tr._left_pad(tr.prompt_ids[:4])
+    with torch.no_grad():
+        raw = raw_base(input_ids=ids, attention_mask=attn).logits.float()
+        with tr.model.disable_adapter():
+            ref = tr.model(input_ids=ids, attention_mask=attn).logits.float()
+    assert (ref - raw).abs().max().item() > 1e-2, "the reference is the raw base, not the SFT model"
+    first = tr.update()
+    assert abs(first["kl"]) < 1e-6, first["kl"]  # the base as reference gave KL > 0 here (1.9 nats on SmolLM2)
+    tr.update()
+    tr.sampler.refresh(tr.weights_version)
+    tr.save_final({})
+    with torch.no_grad():
+        policy = tr.model(input_ids=ids, attention_mask=attn).logits.float()
+        copy = tr.sampler.model(input_ids=ids, attention_mask=attn).logits.float()
+        saved = PeftModel.from_pretrained(raw_base, str(tmp_path / "run" / "adapter"))(
+            input_ids=ids, attention_mask=attn).logits.float()
+    assert (policy - ref).abs().max().item() > 1e-4, "the PPO adapter did not train"
+    assert (copy - policy).abs().max().item() < 1e-4  # the rollout copy samples SFT + PPO
+    assert (saved - policy).abs().max().item() < 1e-4  # adapter/ on the raw base is the policy
+    config = json.loads((tmp_path / "run" / "adapter" / "adapter_config.json").read_text())
+    assert config["r"] == 4 + cfg.lora_r
+    assert sorted(tr.model.peft_config) == ["default", "value"]  # the joined adapters were only for saving
+    assert all(p.requires_grad for p in tr._lora_params)
+
+
+def test_the_arena_round_of_a_run_started_from_sft_compares_with_that_sft_run(tmp_path):
+    """Policy vs its reference: for a PPO run started from an SFT run, the second side is that SFT run's adapter."""
+    from playground.core.config import to_dict
+    from playground.core.paths import runs_dir
+    from playground.core.runs import write_status
+    from playground.core.workspace import Workspace
+    from playground.stages.ppo.service import arena_round
+
+    ws = Workspace()
+    for run_id, extra in (("ppo-from-sft", ["sft_run=sft-20990101-000000-refs"]), ("ppo-from-base", [])):
+        run_dir = runs_dir() / run_id
+        (run_dir / "adapter").mkdir(parents=True)
+        ws.register_run(run_id, "ppo", run_dir, to_dict(load_config("ppo", PRESET, extra)))
+        write_status(run_dir, state="succeeded")
+    policy, reference = arena_round(ws, "ppo-from-sft").sources
+    assert (policy.adapter, reference.adapter) == ("ppo-from-sft", "sft-20990101-000000-refs")
+    assert reference.model == policy.model
+    assert arena_round(ws, "ppo-from-base").sources[1].adapter == ""

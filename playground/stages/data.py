@@ -19,9 +19,11 @@ from playground.core.chat import to_prompt_completion  # noqa: F401 - re-exporte
 from playground.core.runs import write_status
 from playground.stages.trainer import DataError, is_main_process
 
+MIN_SPLIT_ROWS = 4  # fewer rows get no eval split: one held-out row would be a quarter of the data or more
+
 
 def _split(rows: list[Any], eval_fraction: float, seed: int) -> tuple[list[Any], list[Any]]:
-    if eval_fraction <= 0 or len(rows) < 4:
+    if eval_fraction <= 0 or len(rows) < MIN_SPLIT_ROWS:
         return rows, []
     idx = list(range(len(rows)))
     random.Random(seed).shuffle(idx)
@@ -48,9 +50,21 @@ def instruction_rows(name: str, eval_fraction: float, seed: int) -> tuple[list[d
     if not usable:
         raise DataError(f"dataset '{name}' has no usable rows (need a user turn followed by an assistant answer)")
     marked_eval = [c for c, s in usable if s == "eval"]
+    if marked_eval and len(marked_eval) == len(usable):
+        raise DataError(f"dataset '{name}': all {len(usable)} usable rows are marked eval, none is left to train on "
+                        "(mark some as train)")
     if marked_eval:
         return [c for c, s in usable if s != "eval"], marked_eval
     return _split([c for c, _ in usable], eval_fraction, seed)
+
+
+def eval_split_note(n_train: int, n_eval: int, eval_fraction: float) -> str:
+    """The run header's line when eval_fraction asks for an eval split the data is too small for ("" otherwise):
+    such a run trains without eval (a one-row dataset, as the arena's "write the answer yourself" makes)."""
+    if eval_fraction <= 0 or n_eval > 0:
+        return ""
+    return (f"No eval: {n_train} row{'' if n_train == 1 else 's'} {'is' if n_train == 1 else 'are'} too few for an eval "
+            f"split (it needs {MIN_SPLIT_ROWS}); training without eval.")
 
 
 def preference_rows(name: str, eval_fraction: float, seed: int) -> tuple[list[dict], list[dict]]:

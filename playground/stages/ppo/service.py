@@ -51,8 +51,8 @@ def expression_status(expr: str, reward: str) -> str:
 def arena_round(ws: Workspace, run_id: str) -> ArenaSetup | str:
     """The arena setup that compares a finished PPO run's policy with its reference, or a one-line reason.
 
-    Source 1 is the run's base model + its adapter, source 2 the same base with no adapter (the reference PPO
-    held the policy near), both sampled as in the rollouts (the run's temperature, top-p 1, response_length
+    Source 1 is the run's base model + its adapter, source 2 the reference PPO held the policy near: its SFT start
+    (the same base + the SFT run's adapter) when it started from one, else the same base with no adapter; both sampled as in the rollouts (the run's temperature, top-p 1, response_length
     new tokens). Votes go to a pool named after the run (`ppo-<...>`, the run id). Prompts: the run's workspace
     dataset in order, else the first built-in prompt typed in the box. With an `rm:` reward, that reward model
     is the RM judge."""
@@ -70,7 +70,8 @@ def arena_round(ws: Workspace, run_id: str) -> ArenaSetup | str:
     base = base_model(run["run_dir"])
     temperature = min(2.0, max(0.0, float(cfg.get("temperature", 1.0))))
     tokens = max(1, min(512, int(cfg.get("response_length", 24))))
-    sources = (SourceSetup(base, run_id, temperature, 1.0, tokens), SourceSetup(base, "", temperature, 1.0, tokens))
+    start = str(cfg.get("sft_run") or "").strip()  # PPO's reference is its SFT start (ppo/train._fold_sft)
+    sources = (SourceSetup(base, run_id, temperature, 1.0, tokens), SourceSetup(base, start, temperature, 1.0, tokens))
     prompts = str(cfg.get("prompts", "builtin:prompts"))
     if not prompts.startswith("builtin:") and ws.has_dataset(prompts):
         mode, dataset, prompt = PromptMode.IN_ORDER, prompts, None
