@@ -89,8 +89,10 @@ def build(ctx: AppContext) -> None:
     # -- picking, creating and deleting datasets ------------------------------------------------------------
     @needs(Role.VIEWER)
     def on_pick(name: str | None) -> tuple[Any, ...]:
-        """Show `name`; the delete button works only with a dataset picked, and a pending confirm is dropped."""
-        return (*redraw(ws, name), gr.update(interactive=bool(name)), gr.update(visible=False), None)
+        """Show `name`; the delete button works only with a dataset picked, and a pending confirm is dropped; the
+        token preview starts on its first row."""
+        return (*redraw(ws, name), gr.update(interactive=bool(name)), gr.update(visible=False), None,
+                dataset_clean.first_row_id(ws, name))
 
     def on_create(name: str) -> tuple[Any, ...]:
         try:
@@ -159,9 +161,9 @@ def build(ctx: AppContext) -> None:
         return (*redraw(ws, name), stack[:-1], f"↶ Restored {n} row(s).")
 
     # -- wiring ---------------------------------------------------------------------------------------------
-    dataset.change(on_pick, [dataset], [table, summary, delete_btn, confirm_row, pending], api_visibility="private")
-    reload_btn.click(on_pick, [dataset], [table, summary, delete_btn, confirm_row, pending],
-                     api_visibility="private")
+    pick_outputs = [table, summary, delete_btn, confirm_row, pending, prev_id]
+    dataset.change(on_pick, [dataset], pick_outputs, api_visibility="private")
+    reload_btn.click(on_pick, [dataset], pick_outputs, api_visibility="private")
     create_btn.click(on_create, [new_name], [*view.outputs, ds_msg, new_name], api_name="datasets_create")
     delete_btn.click(on_delete_ask, [dataset], [confirm_row, confirm_md, confirm_yes, pending],
                      api_name="datasets_delete_ask")

@@ -96,12 +96,22 @@ def build_check(ctx: AppContext, view: DatasetView) -> None:
                      [view.table, view.summary, view.undo, clean_msg], api_name="datasets_length_filter")
 
 
+def first_row_id(ws: Any, name: str | None) -> int | None:
+    """The row the token preview starts on: the picked dataset's first row (None: no dataset, or no rows)."""
+    if not name or not ws.has_dataset(name):
+        return None
+    rows = ws.rows(name)
+    return int(rows[0]["id"]) if rows else None
+
+
 def build_token_preview(ctx: AppContext, view: DatasetView) -> gr.Number:
-    """The Token preview tab; returns its row id box (clicking a row in the Rows table fills it)."""
+    """The Token preview tab; returns its row id box (clicking a row in the Rows table fills it, picking a dataset
+    sets it to that dataset's first row)."""
     ws = ctx.ws
     with gr.Tab("Token preview"):
         with gr.Row():
-            prev_id = gr.Number(None, precision=0, label="Row id", info="Click a row in the Rows table, or type")
+            prev_id = gr.Number(first_row_id(ws, view.dataset.value), precision=0, label="Row id",
+                                info="Click a row in the Rows table, or type")
             only_completion = gr.Checkbox(True, label="completion only loss",
                                           info="As in SFT: train on the last response only.")
             prev_btn = gr.Button("Show tokens", variant="primary")

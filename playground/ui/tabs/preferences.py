@@ -71,12 +71,17 @@ def who() -> Who:
     return Who(name=c.name, session=c.session)
 
 
+def votable(on: bool) -> tuple[Any, ...]:
+    """The four vote buttons' updates: they work only while a pair that may be voted on is on screen."""
+    return (gr.update(interactive=on),) * 4
+
+
 def frame_outputs(f: PairFrame) -> tuple[Any, ...]:
-    """A frame as (A, B, ttft A, ttft B, served, prompt, cursor, rating A, rating B, reason)."""
+    """A frame as (A, B, ttft A, ttft B, served, prompt, cursor, rating A, rating B, reason, *vote buttons)."""
     if f.note:
         gr.Info(f.note)
     return (f.texts[0], f.texts[1], f.ttft[0], f.ttft[1], f.served,
-            f.prompt if f.prompt is not None else gr.skip(), f.cursor, None, None, "")
+            f.prompt if f.prompt is not None else gr.skip(), f.cursor, None, None, "", *votable(f.served is not None))
 
 
 def build(ctx: AppContext) -> None:
@@ -114,12 +119,12 @@ def build(ctx: AppContext) -> None:
             ttft_b = gr.Markdown(NO_TTFT)
             rate_b = gr.Radio([1, 2, 3, 4, 5], value=None, label="Rate B (optional)")
     reason = gr.Textbox(label="Reason (optional)", lines=1)
-    with gr.Row():
+    with gr.Row():  # off until a pair is on screen (a click then would only be refused)
         vote_btns = {
-            "a": gr.Button("👈 A is better [1]", variant="primary", elem_id="arena-vote-a"),
-            "b": gr.Button("👉 B is better [2]", variant="primary", elem_id="arena-vote-b"),
-            "tie": gr.Button("🤝 Tie [3]", elem_id="arena-vote-tie"),
-            "both_bad": gr.Button("👎 Both bad [4]", elem_id="arena-vote-bad"),
+            "a": gr.Button("👈 A is better [1]", variant="primary", elem_id="arena-vote-a", interactive=False),
+            "b": gr.Button("👉 B is better [2]", variant="primary", elem_id="arena-vote-b", interactive=False),
+            "tie": gr.Button("🤝 Tie [3]", elem_id="arena-vote-tie", interactive=False),
+            "both_bad": gr.Button("👎 Both bad [4]", elem_id="arena-vote-bad", interactive=False),
         }
     with gr.Row(equal_height=True):
         reveal = gr.Markdown("", elem_id="arena-reveal")
@@ -139,12 +144,13 @@ def build(ctx: AppContext) -> None:
     targets = ArenaTargets(sides=sides, pool=pool, mode=mode, dataset=dataset, prompt=prompt, cursor=cursor,
                            judge=judge, seed=seed, annotator=annotator,
                            clears=[(served, None), (last_voted, None), (out_a, ""), (out_b, ""), (ttft_a, NO_TTFT),
-                                   (ttft_b, NO_TTFT), (reveal, ""), (extras.edit_box, ""), (extras.edit_prompt, "")])
+                                   (ttft_b, NO_TTFT), (reveal, ""), (extras.edit_box, ""), (extras.edit_prompt, ""),
+                                   *((b, gr.update(interactive=False)) for b in vote_btns.values())])
     ctx.arena = targets
     preferences_workshop.wire_pool(arena, extras, targets)  # the host's "pre-generate N pairs" reads the form
 
     # -- generation ----------------------------------------------------------------------------------
-    gen_outputs = [out_a, out_b, ttft_a, ttft_b, served, prompt, cursor, rate_a, rate_b, reason]
+    gen_outputs = [out_a, out_b, ttft_a, ttft_b, served, prompt, cursor, rate_a, rate_b, reason, *vote_btns.values()]
 
     def pair_updates(values: dict[Any, Any]) -> Iterator[tuple[Any, ...]]:
         try:
@@ -163,7 +169,7 @@ def build(ctx: AppContext) -> None:
     def on_skip(values: dict[Any, Any]) -> Iterator[tuple[Any, ...]]:
         """Drop the pair on screen without a row; dataset and pool modes move on to the next pair."""
         if PromptMode.parse(values[mode]) is PromptMode.TYPED:
-            yield "", "", NO_TTFT, NO_TTFT, None, gr.skip(), gr.skip(), None, None, ""
+            yield "", "", NO_TTFT, NO_TTFT, None, gr.skip(), gr.skip(), None, None, "", *votable(False)
             return
         yield from pair_updates(values)
 
@@ -232,12 +238,14 @@ def build(ctx: AppContext) -> None:
         @needs(Role.ANNOTATOR)
         def on_vote(served_v: dict | None, annotator_v: str, reason_v: str, rating_a: Any, rating_b: Any,
                     pool_v: str, judge_v: str | None) -> tuple[Any, ...]:
-            return vote(choice, served_v, annotator_v, reason_v, rating_a, rating_b, pool_v, judge_v)
+            out = vote(choice, served_v, annotator_v, reason_v, rating_a, rating_b, pool_v, judge_v)
+            return (*out, *votable(False)) if out[-1] else (*out, *(gr.skip(),) * 4)  # the judged pair is done
 
         return on_vote
 
     for choice, btn in vote_btns.items():
-        btn.click(vote_for(choice), vote_inputs, vote_outputs, api_visibility="private", concurrency_limit=8).then(
+        btn.click(vote_for(choice), vote_inputs, [*vote_outputs, *vote_btns.values()], api_visibility="private",
+                  concurrency_limit=8).then(
             on_after_vote, {*targets.form, advance}, gen_outputs, api_visibility="private", concurrency_limit=GEN_LIMIT)
 
     @needs(Role.ANNOTATOR)

@@ -35,6 +35,22 @@ from playground.ui.context import AppContext
 from playground.ui.guard import caller, needs
 from playground.ui.widgets.arena_targets import ArenaTargets
 
+ANNOTATOR_COLUMNS = ["annotator", "votes", "edits", "a", "b", "tie", "both_bad", "median_s"]
+BOARD_COLUMNS = ["source", "battles", "wins", "losses", "ties", "win_rate", "rating", "ci_low", "ci_high"]
+
+
+def statistics(ctx: AppContext, pool_v: str) -> tuple[pd.DataFrame, str, pd.DataFrame]:
+    """(annotators, agreement line, win rates) of a pool; the tables keep their columns when the pool is empty."""
+    p = pool_name(pool_v)
+    ann = pd.DataFrame(prefs.annotator_stats(ctx.ws, p), columns=ANNOTATOR_COLUMNS)
+    ag = prefs.agreement(ctx.ws, p)
+    if ag["comparisons"]:
+        md = (f"**Agreement** on {ag['pairs_with_several']} pairs judged by several annotators: "
+              f"{ag['agreement_pct']}% identical, Cohen's κ = {ag['kappa']} ({ag['comparisons']} comparisons).")
+    else:
+        md = "**Agreement:** no pair has been judged by two annotators yet (share pairs with the pool)."
+    return ann, md, pd.DataFrame(prefs.leaderboard(ctx.ws, p), columns=BOARD_COLUMNS)
+
 
 @dataclass
 class Extras:
@@ -71,12 +87,12 @@ def build(ctx: AppContext, *, served: gr.State, last_voted: gr.State, prompt: gr
             pool_go = gr.Button("Pre-generate N pairs into the pool", scale=2)
             pool_stop = gr.Button("⏹ Stop", variant="stop", scale=1)
         pool_msg = gr.Markdown("", elem_id="arena-pool-pregenerate")
-    with gr.Accordion("📊 Statistics", open=False):
+    with gr.Accordion("📊 Statistics", open=False) as stats_box:
         stats_btn = gr.Button("Refresh statistics")
-        ann_df = gr.Dataframe(label="Annotators", interactive=False)
+        ann_df = gr.Dataframe(pd.DataFrame(columns=ANNOTATOR_COLUMNS), label="Annotators", interactive=False)
         agree_md = gr.Markdown("")
-        board_df = gr.Dataframe(label="Win rate per source (Bradley-Terry, Elo scale, 95% bootstrap CI)",
-                                interactive=False)
+        board_df = gr.Dataframe(pd.DataFrame(columns=BOARD_COLUMNS), interactive=False,
+                                label="Win rate per source (Bradley-Terry, Elo scale, 95% bootstrap CI)")
     with gr.Accordion("⬇️ Export (TRL preference format)", open=False):
         with gr.Row():
             ties = gr.Radio(list(prefs.TIES_OPTIONS), value="exclude", label="Ties")
@@ -135,17 +151,10 @@ def build(ctx: AppContext, *, served: gr.State, last_voted: gr.State, prompt: gr
 
     @needs(Role.VIEWER)
     def on_stats(pool_v: str) -> tuple[pd.DataFrame, str, pd.DataFrame]:
-        p = pool_name(pool_v)
-        ann = pd.DataFrame(prefs.annotator_stats(ctx.ws, p))
-        ag = prefs.agreement(ctx.ws, p)
-        if ag["comparisons"]:
-            md = (f"**Agreement** on {ag['pairs_with_several']} pairs judged by several annotators: "
-                  f"{ag['agreement_pct']}% identical, Cohen's κ = {ag['kappa']} ({ag['comparisons']} comparisons).")
-        else:
-            md = "**Agreement:** no pair has been judged by two annotators yet (share pairs with the pool)."
-        return ann, md, pd.DataFrame(prefs.leaderboard(ctx.ws, p))
+        return statistics(ctx, pool_v)
 
     stats_btn.click(on_stats, pool, [ann_df, agree_md, board_df], api_visibility="private")
+    stats_box.expand(on_stats, pool, [ann_df, agree_md, board_df], api_visibility="private")  # current when opened
 
     def on_export(pool_v: str, ties_v: str, both_bad_v: str, fmt_v: str, meta_v: bool) -> tuple[Any, str]:
         p = pool_name(pool_v)

@@ -132,12 +132,13 @@ def build(ctx: AppContext) -> None:
             cmp_b = gr.Dropdown(run_choices(ctx, "sft"), label="Run B")
             cmp_metric = gr.Dropdown(["loss", "eval_loss", "mean_token_accuracy", "learning_rate"], value="loss",
                                      label="Metric")
-        cmp_plot = gr.HTML(compare_html(ctx, None, None, "loss"), elem_classes=["pg-chart"])
+        cmp_plot = gr.HTML(compare_html(ctx, None, None, "loss"), elem_classes=["pg-compare"], elem_id="sft-compare")
         for box in (cmp_a, cmp_b):
             ctx.register_picker(box, lambda: run_choices(ctx, "sft"))
     with gr.Accordion("Try the result: base vs adapter", open=False):
         with gr.Row():
-            try_run = gr.Dropdown(run_choices(ctx, "sft", finished_only=True), label="Finished run")
+            done = run_choices(ctx, "sft", finished_only=True)
+            try_run = gr.Dropdown(done, value=done[0][1] if done else None, label="Finished run")
             try_prompt = gr.Textbox(label="Prompt", value="Translate to French: Good night.", scale=3)
         try_btn = gr.Button("Answer with both")
         with gr.Row():

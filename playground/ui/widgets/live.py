@@ -32,6 +32,7 @@ import gradio as gr
 from markdown_it import MarkdownIt
 
 from playground.core.auth import Role
+from playground.core.models import device_label
 from playground.core.runs import FINAL_STATES, read_metrics, read_status, tail_log
 from playground.ui.guard import needs
 from playground.ui.widgets.chart import line_chart
@@ -207,6 +208,40 @@ def _known(ctx: Any, rid: str) -> bool:
     return bool(_RUN_ID.match(rid or "")) and ctx.ws.get_run(rid) is not None
 
 
+class FollowNew:
+    """A picker's choices function whose picker also selects a choice that was not listed before (a run that just
+    finished, a dataset just made): `ctx.register_picker(dropdown, FollowNew(lambda: ...))`."""
+
+    def __init__(self, choices_fn: Any) -> None:
+        self.choices_fn = choices_fn
+
+    def __call__(self) -> Any:
+        return self.choices_fn()
+
+
+def _values(choices: list[Any]) -> list[Any]:
+    return [c[1] if isinstance(c, (tuple, list)) else c for c in choices]
+
+
+def picker_updates(pickers: list[tuple[Any, Any]], seen: dict[int, list[Any]] | None) -> tuple[list[Any], dict]:
+    """(one update per picker, what this page's pickers list now). A FollowNew picker selects the first choice
+    that this page did not list before; the first call of a page (`seen` empty) only records."""
+    seen = dict(seen or {})
+    first = not seen
+    out: list[Any] = []
+    for i, (c, (_, fn)) in enumerate(zip(picker_choices(pickers), pickers)):
+        if c is None:
+            out.append(gr.skip())
+            continue
+        new = [v for v in _values(c) if v not in seen.get(i, [])]
+        if isinstance(fn, FollowNew) and new and not first:
+            out.append(gr.update(choices=c, value=new[0]))
+        else:
+            out.append(gr.update(choices=c))
+        seen[i] = _values(c)
+    return out, seen
+
+
 def picker_choices(pickers: list[tuple[Any, Any]]) -> list[Any]:
     """Each registered picker's current choices (None for one whose list failed: it must not stop the others)."""
     out: list[Any] = []
@@ -256,7 +291,7 @@ def wire_page(demo: gr.Blocks, ctx: Any) -> None:
         except ValueError:
             ask = {}
         runs = ask.get("runs") if isinstance(ask, dict) else None
-        out: dict[str, Any] = {"rev": picker_rev(), "runs": {}}
+        out: dict[str, Any] = {"rev": picker_rev(), "runs": {}, "device": device_label()}  # live GPU memory
         for rid, shown in list(runs.items())[:MAX_POLLED_RUNS] if isinstance(runs, dict) else []:
             stage = shown.get("stage") if isinstance(shown, dict) else None
             if stage not in ctx.live_views or not _known(ctx, rid):
@@ -269,11 +304,15 @@ def wire_page(demo: gr.Blocks, ctx: Any) -> None:
             out["runs"][rid] = {"html": inner, **attrs}
         return json.dumps(out)
 
+    seen = gr.State({})  # what this page's pickers listed at the last refresh (FollowNew pickers select the new)
+
     @needs(Role.VIEWER)
-    def refresh_pickers() -> list[Any]:
-        return [gr.skip() if c is None else gr.update(choices=c) for c in picker_choices(pickers)]
+    def refresh_pickers(listed: dict[int, list[Any]] | None) -> list[Any]:
+        updates, now = picker_updates(pickers, listed)
+        return [*updates, now]
 
     gr.api(page_poll, api_name="page_poll", api_visibility="undocumented", concurrency_limit=None)
     quiet = {"api_visibility": "private", "show_progress": "hidden"}
-    poke.click(refresh_pickers, None, [d for d, _ in pickers], **quiet)
-    demo.load(refresh_pickers, None, [d for d, _ in pickers], **quiet)
+    outputs = [*(d for d, _ in pickers), seen]
+    poke.click(refresh_pickers, [seen], outputs, **quiet)
+    demo.load(refresh_pickers, [seen], outputs, **quiet)
