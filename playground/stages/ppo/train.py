@@ -4,7 +4,8 @@
 
 One trained model in memory (plus a sampling-only copy with `rollout_weights` merged or bf16): the policy is
 base + LoRA adapter, the reference is the same base with the adapter switched off
-(`with model.disable_adapter():`), and the value function is a linear head on the policy's last
+(`with model.disable_adapter():`; started from an SFT run, the base has the SFT adapter merged in, so the reference
+is the SFT model and KL starts at 0), and the value function is a linear head on the policy's last
 hidden state (`value_model: head`) or on the last hidden state of a second LoRA adapter on the same base
 (`value_model: adapter`: the value gets its own features for one more backbone pass). Each update:
 
@@ -42,6 +43,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from playground.core.chat import prompt_text
 from playground.core.runs import append_jsonl, append_metrics, write_phase, write_result
 from playground.stages.ppo import core, rollout_copy
 from playground.stages.ppo.config import PPORun
@@ -68,27 +70,60 @@ POLICY_ADAPTER = "default"  # PEFT's name for the first adapter (also what an SF
 VALUE_ADAPTER = "value"
 
 
-def _finished_run_dir(run_id: str) -> Path:
-    from playground.core.paths import runs_dir
-
-    p = Path(run_id).expanduser()
-    return p if (p.is_absolute() or run_id.startswith(".")) else runs_dir() / run_id
+SFT_ADAPTER, SAVED_POLICY = "sft_start", "policy"  # adapters that exist only while save_final joins them
 
 
+# ---- the SFT start and the reference (issue 29): begin -------------------------------------------------------
 def _sft_start(cfg: PPORun) -> tuple[str, Path | None]:
-    """(base model, adapter dir) for the starting policy: the SFT run's adapter and its base, or the base alone."""
-    if not cfg.sft_run.strip():
+    """(base model, SFT adapter dir) for the starting policy: the SFT run's adapter and its base (the run-dir
+    contract: core/runs), or the base alone."""
+    from playground.core import runs
+
+    sft = cfg.sft_run.strip()
+    if not sft:
         return cfg.model, None
-    run_dir = _finished_run_dir(cfg.sft_run.strip())
-    adapter = run_dir / "adapter"
-    if not (adapter / "adapter_config.json").is_file():
-        raise DataError(f"SFT run '{cfg.sft_run}' has no LoRA adapter in {adapter} (did it finish with use_lora?)")
-    base = cfg.model
+    adapter = runs.adapter_dir(sft)
+    if adapter is None or not (adapter / "adapter_config.json").is_file():
+        raise DataError(f"SFT run '{cfg.sft_run}' has no LoRA adapter in {runs.run_dir_of(sft) / 'adapter'} "
+                        "(did it finish with use_lora?)")
+    return runs.base_model(sft), adapter
+
+
+def _fold_sft(model: Any, sft_adapter: Path | None) -> Any:
+    """The frozen base PPO trains on: with an SFT start, the SFT adapter merged into it. The reference (the PPO
+    adapter switched off) is then the SFT model, as in InstructGPT and TRL: KL is 0 at update 1 and the penalty
+    holds the policy near its SFT start, not near the base. The rollout copy is built from this merged base too."""
+    from peft import PeftModel
+
+    if sft_adapter is None:
+        return model
+    return PeftModel.from_pretrained(model, str(sft_adapter)).merge_and_unload()
+
+
+def _save_policy(model: Any, sft_adapter: Path | None, out: Path) -> None:
+    """The policy as ONE adapter on the raw base, as every reader of adapter/ expects. With an SFT start the PPO
+    adapter alone sits on the SFT-merged base, so it is saved joined with the SFT adapter: PEFT's
+    add_weighted_adapter(combination_type="cat") stacks them (rank r_sft + r_ppo), B1 A1 s1 + B2 A2 s2 exactly."""
+    if sft_adapter is None:
+        model.save_pretrained(str(out), selected_adapters=[POLICY_ADAPTER])
+        return
+    import tempfile
+
+    active = model.active_adapter
+    model.load_adapter(str(sft_adapter), adapter_name=SFT_ADAPTER)
     try:
-        base = json.loads((run_dir / "result.json").read_text()).get("base_model") or base
-    except (OSError, ValueError):
-        pass
-    return base, adapter
+        model.add_weighted_adapter([SFT_ADAPTER, POLICY_ADAPTER], [1.0, 1.0], SAVED_POLICY, combination_type="cat")
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
+            model.save_pretrained(tmp, selected_adapters=[SAVED_POLICY])  # PEFT writes a named adapter to tmp/<name>
+            for f in (Path(tmp) / SAVED_POLICY).iterdir():
+                shutil.move(str(f), out / f.name)
+    finally:
+        for name in (SAVED_POLICY, SFT_ADAPTER):
+            if name in model.peft_config:
+                model.delete_adapter(name)
+        model.set_adapter(active)
+# ---- the SFT start and the reference: end ---------------------------------------------------------------------
 
 
 class Abandoned(Exception):
@@ -162,7 +197,7 @@ class PPOTrainer:
 
     def __init__(self, cfg: PPORun, run_dir: str | Path) -> None:
         import torch
-        from peft import PeftModel, get_peft_model
+        from peft import get_peft_model
         from transformers import GenerationConfig, get_scheduler
 
         from playground.core import models
@@ -188,6 +223,8 @@ class PPOTrainer:
         write_phase(run_dir, "loading model")
         model = models.load_causal_lm(spec, cfg.device, cfg.trust_remote_code,
                                       attn_implementation=cfg.attn_implementation).to(self.device)
+        self.sft_adapter = sft_adapter
+        model = _fold_sft(model, sft_adapter)  # the reference is the SFT model (the base when there is none)
         # the weights that sample (rollout_copy.py): a copy of the base, taken before PEFT wraps it
         self.rollout_weights = rollout_copy.resolve(cfg.rollout_weights, self.device)
         self.sampler: rollout_copy.MergedCopy | None = None
@@ -195,10 +232,7 @@ class PPOTrainer:
             dtype = torch.bfloat16 if self.rollout_weights == "bf16" else next(model.parameters()).dtype
             self.sampler = rollout_copy.MergedCopy.build(model, dtype)
         self.weights_version = 0  # +1 whenever the trainable weights change (the sampler refreshes on it)
-        if sft_adapter is not None:
-            model = PeftModel.from_pretrained(model, str(sft_adapter), is_trainable=True)
-        else:
-            model = get_peft_model(model, models.lora_config(cfg))
+        model = get_peft_model(model, models.lora_config(cfg))  # the PPO adapter, B = 0: policy = reference
         # dropout off everywhere: with it on, log pi_old from the rollout and log pi in the first PPO pass
         # would differ for identical weights and the ratio would not start at 1
         model.eval()
@@ -554,7 +588,7 @@ class PPOTrainer:
         scores = self.score(self.prompt_msgs[:k], texts, ids_list, responses).tolist()
         if is_main_process():
             for msgs, text, s in zip(self.prompt_msgs[:k], texts, scores, strict=True):
-                prompt = next((m["content"] for m in reversed(msgs) if m.get("role") == "user"), msgs[-1]["content"])
+                prompt = prompt_text(msgs) or msgs[-1]["content"]
                 append_jsonl(self.run_dir / "samples.jsonl",
                              {"update": update, "time": time.time(), "prompt": prompt, "response": text, "score": s})
         return scores
@@ -611,7 +645,8 @@ class PPOTrainer:
             return None
 
         out = self.run_dir / "adapter"
-        self.model.save_pretrained(str(out), selected_adapters=[POLICY_ADAPTER])  # the policy only
+        _save_policy(self.model, self.sft_adapter, out)  # the policy only (joined with its SFT start, if any)
+        self._activate(POLICY_ADAPTER)  # PEFT's set_adapter froze the value adapter again
         self.tok.save_pretrained(str(out))
         torch.save(self.value_head.state_dict(), out / "value_head.pt")
         write_result(self.run_dir, {
