@@ -1,4 +1,5 @@
 # Quick start: `make run` (launch the app) and `make test` (the whole suite). Both create .venv first.
+# `make test-fast`: the edit loop (no browser, no slow tests; a few minutes on 2 cores).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -6,7 +7,7 @@ STAMP := $(VENV)/.installed
 export GRADIO_ANALYTICS_ENABLED = False
 export HF_HUB_DISABLE_TELEMETRY = 1
 
-.PHONY: run test lint bench clean image-check
+.PHONY: run test test-fast lint bench clean image-check
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,6 +24,9 @@ run: $(STAMP)
 
 test: $(STAMP)
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q
+
+test-fast: $(STAMP)
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -m "not slow and not browser"
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
