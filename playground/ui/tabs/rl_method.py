@@ -1,0 +1,192 @@
+"""One method's panel in the RL tab (GRPO or RLOO): preset row, reward picker, config form, run panel with the live
+view and the method's objective, the no-signal warning, the per-function reward chart, the group table, the arena
+round. Layout only: `build_method` returns a `MethodPanel`; the handlers are in rl.py.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+
+from playground.core.config import BaseRun
+from playground.core.expr import EXAMPLES
+from playground.stages.reward.functions import RULES, split_specs
+from playground.ui.context import AppContext
+from playground.ui.tabs.rl_view import GROUP_COLUMNS, KL_HELP, groups_frame, reward_note
+from playground.ui.widgets.chart import line_chart
+from playground.ui.widgets.forms import ConfigForm, default_preset, grouped_form, list_presets, load_preset
+from playground.ui.widgets.live import PlotSpec
+from playground.ui.widgets.run_panel import PanelSpec, RunPanel, run_panel, wire_presets
+
+NAMES = {"grpo": "GRPO", "rloo": "RLOO"}
+
+OBJECTIVES = {
+    "grpo": r"""**Objective: GRPO, group-normalised advantage**
+
+For each prompt $q$ the policy samples a group of $G$ completions $o_1..o_G$ (`num_generations`), each scored by
+the reward functions: $r_i = \sum_k w_k\, R_k(q, o_i)$. No value model: the baseline is the group.
+
+$$A_i = \frac{r_i - \operatorname{mean}(r_1, \dots, r_G)}{\operatorname{std}(r_1, \dots, r_G)}$$
+
+$$\mathcal{L} = -\frac{1}{\sum_i |o_i|}\sum_{i=1}^{G}\sum_{t}\Big[\min\big(\rho_{i,t} A_i,\
+\text{clip}(\rho_{i,t}, 1-\epsilon, 1+\epsilon)\, A_i\big) - \beta\, \mathbb{D}_{\text{KL}}\big[\pi_\theta \,\|\,
+\pi_{\text{ref}}\big]_{i,t}\Big], \quad \rho_{i,t} = \frac{\pi_\theta(o_{i,t}\mid q, o_{i,<t})}
+{\pi_{\text{old}}(o_{i,t}\mid q, o_{i,<t})}$$
+
+A completion better than its siblings is pushed up, a worse one down. **A group whose rewards are all equal has
+$A_i = 0$: no learning signal** (the *zero-variance groups* plot). The clip keeps one update small (*clip fraction*);
+β × KL holds the policy near the reference (the base with the LoRA adapter switched off).""",
+    "rloo": r"""**Objective: RLOO, leave-one-out baseline**
+
+For each prompt $x$ the policy samples $G$ completions $y_1..y_G$ (`num_generations`). The KL to the reference is
+folded into each completion's reward, then each is compared with the mean of the **others**:
+
+$$r_i = \sum_k w_k\, R_k(x, y_i) - \beta\, \mathrm{KL}_i, \qquad A_i = r_i - \frac{1}{G-1}\sum_{j \ne i} r_j$$
+
+$$\mathcal{L} = -\frac{1}{G}\sum_{i}\min\big(\rho_i A_i,\ \text{clip}(\rho_i, 1-\epsilon, 1+\epsilon)\, A_i\big), \quad
+\rho_i = \frac{\pi_\theta(y_i\mid x)}{\pi_{\text{old}}(y_i\mid x)}$$
+
+The baseline excludes the completion itself, so it is unbiased (REINFORCE with a leave-one-out baseline), with a
+sequence-level ratio. **Identical rewards in a group give $A_i = 0$: no learning signal** (the *zero-variance
+groups* plot). The reference is the base with the LoRA adapter switched off.""",
+}
+
+
+def plots(stage: str) -> list[PlotSpec]:
+    return [
+        PlotSpec("Reward", ["reward", "reward_std"], "reward",
+                 "mean reward of the sampled completions and its within-group spread"),
+        PlotSpec("Zero-variance groups", ["frac_reward_zero_std", "completions/clipped_ratio"], "share",
+                 "share of groups whose rewards are all equal (no learning signal), and of completions cut at the "
+                 "length limit"),
+        PlotSpec("Completion length", ["completions/mean_length"], "tokens", "mean tokens per sampled completion"),
+        PlotSpec("KL to reference", ["kl"], "nats", KL_HELP[stage]),
+        PlotSpec("Clip fraction", ["clip_ratio/region_mean", "clip_ratio/low_mean", "clip_ratio/high_mean"], "share",
+                 "share of tokens whose probability ratio hit the clip"),
+        PlotSpec("Entropy", ["entropy"], "nats", "per-token entropy of the policy; a collapse means it stopped "
+                 "exploring"),
+    ]
+
+
+# the form's groups (fields a stage does not have are left out; any field not named lands in "Other")
+GROUPS = [
+    ("Policy, reward & prompts", ["model", "sft_run", "reward", "reward_weights", "reward_target_length",
+                                  "reward_keywords", "reward_expression", "prompts", "eval_fraction"]),
+    ("Generation", ["num_generations", "max_completion_length", "temperature", "sample_every"]),
+    ("Objective", ["beta", "epsilon", "num_iterations", "loss_type", "scale_rewards", "normalize_advantages"]),
+    ("Optimisation", ["learning_rate", "lr_scheduler_type", "warmup_steps", "max_steps", "num_train_epochs",
+                      "per_device_train_batch_size", "gradient_accumulation_steps", "max_grad_norm", "logging_steps",
+                      "save_steps", "seed"]),
+    ("LoRA & launch", ["use_lora", "lora_r", "lora_alpha", "lora_dropout", "lora_target_modules", "device",
+                       "num_processes"]),
+]
+BASIC = ["model", "prompts", "reward_weights", "num_generations", "max_steps", "beta"]
+NOT_IN_FORM = ("trust_remote_code", "accelerate_config", "resume_from_checkpoint")  # Resume has its own button
+
+
+def form_groups(cls: type[BaseRun]) -> list[tuple[str, list[str]]]:
+    have = [f.name for f in dataclasses.fields(cls) if f.name not in NOT_IN_FORM]
+    named = {n for _, names in GROUPS for n in names}
+    groups = [(title, [n for n in names if n in have]) for title, names in GROUPS]
+    rest = [n for n in have if n not in named]
+    return [g for g in [*groups, ("Other", rest)] if g[1]]
+
+
+def reward_choices(ctx: AppContext) -> list[str]:
+    return [*(f"rule:{r}" for r in RULES), *(f"rm:{r['id']}" for r in ctx.runs("reward", finished_only=True))]
+
+
+def prompt_choices(ctx: AppContext) -> list[str]:
+    from playground.core import builtin
+
+    sets = [b for b in builtin.BUILTIN if b not in ("builtin:instructions", "builtin:prefs") and
+            not b.endswith("-heldout")]
+    return [*sets, *[d["name"] for d in ctx.ws.list_datasets()]]
+
+
+def sft_choices(ctx: AppContext) -> list[tuple[str, str]]:
+    return [("base model (no SFT)", ""), *[(f"SFT {r['id']}", r["id"]) for r in ctx.runs("sft", finished_only=True)]]
+
+
+@dataclass
+class MethodPanel:
+    stage: str
+    column: Any  # gr.Column: shown when the method switch picks this method
+    form: ConfigForm
+    run: RunPanel
+    preset: Any
+    rewards: Any  # multiselect of reward specs (writes the form's `reward`)
+    reward_note: Any
+    expr_example: Any
+    expr_check: Any
+    sft_pick: Any
+    warning: Any  # the zero-variance warning (hidden unless most groups had identical rewards)
+    fn_chart: Any  # per-reward-function series
+    groups_caption: Any
+    groups: Any  # the group table
+    arena_btn: Any | None
+
+    def field(self, name: str) -> Any:
+        return self.form.components[self.form.names.index(name)]
+
+
+def _expression_helpers(stage: str, extra: dict[str, Any]) -> Any:
+    def lay_out() -> None:  # under the reward expression, in its group
+        with gr.Row():
+            extra["example"] = gr.Dropdown(list(EXAMPLES), value=None, label="Example expressions",
+                                           info="Fills the expression and adds rule:expr.", scale=1)
+            extra["check"] = gr.Markdown("", elem_id=f"{stage}-expr-check")
+    return lay_out
+
+
+def build_method(ctx: AppContext, stage: str, cls: type[BaseRun], visible: bool) -> MethodPanel:
+    name = NAMES[stage]
+    first = default_preset(stage, ctx.default_model)
+    initial = load_preset(stage, first) if first else {}
+    with gr.Column(visible=visible) as column:
+        with gr.Row():
+            preset = gr.Dropdown(list_presets(stage), value=first or None, label=f"{name} preset", scale=3,
+                                 info="Fills the form; tiny-cpu trains a random tiny model on a rule reward.")
+            preset_name = gr.Textbox(label="Save form as preset", placeholder=f"my-{stage}", scale=2)
+            save_btn = gr.Button("💾 Save preset", scale=1)
+        reward0, weights0 = str(initial.get("reward", "")), str(initial.get("reward_weights", ""))
+        with gr.Row():
+            rewards = gr.Dropdown(reward_choices(ctx), value=split_specs(reward0), multiselect=True,
+                                  allow_custom_value=True, label="Rewards", scale=3, elem_id=f"{stage}-rewards",
+                                  info="Reward functions, summed with the weights (reward weights); type one with "
+                                       "an argument, e.g. rule:length:12 or rule:keyword:sea,-ugh.")
+            note = gr.Markdown(reward_note(reward0, weights0), elem_id=f"{stage}-reward-note")
+        extra: dict[str, Any] = {}
+        groups = form_groups(cls)
+        after = {"reward_expression": _expression_helpers(stage, extra)} if "reward_expression" in \
+            {n for _, g in groups for n in g} else {}
+        with gr.Accordion("Configuration", open=True):
+            form = grouped_form(cls, groups, {"model": ["bundled", "tiny"], "prompts": prompt_choices(ctx)},
+                                initial or None, basic=BASIC, after=after)
+        wire_presets(stage, form, preset, preset_name, save_btn)
+        sft_pick = gr.Dropdown(sft_choices(ctx), value=str(initial.get("sft_run", "")), label="Start the policy from",
+                               info="The base model, or the LoRA adapter of a finished SFT run.")
+        run = run_panel(ctx, stage, form, PanelSpec(f"▶ Start {name}", plots(stage), OBJECTIVES[stage],
+                                                    follow_label=f"Follow {name} run",
+                                                    follow_info=f"Pick any {name} run to watch or control."))
+        warning = gr.Markdown("", visible=False, elem_id=f"{stage}-zero-std", elem_classes=["pg-warning"])
+        fn_chart = gr.HTML(line_chart([], [], "Reward per function", "reward"), elem_id=f"{stage}-fn-chart")
+        gr.Markdown("**Groups** — each prompt's completions, sorted by reward, with their advantage (refreshed as "
+                    "the run writes samples.jsonl every *sample every* steps)")
+        frame, caption = groups_frame(None)
+        groups_caption = gr.Markdown(caption, elem_id=f"{stage}-groups-caption")
+        table = gr.Dataframe(frame, headers=GROUP_COLUMNS, interactive=False, wrap=True, elem_id=f"{stage}-groups",
+                             column_widths=["6%", "20%", "11%", "33%", "8%", "13%", "9%"])
+        arena_btn = None
+        if ctx.arena is not None and ctx.tabs is not None:
+            with gr.Row():
+                arena_btn = gr.Button("⚔ Arena round: policy vs reference", elem_id=f"{stage}-arena-round",
+                                      scale=0, min_width=300)
+                gr.Markdown("Judge the followed run's policy against its reference (the base without the adapter), "
+                            "blind, in the Preferences tab; the votes form their own pool, named after the run.",
+                            elem_classes=["pg-help"])
+    return MethodPanel(stage, column, form, run, preset, rewards, note, extra.get("example"), extra.get("check"),
+                       sft_pick, warning, fn_chart, groups_caption, table, arena_btn)

@@ -1,0 +1,160 @@
+"""RL tab (GRPO | RLOO): handlers called directly on fake run dirs — the group table, the zero-variance warning shown and
+hidden, the reward multiselect and the form round trip with the real GRPORun / RLOORun, the method switch, roles.
+
+    .venv/bin/python -m pytest -q -p no:cacheprovider tests/test_rl_tab.py
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import gradio as gr
+import pytest
+
+from playground.core.auth import Role
+from playground.core.config import ConfigError, to_dict
+from playground.core.runs import write_status
+from playground.stages.grpo.config import GRPORun
+from playground.stages.registry import from_dict
+from playground.ui.guard import role_needed
+from playground.ui.tabs import rl, rl_compare
+
+
+@pytest.fixture
+def tab(home: Path):  # noqa: ANN201
+    from playground.ui.app import make_context
+
+    ctx = make_context(default_model="tiny")
+    with gr.Blocks():
+        built = rl.build(ctx)
+    yield ctx, built
+    ctx.jobs.close()
+
+
+def fake_run(ctx, run_id: str, samples: list[dict], metrics: list[dict], stage: str = "grpo") -> Path:  # noqa: ANN001
+    """A run dir as the trainer leaves it: config, status, metrics.jsonl, samples.jsonl (no training)."""
+    cfg = from_dict(stage, {"model": "tiny", "reward": "rule:n_words, rule:ends_question", "reward_weights": "1, 0.5",
+                            "prompts": "builtin:n_words"})
+    run_dir = ctx.jobs.run_dir(run_id)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    ctx.ws.register_run(run_id, stage, run_dir, to_dict(cfg))
+    write_status(run_dir, state="running", started=time.time())
+    (run_dir / "metrics.jsonl").write_text("".join(json.dumps({"time": time.time(), **m}) + "\n" for m in metrics))
+    (run_dir / "samples.jsonl").write_text("".join(json.dumps(s) + "\n" for s in samples))
+    return run_dir
+
+
+def completion(update: int, group: int, text: str, reward: float, adv: float, prompt: str = "") -> dict:
+    return {"update": update, "group": group, "prompt": prompt or f"prompt {group}", "completion": text,
+            "reward": reward, "rewards": {"n_words": reward, "ends_question": 0.0}, "advantage": adv}
+
+
+SAMPLES = [
+    completion(1, 0, "old", 0.1, 0.0),  # an earlier update: not shown
+    completion(2, 0, "two words", 0.5, -0.7), completion(2, 0, "exactly four words here", 1.0, 0.7),
+    completion(2, 1, "same", 0.2, 0.0), completion(2, 1, "same too", 0.2, 0.0),
+]
+
+
+def test_group_table_shows_each_groups_completions_rewards_and_advantages(tab) -> None:  # noqa: ANN001
+    ctx, t = tab
+    p = t.panels["grpo"]
+    fake_run(ctx, "grpo-20990101-000000-aaaa", SAMPLES,
+             [{"step": 2, "reward": 0.475, "rewards/n_words/mean": 0.475, "rewards/ends_question/mean": 0.0,
+               "frac_reward_zero_std": 0.5}])
+    out = rl.on_run_update(ctx, p, "grpo-20990101-000000-aaaa")
+    frame = out[p.groups]
+    assert list(frame["completion"]) == ["exactly four words here", "two words", "same", "same too"]  # latest update
+    assert list(frame["reward"]) == [1.0, 0.5, 0.2, 0.2] and list(frame["advantage"]) == [0.7, -0.7, 0.0, 0.0]
+    # the prompt and the group's mean ± std on the group's first row only; the flat group is flagged
+    assert list(frame["prompt"]) == ["prompt 0", "", "prompt 1", ""]
+    assert frame["group reward"][0] == "0.750 ± 0.354" and "no signal" in frame["group reward"][2]
+    assert "n_words 1.0" in frame["by function"][0]
+    assert "Update 2: 2 groups of 2 completions; 1 with identical rewards" in out[p.groups_caption]
+    # the per-function chart draws one stroked line per reward function the run logged
+    assert out[p.fn_chart].count('class="pg-line"') == 2 and "rewards/ends_question/mean" in out[p.fn_chart]
+
+
+def test_zero_variance_warning_shown_above_half_and_hidden_otherwise(tab) -> None:  # noqa: ANN001
+    ctx, t = tab
+    p = t.panels["rloo"]
+    run_dir = fake_run(ctx, "rloo-20990101-000000-bbbb", SAMPLES,
+                       [{"step": 1, "reward": 0.1, "frac_reward_zero_std": 0.25}], stage="rloo")
+    out = rl.on_run_update(ctx, p, "rloo-20990101-000000-bbbb")
+    assert out[p.warning]["visible"] is False and out[p.warning]["value"] == ""
+    with (run_dir / "metrics.jsonl").open("a") as f:
+        f.write(json.dumps({"step": 2, "time": time.time(), "reward": 0.1, "frac_reward_zero_std": 0.75}) + "\n")
+    out = rl.on_run_update(ctx, p, "rloo-20990101-000000-bbbb")
+    assert out[p.warning]["visible"] is True
+    text = out[p.warning]["value"]
+    assert "most groups have identical rewards: nothing to learn from" in text.lower()
+    assert "raise temperature / num_generations or use a denser reward" in text and "step 2: 75%" in text
+    # a run that is not in the workspace changes nothing
+    assert rl.on_run_update(ctx, p, "rloo-nope") == {}
+
+
+def test_reward_multiselect_and_form_round_trip_with_the_real_config(tab) -> None:  # noqa: ANN001
+    ctx, t = tab
+    p = t.panels["grpo"]
+    picked = rl.on_rewards_picked(p, ["rule:n_words", "rule:keyword:sea,-ugh", " "])
+    reward = picked[p.field("reward")]
+    assert reward == "rule:n_words, rule:keyword:sea,-ugh"
+    want = GRPORun(model="tiny", reward=reward, reward_weights="1, 0.5", num_generations=4,
+                   per_device_train_batch_size=8, max_steps=3, beta=0.1)
+    values = p.form.values_from(to_dict(want))
+    values[p.form.names.index("reward")] = reward
+    got = p.form.to_config("grpo", values)
+    assert isinstance(got, GRPORun) and to_dict(got) == to_dict(want)
+    # the note says what is optimised; the multiselect follows a typed reward
+    fields = rl.on_reward_fields(p, reward, "1, 0.5", "")
+    assert fields[p.rewards]["value"] == ["rule:n_words", "rule:keyword:sea,-ugh"]
+    assert "`rule:n_words` × 1 + `rule:keyword:sea,-ugh` × 0.5" in fields[p.reward_note]
+    # one weight for two rewards: a one-line problem under the picker, and the form refuses to build the config
+    assert fields_note(p, reward, "1").startswith("⚠️ reward_weights needs one finite number per reward (2)")
+    values[p.form.names.index("reward_weights")] = "1"
+    with pytest.raises(ConfigError, match="reward_weights"):
+        p.form.to_config("grpo", values)
+
+
+def fields_note(p, reward: str, weights: str) -> str:  # noqa: ANN001
+    return rl.on_reward_fields(p, reward, weights, "")[p.reward_note]
+
+
+def test_expression_check_and_example(tab) -> None:  # noqa: ANN001
+    _, t = tab
+    p = t.panels["grpo"]
+    assert rl.on_reward_fields(p, "rule:expr", "", "")[p.expr_check].startswith("⚠️ rule:expr needs an expression")
+    assert rl.on_reward_fields(p, "rule:expr", "", "len(text) +")[p.expr_check].startswith("⚠️")
+    name = next(iter(rl.EXAMPLES))
+    out = rl.on_example(p, name, "rule:n_words")
+    assert out[p.field("reward")] == "rule:n_words, rule:expr" and out[p.field("reward_expression")]
+    assert rl.on_reward_fields(p, "rule:n_words, rule:expr", "", out[p.field("reward_expression")])[
+        p.expr_check] == "✅ expression OK"
+
+
+def test_method_switch_shows_one_panel(tab) -> None:  # noqa: ANN001
+    _, t = tab
+    out = rl.on_method(t, "RLOO")
+    assert out[t.panels["rloo"].column]["visible"] is True and out[t.panels["grpo"].column]["visible"] is False
+    assert t.panels["rloo"].form.cls.STAGE == "rloo" and "normalize_advantages" in t.panels["rloo"].form.names
+
+
+def test_roles_admin_trains_and_compares_viewers_read(home: Path) -> None:
+    from playground.ui.app import build_app, make_context
+
+    assert role_needed(rl_compare.on_compare) == Role.ADMIN and role_needed(rl_compare.on_compare_stop) == Role.ADMIN
+    for fn in (rl.on_run_update, rl.on_method, rl.on_rewards_picked, rl.on_reward_fields, rl.on_refresh):
+        assert role_needed(fn) == Role.VIEWER
+    assert role_needed(rl.on_arena_round) == Role.ANNOTATOR
+    ctx = make_context(default_model="tiny")
+    try:
+        demo = build_app(ctx)
+        names = {bf.api_name: ctx.roles[i] for i, bf in demo.fns.items() if i in ctx.roles}
+        assert names["grpo_start"] == Role.ADMIN and names["rloo_stop"] == Role.ADMIN
+        assert names["rl_compare"] == Role.ADMIN and names["grpo_preset"] == Role.VIEWER
+        bound = [bf.fn for bf in demo.fns.values() if getattr(bf.fn, "__name__", "") == "on_run_update"]
+        assert len(bound) >= 2  # one per method panel, wrapped by the guard with the viewer role
+    finally:
+        ctx.jobs.close()
