@@ -70,6 +70,18 @@ def run_stage(stage: str, config: str | None, overrides: list[str], run_dir: str
         if main:
             write_status(rd, state="stopped", ended=time.time(), error=None)
         return 130
+    except _cuda_oom():  # one line naming the setting to lower; the checkpoints saved so far stay in the run dir
+        from playground.core.models import cuda_memory, oom_hint
+        from playground.core.runs import last_checkpoint
+
+        traceback.print_exc()
+        mem, ckpt = cuda_memory(), last_checkpoint(rd)
+        kept = f"{Path(ckpt).name} (resume_from_checkpoint: last)" if ckpt else "nothing: no checkpoint saved yet"
+        line = f"{oom_hint(stage, cfg, mem[0] if mem else None)}; kept {kept}"
+        if main:
+            write_status(rd, state="failed", ended=time.time(), error=line, kept=kept)
+        print(f"error: {line}", file=sys.stderr)
+        return 1
     except Exception as e:  # noqa: BLE001 - unexpected: keep the traceback in log.txt, one line in status
         traceback.print_exc()
         line = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"[:300]
@@ -85,6 +97,17 @@ def run_stage(stage: str, config: str | None, overrides: list[str], run_dir: str
         else:
             write_status(rd, state="succeeded", ended=time.time(), error=None)
     return 0
+
+
+class _NeverRaised(Exception):
+    pass
+
+
+def _cuda_oom() -> type[BaseException]:
+    """torch.cuda.OutOfMemoryError once torch is loaded (a trainer imported it), else a class nothing raises: the CLI
+    never imports torch for a command that does not train."""
+    torch = sys.modules.get("torch")
+    return getattr(getattr(torch, "cuda", None), "OutOfMemoryError", _NeverRaised)
 
 
 def stopped_kept(run_dir: Path, stage: str) -> str:

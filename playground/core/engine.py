@@ -556,11 +556,25 @@ def _close_all() -> None:
 _ATTR = "_playground_engine"
 
 
+def default_max_batch(model: Any, free_bytes: int | None) -> int:
+    """Rows decoding at once: MAX_BATCH on a CPU (free_bytes None) or when PLAYGROUND_ENGINE_BATCH is set; on a GPU
+    as many as the free memory holds KV cache for (models.engine_batch), never fewer than MAX_BATCH."""
+    from playground.core.models import engine_batch
+
+    if free_bytes is None or os.environ.get("PLAYGROUND_ENGINE_BATCH"):
+        return MAX_BATCH
+    dtype_bytes = next(model.parameters()).element_size()
+    return max(MAX_BATCH, engine_batch(model.config, free_bytes, dtype_bytes=dtype_bytes))
+
+
 def engine_for(model: Any, tok: Any) -> Engine:
     """The engine that serves this loaded model (stored on the model, so it lives and dies with it)."""
     with _ENGINES_LOCK:
         eng = model.__dict__.get(_ATTR)
         if eng is None or eng.tok is not tok:
-            eng = Engine(model, tok)
+            from playground.core.models import cuda_memory
+
+            mem = cuda_memory() if next(model.parameters()).device.type == "cuda" else None
+            eng = Engine(model, tok, max_batch=default_max_batch(model, mem[0] if mem else None))
             object.__setattr__(model, _ATTR, eng)
         return eng

@@ -4,7 +4,7 @@ It lives in core (not stages/ppo) because config validation checks an expression
 
     fn = compile_expression('-abs(n_tokens - 20) / 20 + 0.5 * ("please" in text.lower())')  # ConfigError if bad
     fn.score(text="Hello please", prompt="Say hi", n_tokens=3)                            # -> 0.35
-    reward = make_expr_reward(expr)            # (prompts, responses, response_ids) -> scores, as in rewards.py
+    reward = make_expr_reward(expr)            # (prompts, responses, response_ids) -> scores, as PPO's rule rewards
 
 Variables: text (the response), prompt (the last user message), n_tokens (response tokens), n_words,
 n_chars, words (text.split()). Functions: abs min max len round float int str bool sum any all sqrt log exp.

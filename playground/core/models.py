@@ -277,15 +277,91 @@ def pick_device(preference: str = "auto") -> tuple[str, Any]:
     return "cpu", torch.float32
 
 
-def device_label() -> str:
+# -- Device-aware defaults (issue 26) -------------------------------------------------------------------------------
+# Each decision is a function of numbers (free memory, the model's shape), so CPU tests run every branch of it; only
+# cuda_memory() and device_label() without arguments read the card. scripts/gpu_check.sh runs them on a GPU.
+GIB = 1024**3
+HEADROOM = 0.85  # share of the free memory a plan may fill (the CUDA context, the allocator's fragmentation)
+
+
+def cuda_memory() -> tuple[int, int] | None:
+    """(free, total) bytes of GPU 0, counting every process on the card (torch.cuda.mem_get_info); None without
+    CUDA."""
     try:
         import torch
 
         if torch.cuda.is_available():
-            return f"CUDA: {torch.cuda.get_device_name(0)} (bf16)"
-    except Exception:  # noqa: BLE001 - the header must render whatever torch does
+            free, total = torch.cuda.mem_get_info(0)
+            return int(free), int(total)
+    except Exception:  # noqa: BLE001 - a header or a hint must not fail because the driver did
         pass
-    return "CPU (fp32)"
+    return None
+
+
+def device_label(gpu: str | None = None, mem: tuple[int, int] | None = None, bf16: bool = True) -> str:
+    """The header's device line: 'CUDA: NVIDIA H200 (bf16) · 40.1 / 140 GiB used', or 'CPU (fp32)'. Without
+    arguments it reads GPU 0 now (the page poll calls it every few seconds, so the memory use is live)."""
+    if gpu is None:
+        try:
+            import torch
+
+            if torch.cuda.is_available():
+                gpu, mem, bf16 = torch.cuda.get_device_name(0), cuda_memory(), torch.cuda.is_bf16_supported()
+        except Exception:  # noqa: BLE001 - the header must render whatever torch does
+            gpu = None
+    if gpu is None:
+        return "CPU (fp32)"
+    used = f" · {(mem[1] - mem[0]) / GIB:.1f} / {mem[1] / GIB:.0f} GiB used" if mem else ""
+    return f"CUDA: {gpu} ({'bf16' if bf16 else 'fp16'}){used}"
+
+
+def kv_bytes_per_token(config: Any, dtype_bytes: int = 2) -> int:
+    """Bytes of KV cache one token takes in every layer of a decoder with this (transformers) config."""
+    heads = getattr(config, "num_key_value_heads", None) or config.num_attention_heads
+    head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+    return 2 * config.num_hidden_layers * heads * head_dim * dtype_bytes
+
+
+def engine_batch(config: Any, free_bytes: int, tokens_per_row: int = 1024, dtype_bytes: int = 2,
+                 cap: int = 256) -> int:
+    """Rows the generation engine may decode at once on a GPU with `free_bytes` free: each row's KV cache at
+    `tokens_per_row`, in half of HEADROOM of the free memory (the rest stays for a training job beside it)."""
+    per_row = kv_bytes_per_token(config, dtype_bytes) * tokens_per_row
+    return max(1, min(cap, int(free_bytes * HEADROOM / 2 // per_row)))
+
+
+def train_batch_fits(config: Any, n_params: int, seq_len: int, free_bytes: int, lora: bool = True,
+                     dtype_bytes: int = 2) -> int:
+    """An estimate of the largest per-device batch a training step fits in `free_bytes` (0: not even one).
+
+    Weights in `dtype_bytes`; a full fine-tune adds fp32 master weights, gradients and Adam's two moments (16 bytes
+    a parameter), LoRA next to nothing. A sequence costs, with activation checkpointing, each layer's input kept
+    (hidden x dtype per token and layer), one layer recomputed (~16 hidden + 4 intermediate wide), and the logits:
+    the vocabulary in bf16, their fp32 copy and its gradient (~10 bytes a token and vocabulary entry), which
+    dominate for a small model with a 49k vocabulary."""
+    fixed = n_params * (dtype_bytes + (0 if lora else 16))
+    per_token = (config.num_hidden_layers * config.hidden_size * dtype_bytes
+                 + (16 * config.hidden_size + 4 * config.intermediate_size) * dtype_bytes
+                 + 10 * config.vocab_size)
+    room = free_bytes * HEADROOM - fixed
+    return max(0, int(room // (per_token * seq_len)))
+
+
+def oom_hint(stage: str, cfg: Any, free_bytes: int | None = None) -> str:
+    """The one line a CUDA out-of-memory error becomes: the settings to lower, first the one that costs least."""
+    batch = getattr(cfg, "per_device_train_batch_size", None)
+    first = (f"per_device_train_batch_size (now {batch}; raise gradient_accumulation_steps to keep the batch)"
+             if batch else "the batch size")
+    if stage == "ppo":
+        second = (f"rollout_batch_size (now {getattr(cfg, 'rollout_batch_size', '?')}) or response_length "
+                  f"(now {getattr(cfg, 'response_length', '?')})")
+    elif hasattr(cfg, "num_generations"):
+        second = f"num_generations (now {cfg.num_generations}) or max_completion_length"
+    else:
+        second = f"max_length (now {getattr(cfg, 'max_length', '?')})"
+    free = f" ({free_bytes / GIB:.1f} GiB free now)" if free_bytes is not None else ""
+    lora = "" if getattr(cfg, "use_lora", True) else "; or use_lora: true (a full fine-tune keeps 16 bytes a weight)"
+    return f"CUDA out of memory{free}: lower {first}, then {second}{lora}"
 
 
 def load_tokenizer(spec: ModelSpec, trust_remote_code: bool = False) -> Any:

@@ -8,6 +8,7 @@ too_few_pairs says when a split is too small for its accuracy to mean much.
 
 from __future__ import annotations
 
+import os
 import random
 import sys
 from dataclasses import dataclass, field
@@ -16,8 +17,8 @@ from typing import Any
 
 from playground.core import builtin
 from playground.core.chat import to_prompt_completion  # noqa: F401 - re-exported for the trainers
+from playground.core.errors import DataError
 from playground.core.runs import write_status
-from playground.stages.trainer import DataError, is_main_process
 
 MIN_SPLIT_ROWS = 4  # fewer rows get no eval split: one held-out row would be a quarter of the data or more
 
@@ -74,7 +75,7 @@ def preference_rows(name: str, eval_fraction: float, seed: int) -> tuple[list[di
     elif name.startswith("builtin:"):
         raise DataError(f"dataset '{name}' is not a preference set (use builtin:prefs)")
     else:
-        from playground.stages.preferences.io import export_pairs  # the arena's pool(s) in TRL format
+        from playground.stages.preferences.rows import export_pairs  # the arena's pool(s) in TRL format
 
         pool = None if name in ("workspace", "") else name
         rows = export_pairs(pool=pool)
@@ -292,7 +293,7 @@ def fitted_preference_rows(name: str, eval_fraction: float, seed: int, tok: Any,
 
 def announce_data(run_dir: Path, info: dict[str, Any]) -> None:
     """The data lines of the run header (status.json `notes`), and the too-few-pairs warning on stderr."""
-    if not is_main_process():
+    if int(os.environ.get("RANK", "0")) != 0:  # one header, from the main process (not stages.trainer: it imports this)
         return
     write_status(run_dir, notes=info["notes"], data={k: info[k] for k in ("train_pairs", "eval_pairs", "fit")})
     print(info["notes"][0], flush=True)

@@ -66,7 +66,8 @@ def header_md(ctx: AppContext) -> str:
     except ModelError as e:
         model = f"⚠️ {e}"
     banner = space.banner_text()
-    return (f"### 🧪 RLHF Playground\n**Model:** {model} · **Device:** {device_label()} · "
+    return (f"### 🧪 RLHF Playground\n**Model:** {model} · "
+            f"**Device:** <span id=\"pg-device\">{device_label()}</span> · "  # the page poll keeps it live
             f"**Workspace:** `{home()}`" + (f"\n\n**{banner}**" if banner else ""))
 
 

@@ -4,7 +4,7 @@
     p = token_preview(row, tok, max_length=256)     # p.n_tokens, p.n_trained, p.trained[i]
     html = render_html(p)                            # coloured spans for the UI
 
-It reproduces what TRL's SFTTrainer does with the row (playground/train/sft.py): the row becomes a
+It reproduces what TRL's SFTTrainer does with the row (stages/sft/train.py): the row becomes a
 conversational prompt/completion (core/chat.py's to_prompt_completion: the last assistant turn is the
 completion); the prompt is tokenized with add_generation_prompt=True and the whole conversation without it;
 the completion starts where the two token lists first differ; with completion_only_loss only the tokens after

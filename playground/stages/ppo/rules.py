@@ -71,7 +71,7 @@ def make_keyword(wanted: list[str], avoided: list[str]) -> RewardFn:
 
 
 def make_rm(run_id: str, device: str = "auto", batch_size: int = 16) -> RewardFn:
-    """A trained reward model as PPO's reward. Loading and scoring go through playground.rm, the same code
+    """A trained reward model as PPO's reward. Loading and scoring go through stages/reward/service.py, the same code
     the Reward tab uses, so text is formatted and truncated exactly as in reward training (the start of a
     long text is cut, never the last token the reward is read from)."""
     from playground.stages.reward import service as rm_service

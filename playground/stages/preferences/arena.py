@@ -1,6 +1,6 @@
 """The arena service: where the next pair comes from, how it is generated and served, how a vote is checked.
 
-    arena = Arena(ws, cache=ctx.cached)                        # one per app (limits from the environment)
+    arena = Arena(ws, cache=ctx.cached, rm_scores=pair_scorer(ws, ctx.cached))  # one per app; the RM judge from the UI
     for frame in arena.pairs(PairRequest(PromptMode.TYPED, prompt="Hi", sources=(s1, s2)), who):
         show(frame.texts, frame.ttft)                          # frame.served is set on the last frame
     result = arena.vote(frame.served, Vote("a", pool="default"), who)
@@ -233,9 +233,10 @@ class Arena:
     """Serves pairs and takes votes for one app; the caches and the background worker live here."""
 
     def __init__(self, ws: Workspace, cache: rm_judge.Cache | None = None, limits: Limits | None = None,
-                 prefetcher: Prefetcher | None = None) -> None:
+                 prefetcher: Prefetcher | None = None, rm_scores: rm_judge.PairScorer | None = None) -> None:
         self.ws = ws
         self.cache: rm_judge.Cache = cache or (lambda _key, load: load())
+        self.rm_scores = rm_scores  # the RM judge (stages/reward/scorer.pair_scorer), passed in by the UI
         self.limiter = Limiter(limits or Limits.from_env())
         self.prefetcher = prefetcher or Prefetcher()
 
@@ -377,8 +378,8 @@ class Arena:
         latency_ms, badge = None, ""
         if vote.judge and vote.judge != rm_judge.JUDGE_OFF:
             latency_ms = shown_for * 1000  # the annotator's time, not the annotator's plus the RM's
-            scores, badge = rm_judge.judge_pair(self.ws, vote.judge, served["prompt"], served["texts"][0],
-                                                served["texts"][1], self.cache)
+            scores, badge = rm_judge.judge_pair(self.rm_scores, vote.judge, served["prompt"], served["texts"][0],
+                                                served["texts"][1])
             if scores is not None:
                 served["meta"] = {**served.get("meta", {}),
                                   "rm": {"run": vote.judge, "score_a": scores[0], "score_b": scores[1]}}

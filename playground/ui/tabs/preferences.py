@@ -38,6 +38,7 @@ from playground.stages.preferences.arena import (
     dataset_choices,
 )
 from playground.stages.preferences.judge import JUDGE_OFF, judge_choices
+from playground.stages.reward.scorer import pair_scorer
 from playground.ui.context import AppContext
 from playground.ui.guard import caller, needs
 from playground.ui.tabs import preferences_sources, preferences_workshop
@@ -85,7 +86,7 @@ def frame_outputs(f: PairFrame) -> tuple[Any, ...]:
 
 
 def build(ctx: AppContext) -> None:
-    arena = Arena(ctx.ws, cache=ctx.cached)
+    arena = Arena(ctx.ws, cache=ctx.cached, rm_scores=pair_scorer(ctx.ws, ctx.cached))  # the RM judge, from reward
     cap = arena.limiter.limits.max_new_tokens
 
     with gr.Row():

@@ -104,6 +104,8 @@ if (!window.__pgLive) {
       if (rev !== null && out.rev !== rev) document.getElementById("pg-pickers-poke")?.click();
       rev = out.rev;
       for (const p of views) {
+      const dev = document.getElementById("pg-device");  // the header's device line: GPU memory in use, live
+      if (dev && out.device && dev.textContent !== out.device) dev.textContent = out.device;
         const u = out.runs[p.dataset.pgRun];
         if (!u || !p.isConnected) continue;
         const log = p.querySelector(".pg-log");
