@@ -140,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--run-dir", help="write the run here (default: a new folder under runs/)")
     from playground.cli import access
     from playground.cli import backup as backup_cli
+    from playground.cli import compare as compare_cli
     from playground.cli import datasets as datasets_cli
     from playground.cli import eval_rm as eval_rm_cli
     from playground.cli import evaluate as evaluate_cli
@@ -149,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     prefs_cli.add_parsers(sub)
     eval_rm_cli.add_parsers(sub)
     evaluate_cli.add_parsers(sub)
+    compare_cli.add_parsers(sub)
     access.add_parsers(sub)
     backup_cli.add_parsers(sub)
     args = parser.parse_args(argv)
