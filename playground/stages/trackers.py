@@ -1,7 +1,7 @@
 """Trackers: a run's curves also go to TensorBoard or Trackio (the config's `report_to`), besides metrics.jsonl.
 
     args = {**training_args_common(...)}            # TRL stages: report_to / run_name / project come from here
-    tracker = open_tracker(cfg, run_dir, config)    # our own loops (PPO): the same library calls TRL's callbacks make
+    tracker = open_tracker(cfg, run_dir)            # our own loops (PPO): the same library calls TRL's callbacks make
     tracker.log(step, {"score": 0.4}); tracker.close()
     dashboard()                                      # Trackio's own local dashboard for the workspace (a subprocess)
 
@@ -16,6 +16,7 @@ Both are optional packages: the config refuses a tracker that is not installed, 
 
 from __future__ import annotations
 
+import atexit
 import os
 import socket
 import subprocess
@@ -111,8 +112,12 @@ class Tracker:
             self.trackio = None
 
 
-def open_tracker(cfg: Any, run_dir: str | Path, config: dict[str, Any] | None = None) -> Tracker:
-    return Tracker(getattr(cfg, "report_to", "none"), run_dir, config)
+def open_tracker(cfg: Any, run_dir: str | Path, enabled: bool = True) -> Tracker:
+    """The config's tracker for `run_dir` (its fields go to Trackio's run config); `enabled=False` (a process other
+    than the main one) logs nothing."""
+    from playground.core.config import to_dict
+
+    return Tracker(getattr(cfg, "report_to", "none") if enabled else "none", run_dir, to_dict(cfg))
 
 
 # ---- Trackio's dashboard for the workspace ------------------------------------------------------------------
@@ -159,6 +164,8 @@ def dashboard(timeout_s: float = 60.0) -> str:
         proc.terminate()
         return f"⚠️ Trackio's dashboard did not start; see {store / 'dashboard.log'}"
     url = f"http://127.0.0.1:{port}/?project={trackio_project()}"
+    if not _DASHBOARD:
+        atexit.register(stop_dashboard)  # its own session: it would outlive the app otherwise
     _DASHBOARD.update(proc=proc, url=url, dir=store)
     return _dashboard_line(url, store)
 
@@ -169,7 +176,7 @@ def _dashboard_line(url: str, store: Path) -> str:
 
 
 def stop_dashboard() -> None:
-    proc = _DASHBOARD.pop("proc", None)
+    proc = _DASHBOARD.get("proc")
     if proc is not None and proc.poll() is None:
         proc.terminate()
         proc.wait(timeout=10)

@@ -13,9 +13,10 @@ from typing import Any
 import gradio as gr
 
 from playground.core.auth import Role
-from playground.core.config import ConfigError
+from playground.core.config import BaseRun, ConfigError, field_choices, field_help
 from playground.core.errors import UserError
 from playground.core.runs import read_config
+from playground.stages import trackers
 from playground.ui.context import AppContext
 from playground.ui.guard import caller, needs
 from playground.ui.widgets.forms import ConfigForm, list_presets, load_preset, save_preset
@@ -42,11 +43,11 @@ def save_form_preset(stage: str, form: ConfigForm, name: str, values: list[Any])
 
 
 def start_run(ctx: AppContext, stage: str, form: ConfigForm, values: list[Any],
-              choices: Callable[[], list[Any]]) -> tuple[Any, str, Any]:
+              choices: Callable[[], list[Any]], base: dict[str, Any] | None = None) -> tuple[Any, str, Any]:
     """(followed run id, message, run picker update). A bad value, a full queue or a read-only app is a one-line
-    message; nothing is queued. The run records who started it."""
+    message; nothing is queued. The run records who started it. `base`: fields set outside the form (report_to)."""
     try:
-        cfg = form.to_config(stage, values)
+        cfg = form.to_config(stage, values, base)
         run_id = ctx.jobs.submit(cfg, owner=caller().name)
     except UserError as e:
         gr.Warning(str(e))
@@ -133,10 +134,21 @@ def run_panel(ctx: AppContext, stage: str, form: ConfigForm, spec: PanelSpec) ->
         first = runs[0][1] if runs else None
         follow = gr.Dropdown(runs, value=first, label=follow_label, info=follow_info or None, scale=4)
         refresh_btn = gr.Button("🔄 Refresh", scale=1) if refresh else None
+    # ---- trackers (issue 27): report_to beside the start button unless the tab's form has it; Trackio's dashboard
+    with gr.Row():
+        report = gr.Dropdown(list(field_choices(BaseRun)["report_to"]), value="none", label="Report to",
+                             info=field_help(BaseRun)["report_to"], scale=4, visible="report_to" not in form.names)
+        trackio_btn = gr.Button("📈 Open Trackio dashboard", scale=1)
+    # ---- trackers: end
     view = live_view(ctx, stage, plots, objective, run_id=first or "")
 
     def on_start(*values: Any) -> tuple[Any, str, Any]:  # admin
-        return start_run(ctx, stage, form, list(values), lambda: run_choices(ctx, stage))
+        *values, report_to = values
+        base = {} if "report_to" in form.names else {"report_to": report_to}
+        return start_run(ctx, stage, form, list(values), lambda: run_choices(ctx, stage), base)
+
+    def on_trackio() -> str:  # admin: it starts a server process
+        return trackers.dashboard()
 
     def on_stop(run_id: str) -> str:  # admin (the job runner also lets a run's own starter stop it)
         return stop_run(ctx, run_id)
@@ -146,8 +158,9 @@ def run_panel(ctx: AppContext, stage: str, form: ConfigForm, spec: PanelSpec) ->
 
     quiet = {"api_visibility": "private", "show_progress": "hidden"}
     # draw the started / resumed run at once (resume keeps the same run id: no .change would fire)
-    start.click(on_start, form.components, [view.run_id, message, follow], api_name=f"{stage}_start").then(
-        *view.reshow, **quiet)
+    start.click(on_start, [*form.components, report], [view.run_id, message, follow],
+                api_name=f"{stage}_start").then(*view.reshow, **quiet)
+    trackio_btn.click(on_trackio, None, [message], api_name=f"{stage}_trackio")
     stop.click(on_stop, [view.run_id], [message], api_name=f"{stage}_stop")
     if resume_btn is not None:
         resume_btn.click(on_resume, [view.run_id], [view.run_id, message], api_name=f"{stage}_resume").then(
@@ -169,11 +182,12 @@ def run_panel(ctx: AppContext, stage: str, form: ConfigForm, spec: PanelSpec) ->
         buttons = [gr.update(interactive=admin) for _ in controls]
         now = run_choices(ctx, stage)
         if not now:
-            return (*buttons, *[gr.skip()] * (1 + len(form.components) + len(view.load_outputs)))
+            return (*buttons, *[gr.skip()] * (2 + len(form.components) + len(view.load_outputs)))
         cfg = read_config(ctx.jobs.run_dir(now[0][1]))
         values = form.values_from(cfg) if cfg else [gr.skip()] * len(form.components)
-        return (*buttons, gr.update(choices=now, value=now[0][1]), *values, *view.on_load(now[0][1]))
+        reported = cfg.get("report_to", "none") if cfg else gr.skip()
+        return (*buttons, gr.update(choices=now, value=now[0][1]), *values, reported, *view.on_load(now[0][1]))
 
-    controls = [b for b in (start, stop, resume_btn) if b is not None]
-    ctx.on_page_load.append((on_page_load, [*controls, follow, *form.components, *view.load_outputs]))
+    controls = [b for b in (start, stop, resume_btn, trackio_btn) if b is not None]
+    ctx.on_page_load.append((on_page_load, [*controls, follow, *form.components, report, *view.load_outputs]))
     return RunPanel(view=view, message=message, follow=follow, refresh=refresh_btn)
