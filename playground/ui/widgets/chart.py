@@ -3,8 +3,8 @@
     html = line_chart(rows, ["loss", "eval_loss"], title="Loss", y_title="NLL", help="token NLL ...")
 
 Why not gr.LinePlot: in Gradio 6.31 a LinePlot first rendered with an empty frame and later updated draws its
-line paths with no stroke until the page reloads (DESIGN.md, "LinePlot pitfall"), so a page opened before a
-run showed axes and no line. An SVG polyline with an explicit stroke draws on every update, costs one string
+line paths with no stroke until the page reloads (the "Gradio 6.31 LinePlot pitfall" of the project's design
+notes), so a page opened before a run showed axes and no line. An SVG polyline with an explicit stroke draws on every update, costs one string
 per tick (a few kB), and needs no chart library in the browser.
 
 Each series is a `<g class="pg-series">` holding a `<title>` (the browser's tooltip: what the metric means, in
@@ -54,6 +54,8 @@ METRIC_HELP = {
 
 W, H = 460, 240  # viewBox; the SVG scales to its column's width
 LEFT, RIGHT, TOP, BOTTOM = 52, 10, 26, 30
+CHAR_W = 6.6  # width of one tick-label character at 11px (digits, 'e', '-' in a sans-serif), a little generous
+Y_TITLE_RIGHT = 17  # the rotated y-axis title ends here: tick labels start to its right
 
 
 def _nice_ticks(lo: float, hi: float, n: int = 4, min_step: float = 0.0) -> list[float]:
@@ -93,27 +95,8 @@ def series_of(rows: list[dict[str, Any]], metrics: list[str]) -> dict[str, list[
     return out
 
 
-def line_chart(rows: list[dict[str, Any]], metrics: list[str], title: str = "", y_title: str = "",
-               help: str = "") -> str:  # noqa: A002 - the PlotSpec field's name
-    """An inline SVG line chart of `metrics` over `step`: one polyline per metric, axes, legend, last values."""
-    series = series_of(rows, metrics)
-    esc = html.escape
-    parts = [f'<svg class="pg-chart-svg" viewBox="0 0 {W} {H}" width="100%" role="img" '
-             f'aria-label="{esc(title)}" xmlns="http://www.w3.org/2000/svg" '
-             'style="font: 11px sans-serif; display: block; max-width: 100%;">',
-             f'<text x="{LEFT}" y="14" font-weight="600" font-size="12" fill="currentColor">{esc(title)}</text>']
-    x0, x1, y0, y1 = LEFT, W - RIGHT, TOP, H - BOTTOM
-    parts.append(f'<rect x="{x0}" y="{y0}" width="{x1 - x0}" height="{y1 - y0}" fill="none" '
-                 'stroke="currentColor" stroke-opacity="0.25"/>')
-    if y_title:
-        parts.append(f'<text transform="translate(11 {(y0 + y1) / 2:.0f}) rotate(-90)" text-anchor="middle" '
-                     f'fill="currentColor" fill-opacity="0.7">{esc(y_title)}</text>')
-    parts.append(f'<text x="{(x0 + x1) / 2:.0f}" y="{H - 2}" text-anchor="middle" fill="currentColor" '
-                 'fill-opacity="0.7">step</text>')
-    if not series:
-        parts.append(f'<text x="{(x0 + x1) / 2:.0f}" y="{(y0 + y1) / 2:.0f}" text-anchor="middle" '
-                     'fill="currentColor" fill-opacity="0.6">waiting for the first logged step…</text></svg>')
-        return f'<div class="pg-chart" title="{esc(help)}">{"".join(parts)}</div>'
+def _ranges(series: dict[str, list[tuple[float, float]]]) -> tuple[float, float, float, float]:
+    """(xmin, xmax, ymin, ymax) of the plotted area: y padded by 5% (10% of the value when flat)."""
     xs = [p[0] for pts in series.values() for p in pts]
     ys = [p[1] for pts in series.values() for p in pts]
     xmin, xmax = min(xs), max(xs)
@@ -122,10 +105,41 @@ def line_chart(rows: list[dict[str, Any]], metrics: list[str], title: str = "", 
         xmin, xmax = xmin - 1, xmax + 1
     if ymax == ymin:
         pad = abs(ymin) * 0.1 or 1.0
-        ymin, ymax = ymin - pad, ymax + pad
     else:
         pad = (ymax - ymin) * 0.05
-        ymin, ymax = ymin - pad, ymax + pad
+    return xmin, xmax, ymin - pad, ymax + pad
+
+
+def left_margin(y_ticks: list[float]) -> int:
+    """The plot's left edge: LEFT, or further right when the tick labels are wide (a learning rate's 2.00e-05), so
+    no label runs into the rotated axis title."""
+    widest = max((len(_fmt(t)) for t in y_ticks), default=0)
+    return max(LEFT, math.ceil(Y_TITLE_RIGHT + 8 + widest * CHAR_W))
+
+
+def line_chart(rows: list[dict[str, Any]], metrics: list[str], title: str = "", y_title: str = "",
+               help: str = "") -> str:  # noqa: A002 - the PlotSpec field's name
+    """An inline SVG line chart of `metrics` over `step`: one polyline per metric, axes, legend, last values."""
+    series = series_of(rows, metrics)
+    esc = html.escape
+    xmin, xmax, ymin, ymax = _ranges(series) if series else (0.0, 1.0, 0.0, 1.0)
+    y_ticks = _nice_ticks(ymin, ymax) if series else []
+    x0, x1, y0, y1 = left_margin(y_ticks), W - RIGHT, TOP, H - BOTTOM
+    parts = [f'<svg class="pg-chart-svg" viewBox="0 0 {W} {H}" width="100%" role="img" '
+             f'aria-label="{esc(title)}" xmlns="http://www.w3.org/2000/svg" '
+             'style="font: 11px sans-serif; display: block; max-width: 100%;">',
+             f'<text x="{LEFT}" y="14" font-weight="600" font-size="12" fill="currentColor">{esc(title)}</text>']
+    parts.append(f'<rect x="{x0}" y="{y0}" width="{x1 - x0}" height="{y1 - y0}" fill="none" '
+                 'stroke="currentColor" stroke-opacity="0.25"/>')
+    if y_title:
+        parts.append(f'<text class="pg-y-title" transform="translate(11 {(y0 + y1) / 2:.0f}) rotate(-90)" '
+                     f'text-anchor="middle" fill="currentColor" fill-opacity="0.7">{esc(y_title)}</text>')
+    parts.append(f'<text x="{(x0 + x1) / 2:.0f}" y="{H - 2}" text-anchor="middle" fill="currentColor" '
+                 'fill-opacity="0.7">step</text>')
+    if not series:
+        parts.append(f'<text x="{(x0 + x1) / 2:.0f}" y="{(y0 + y1) / 2:.0f}" text-anchor="middle" '
+                     'fill="currentColor" fill-opacity="0.6">waiting for the first logged step…</text></svg>')
+        return f'<div class="pg-chart" title="{esc(help)}">{"".join(parts)}</div>'
 
     def sx(v: float) -> float:
         return x0 + (v - xmin) / (xmax - xmin) * (x1 - x0)
@@ -133,11 +147,11 @@ def line_chart(rows: list[dict[str, Any]], metrics: list[str], title: str = "", 
     def sy(v: float) -> float:
         return y1 - (v - ymin) / (ymax - ymin) * (y1 - y0)
 
-    for t in _nice_ticks(ymin, ymax):
+    for t in y_ticks:
         y = sy(t)
         parts.append(f'<line x1="{x0}" x2="{x1}" y1="{y:.1f}" y2="{y:.1f}" stroke="currentColor" '
                      'stroke-opacity="0.1"/>')
-        parts.append(f'<text x="{x0 - 4}" y="{y + 3:.1f}" text-anchor="end" fill="currentColor" '
+        parts.append(f'<text class="pg-y-tick" x="{x0 - 4}" y="{y + 3:.1f}" text-anchor="end" fill="currentColor" '
                      f'fill-opacity="0.7">{_fmt(t)}</text>')
     for t in _nice_ticks(xmin, xmax, 5, min_step=1.0):  # steps are whole numbers
         x = sx(t)

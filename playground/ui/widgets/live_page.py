@@ -13,6 +13,7 @@ CSS = """
 .pg-objective .katex-display {overflow-x: auto; overflow-y: hidden; max-width: 100%; padding: 2px 0;}
 .pg-objective .katex-display > .katex {font-size: 0.95em;}
 .pg-chart svg {height: auto;}
+.pg-compare {max-width: 440px;}  /* a chart alone on a row: as wide as the live panel's, not 3x its fonts */
 .pg-charts {display: grid; grid-template-columns: repeat(auto-fit, minmax(300px, 1fr)); gap: 8px; margin-top: 8px;}
 .pg-status p {margin: 0 0 4px 0;}
 .pg-log-label {font-size: 12px; opacity: .75; margin-top: 8px;}
@@ -103,9 +104,9 @@ if (!window.__pgLive) {
       if (!out) return;
       if (rev !== null && out.rev !== rev) document.getElementById("pg-pickers-poke")?.click();
       rev = out.rev;
-      for (const p of views) {
       const dev = document.getElementById("pg-device");  // the header's device line: GPU memory in use, live
       if (dev && out.device && dev.textContent !== out.device) dev.textContent = out.device;
+      for (const p of views) {
         const u = out.runs[p.dataset.pgRun];
         if (!u || !p.isConnected) continue;
         const log = p.querySelector(".pg-log");

@@ -63,6 +63,43 @@ def step_time_ema(rows: list[dict[str, Any]], alpha: float = EMA_ALPHA) -> float
     return ema
 
 
+def earlier_attempts_s(rows: list[dict[str, Any]], started: float | None) -> float:
+    """Seconds the run trained before its current attempt began at `started` (a resumed run): per earlier attempt
+    (its metrics rows from one train_begin event to the next), from its first logged row to its last."""
+    if not started:
+        return 0.0
+    spans: list[list[float]] = []
+    for r in rows:
+        t = r.get("time")
+        if not isinstance(t, (int, float)) or t >= started:
+            continue
+        if r.get("event") == "train_begin" or not spans:
+            spans.append([float(t), float(t)])
+        spans[-1][1] = max(spans[-1][1], float(t))
+    return sum(b - a for a, b in spans)
+
+
+def _elapsed_md(status: dict[str, Any], rows: list[dict[str, Any]]) -> str:
+    """'elapsed 3:10', or for a resumed run 'elapsed 3:10 (0:12 this attempt)': a resume does not start at 0:00."""
+    started, ended = status.get("started"), status.get("ended")
+    now = ((ended or time.time()) - started) if started else None
+    before = earlier_attempts_s(rows, started)
+    if before and now is not None:
+        return f"elapsed {_fmt_s(before + now)} ({_fmt_s(now)} this attempt)"
+    return f"elapsed {_fmt_s(now)}"
+
+
+def current_phase(status: dict[str, Any]) -> str | None:
+    """The trainer's phase while it runs; one written before this attempt started (a resumed run's old "saving the
+    adapter") is not what it is doing now."""
+    phase, at, started = status.get("phase"), status.get("phase_at"), status.get("started")
+    if status.get("state") != "running" or not phase:
+        return None
+    if isinstance(at, (int, float)) and isinstance(started, (int, float)) and at < started:
+        return None
+    return phase
+
+
 def summarise(run_dir: Path, run_id: str, stage: str,
               rows: list[dict[str, Any]] | None = None,
               status: dict[str, Any] | None = None) -> tuple[str, str, str]:
@@ -73,9 +110,6 @@ def summarise(run_dir: Path, run_id: str, stage: str,
     status = read_status(run_dir) if status is None else status
     rows = read_metrics(run_dir) if rows is None else rows
     state = status.get("state") or "unknown"
-    started = status.get("started")
-    ended = status.get("ended")
-    elapsed = ((ended or time.time()) - started) if started else None
     step = max((r.get("step", 0) for r in rows), default=0)
     max_steps = max((r.get("max_steps") or 0 for r in rows), default=0) or None
     frac = step / max_steps if max_steps else None
@@ -91,10 +125,10 @@ def summarise(run_dir: Path, run_id: str, stage: str,
                 eta = max(0.0, eta - (time.time() - last_t))
     err = status.get("error")
     md = f"**{run_id}** · {STATE_BADGE.get(state, state)} · step {step}{f'/{max_steps}' if max_steps else ''}"
-    phase = status.get("phase") if state == "running" else None
+    phase = current_phase(status)
     if phase:
         md += f" · *{phase}*"
-    md += f" · elapsed {_fmt_s(elapsed)} · ETA {_fmt_s(eta)}"
+    md += f" · {_elapsed_md(status, rows)} · ETA {_fmt_s(eta)}"
     if err and state in ("failed", "interrupted", "stopped"):
         md += f"\n\n**{'Error' if state != 'stopped' else 'Note'}:** {err}"
     if state == "stopped" and status.get("kept"):
