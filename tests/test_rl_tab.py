@@ -158,3 +158,45 @@ def test_roles_admin_trains_and_compares_viewers_read(home: Path) -> None:
         assert len(bound) >= 2  # one per method panel, wrapped by the guard with the viewer role
     finally:
         ctx.jobs.close()
+
+
+def test_arena_round_and_judge_take_a_grpo_run(tab) -> None:  # noqa: ANN001
+    from playground.stages.ppo.service import arena_round
+    from playground.stages.preferences.arena import adapter_choices
+
+    ctx, t = tab
+    run_dir = fake_run(ctx, "grpo-20990101-000000-arena", SAMPLES, [{"step": 1, "reward": 0.5}])
+    assert "is running" in arena_round(ctx.ws, "grpo-20990101-000000-arena")
+    (run_dir / "adapter").mkdir()
+    write_status(run_dir, state="succeeded")
+    ctx.ws.register_run("grpo-20990101-000000-arena", "grpo", run_dir,
+                        {**to_dict(from_dict("grpo", {"model": "tiny"})), "reward": "rule:length, rm:reward-xyz",
+                         "max_completion_length": 12, "temperature": 0.9})
+    setup = arena_round(ctx.ws, "grpo-20990101-000000-arena")
+    assert setup.pool == "grpo-20990101-000000-arena" and setup.judge == "reward-xyz"
+    assert (setup.sources[0].adapter, setup.sources[1].adapter) == ("grpo-20990101-000000-arena", "")
+    assert setup.sources[0].max_new_tokens == 12 and setup.sources[0].temperature == 0.9
+    assert "grpo-20990101-000000-arena" in [v for _, v in adapter_choices(ctx.ws)]
+
+
+def test_compare_section_handlers(tab, tmp_path: Path) -> None:  # noqa: ANN001
+    ctx, t = tab
+    c = t.compare
+    fake_run(ctx, "grpo-20990101-000000-cmp", SAMPLES, [{"step": 1, "reward": 0.5}])
+    picked = rl_compare.on_runs_picked(ctx, c, ["grpo-20990101-000000-cmp"], "")
+    assert picked == {c.reward: "rule:n_words", c.prompts: "builtin:n_words-heldout"}
+    assert rl_compare.on_runs_picked(ctx, c, ["grpo-20990101-000000-cmp"], "rule:length") == {}  # typed: kept
+    # a bad pick is one line and starts nothing
+    out = list(rl_compare.on_compare(ctx, c, ["nope"], "builtin:prompts", "rule:vocab_half", 4))
+    assert out == [{c.status: "⚠️ compare: run 'nope' is not in this workspace"}]
+    # a finished comparison: chart, table, CSV + PNG to download
+    row = {"run": "grpo-x", "stage": "grpo", "steps": 3, "wall_s": 30.0, "samples": 24, "heldout_reward": 0.6,
+           "base_reward": 0.4, "gain": 0.2, "kl_to_base": 0.3, "win_rate": 0.75, "length": 9.0, "n": 4}
+    result = {"request": {"reward": "rule:vocab_half"}, "n": 4, "prompts": "builtin:prompts", "model": "tiny",
+              "base_reward": 0.4, "rows": [row], "generated": 8, "cached": 0, "evaluation": 1}
+    view = rl_compare.result_view(c, result, 12.0)
+    assert "Largest held-out gain: **grpo-x** (GRPO, +0.200 over the base)" in view[c.status]
+    assert view[c.chart].count("<polyline") == 2 and list(view[c.table]["samples"]) == [24]
+    csv_path, png_path = (Path(f) for f in view[c.files])
+    assert csv_path.read_text().splitlines()[1].startswith("grpo-x,grpo,3,30.0,24,0.6000,0.4000,0.2000")
+    assert png_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -37,16 +37,13 @@ from playground.ui.tabs.rl_method import (
     reward_choices,
     sft_choices,
 )
-from playground.ui.tabs.rl_view import RL_METRIC_HELP, groups_frame, reward_functions, reward_note, zero_signal_warning
+from playground.ui.tabs.rl_view import RL_METRIC_HELP, function_chart, groups_frame, reward_note, zero_signal_warning
 from playground.ui.widgets import chart
 from playground.ui.widgets.run_panel import run_choices
 
 # the charts' line tooltips: the GRPO / RLOO keys no other stage logs (a key another stage defines keeps its text)
 for _k, _v in RL_METRIC_HELP.items():
     chart.METRIC_HELP.setdefault(_k, _v)
-
-FN_HELP = "mean of this reward function over the batch (before weighting)"
-
 
 @dataclass
 class RLTab:
@@ -110,7 +107,7 @@ def on_run_update(ctx: AppContext, p: MethodPanel, run_id: str) -> dict[Any, Any
     warning = zero_signal_warning(rows)
     frame, caption = groups_frame(run_dir)
     return {p.warning: gr.update(value=warning, visible=bool(warning)),
-            p.fn_chart: chart.line_chart(rows, reward_functions(rows), "Reward per function", "reward", FN_HELP),
+            p.fn_chart: function_chart(rows),
             p.groups: frame, p.groups_caption: caption}
 
 
@@ -154,8 +151,10 @@ def _wire_method(ctx: AppContext, p: MethodPanel) -> None:
     ctx.register_picker(p.field("prompts"), lambda: prompt_choices(ctx))
     ctx.register_picker(p.sft_pick, lambda: sft_choices(ctx))
     if p.arena_btn is not None and ctx.arena is not None and ctx.tabs is not None:
+        # the switch keeps the page's scroll position (mid-page, where this button is): show the arena from its top
         p.arena_btn.click(bind(on_arena_round, ctx), [p.run.view.run_id, p.run.follow],
-                          [ctx.tabs, *ctx.arena.outputs], api_visibility="private")
+                          [ctx.tabs, *ctx.arena.outputs], api_visibility="private").then(
+            None, js="() => document.getElementById('arena-annotator')?.scrollIntoView({block: 'start'})")
 
 
 def _wire_compare(ctx: AppContext, c: ComparePanel) -> None:

@@ -15,8 +15,7 @@ from playground.core.config import BaseRun
 from playground.core.expr import EXAMPLES
 from playground.stages.reward.functions import RULES, split_specs
 from playground.ui.context import AppContext
-from playground.ui.tabs.rl_view import GROUP_COLUMNS, KL_HELP, groups_frame, reward_note
-from playground.ui.widgets.chart import line_chart
+from playground.ui.tabs.rl_view import GROUP_COLUMNS, KL_HELP, function_chart, groups_frame, reward_note
 from playground.ui.widgets.forms import ConfigForm, default_preset, grouped_form, list_presets, load_preset
 from playground.ui.widgets.live import PlotSpec
 from playground.ui.widgets.run_panel import PanelSpec, RunPanel, run_panel, wire_presets
@@ -153,12 +152,11 @@ def build_method(ctx: AppContext, stage: str, cls: type[BaseRun], visible: bool)
             preset_name = gr.Textbox(label="Save form as preset", placeholder=f"my-{stage}", scale=2)
             save_btn = gr.Button("💾 Save preset", scale=1)
         reward0, weights0 = str(initial.get("reward", "")), str(initial.get("reward_weights", ""))
-        with gr.Row():
-            rewards = gr.Dropdown(reward_choices(ctx), value=split_specs(reward0), multiselect=True,
-                                  allow_custom_value=True, label="Rewards", scale=3, elem_id=f"{stage}-rewards",
-                                  info="Reward functions, summed with the weights (reward weights); type one with "
-                                       "an argument, e.g. rule:length:12 or rule:keyword:sea,-ugh.")
-            note = gr.Markdown(reward_note(reward0, weights0), elem_id=f"{stage}-reward-note")
+        rewards = gr.Dropdown(reward_choices(ctx), value=split_specs(reward0), multiselect=True,
+                              allow_custom_value=True, label="Rewards", elem_id=f"{stage}-rewards",
+                              info="Reward functions, summed with the weights (reward weights, in the form below); "
+                                   "type one with an argument, e.g. rule:length:12 or rule:keyword:sea,-ugh.")
+        note = gr.Markdown(reward_note(reward0, weights0), elem_id=f"{stage}-reward-note")
         extra: dict[str, Any] = {}
         groups = form_groups(cls)
         after = {"reward_expression": _expression_helpers(stage, extra)} if "reward_expression" in \
@@ -173,7 +171,7 @@ def build_method(ctx: AppContext, stage: str, cls: type[BaseRun], visible: bool)
                                                     follow_label=f"Follow {name} run",
                                                     follow_info=f"Pick any {name} run to watch or control."))
         warning = gr.Markdown("", visible=False, elem_id=f"{stage}-zero-std", elem_classes=["pg-warning"])
-        fn_chart = gr.HTML(line_chart([], [], "Reward per function", "reward"), elem_id=f"{stage}-fn-chart")
+        fn_chart = gr.HTML(function_chart([]), elem_id=f"{stage}-fn-chart")
         gr.Markdown("**Groups** — each prompt's completions, sorted by reward, with their advantage (refreshed as "
                     "the run writes samples.jsonl every *sample every* steps)")
         frame, caption = groups_frame(None)

@@ -109,6 +109,18 @@ def reward_functions(rows: list[dict[str, Any]]) -> list[str]:
     return list(seen)
 
 
+FN_HELP = "mean of this reward function over the batch (before weighting)"
+
+
+def function_chart(rows: list[dict[str, Any]]) -> str:
+    """The per-reward-function chart (the names depend on the run's rewards, so it is drawn here, not in the live
+    panel's fixed plots), as wide as one of the live panel's charts."""
+    from playground.ui.widgets.chart import line_chart
+
+    svg = line_chart(rows, reward_functions(rows), "Reward per function", "reward", FN_HELP)
+    return f'<div class="pg-fn-chart" style="max-width: 460px">{svg}</div>'
+
+
 def reward_note(reward: str, weights: str) -> str:
     """The rewards and their weights as one line (what the trainer will optimise), or the one-line problem."""
     specs = split_specs(reward or "")
