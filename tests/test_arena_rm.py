@@ -23,6 +23,7 @@ from playground.core.jobs import JobRunner
 from playground.core.workspace import Workspace
 from playground.stages.preferences import judge
 from playground.stages.preferences.arena import PromptMode
+from playground.stages.reward.scorer import pair_scorer
 from playground.ui.context import AppContext
 from playground.ui.tabs import preferences as arena_tab
 
@@ -61,11 +62,11 @@ def _text(msgs: list[dict[str, str]]) -> str:
 
 
 def scores(ctx: AppContext, *args: Any) -> tuple[float, float]:
-    return judge.rm_scores(ctx.ws, RUN, *args, cache=ctx.cached)
+    return pair_scorer(ctx.ws, ctx.cached)(RUN, *args)
 
 
 def rm_badge(ctx: AppContext, run: str, *args: Any) -> str:
-    return judge.rm_badge(ctx.ws, run, *args, cache=ctx.cached)
+    return judge.rm_badge(pair_scorer(ctx.ws, ctx.cached), run, *args)
 
 
 def test_badge_agrees_and_disagrees_with_the_vote(ctx: AppContext) -> None:
@@ -178,7 +179,7 @@ def test_concurrent_judge_requests_share_forward_passes(ctx: AppContext) -> None
 
     def one(q: tuple[Any, str, str]) -> tuple[tuple[float, float] | None, str]:
         barrier.wait()
-        return judge.judge_pair(ctx.ws, RUN, *q, cache=ctx.cached)
+        return judge.judge_pair(pair_scorer(ctx.ws, ctx.cached), RUN, *q)
 
     try:
         with ThreadPoolExecutor(len(reqs)) as ex:

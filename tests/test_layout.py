@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -157,3 +158,66 @@ def test_every_package_says_what_lives_there_and_what_it_may_import() -> None:
         if init.parent != PKG and "import" not in doc.lower():
             missing.append(str(init.relative_to(PKG.parent)))
     assert missing == []
+
+
+def stage_package(name: str) -> str | None:
+    """playground.stages.<x>... -> "<x>" (a stage package, or a shared module such as data / trainer)."""
+    parts = name.split(".")
+    return parts[2] if len(parts) > 2 and parts[:2] == ["playground", "stages"] else None
+
+
+def test_no_loop_between_stage_packages() -> None:
+    """Module cycles are caught above; this catches a loop through different modules of two stages
+    (preferences/judge -> reward/service while reward/evaluate -> preferences/io)."""
+    edges: dict[str, set[str]] = {}
+    why: dict[tuple[str, str], str] = {}
+    for m, deps in GRAPH.items():
+        a = stage_package(m)
+        for d in deps:
+            b = stage_package(d)
+            if a and b and a != b:
+                edges.setdefault(a, set()).add(b)
+                why.setdefault((a, b), f"{m} -> {d}")
+
+    def reaches(src: str, dst: str) -> bool:
+        seen, todo = set(), [src]
+        while todo:
+            v = todo.pop()
+            if v == dst:
+                return True
+            if v not in seen:
+                seen.add(v)
+                todo.extend(edges.get(v, ()))
+        return False
+
+    loops = sorted(f"{why[(a, b)]} (and back)" for a in edges for b in edges[a] if reaches(b, a))
+    assert loops == []
+
+
+def test_only_the_workspace_opens_sqlite() -> None:
+    """SQL lives in core/workspace.py: every other module asks the Workspace (no `._connect(`), and database files
+    (backups, bundles) are opened by its functions too (no `sqlite3.connect(`)."""
+    users = [m for m, p in MODULES.items() if m != "playground.core.workspace"
+             and any(s in p.read_text(encoding="utf-8") for s in ("._connect(", "sqlite3.connect("))]
+    assert users == []
+
+
+CITED = re.compile(r"(?<![\w./<>-])((?:[\w.-]+/)+[\w-]+\.(?:py|md|yaml|yml|toml|sh))(?::\d+)?(?![\w/])")
+
+
+def test_every_repo_path_a_docstring_cites_exists() -> None:
+    """A docstring that names a source file by its path (`stages/reward/scorer.py`, `bench/README.md`,
+    `ppo/rules.py:74`) names one that exists: from the repo root, from playground/ or one of its layers, or beside
+    the module. Paths in a run dir (`runs/<id>/config.yaml`) name no source."""
+    repo = PKG.parent
+    roots = [repo, PKG] + [PKG / p for p in ("core", "stages", "ui", "cli")]
+    stale = []
+    for name, path in MODULES.items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            for m in CITED.finditer(ast.get_docstring(node) or ""):
+                cited = m.group(1)
+                if not cited.startswith("runs/") and not any((r / cited).exists() for r in [*roots, path.parent]):
+                    stale.append(f"{name}: {cited}")
+    assert stale == []

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from playground.core.errors import UserError
 from playground.core.paths import db_path
+from playground.core.workspace import copy_database, integrity
 
 Progress = Callable[[float, str], None]
 
@@ -33,11 +34,7 @@ def _noop(_fraction: float, _what: str) -> None:
 def check_database(path: str | Path) -> None:
     """BackupError unless `path` is an SQLite database that passes its own integrity check."""
     try:
-        con = sqlite3.connect(f"file:{Path(path)}?mode=ro", uri=True)
-        try:
-            result = con.execute("PRAGMA integrity_check").fetchone()[0]
-        finally:
-            con.close()
+        result = integrity(path)
     except sqlite3.DatabaseError as e:
         raise BackupError(f"{Path(path).name} is not a usable SQLite database ({e})") from None
     if result != "ok":
@@ -53,16 +50,7 @@ def snapshot(src: str | Path, out: str | Path, progress: Progress = _noop) -> Pa
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     progress(0.0, "copying the database")
     try:
-        source = sqlite3.connect(src, timeout=30)
-        dest = sqlite3.connect(tmp)
-        try:
-            # pages=-1: one step under one read transaction. A paged copy restarts whenever another
-            # connection writes between steps, which under steady voting could never finish.
-            source.backup(dest, pages=-1)
-            dest.execute("PRAGMA journal_mode=DELETE")  # one file, no -wal beside it
-        finally:
-            dest.close()
-            source.close()
+        copy_database(src, tmp, "DELETE")  # one file, no -wal beside it
         progress(0.8, "checking the copy")
         check_database(tmp)
         os.replace(tmp, out)
@@ -89,13 +77,7 @@ def restore_into(src: str | Path, dest: str | Path) -> None:
     """Replace database `dest`'s content with `src`'s through the backup API (safe while other
     connections have `dest` open: they see the old or the new content, never a mix)."""
     check_database(src)
-    source = sqlite3.connect(f"file:{Path(src)}?mode=ro", uri=True)
-    target = sqlite3.connect(dest, timeout=30)
     try:
-        source.backup(target, pages=-1)
-        target.execute("PRAGMA journal_mode=WAL")
+        copy_database(src, dest, "WAL", src_read_only=True)
     except sqlite3.Error as e:
         raise BackupError(f"restoring {Path(src).name} failed: {e}") from None
-    finally:
-        target.close()
-        source.close()

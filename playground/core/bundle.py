@@ -80,17 +80,9 @@ def db_counts(path: str | Path) -> dict[str, int]:
     path = Path(path)
     if not path.is_file():
         return {"datasets": 0, "rows": 0, "pairs": 0, "runs": 0}
-    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        out = {}
-        for table in ("datasets", "rows", "pairs", "runs"):
-            try:
-                out[table] = con.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
-            except sqlite3.OperationalError:  # a database made before the schema was applied
-                out[table] = 0
-        return out
-    finally:
-        con.close()
+    from playground.core.workspace import table_counts
+
+    return table_counts(path, ("datasets", "rows", "pairs", "runs"))
 
 
 # -- export ---------------------------------------------------------------------------------------------
@@ -333,19 +325,13 @@ def import_bundle(archive: str | Path, force: bool = False, max_member: int = MA
 
 
 def _check_schema(path: Path) -> None:
-    from playground.core.workspace import SCHEMA_VERSION
+    from playground.core.workspace import SCHEMA_VERSION, file_schema_version
 
-    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        row = con.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-    except sqlite3.Error:
-        row = None
-    finally:
-        con.close()
-    if row is None:
+    version = file_schema_version(path)
+    if version is None:
         raise BundleError(f"refused: the bundle's {DB_NAME} is not a playground workspace")
-    if int(row[0]) > SCHEMA_VERSION:
-        raise BundleError(f"refused: the bundle's workspace schema ({row[0]}) is newer than this playground's "
+    if version > SCHEMA_VERSION:
+        raise BundleError(f"refused: the bundle's workspace schema ({version}) is newer than this playground's "
                           f"({SCHEMA_VERSION}); upgrade it")
 
 

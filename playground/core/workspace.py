@@ -332,13 +332,45 @@ class Workspace:
             q += " AND choice IS NOT NULL"
         with self._connect() as con:
             out = con.execute(q + " ORDER BY id", args).fetchall()
-        for r in out:
-            for k in self._JSON_PAIR_FIELDS:
-                r[k] = json.loads(r[k]) if r[k] else {}
-            if r["prompt"].startswith("["):
-                with contextlib.suppress(json.JSONDecodeError):
-                    r["prompt"] = json.loads(r["prompt"])
-        return out
+        return [self._decode_pair(r) for r in out]
+
+    def _decode_pair(self, r: dict[str, Any]) -> dict[str, Any]:
+        for k in self._JSON_PAIR_FIELDS:
+            r[k] = json.loads(r[k]) if r[k] else {}
+        if r["prompt"].startswith("["):
+            with contextlib.suppress(json.JSONDecodeError):  # a plain prompt that happens to start with '['
+                r["prompt"] = json.loads(r["prompt"])
+        return r
+
+    def get_pair(self, pair_id: int) -> dict[str, Any]:
+        """One pair by id, decoded as pairs() decodes them."""
+        with self._connect() as con:
+            row = con.execute("SELECT * FROM pairs WHERE id=?", (pair_id,)).fetchone()
+        if row is None:
+            raise WorkspaceError(f"no pair with id {pair_id}")
+        return self._decode_pair(row)
+
+    def count_judged(self, pool: str | None = None, annotator: str | None = None) -> int:
+        """Judged pairs (choice set), in one pool or all, by one annotator or anyone."""
+        q, args = "SELECT COUNT(*) AS n FROM pairs WHERE choice IS NOT NULL", []
+        if pool:
+            q, args = q + " AND pool=?", [*args, pool]
+        if annotator is not None:
+            q, args = q + " AND annotator=?", [*args, annotator]
+        with self._connect() as con:
+            return int(con.execute(q, args).fetchone()["n"])
+
+    def open_pool_pairs(self, pool: str, annotator: str) -> list[dict[str, Any]]:
+        """The pool's unjudged template pairs this annotator has not judged yet, each with its number of judgements
+        ({"id", "pair_key", "n"}), fewest first."""
+        with self._connect() as con:
+            return con.execute(
+                "SELECT t.id, t.pair_key, (SELECT COUNT(*) FROM pairs v WHERE v.pair_key = t.pair_key "
+                "AND v.pool = t.pool AND v.choice IS NOT NULL) AS n FROM pairs t WHERE t.pool=? AND t.choice IS NULL "
+                "AND t.pair_key != '' AND NOT EXISTS (SELECT 1 FROM pairs v WHERE v.pair_key = t.pair_key "
+                "AND v.pool = t.pool AND v.annotator=? AND v.choice IS NOT NULL) ORDER BY n, t.id",
+                (pool, annotator),
+            ).fetchall()
 
     def count_pairs(self, pool: str | None = None) -> int:
         with self._connect() as con:
@@ -438,3 +470,61 @@ class Workspace:
         for r in rows:
             r["report"] = json.loads(r["report"])
         return rows
+
+
+# -- database files by path (backups, bundles): the same SQLite, never through a Workspace's connection ----------
+def _read_only(path: str | Path) -> sqlite3.Connection:
+    return sqlite3.connect(f"file:{Path(path)}?mode=ro", uri=True)
+
+
+def integrity(path: str | Path) -> str:
+    """SQLite's own integrity check of the database at `path`, read-only: "ok" when sound, else its first finding.
+    sqlite3.DatabaseError when the file is not a database at all."""
+    con = _read_only(path)
+    try:
+        return str(con.execute("PRAGMA integrity_check").fetchone()[0])
+    finally:
+        con.close()
+
+
+def copy_database(src: str | Path, dest: str | Path, journal_mode: str, src_read_only: bool = False) -> None:
+    """Copy database `src` into `dest` with the online backup API, then set dest's journal mode (DELETE: one file for
+    a backup; WAL: a live workspace). Safe while other connections use either: they see the old or the new content.
+    pages=-1: one step under one read transaction; a paged copy restarts whenever another connection writes
+    between steps, which under steady voting could never finish. sqlite3.Error on failure."""
+    assert journal_mode in ("DELETE", "WAL"), journal_mode
+    source = _read_only(src) if src_read_only else sqlite3.connect(src, timeout=30)
+    target = sqlite3.connect(dest, timeout=30)
+    try:
+        source.backup(target, pages=-1)
+        target.execute(f"PRAGMA journal_mode={journal_mode}")
+    finally:
+        target.close()
+        source.close()
+
+
+def table_counts(path: str | Path, tables: tuple[str, ...] = ("datasets", "rows", "pairs", "runs")) -> dict[str, int]:
+    """Rows per table in the database at `path`, read-only (0 for a table a database made before the schema lacks)."""
+    con = _read_only(path)
+    try:
+        out = {}
+        for table in tables:
+            try:
+                out[table] = int(con.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+            except sqlite3.OperationalError:
+                out[table] = 0
+        return out
+    finally:
+        con.close()
+
+
+def file_schema_version(path: str | Path) -> int | None:
+    """The schema version a workspace database at `path` records, or None when it is not a playground workspace."""
+    con = _read_only(path)
+    try:
+        row = con.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+    except sqlite3.Error:
+        row = None
+    finally:
+        con.close()
+    return None if row is None else int(row[0])

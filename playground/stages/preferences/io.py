@@ -22,12 +22,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from playground.core.chat import as_messages
 from playground.core.errors import FormatError, PrefsError
 from playground.core.workspace import Workspace
 from playground.stages.dataset import io as dio
 from playground.stages.dataset.io import Records, Rejected, one_line, parse_transcript, read_records
-from playground.stages.preferences.pairs import BOTH_BAD_OPTIONS, TIES_OPTIONS, make_pair_key
+from playground.stages.preferences.pairs import make_pair_key
+from playground.stages.preferences.rows import export_pairs  # noqa: F401 - re-exported (the export's home is rows.py)
 
 __all__ = [
     "PairsImport", "commit_pairs", "export_pairs", "import_pairs", "normalise_record", "parse_hh", "push_to_hub",
@@ -255,50 +255,6 @@ def import_pairs(ws: Workspace, source: str | Path | list[Any], pool: str = "imp
 
 
 # -- export ----------------------------------------------------------------------------------------
-def _assistant(text: str) -> list[dict[str, str]]:
-    return [{"role": "assistant", "content": text}]
-
-
-def export_pairs(
-    pool: str | None = None, ties: str = "exclude", both_bad: str = "exclude", with_meta: bool = False,
-    ws: Workspace | None = None,
-) -> list[dict[str, Any]]:
-    """Judged pairs in TRL's conversational preference format: [{"prompt", "chosen", "rejected"}].
-
-    Every judgement is one example (several annotators on one pair give several examples). Ties and
-    both-bad carry no preference and are excluded by default; ties="both_orders" keeps a tie as the two
-    examples (A, B) and (B, A), whose Bradley-Terry losses pull the two rewards together;
-    both_bad="as_tie" treats both-bad like a tie. with_meta adds annotator, sources, kind, pool, time.
-    """
-    if ties not in TIES_OPTIONS:
-        raise PrefsError(f"ties must be one of {', '.join(TIES_OPTIONS)}, not '{ties}'.")
-    if both_bad not in BOTH_BAD_OPTIONS:
-        raise PrefsError(f"both_bad must be one of {', '.join(BOTH_BAD_OPTIONS)}, not '{both_bad}'.")
-    ws = ws or Workspace()
-    out: list[dict[str, Any]] = []
-    for r in ws.pairs(pool, judged_only=True):
-        c = r["choice"]
-        if c == "both_bad":
-            if both_bad == "exclude":
-                continue
-            c = "tie"
-        if c == "tie":
-            if ties == "exclude":
-                continue
-            orders = [("a", "b"), ("b", "a")]
-        else:
-            orders = [("a", "b")] if c == "a" else [("b", "a")]
-        for win, lose in orders:
-            ex: dict[str, Any] = {"prompt": as_messages(r["prompt"]), "chosen": _assistant(r[f"response_{win}"]),
-                                  "rejected": _assistant(r[f"response_{lose}"])}
-            if with_meta:
-                ex.update(annotator=r["annotator"], kind=r["kind"], pool=r["pool"], choice=r["choice"],
-                          source_chosen=json.dumps(r[f"source_{win}"]), source_rejected=json.dumps(r[f"source_{lose}"]),
-                          reason=r["reason"], pair_key=r["pair_key"], created=r["created"])
-            out.append(ex)
-    return out
-
-
 def write_pairs(rows: list[dict[str, Any]], path: str | Path) -> Path:
     """Write rows as .jsonl, .json or .parquet (by the file's suffix)."""
     path = Path(path)

@@ -1,13 +1,14 @@
 """A finished reward run as an automatic judge, shown only after the human voted.
 
-    scores, err = judge_pair(ws, "reward-...", prompt, text_a, text_b, cache=ctx.cached)
+    score = scorer.pair_scorer(ws, cache=ctx.cached)   # the UI builds it: Arena(ws, rm_scores=score)
+    scores, err = judge_pair(score, "reward-...", prompt, text_a, text_b)
     badge_text(*scores, choice="a")   # "🤖 RM says: A (+0.83 vs −0.12) — agrees with you"
-    rm_badge(ws, run_id, prompt, text_a, text_b, "a", cache=...)   # the same, "" when the judge is off
+    rm_badge(score, run_id, prompt, text_a, text_b, "a")   # the same, "" when the judge is off
 
 A deleted or unfinished run only turns the badge into a one-line message: the vote never depends on it.
-Scoring goes through the model's batching scorer (stages/reward/scorer.py): a room's votes judged at the same
-moment share one forward pass. `cache(key, load)` shares loaded models (the UI passes AppContext.cached); without
-it each call loads the run.
+The scoring is the reward stage's (stages/reward/scorer.py `pair_scorer`, through the model's batching scorer:
+a room's votes judged at the same moment share one forward pass). It reaches this stage as a callable the UI
+passes in, so preferences and reward do not import each other.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from playground.core.workspace import Workspace
 
 JUDGE_OFF = "off"
 Cache = Callable[[tuple[str, str], Callable[[], Any]], Any]
+# (reward run id, prompt, text A, text B) -> (score A, score B); a UserError with one line on failure
+PairScorer = Callable[[str, Any, str, str], tuple[float, float]]
 
 
 def judge_choices(ws: Workspace) -> list[tuple[str, str]]:
@@ -34,19 +37,6 @@ def judge_choices(ws: Workspace) -> list[tuple[str, str]]:
         if read_status(r["run_dir"]).get("state") == "succeeded" and adapter_dir(r["run_dir"]) is not None:
             out.append((f"{r['id']} (base {base_model(r['run_dir'])})", r["id"]))
     return out
-
-
-def rm_scores(ws: Workspace, run_id: str, prompt: Any, text_a: str, text_b: str,
-              cache: Cache | None = None) -> tuple[float, float]:
-    """The reward run's scores of the two shown answers (A, B); a UserError with one line on failure."""
-    from playground.stages.reward import service as rm
-    from playground.stages.reward.scorer import scorer_for
-
-    run = ws.get_run(run_id)
-    run_dir = str(rm.reward_run_dir(run["run_dir"] if run else run_id))  # one-line error if gone or unfinished
-    model, tok = (cache or (lambda _k, load: load()))(("rm", run_dir), lambda: rm.load_reward_model(run_dir))
-    a, b = scorer_for(model, tok).score([prompt, prompt], [text_a, text_b])  # shares a pass with other votes
-    return a, b
 
 
 def _signed(x: float) -> str:
@@ -65,11 +55,13 @@ def badge_text(score_a: float, score_b: float, choice: str) -> str:
     return f"🤖 RM says: {rm_pick.upper()} ({_signed(hi)} vs {_signed(lo)}) — {verdict}"
 
 
-def judge_pair(ws: Workspace, run_id: str, prompt: Any, text_a: str, text_b: str,
-               cache: Cache | None = None) -> tuple[tuple[float, float] | None, str]:
+def judge_pair(score: PairScorer | None, run_id: str, prompt: Any, text_a: str,
+               text_b: str) -> tuple[tuple[float, float] | None, str]:
     """((score A, score B), "") or (None, one-line message). Never raises: the vote must not depend on it."""
+    if score is None:
+        return None, "🤖 RM judge unavailable: this app was started without a reward scorer"
     try:
-        return rm_scores(ws, run_id, prompt, text_a, text_b, cache), ""
+        return score(run_id, prompt, text_a, text_b), ""
     except UserError as e:
         return None, f"🤖 RM judge unavailable: {e}"
     except Exception as e:  # noqa: BLE001 - a broken run must never lose the vote, only the badge
@@ -77,10 +69,9 @@ def judge_pair(ws: Workspace, run_id: str, prompt: Any, text_a: str, text_b: str
         return None, f"🤖 RM judge failed: {type(e).__name__}: {first}"
 
 
-def rm_badge(ws: Workspace, run_id: str, prompt: Any, text_a: str, text_b: str, choice: str,
-             cache: Cache | None = None) -> str:
+def rm_badge(score: PairScorer | None, run_id: str, prompt: Any, text_a: str, text_b: str, choice: str) -> str:
     """The "RM says" line for a judged pair, or "" when no judge is picked; failures give a one-line message."""
     if not run_id or run_id == JUDGE_OFF:
         return ""
-    scores, err = judge_pair(ws, run_id, prompt, text_a, text_b, cache)
+    scores, err = judge_pair(score, run_id, prompt, text_a, text_b)
     return err if scores is None else badge_text(*scores, choice)

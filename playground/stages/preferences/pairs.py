@@ -32,10 +32,9 @@ from typing import Any
 from playground.core.chat import as_messages, prompt_key
 from playground.core.errors import PrefsError  # noqa: F401 - raised here, re-exported
 from playground.core.workspace import Workspace, WorkspaceError
+from playground.stages.preferences.rows import BOTH_BAD_OPTIONS, TIES_OPTIONS  # noqa: F401 - re-exported
 
 CHOICES = ("a", "b", "tie", "both_bad")
-TIES_OPTIONS = ("exclude", "both_orders")
-BOTH_BAD_OPTIONS = ("exclude", "as_tie")
 
 
 # -- serving and judging ---------------------------------------------------------------------------
@@ -183,39 +182,19 @@ def add_pool_pair(
     return key
 
 
-def _pair_row(ws: Workspace, pair_id: int) -> dict[str, Any]:
-    with ws._connect() as con:
-        t = con.execute("SELECT * FROM pairs WHERE id=?", (pair_id,)).fetchone()
-    for k in ("source_a", "source_b", "meta"):
-        t[k] = json.loads(t[k]) if t[k] else {}
-    if t["prompt"].startswith("["):
-        try:
-            t["prompt"] = json.loads(t["prompt"])
-        except json.JSONDecodeError:
-            pass  # a plain prompt that happens to start with '['
-    return t
-
-
 def next_pool_pair(
     ws: Workspace, pool: str, annotator: str, rng: random.Random | None = None,
 ) -> dict[str, Any] | None:
     """The pool pair this annotator has not judged yet that has the fewest judgements (random among equals),
     served in a fresh random order; None when the annotator has judged them all."""
     annotator = (annotator or "").strip() or "anonymous"
-    with ws._connect() as con:
-        rows = con.execute(
-            "SELECT t.id, t.pair_key, (SELECT COUNT(*) FROM pairs v WHERE v.pair_key = t.pair_key AND v.pool = t.pool "
-            "AND v.choice IS NOT NULL) AS n FROM pairs t WHERE t.pool=? AND t.choice IS NULL AND t.pair_key != '' "
-            "AND NOT EXISTS (SELECT 1 FROM pairs v WHERE v.pair_key = t.pair_key AND v.pool = t.pool "
-            "AND v.annotator=? AND v.choice IS NOT NULL) ORDER BY n, t.id",
-            (pool, annotator),
-        ).fetchall()
+    rows = ws.open_pool_pairs(pool, annotator)
     if not rows:
         return None
     r = rng or random.SystemRandom()
     fewest = [x for x in rows if x["n"] == rows[0]["n"]]
     pick = r.choice(fewest)
-    t = _pair_row(ws, int(pick["id"]))
+    t = ws.get_pair(int(pick["id"]))
     return serve_pair(t["prompt"], [t["response_a"], t["response_b"]], [t["source_a"], t["source_b"]],
                       pool=pool, rng=r, pair_key=t["pair_key"], meta={"template_id": t["id"]})
 
@@ -223,15 +202,7 @@ def next_pool_pair(
 # -- statistics ------------------------------------------------------------------------------------
 def counts(ws: Workspace, pool: str | None, annotator: str) -> tuple[int, int]:
     """(this annotator's judgements, all judgements) in the pool."""
-    q = "SELECT COUNT(*) AS n FROM pairs WHERE choice IS NOT NULL"
-    args: list[Any] = []
-    if pool:
-        q += " AND pool=?"
-        args.append(pool)
-    with ws._connect() as con:
-        total = con.execute(q, args).fetchone()["n"]
-        mine = con.execute(q + " AND annotator=?", [*args, (annotator or "").strip() or "anonymous"]).fetchone()["n"]
-    return int(mine), int(total)
+    return ws.count_judged(pool, (annotator or "").strip() or "anonymous"), ws.count_judged(pool)
 
 
 def annotator_stats(ws: Workspace, pool: str | None = None) -> list[dict[str, Any]]:

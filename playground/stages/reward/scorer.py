@@ -8,7 +8,8 @@ A worker thread takes the first waiting request, collects whatever else arrives 
 `max_rows` rows, and scores them all with service.score_batch in one call. Rows are right-padded and the head reads
 the last real token, so a row scores the same (to float rounding) alone or in a batch. The worker ends after
 `idle_s` without requests (and starts again on the next one), so a model dropped from the cache can be freed.
-Used by the arena's RM judge (stages/preferences/judge.py) and the Reward tab's "score any text".
+Used by the arena's RM judge (`pair_scorer`, which the UI hands to stages/preferences/judge.py) and the Reward
+tab's "score any text".
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
+from playground.core.workspace import Workspace
 from playground.stages.reward import service
 
 ScoreFn = Callable[[Any, Any, list[Any], list[Any], int], list[float]]
@@ -116,3 +118,19 @@ def scorer_for(model: Any, tok: Any) -> BatchScorer:
 def score_text(model: Any, tok: Any, prompt: Any, response: Any) -> float:
     """One prompt/response scored through the model's shared scorer (the Reward tab's "score any text")."""
     return scorer_for(model, tok).score_one(prompt, response)
+
+
+def pair_scorer(ws: Workspace, cache: Callable[[tuple[str, str], Callable[[], Any]], Any] | None = None,
+                ) -> Callable[[str, Any, str, str], tuple[float, float]]:
+    """The arena's RM judge as a callable the UI hands to the Preferences stage (which does not import this one):
+    score(reward run id, prompt, text A, text B) -> (score A, score B), or a UserError with one line (a deleted or
+    unfinished run). `cache(key, load)` shares loaded models (the UI passes AppContext.cached); the model's
+    batching scorer (below) lets a room's votes judged at the same moment share one forward pass."""
+    def score(run_id: str, prompt: Any, text_a: str, text_b: str) -> tuple[float, float]:
+        run = ws.get_run(run_id)
+        run_dir = str(service.reward_run_dir(run["run_dir"] if run else run_id))  # one-line error if gone or unfinished
+        model, tok = (cache or (lambda _k, load: load()))(("rm", run_dir), lambda: service.load_reward_model(run_dir))
+        a, b = scorer_for(model, tok).score([prompt, prompt], [text_a, text_b])  # shares a pass with other votes
+        return a, b
+
+    return score
