@@ -5,6 +5,8 @@
                         helpful and on-topic, rejected ones dismissive; lengths are matched so that
                         length alone does not separate them
 - builtin:prompts       prompts for PPO rollouts
+- builtin:<task>        prompts of a verifiable task (n_words, include, json_keys, ends_question) and
+  builtin:<task>-heldout  their held-out twins: core/builtin_tasks.py
 """
 
 from __future__ import annotations
@@ -13,9 +15,12 @@ import json
 import random
 from typing import Any
 
+from playground.core import builtin_tasks
 from playground.core.paths import BUILTIN_DATA_DIR
 
-BUILTIN = ("builtin:instructions", "builtin:prefs", "builtin:prompts")
+TASK_PROMPTS = tuple(builtin_tasks.prompt_sets())
+PROMPT_SETS = ("builtin:prompts", *TASK_PROMPTS)  # what a rollout stage's `prompts` field accepts as builtin
+BUILTIN = ("builtin:instructions", "builtin:prefs", *PROMPT_SETS)
 
 
 def _read(name: str) -> list[dict[str, Any]]:
@@ -65,4 +70,6 @@ def load(name: str) -> list[Any]:
         return preferences()
     if name == "builtin:prompts":
         return prompts()
+    if name in TASK_PROMPTS:
+        return builtin_tasks.prompt_sets()[name]
     raise KeyError(name)

@@ -68,10 +68,17 @@ def eval_split_note(n_train: int, n_eval: int, eval_fraction: float) -> str:
             f"split (it needs {MIN_SPLIT_ROWS}); training without eval.")
 
 
+VOTES_AND_BUILTIN = "workspace+builtin:prefs"  # my votes (every pool) and the built-in pairs, as one set
+
+
 def preference_rows(name: str, eval_fraction: float, seed: int) -> tuple[list[dict], list[dict]]:
     """(train, eval) preference rows {"prompt", "chosen", "rejected"} (conversational)."""
     if name == "builtin:prefs":
         rows = builtin.preferences()
+    elif name == VOTES_AND_BUILTIN:  # a few votes of your own are too few alone; the built-in pairs fill in
+        from playground.stages.preferences.rows import export_pairs
+
+        rows = [*export_pairs(pool=None), *builtin.preferences()]
     elif name.startswith("builtin:"):
         raise DataError(f"dataset '{name}' is not a preference set (use builtin:prefs)")
     else:
@@ -86,8 +93,8 @@ def preference_rows(name: str, eval_fraction: float, seed: int) -> tuple[list[di
 
 def prompt_rows(name: str) -> list[list[dict[str, str]]]:
     """Prompts as chat message lists, for PPO rollouts."""
-    if name == "builtin:prompts":
-        texts = builtin.prompts()
+    if name in builtin.PROMPT_SETS:  # builtin:prompts and the verifiable tasks' sets (core/builtin_tasks.py)
+        texts = builtin.load(name)
         return [[{"role": "user", "content": t}] for t in texts]
     train, ev = instruction_rows(name, 0.0, 0)
     out = [r["prompt"] for r in train + ev]

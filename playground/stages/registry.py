@@ -16,11 +16,13 @@ from typing import Any
 from playground.core import config as _config
 from playground.core.config import BaseRun, ConfigError
 from playground.stages.dpo.config import DPORun
+from playground.stages.grpo.config import GRPORun
 from playground.stages.ppo.config import PPORun
 from playground.stages.reward.config import RewardRun
+from playground.stages.rloo.config import RLOORun
 from playground.stages.sft.config import SFTRun
 
-STAGES: dict[str, type[BaseRun]] = {cls.STAGE: cls for cls in (SFTRun, RewardRun, DPORun, PPORun)}
+STAGES: dict[str, type[BaseRun]] = {cls.STAGE: cls for cls in (SFTRun, RewardRun, DPORun, PPORun, GRPORun, RLOORun)}
 
 
 def config_class(stage: str) -> type[BaseRun]:
@@ -49,6 +51,10 @@ def trainer(stage: str) -> ModuleType:
         from playground.stages.reward import train
     elif stage == "dpo":
         from playground.stages.dpo import train
+    elif stage == "grpo":
+        from playground.stages.grpo import train
+    elif stage == "rloo":
+        from playground.stages.rloo import train
     else:
         from playground.stages.ppo import train
     return train
