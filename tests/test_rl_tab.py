@@ -147,7 +147,7 @@ def test_roles_admin_trains_and_compares_viewers_read(home: Path) -> None:
     assert role_needed(rl_compare.on_compare) == Role.ADMIN and role_needed(rl_compare.on_compare_stop) == Role.ADMIN
     for fn in (rl.on_run_update, rl.on_method, rl.on_rewards_picked, rl.on_reward_fields, rl.on_refresh):
         assert role_needed(fn) == Role.VIEWER
-    assert role_needed(rl.on_arena_round) == Role.ANNOTATOR
+    assert role_needed(rl.on_rl_arena_round) == Role.ANNOTATOR
     ctx = make_context(default_model="tiny")
     try:
         demo = build_app(ctx)
@@ -200,3 +200,12 @@ def test_compare_section_handlers(tab, tmp_path: Path) -> None:  # noqa: ANN001
     csv_path, png_path = (Path(f) for f in view[c.files])
     assert csv_path.read_text().splitlines()[1].startswith("grpo-x,grpo,3,30.0,24,0.6000,0.4000,0.2000")
     assert png_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # the tab's button handler (in the built app, behind its role check) fills the arena and switches to it
+    from playground.ui.app import build_app
+
+    demo = build_app(ctx)
+    fns = [f for f in demo.fns.values() if getattr(f, "name", "") == "on_rl_arena_round"]
+    assert len(fns) == 2  # GRPO's and RLOO's panels
+    out = fns[0].fn("grpo-20990101-000000-arena")
+    assert out[ctx.tabs].selected == "preferences" and out[ctx.arena.pool] == "grpo-20990101-000000-arena"
+    assert fns[0].fn("nope") == {}

@@ -118,7 +118,7 @@ def on_refresh(ctx: AppContext, p: MethodPanel) -> dict[Any, Any]:
 
 
 @needs(Role.ANNOTATOR)  # sets up the blind comparison; votes are what annotators do
-def on_arena_round(ctx: AppContext, run_id: str, picked: str | None = None) -> dict[Any, Any]:
+def on_rl_arena_round(ctx: AppContext, run_id: str, picked: str | None = None) -> dict[Any, Any]:
     """Fill the arena from the followed run (or the picker's, before any is followed) and switch to it."""
     run_id = run_id or picked or ""
     setup = arena_round(ctx.ws, run_id)
@@ -152,7 +152,7 @@ def _wire_method(ctx: AppContext, p: MethodPanel) -> None:
     ctx.register_picker(p.sft_pick, lambda: sft_choices(ctx))
     if p.arena_btn is not None and ctx.arena is not None and ctx.tabs is not None:
         # the switch keeps the page's scroll position (mid-page, where this button is): show the arena from its top
-        p.arena_btn.click(bind(on_arena_round, ctx), [p.run.view.run_id, p.run.follow],
+        p.arena_btn.click(bind(on_rl_arena_round, ctx), [p.run.view.run_id, p.run.follow],
                           [ctx.tabs, *ctx.arena.outputs], api_visibility="private").then(
             None, js="() => document.getElementById('arena-annotator')?.scrollIntoView({block: 'start'})")
 
