@@ -15,9 +15,11 @@ from playground.core.runs import adapter_dir, base_model, read_jsonl, read_statu
 from playground.core.workspace import Workspace
 from playground.stages.ppo.rules import RULES
 from playground.stages.preferences.arena import ArenaSetup, PromptMode, SourceSetup
+from playground.stages.reward.functions import split_specs
 
 REWARD_RULES = [f"rule:{r}" for r in RULES]
 ROUND_STATES = ("succeeded", "stopped")  # a stopped PPO run saves its adapter too
+ROUND_STAGES = ("ppo", "grpo", "rloo")  # online runs whose policy an arena round compares with its reference
 
 
 def samples_frame(run_dir: str | Path | None) -> pd.DataFrame:
@@ -57,10 +59,10 @@ def arena_round(ws: Workspace, run_id: str) -> ArenaSetup | str:
     dataset in order, else the first built-in prompt typed in the box. With an `rm:` reward, that reward model
     is the RM judge."""
     if not run_id:
-        return "Pick a PPO run to follow first."
+        return "Pick a PPO run (or GRPO / RLOO run) to follow first."
     run = ws.get_run(run_id)
-    if run is None or run.get("stage") != "ppo":
-        return f"No PPO run '{run_id}' in this workspace."
+    if run is None or run.get("stage") not in ROUND_STAGES:
+        return f"No PPO run '{run_id}' (nor GRPO / RLOO run) in this workspace."
     state = read_status(run["run_dir"]).get("state", "unknown")
     if state not in ROUND_STATES:
         return f"Run {run_id} is {state}: the arena round needs a run that has ended (succeeded or stopped)."
@@ -69,7 +71,7 @@ def arena_round(ws: Workspace, run_id: str) -> ArenaSetup | str:
     cfg = run["config"]
     base = base_model(run["run_dir"])
     temperature = min(2.0, max(0.0, float(cfg.get("temperature", 1.0))))
-    tokens = max(1, min(512, int(cfg.get("response_length", 24))))
+    tokens = max(1, min(512, int(cfg.get("response_length", cfg.get("max_completion_length", 24)))))
     start = str(cfg.get("sft_run") or "").strip()  # PPO's reference is its SFT start (ppo/train._fold_sft)
     sources = (SourceSetup(base, run_id, temperature, 1.0, tokens), SourceSetup(base, start, temperature, 1.0, tokens))
     prompts = str(cfg.get("prompts", "builtin:prompts"))
@@ -78,7 +80,9 @@ def arena_round(ws: Workspace, run_id: str) -> ArenaSetup | str:
     else:
         mode, dataset, prompt = PromptMode.TYPED, None, (builtin.prompts() or [""])[0]
     reward = str(cfg.get("reward", ""))
-    judge = (reward[3:].strip() or None) if reward.startswith("rm:") else None
-    pool = run_id if run_id.startswith("ppo-") else f"ppo-{run_id}"  # ids are ppo-<date>-<time>-<hex> already
+    # the first reward model among the run's rewards (GRPO / RLOO may list several: "rm:<id>, rule:length")
+    judge = next((s[3:].strip() or None for s in split_specs(reward) if s.startswith("rm:")), None)
+    stage = run["stage"]
+    pool = run_id if run_id.startswith(f"{stage}-") else f"{stage}-{run_id}"  # ids are <stage>-<date>-... already
     return ArenaSetup(sources=sources, pool=pool, mode=mode, dataset=dataset, prompt=prompt, judge=judge,
                       adapter_run=run)

@@ -36,7 +36,7 @@ from playground.stages.preferences import judge as rm_judge
 from playground.stages.preferences import pairs as prefs
 from playground.stages.preferences.prefetch import Prefetcher
 
-ADAPTER_STAGES = ("sft", "ppo", "dpo")
+ADAPTER_STAGES = ("sft", "ppo", "dpo", "grpo", "rloo")
 
 
 class PromptMode(StrEnum):
