@@ -247,3 +247,69 @@ def test_cli_prints_one_line_per_policy_and_judge(world, capsys: pytest.CaptureF
     rc = main(["evaluate", "--policies", "base", "--prompts", "heldout", "--judge", "rule:nope", "--model", "tiny"])
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 1 and len(err) == 1 and "judge 'rule:nope'" in err[0]
+
+
+# -- the tab's handlers, called directly -------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def tab(world):  # noqa: ANN001, ANN201
+    import gradio as gr
+
+    from playground.core.jobs import JobRunner
+    from playground.ui.context import AppContext
+    from playground.ui.tabs import evaluate as ev
+
+    jobs = JobRunner(world)
+    ctx = AppContext(ws=world, jobs=jobs, default_model="tiny")
+    with gr.Blocks():
+        view = ev.build(ctx)
+    yield ctx, view
+    jobs.close()
+
+
+def _form(view, **kw):  # noqa: ANN001, ANN003, ANN202
+    values = {view.policies: ["sft-a"], view.baseline: "base", view.prompts: "heldout", view.prompt_file: None,
+              view.n: 3, view.judges: ["rule:vocab_half"], view.temperature: 1.0, view.top_p: 1.0,
+              view.max_new_tokens: 8, view.seed: 7, view.job: None, view.pool: "", view.sort_by: "win_rate"}
+    return {**values, **{getattr(view, k): v for k, v in kw.items()}}
+
+
+def test_tab_run_streams_progress_then_fills_results_and_leaderboard(tab) -> None:  # noqa: ANN001
+    from playground.core.auth import Role
+    from playground.ui.guard import role_needed
+    from playground.ui.tabs import evaluate as ev
+
+    ctx, v = tab
+    frames = list(ev.on_run(ctx, v, _form(v)))
+    last = frames[-1]
+    assert last[v.status].startswith("✅ Done") and last[v.job] is None
+    res = last[v.results]
+    assert list(res["policy"]) == ["sft-a"] and list(res["judge"]) == ["rule:vocab_half"] and list(res["n"]) == [3]
+    assert len(last[v.rows]) == 3 and last[v.pool].startswith("eval-")
+    assert "sft-a" in set(last[v.board]["policy"])
+    assert role_needed(ev.on_run) == Role.ADMIN and role_needed(ev.on_board) == Role.VIEWER
+    # the per-prompt browser follows the picked policy and judge
+    rows = ev.on_browse(ctx, v, {v.report: last[v.report], v.browse_policy: "sft-a",
+                                 v.browse_judge: "rule:vocab_half"})[v.rows]
+    assert list(rows["policy"]) == ["sft-a"] * 3 and set(rows["outcome"]) <= {"win", "loss", "tie"}
+    # send to the arena, then the human table and the export
+    sent = ev.on_send(ctx, v, {v.report: last[v.report], v.pool: "eval-ui"})
+    assert sent[v.pool] == "eval-ui" and "blind pairs in pool" in sent[v.human_md]
+    path = ev.on_export(ctx, v, {v.export_fmt: "CSV", v.sort_by: "kl"})[v.export_file]
+    text = Path(path).read_text()
+    assert text.splitlines()[0].startswith("policy,judge,baseline,win_rate") and "sft-a" in text
+    md = ev.on_export(ctx, v, {v.export_fmt: "Markdown", v.sort_by: "win_rate"})[v.export_file]
+    assert Path(md).read_text().startswith("| policy | judge |") and "**kl**:" in Path(md).read_text()
+
+
+def test_tab_caps_n_and_tokens_and_refuses_bad_input_in_one_line(tab, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    from playground.ui.tabs import evaluate as ev
+
+    ctx, v = tab
+    monkeypatch.setenv("PLAYGROUND_MAX_NEW_TOKENS", "8")
+    req, note = ev.request_from(ctx, v, _form(v, n=10_000, max_new_tokens=64))
+    assert (req.n, req.max_new_tokens) == (ev.MAX_UI_PROMPTS, 8) and "capped" in note
+    (only,) = list(ev.on_run(ctx, v, _form(v, policies=[])))
+    assert only[v.status].startswith("⚠️ policies:") and "\n" not in only[v.status]
+    (only,) = list(ev.on_run(ctx, v, _form(v, judges=["rule:nope"])))
+    assert only[v.status].startswith("⚠️ judge 'rule:nope'")
+    assert ev.on_send(ctx, v, {v.report: None, v.pool: ""})[v.human_md].startswith("⚠️")

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import csv
 import io
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from playground.core.errors import DataError
 from playground.core.workspace import Workspace
 from playground.stages.evaluate.human import eval_pools, human_results
 from playground.stages.evaluate.service import prompt_label
@@ -96,6 +99,17 @@ def to_markdown(rows: list[dict[str, Any]]) -> str:
     lines += ["| " + " | ".join(cell(r.get(c)) for c in BOARD_COLUMNS) + " |" for r in rows]
     legend = [f"- **{k}**: {v}" for k, v in METRIC_HELP.items()]
     return "\n".join(lines + ["", *legend]) + "\n"
+
+
+def export_board(ws: Workspace, fmt: str, sort_by: str = "win_rate") -> tuple[Path, str]:
+    """The leaderboard as a CSV or Markdown file in a temporary folder: (path, one-line message)."""
+    rows = leaderboard(ws, sort_by)
+    if not rows:
+        raise DataError("The leaderboard is empty: run an evaluation first.")
+    md = fmt.lower() in ("md", "markdown")
+    out = Path(tempfile.mkdtemp(prefix="pg-board-")) / f"leaderboard.{'md' if md else 'csv'}"
+    out.write_text(to_markdown(rows) if md else to_csv(rows), encoding="utf-8")
+    return out, f"⬇️ {len(rows)} rows as {'Markdown' if md else 'CSV'}."
 
 
 def arena_ratings(ws: Workspace) -> pd.DataFrame:

@@ -180,18 +180,24 @@ def _prompt_rows(policies: list[Policy], baseline: Policy, prompts: list[EvalPro
     return out
 
 
-def evaluate(ws: Workspace, req: EvalRequest, loader: ModelLoader | None = None, progress: Progress | None = None,
-             should_stop: Callable[[], bool] | None = None) -> dict[str, Any]:
-    """Run one evaluation and store its report (returned, with its workspace id). UserError (one line) for bad
-    input, before any model loads; Stopped when should_stop() turned true (answers so far stay cached)."""
+def preflight(ws: Workspace, req: EvalRequest) -> tuple[list[Policy], Policy, list[str], tuple[list[EvalPrompt], str]]:
+    """Every check that needs no model: the request's bounds, the policies, the judges, the prompts. A UserError
+    (one line) on the first problem; else (policies, baseline, judge specs, (prompts, where they came from))."""
     req.validate()
-    step = progress or (lambda _f, _m: None)
-    stop = should_stop or (lambda: False)
     policies, baseline = resolve_policies(ws, req.policies, req.baseline, req.model)
     specs = list(dict.fromkeys(j.strip() for j in req.judges if j.strip()))
     for spec in specs:
         check_judge(spec)
-    prompts, where = load_prompts(ws, req.prompts, req.n)
+    return policies, baseline, specs, load_prompts(ws, req.prompts, req.n)
+
+
+def evaluate(ws: Workspace, req: EvalRequest, loader: ModelLoader | None = None, progress: Progress | None = None,
+             should_stop: Callable[[], bool] | None = None) -> dict[str, Any]:
+    """Run one evaluation and store its report (returned, with its workspace id). UserError (one line) for bad
+    input, before any model loads; Stopped when should_stop() turned true (answers so far stay cached)."""
+    step = progress or (lambda _f, _m: None)
+    stop = should_stop or (lambda: False)
+    policies, baseline, specs, (prompts, where) = preflight(ws, req)
     load = loader or default_loader()
     todo = list({p.id: p for p in [*policies, baseline]}.values())
     total, done, generated = len(todo) * len(prompts), 0, 0

@@ -1,0 +1,276 @@
+"""Evaluate tab: policies vs a baseline on held-out prompts, scored by reward models, rules, expressions and humans.
+
+Layout only in `build()` (it returns the components as an `EvaluateView`); the handlers are module-level functions
+of (ctx, view, values) returning {component: value} dicts, so tests call them directly. The work lives in
+stages/evaluate: answers are generated (and cached) by `service.evaluate` in a background thread (`runner.RUNNER`,
+one evaluation at a time) while the Run handler streams its progress; tables come from `board`.
+"""
+
+from __future__ import annotations
+
+import html
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+
+from playground.core.auth import Role
+from playground.core.errors import UserError
+from playground.core.generation import load_model
+from playground.core.limits import Limiter, Limits
+from playground.stages.evaluate import board
+from playground.stages.evaluate.human import default_pool, send_to_arena
+from playground.stages.evaluate.judges import RULE_JUDGES
+from playground.stages.evaluate.policies import BASE, policy_choices
+from playground.stages.evaluate.runner import RUNNER
+from playground.stages.evaluate.service import EvalRequest, evaluate, preflight
+from playground.ui.context import AppContext
+from playground.ui.guard import caller, needs
+
+MAX_UI_PROMPTS = 200  # per evaluation from the UI (the CLI takes up to 500)
+POLL_S = 0.5
+
+
+@dataclass
+class EvaluateView:
+    policies: gr.Dropdown
+    baseline: gr.Dropdown
+    prompts: gr.Dropdown
+    prompt_file: gr.File
+    n: gr.Slider
+    judges: gr.Dropdown
+    temperature: gr.Slider
+    top_p: gr.Slider
+    max_new_tokens: gr.Slider
+    seed: gr.Number
+    run: gr.Button
+    stop: gr.Button
+    status: gr.Markdown
+    job: gr.State
+    report: gr.State
+    results: gr.Dataframe
+    reference: gr.Dataframe
+    browse_policy: gr.Dropdown
+    browse_judge: gr.Dropdown
+    rows: gr.Dataframe
+    pool: gr.Textbox
+    send: gr.Button
+    human_md: gr.Markdown
+    human: gr.Dataframe
+    sort_by: gr.Dropdown
+    board: gr.Dataframe
+    ratings: gr.Dataframe
+    refresh: gr.Button
+    export_fmt: gr.Radio
+    export: gr.Button
+    export_file: gr.File
+
+
+def legend(keys: list[str]) -> str:
+    """The metrics' one-sentence explanations as hover tooltips (and a dotted underline to show there is one)."""
+    spans = [f'<span class="pg-metric" title="{html.escape(board.METRIC_HELP[k])}" '
+             f'style="border-bottom:1px dotted;margin-right:14px;cursor:help">{k}</span>' for k in keys]
+    return '<div class="pg-help">Hover a metric: ' + "".join(spans) + "</div>"
+
+
+def prompt_choices(ctx: AppContext) -> list[str]:
+    return ["builtin:prompts", "builtin:instructions", *[d["name"] for d in ctx.ws.list_datasets()],
+            *[f"pool:{p}" for p in ctx.ws.pools()]]
+
+
+def judge_choices(ctx: AppContext) -> list[str]:
+    return [*RULE_JUDGES, *[f"rm:{r['id']}" for r in ctx.runs("reward", finished_only=True)]]
+
+
+def build(ctx: AppContext) -> EvaluateView:
+    gr.Markdown("Did the loop teach the policy something a judge it was **not trained on** can see? Answers are "
+                "generated once per (policy, prompt, seed, sampling) and cached; re-running only adds what is new. "
+                "CLI twin: `python -m playground evaluate --policies RUN --baseline base --prompts SET --judge SPEC`.")
+    with gr.Row():
+        policies = gr.Dropdown(policy_choices(ctx.ws), value=[BASE], multiselect=True, label="Policies", scale=3,
+                               info="The base model and every run that left a policy adapter (SFT, DPO, PPO, ...).")
+        baseline = gr.Dropdown(policy_choices(ctx.ws), value=BASE, label="Baseline", scale=2,
+                               info="Win-rates are against this policy's answers to the same prompts.")
+        prompts = gr.Dropdown(prompt_choices(ctx), value="builtin:prompts", allow_custom_value=True, scale=2,
+                              label="Held-out prompts", info="A dataset (its eval split if any), a pool, or a file.")
+        prompt_file = gr.File(label="…or a prompt / preference file", file_types=[".jsonl", ".json", ".parquet",
+                                                                                  ".csv"], type="filepath", scale=2)
+    with gr.Row():
+        judges = gr.Dropdown(judge_choices(ctx), value=["rule:length"], multiselect=True, allow_custom_value=True,
+                             label="Judges", scale=3, info="rm:RUN, rule:NAME (length[:N], vocab_half, "
+                             "keyword:WORDS) or expr:EXPRESSION; humans: send to the arena below.")
+        n = gr.Slider(1, MAX_UI_PROMPTS, value=16, step=1, label="Prompts (N)", scale=1)
+        temperature = gr.Slider(0.0, 2.0, value=0.7, step=0.05, label="Temperature", scale=1)
+        top_p = gr.Slider(0.05, 1.0, value=0.9, step=0.05, label="Top-p", scale=1)
+        max_new_tokens = gr.Slider(1, Limits.from_env().max_new_tokens, value=48, step=1, label="Max new tokens",
+                                   scale=1)
+        seed = gr.Number(0, precision=0, label="Seed", scale=1, minimum=0)
+    with gr.Row():
+        run = gr.Button("▶ Run evaluation", variant="primary", elem_id="eval-run")
+        stop = gr.Button("⏹ Stop", scale=0, min_width=100)
+    status = gr.Markdown("", elem_id="eval-status")
+    job, report = gr.State(None), gr.State(None)
+    gr.HTML(legend(["win_rate", "ci_low", "ci_high", "n", "ties", "mean_score", "length", "kl"]))
+    results = gr.Dataframe(board.results_frame(None), label="Results: per policy and judge", interactive=False)
+    gr.HTML(legend(["ppl", "bleu", "rougeL"]))
+    reference = gr.Dataframe(board.reference_frame(None), label="Reference answers (SFT-style prompt sets)",
+                             interactive=False)
+    with gr.Accordion("Per-prompt answers", open=False):
+        with gr.Row():
+            browse_policy = gr.Dropdown([], label="Policy", scale=1)
+            browse_judge = gr.Dropdown([], label="Scores by judge", scale=1)
+        rows = gr.Dataframe(board.prompt_frame(None), interactive=False, wrap=True, max_height=600)
+    with gr.Accordion("Humans as the judge: a blind arena pool", open=False):
+        with gr.Row():
+            pool = gr.Textbox(label="Pool", placeholder="eval-<id>-vs-base", scale=3,
+                              info="Annotators vote in the Preferences tab, mode 'Workshop pool', this pool.")
+            send = gr.Button("⚔ Send to the arena", scale=1)
+        human_md = gr.Markdown("")
+        gr.HTML(legend(["win_rate", "ci_low", "both_bad", "ties"]))
+        human = gr.Dataframe(board.human_frame(ctx.ws, ""), label="Human verdicts (fills in as votes arrive)",
+                             interactive=False)
+    gr.Markdown("### Leaderboard: every policy's latest numbers per judge")
+    with gr.Row():
+        sort_by = gr.Dropdown(board.SORTABLE, value="win_rate", label="Sort by", scale=1)
+        refresh = gr.Button("🔄 Refresh", scale=0, min_width=100)
+        export_fmt = gr.Radio(["CSV", "Markdown"], value="CSV", label="Export as", scale=1)
+        export = gr.Button("⬇️ Export", scale=0, min_width=100)
+        export_file = gr.File(label="Download", interactive=False, scale=1)
+    gr.HTML(legend(list(board.METRIC_HELP)))
+    with gr.Row():
+        board_df = gr.Dataframe(board.board_frame(board.leaderboard(ctx.ws)), interactive=False, scale=3,
+                                elem_id="eval-leaderboard", label="Leaderboard")
+        ratings = gr.Dataframe(board.arena_ratings(ctx.ws), interactive=False, scale=2,
+                               label="Arena: Bradley-Terry / Elo of the evaluation pools (human votes)")
+    v = EvaluateView(policies, baseline, prompts, prompt_file, n, judges, temperature, top_p, max_new_tokens, seed,
+                     run, stop, status, job, report, results, reference, browse_policy, browse_judge, rows, pool,
+                     send, human_md, human, sort_by, board_df, ratings, refresh, export_fmt, export, export_file)
+    wire(ctx, v)
+    return v
+
+
+# -- handlers: (ctx, view, values) -> {component: value} ---------------------------------------------------------
+def request_from(ctx: AppContext, v: EvaluateView, values: dict[Any, Any]) -> tuple[EvalRequest, str]:
+    """The form as an EvalRequest, with N and max new tokens capped before anything is allocated; plus a note."""
+    limiter = Limiter(Limits.from_env())
+    asked_n, asked_tokens = int(values[v.n] or 1), int(values[v.max_new_tokens] or 1)
+    n, tokens = max(1, min(asked_n, MAX_UI_PROMPTS)), limiter.max_new_tokens(asked_tokens)
+    note = (f" (capped: N {asked_n} → {n}, max new tokens {asked_tokens} → {tokens})"
+            if (n, tokens) != (asked_n, asked_tokens) else "")
+    picked = values[v.policies] or []
+    req = EvalRequest(policies=list(picked if isinstance(picked, list) else [picked]),
+                      prompts=values[v.prompt_file] or values[v.prompts] or "", baseline=values[v.baseline] or BASE,
+                      judges=list(values[v.judges] or []), n=n, model=ctx.default_model,
+                      temperature=float(values[v.temperature]), top_p=float(values[v.top_p]), max_new_tokens=tokens,
+                      seed=int(values[v.seed] or 0))
+    req.validate()
+    return req, note
+
+
+def report_outputs(v: EvaluateView, report: dict[str, Any] | None) -> dict[Any, Any]:
+    pols = list(dict.fromkeys(r["policy"] for r in (report or {}).get("results", [])))
+    judges = list(dict.fromkeys(r["judge"] for r in (report or {}).get("results", [])))
+    return {v.report: report, v.results: board.results_frame(report), v.reference: board.reference_frame(report),
+            v.browse_policy: gr.update(choices=pols, value=pols[0] if pols else None),
+            v.browse_judge: gr.update(choices=judges, value=judges[0] if judges else None),
+            v.rows: board.prompt_frame(report, pols[0] if pols else "", judges[0] if judges else ""),
+            v.pool: default_pool(report) if report else ""}
+
+
+@needs(Role.ADMIN)  # runs models for minutes, like training
+def on_run(ctx: AppContext, v: EvaluateView, values: dict[Any, Any]) -> Iterator[dict[Any, Any]]:
+    try:
+        req, note = request_from(ctx, v, values)
+        preflight(ctx.ws, req)  # a bad policy, judge or prompt set is refused here, before the thread starts
+
+        def work(progress: Callable[[float, str], None], stop: Callable[[], bool]) -> dict[str, Any]:
+            return evaluate(ctx.ws, req, lambda m, a: ctx.cached((m, a), lambda: load_model(m, a)), progress, stop)
+        job = RUNNER.start(work, owner=caller().name or "local")
+    except UserError as e:
+        yield {v.status: f"⚠️ {e}"}
+        return
+    while not job.done:
+        yield {v.status: job.status_line() + note, v.job: job.id}
+        time.sleep(POLL_S)
+    yield {v.status: job.status_line() + note, v.job: None,
+           **(report_outputs(v, job.report) if job.report else {}), **on_board(ctx, v, values)}
+
+
+@needs(Role.ADMIN)
+def on_stop(ctx: AppContext, v: EvaluateView, values: dict[Any, Any]) -> dict[Any, Any]:
+    stopped = RUNNER.stop(values[v.job]) or RUNNER.stop(getattr(RUNNER.running(), "id", None))
+    return {v.status: "⏹ Stopping after the current batch; answers so far stay cached." if stopped
+            else "Nothing is running."}
+
+
+@needs(Role.VIEWER)
+def on_browse(ctx: AppContext, v: EvaluateView, values: dict[Any, Any]) -> dict[Any, Any]:
+    return {v.rows: board.prompt_frame(values[v.report], values[v.browse_policy] or "", values[v.browse_judge] or "")}
+
+
+@needs(Role.ADMIN)  # writes pairs into a pool
+def on_send(ctx: AppContext, v: EvaluateView, values: dict[Any, Any]) -> dict[Any, Any]:
+    report = values[v.report]
+    if not report:
+        return {v.human_md: "⚠️ Run an evaluation first: its answers are what the arena shows."}
+    try:
+        pool, added, skipped = send_to_arena(ctx.ws, report, values[v.pool] or "")
+    except UserError as e:
+        return {v.human_md: f"⚠️ {e}"}
+    skip = f" ({skipped} skipped: identical answers or already in the pool)" if skipped else ""
+    return {v.pool: pool, v.human: board.human_frame(ctx.ws, pool),
+            v.human_md: f"✅ {added} blind pairs in pool **{pool}**{skip}. In the Preferences tab pick "
+                        f"*Workshop pool* and pool `{pool}`; this table and the leaderboard fill in as votes arrive."}
+
+
+@needs(Role.VIEWER)
+def on_board(ctx: AppContext, v: EvaluateView, values: dict[Any, Any]) -> dict[Any, Any]:
+    pool = (values.get(v.pool) or "").strip()
+    return {v.board: board.board_frame(board.leaderboard(ctx.ws, values.get(v.sort_by) or "win_rate")),
+            v.ratings: board.arena_ratings(ctx.ws), v.human: board.human_frame(ctx.ws, pool)}
+
+
+@needs(Role.ADMIN)  # exports are admin's, as everywhere
+def on_export(ctx: AppContext, v: EvaluateView, values: dict[Any, Any]) -> dict[Any, Any]:
+    try:
+        path, msg = board.export_board(ctx.ws, values[v.export_fmt], values[v.sort_by] or "win_rate")
+    except UserError as e:
+        return {v.export_file: None, v.human_md: f"⚠️ {e}"}
+    return {v.export_file: str(path), v.human_md: msg}
+
+
+def bind(fn: Callable[..., Any], ctx: AppContext, v: EvaluateView) -> Callable[..., Any]:
+    """fn with (ctx, view) filled in, keeping its name and role (and being a generator when fn is one)."""
+    if fn is on_run:
+        def call(values: dict[Any, Any]) -> Iterator[dict[Any, Any]]:
+            yield from fn(ctx, v, values)
+    else:
+        def call(values: dict[Any, Any] | None = None) -> Any:  # None: a page-load event has no inputs
+            return fn(ctx, v, values or {})
+    call.__name__ = fn.__name__
+    call.__doc__ = fn.__doc__
+    return needs(getattr(fn, "__playground_role__", Role.ADMIN))(call)
+
+
+def wire(ctx: AppContext, v: EvaluateView) -> None:
+    form = {v.policies, v.baseline, v.prompts, v.prompt_file, v.n, v.judges, v.temperature, v.top_p,
+            v.max_new_tokens, v.seed, v.job, v.pool, v.sort_by}
+    shown = [v.status, v.job, v.report, v.results, v.reference, v.browse_policy, v.browse_judge, v.rows, v.pool,
+             v.board, v.ratings, v.human]
+    v.run.click(bind(on_run, ctx, v), form, shown, api_name="evaluate_run", concurrency_limit=4)
+    v.stop.click(bind(on_stop, ctx, v), {v.job}, [v.status], api_visibility="private")
+    browse = {v.report, v.browse_policy, v.browse_judge}
+    for ev in (v.browse_policy.change, v.browse_judge.change):
+        ev(bind(on_browse, ctx, v), browse, [v.rows], api_visibility="private", show_progress="hidden")
+    v.send.click(bind(on_send, ctx, v), {v.report, v.pool}, [v.pool, v.human, v.human_md], api_name="evaluate_send")
+    for ev in (v.refresh.click, v.sort_by.change):
+        ev(bind(on_board, ctx, v), {v.pool, v.sort_by}, [v.board, v.ratings, v.human], api_visibility="private")
+    v.export.click(bind(on_export, ctx, v), {v.export_fmt, v.sort_by}, [v.export_file, v.human_md],
+                   api_visibility="private")
+    ctx.register_picker(v.policies, lambda: policy_choices(ctx.ws))
+    ctx.register_picker(v.baseline, lambda: policy_choices(ctx.ws))
+    ctx.register_picker(v.prompts, lambda: prompt_choices(ctx))
+    ctx.register_picker(v.judges, lambda: judge_choices(ctx))
+    ctx.on_page_load.append((bind(on_board, ctx, v), [v.board, v.ratings, v.human]))
