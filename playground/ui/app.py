@@ -24,7 +24,7 @@ from playground.core.paths import home
 from playground.core.workspace import Workspace
 from playground.ui import guard
 from playground.ui.context import AppContext, TabId
-from playground.ui.tabs import dataset, evaluate, ppo, preferences, reward, sft
+from playground.ui.tabs import dataset, evaluate, ppo, preferences, reward, rl, sft
 from playground.ui.widgets import live, live_page, workspace_panel
 
 # (tab id, title, blurb, build): the tabs in loop order; the id is what ctx.switch_to selects
@@ -36,6 +36,7 @@ TABS: list[tuple[TabId, str, str, Callable[[AppContext], None]]] = [
     (TabId.REWARD, "4 · Reward model", "Learn a scalar reward from the votes; inspect its biases.", reward.build),
     (TabId.PPO, "5 · PPO", "Optimise the policy against the reward, held near the reference by a KL penalty.",
      ppo.build),
+    (TabId.RL, "5b · GRPO / RLOO", "Group-based online RL: several completions per prompt, no value model.", rl.build),
     (TabId.EVALUATE, "6 · Evaluate", "Win-rates vs a baseline by judges the policy was not trained on.",
      evaluate.build),
 ]
@@ -68,7 +69,8 @@ def header_md(ctx: AppContext) -> str:
     except ModelError as e:
         model = f"⚠️ {e}"
     banner = space.banner_text()
-    return (f"### 🧪 RLHF Playground\n**Model:** {model} · **Device:** {device_label()} · "
+    return (f"### 🧪 RLHF Playground\n**Model:** {model} · "
+            f"**Device:** <span id=\"pg-device\">{device_label()}</span> · "  # the page poll keeps it live
             f"**Workspace:** `{home()}`" + (f"\n\n**{banner}**" if banner else ""))
 
 

@@ -27,6 +27,7 @@ class TabId(StrEnum):
     PREFERENCES = "preferences"
     REWARD = "reward"
     PPO = "ppo"
+    RL = "rl"
     EVALUATE = "evaluate"
 
 
