@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from playground.core.cards import write_dataset_card
 from playground.core.errors import FormatError  # noqa: F401 - raised here, re-exported
 from playground.core.paths import BUILTIN_DATA_DIR
 
@@ -956,6 +957,7 @@ def export_rows(rows: list[dict[str, Any]], path: str | Path, fmt: str | None = 
 
             pq.write_table(pa.Table.from_pylist(out), tmp)
         os.replace(tmp, path)
+        write_dataset_card(path, out, "instructions", source=rows)  # <name>.README.md beside it (core/cards)
     except OSError as e:
         raise FormatError(f"{path}: cannot write ({e.strerror or e})") from None
     finally:

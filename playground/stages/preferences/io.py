@@ -22,11 +22,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from playground.core.cards import pool_stats, write_dataset_card
 from playground.core.errors import FormatError, PrefsError
 from playground.core.workspace import Workspace
 from playground.stages.dataset import io as dio
 from playground.stages.dataset.io import Records, Rejected, one_line, parse_transcript, read_records
-from playground.stages.preferences.pairs import make_pair_key
+from playground.stages.preferences.pairs import agreement, annotator_stats, make_pair_key
 from playground.stages.preferences.rows import export_pairs  # noqa: F401 - re-exported (the export's home is rows.py)
 
 __all__ = [
@@ -275,6 +276,10 @@ def write_pairs(rows: list[dict[str, Any]], path: str | Path) -> Path:
                     fh.write(json.dumps(r, ensure_ascii=False) + "\n")
     except OSError as e:
         raise PrefsError(f"Cannot write '{path}': {e.strerror or e}") from None
+    ws = Workspace()  # the card beside it: <name>.README.md with counts and annotator statistics (core/cards)
+    write_dataset_card(path, rows, "preferences", export_pairs(ties="both_orders", both_bad="as_tie", with_meta=True,
+                                                               ws=ws),
+                       lambda pool: pool_stats(ws, pool, annotator_stats, agreement))
     return path
 
 

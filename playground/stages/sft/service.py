@@ -17,6 +17,7 @@ from typing import Any
 from playground.core import hub, models
 from playground.core.errors import DataError
 from playground.core.runs import adapter_dir, base_model, read_config, run_dir_of
+from playground.stages.cards import write_model_card
 
 # (key, loader) -> model: the UI passes its shared cache so a 135M model is loaded once per process
 Cache = Callable[[tuple[str, str], Callable[[], Any]], Any]
@@ -134,6 +135,7 @@ def merge_adapter(run_dir: str | Path) -> Path:
     merged.save_pretrained(out)
     tok.save_pretrained(out)
     (out / "playground.json").write_text(json.dumps({"merged_from": str(adapter)}))
+    write_model_card(run_dir, out, "merged")  # README.md: base, method chain, data, hyperparameters (stages/cards)
     return out
 
 
@@ -144,4 +146,5 @@ def push_run_folder(run: str | Path, what: str, repo_id: str, token: str) -> str
     folder = run_dir_of(run) / what
     if not folder.is_dir():
         raise DataError(f"no {what} folder yet: {'merge first' if what == 'merged' else 'the run has not finished'}")
+    write_model_card(run, folder, what)  # the pushed repo's README.md says how the model was made (stages/cards)
     return hub.push_folder(folder, repo_id, token)
