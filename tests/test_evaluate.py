@@ -294,10 +294,10 @@ def test_tab_run_streams_progress_then_fills_results_and_leaderboard(tab) -> Non
     # send to the arena, then the human table and the export
     sent = ev.on_send(ctx, v, {v.report: last[v.report], v.pool: "eval-ui"})
     assert sent[v.pool] == "eval-ui" and "blind pairs in pool" in sent[v.human_md]
-    path = ev.on_export(ctx, v, {v.export_fmt: "CSV", v.sort_by: "kl"})[v.export_file]
+    path = ev.on_export(ctx, v, {v.export_fmt: "CSV", v.sort_by: "kl"})[v.export_file]["value"]
     text = Path(path).read_text()
     assert text.splitlines()[0].startswith("policy,judge,baseline,win_rate") and "sft-a" in text
-    md = ev.on_export(ctx, v, {v.export_fmt: "Markdown", v.sort_by: "win_rate"})[v.export_file]
+    md = ev.on_export(ctx, v, {v.export_fmt: "Markdown", v.sort_by: "win_rate"})[v.export_file]["value"]
     assert Path(md).read_text().startswith("| policy | judge |") and "**kl**:" in Path(md).read_text()
 
 

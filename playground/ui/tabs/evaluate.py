@@ -96,12 +96,14 @@ def build(ctx: AppContext) -> EvaluateView:
         prompts = gr.Dropdown(prompt_choices(ctx), value="builtin:prompts", allow_custom_value=True, scale=2,
                               label="Held-out prompts", info="A dataset (its eval split if any), a pool, or a file.")
         prompt_file = gr.File(label="…or a prompt / preference file", file_types=[".jsonl", ".json", ".parquet",
-                                                                                  ".csv"], type="filepath", scale=2)
+                                                                                  ".csv"], type="filepath", scale=2,
+                              height=130)
     with gr.Row():
         judges = gr.Dropdown(judge_choices(ctx), value=["rule:length"], multiselect=True, allow_custom_value=True,
                              label="Judges", scale=3, info="rm:RUN, rule:NAME (length[:N], vocab_half, "
                              "keyword:WORDS) or expr:EXPRESSION; humans: send to the arena below.")
-        n = gr.Slider(1, MAX_UI_PROMPTS, value=16, step=1, label="Prompts (N)", scale=1)
+        n = gr.Slider(1, MAX_UI_PROMPTS, value=16, step=1, label="Prompts (N)", scale=2)
+    with gr.Row():
         temperature = gr.Slider(0.0, 2.0, value=0.7, step=0.05, label="Temperature", scale=1)
         top_p = gr.Slider(0.05, 1.0, value=0.9, step=0.05, label="Top-p", scale=1)
         max_new_tokens = gr.Slider(1, Limits.from_env().max_new_tokens, value=48, step=1, label="Max new tokens",
@@ -137,7 +139,7 @@ def build(ctx: AppContext) -> EvaluateView:
         refresh = gr.Button("🔄 Refresh", scale=0, min_width=100)
         export_fmt = gr.Radio(["CSV", "Markdown"], value="CSV", label="Export as", scale=1)
         export = gr.Button("⬇️ Export", scale=0, min_width=100)
-        export_file = gr.File(label="Download", interactive=False, scale=1)
+        export_file = gr.File(label="Download", interactive=False, scale=1, visible=False)  # shown once made
     gr.HTML(legend(list(board.METRIC_HELP)))
     with gr.Row():
         board_df = gr.Dataframe(board.board_frame(board.leaderboard(ctx.ws)), interactive=False, scale=3,
@@ -238,7 +240,7 @@ def on_export(ctx: AppContext, v: EvaluateView, values: dict[Any, Any]) -> dict[
         path, msg = board.export_board(ctx.ws, values[v.export_fmt], values[v.sort_by] or "win_rate")
     except UserError as e:
         return {v.export_file: None, v.human_md: f"⚠️ {e}"}
-    return {v.export_file: str(path), v.human_md: msg}
+    return {v.export_file: gr.update(value=str(path), visible=True), v.human_md: msg}
 
 
 def bind(fn: Callable[..., Any], ctx: AppContext, v: EvaluateView) -> Callable[..., Any]:
