@@ -144,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     from playground.cli import datasets as datasets_cli
     from playground.cli import eval_rm as eval_rm_cli
     from playground.cli import evaluate as evaluate_cli
+    from playground.cli import export_job as export_job_cli
     from playground.cli import preferences as prefs_cli
 
     datasets_cli.add_parsers(sub)
@@ -151,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     eval_rm_cli.add_parsers(sub)
     evaluate_cli.add_parsers(sub)
     compare_cli.add_parsers(sub)
+    export_job_cli.add_parsers(sub)
     access.add_parsers(sub)
     backup_cli.add_parsers(sub)
     args = parser.parse_args(argv)
