@@ -142,7 +142,7 @@ def test_refusals_are_one_line(home: Path, tmp_path: Path) -> None:
 def test_trl_job_trains_two_steps_on_two_cpu_processes(home: Path, tmp_path: Path) -> None:
     """The round trip: an SFT run exported to TRL, launched as written (`accelerate launch --multi_gpu
     --num_processes 2`, torchrun, gloo on CPU), trains 2 steps in 2 processes and saves the adapter."""
-    run = _run(home, "sft", "max_steps=2", "eval_fraction=0", "save_steps=0", "per_device_train_batch_size=2")
+    run = _run(home, "sft", "max_steps=2", "eval_fraction=0", "save_steps=2", "per_device_train_batch_size=2")
     out = export_job(run.name, "trl", tmp_path / "job")
     env = {**os.environ, "NUM_PROCESSES": "2", "PYTHON": sys.executable, "OMP_NUM_THREADS": "1",
            "PLAYGROUND_REPO": str(REPO)}

@@ -18,6 +18,39 @@ rewards.py; the playground must be importable where the job runs); an `rm:` rewa
 
 from __future__ import annotations
 
-from playground.stages.export.common import ENGINE_STAGES, export_job  # noqa: F401 - the public entry
+import dataclasses
+import shutil
+from pathlib import Path
+
+from playground.core.errors import ConfigError
+from playground.stages.export import openrlhf, trl, verl
+from playground.stages.export.common import ENGINE_STAGES, WHY_NOT, Job, resolve_run, write_readme
 
 __all__ = ["ENGINE_STAGES", "export_job"]
+
+
+def export_job(run: str, to: str, out: str | Path) -> Path:
+    """Write the job for engine `to` into folder `out` (new or empty); returns it. One-line errors: DataError /
+    ConfigError naming what is wrong."""
+    if to not in ENGINE_STAGES:
+        raise ConfigError(f"export-job: --to must be one of {', '.join(ENGINE_STAGES)}, got {to!r}")
+    run_id, run_dir, stage, cfg = resolve_run(run)
+    if stage not in ENGINE_STAGES[to]:
+        why = WHY_NOT.get((to, stage)) or WHY_NOT.get((to, "sft"), "")
+        raise ConfigError(f"export-job: a {stage} run cannot go to {to} ({why}); {to} takes "
+                          f"{', '.join(ENGINE_STAGES[to])} runs")
+    out = Path(out)
+    if out.exists() and any(out.iterdir()):
+        raise ConfigError(f"export-job: {out} is not empty; give a new folder")
+    out.mkdir(parents=True, exist_ok=True)
+    job = Job(engine=to, stage=stage, run_id=run_id, run_dir=run_dir, cfg=cfg, out=out)
+    try:
+        {"trl": trl, "verl": verl, "openrlhf": openrlhf}[to].build(job)
+        for f in dataclasses.fields(cfg):  # every field accounted for: what no table named is said plainly
+            if f.name not in {m[0] for m in job.mapped} and f.name not in job.unmapped:
+                job.skip(f.name, f"no counterpart in {to}")
+        write_readme(job)
+    except BaseException:
+        shutil.rmtree(out, ignore_errors=True)  # no half-written job left behind
+        raise
+    return out

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import shutil
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from playground.core.errors import ConfigError, DataError
+from playground.core.errors import DataError
 from playground.core.paths import REPO_DIR
 
 ENGINE_STAGES: dict[str, tuple[str, ...]] = {
@@ -185,35 +184,6 @@ def write_launch(job: Job, script: str) -> None:
                      f"export PYTHONPATH=\"${{PLAYGROUND_REPO:-{REPO_DIR}}}${{PYTHONPATH:+:$PYTHONPATH}}\"\n" + script,
                      "the launch command")
     path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
-
-
-def export_job(run: str, to: str, out: str | Path) -> Path:
-    """Write the job for engine `to` into folder `out` (new or empty); returns it. One-line errors: DataError /
-    ConfigError naming what is wrong."""
-    from playground.stages.export import openrlhf, trl, verl
-
-    if to not in ENGINE_STAGES:
-        raise ConfigError(f"export-job: --to must be one of {', '.join(ENGINE_STAGES)}, got {to!r}")
-    run_id, run_dir, stage, cfg = resolve_run(run)
-    if stage not in ENGINE_STAGES[to]:
-        why = WHY_NOT.get((to, stage)) or WHY_NOT.get((to, "sft"), "")
-        raise ConfigError(f"export-job: a {stage} run cannot go to {to} ({why}); {to} takes "
-                          f"{', '.join(ENGINE_STAGES[to])} runs")
-    out = Path(out)
-    if out.exists() and any(out.iterdir()):
-        raise ConfigError(f"export-job: {out} is not empty; give a new folder")
-    out.mkdir(parents=True, exist_ok=True)
-    job = Job(engine=to, stage=stage, run_id=run_id, run_dir=run_dir, cfg=cfg, out=out)
-    try:
-        {"trl": trl, "verl": verl, "openrlhf": openrlhf}[to].build(job)
-        for f in dataclasses.fields(cfg):  # every field accounted for: what no table named is said plainly
-            if f.name not in {m[0] for m in job.mapped} and f.name not in job.unmapped:
-                job.skip(f.name, f"no counterpart in {to}")
-        write_readme(job)
-    except BaseException:
-        shutil.rmtree(out, ignore_errors=True)  # no half-written job left behind
-        raise
-    return out
 
 
 def dump_yaml(data: dict[str, Any]) -> str:
