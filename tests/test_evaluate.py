@@ -313,3 +313,37 @@ def test_tab_caps_n_and_tokens_and_refuses_bad_input_in_one_line(tab, monkeypatc
     (only,) = list(ev.on_run(ctx, v, _form(v, judges=["rule:nope"])))
     assert only[v.status].startswith("⚠️ judge 'rule:nope'")
     assert ev.on_send(ctx, v, {v.report: None, v.pool: ""})[v.human_md].startswith("⚠️")
+
+
+# -- gold vs proxy in a PPO run --------------------------------------------------------------------------------
+def test_gold_series_appears_in_a_ppo_runs_metrics(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    from playground.core import builtin
+    from playground.core.errors import ConfigError
+    from playground.core.runs import read_metrics
+    from playground.stages.evaluate.gold import HELD_OUT
+    from playground.stages.ppo import train as ppo
+    from playground.stages.registry import load_config
+
+    monkeypatch.setenv("PLAYGROUND_HOME", str(tmp_path / "home"))
+    preset = Path(__file__).resolve().parents[1] / "presets" / "ppo" / "tiny-cpu.yaml"
+    tiny = ["response_length=4", "rollout_batch_size=8", "per_device_train_batch_size=8", "total_updates=2",
+            "sample_every=0", "save_steps=0"]
+    with pytest.raises(ConfigError, match="gold_every needs a gold_judge"):
+        load_config("ppo", preset, [*tiny, "gold_every=1"])
+    cfg = load_config("ppo", preset, [*tiny, "gold_judge=expr:n_chars", "gold_every=1"])
+    run_dir = tmp_path / "ppo-gold"
+    run_dir.mkdir()
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        ppo.run(cfg, run_dir)
+    finally:
+        torch.set_num_threads(n)
+    gold = [r for r in read_metrics(run_dir) if "gold_score" in r]
+    held = min(HELD_OUT, len(builtin.prompts()) // 4)
+    assert [r["step"] for r in gold] == [0, 1, 2]
+    assert all(r["gold_n"] == held and r["gold_score"] >= 0 and "gold_proxy_score" in r for r in gold)
+    updates = [r for r in read_metrics(run_dir) if "kl" in r and "gold_score" not in r]
+    assert len(updates) == 2  # the gold lines sit beside the update lines, with the KL to plot against

@@ -1,5 +1,6 @@
-"""Judges: what scores an answer. Every automatic judge goes through PPO's reward builder
-(`playground.stages.ppo.rules.build_reward`), so a judge scores exactly as the same reward would in training.
+"""Judges: what scores an answer. Every automatic judge goes through the online stages' reward builder
+(`playground.stages.reward.functions.build_reward`, which PPO, GRPO and RLOO use), so a judge scores exactly as
+the same reward would in training.
 
     rm:<reward run id>          a trained reward model
     rule:vocab_half             rule rewards: vocab_half, length (rule:length or rule:length:20 for the target),
@@ -66,7 +67,7 @@ def check_judge(spec: str) -> None:
 
         reward_run_dir(target[3:])  # DataError (one line) when missing or unfinished
         return
-    from playground.stages.ppo.rules import build_reward
+    from playground.stages.reward.functions import build_reward
 
     try:
         build_reward(target, cfg)
@@ -75,7 +76,7 @@ def check_judge(spec: str) -> None:
 
 
 def build_judge(spec: str, device: str = "auto") -> Judge:
-    from playground.stages.ppo.rules import build_reward
+    from playground.stages.reward.functions import build_reward
 
     target, cfg = reward_spec(spec)
     return Judge(spec.strip(), build_reward(target, cfg, device))

@@ -69,6 +69,11 @@ class PPORun(BaseRun):
                                    "measurably slowed the reward gain, see bench/README.md).", min=0.0, max=1e6)
     sample_every: int = _f(5, "Write a sample table (prompt, response, score) every N updates (0: off).", min=0,
                            max=MAX_STEPS)
+    # Gold judge (stages/evaluate): a reward the policy is NOT trained on, to watch over-optimisation of the proxy
+    gold_judge: str = _f("", "A judge the policy is not trained on (rm:<run>, rule:<name>, expr:<expression>), scored "
+                             "every gold_every updates on a fixed held-out prompt sample: gold_score in the metrics.")
+    gold_every: int = _f(0, "Score the gold judge every N updates (0: off); its prompts are held out of training.",
+                         min=0, max=MAX_STEPS)
 
     def validate(self, where: str = "config") -> None:
         """Every PPO rule (the trainer and rollout_copy no longer re-check): bounds and choices from the fields,
@@ -78,6 +83,7 @@ class PPORun(BaseRun):
         need(self.mini_batch_size >= 1 and self.rollout_batch_size % self.mini_batch_size == 0, where,
              "rollout_batch_size must be a multiple of per_device_train_batch_size x gradient_accumulation_steps")
         need(self.reward.startswith(("rule:", "rm:")), where, f"reward must start with rule: or rm:, got {self.reward!r}")
+        need(not self.gold_every or self.gold_judge.strip(), where, "gold_every needs a gold_judge (e.g. rm:<run>)")
         if self.reward.strip() == "rule:expr":  # refuse a bad expression before a job is queued
             from playground.core.expr import check_expression
 

@@ -275,6 +275,10 @@ class PPOTrainer:
         )
         self.prompt_msgs = prompt_rows(cfg.prompts)
         self.prompt_ids = [self._encode_prompt(m) for m in self.prompt_msgs]
+        # gold judge (stages/evaluate/gold.py): holds its prompts out of training; None unless gold_every > 0
+        from playground.stages.evaluate.gold import GoldJudge
+
+        self.gold = GoldJudge.attach(self)
         self.step = 0
 
     # ---- data -------------------------------------------------------------------------------------------
@@ -674,6 +678,8 @@ class PPOTrainer:
         if self.step == 0 and cfg.sample_every > 0:
             s = self.write_samples(0)
             first = sum(s) / len(s) if s else None
+        if self.gold is not None and self.step == 0:  # gold judge: the point before training
+            self.gold.maybe_log(0)
         while self.step < cfg.total_updates and not self.dist.any(STOP.is_set()):
             try:
                 m = self.update()
@@ -688,6 +694,8 @@ class PPOTrainer:
                 tracker.log(self.step, m)  # report_to
                 print(f"update {self.step}/{cfg.total_updates} score {m['score']:.4f} kl {m['kl']:.4f} "
                       f"entropy {m['entropy']:.3f} {m['update_s']:.2f}s", flush=True)
+            if self.gold is not None:  # gold judge: gold_score every gold_every updates (main process only)
+                self.gold.maybe_log(self.step)
             stopping = self.dist.any(STOP.is_set())
             done = self.step >= cfg.total_updates or stopping
             if cfg.sample_every > 0 and not stopping and (self.step % cfg.sample_every == 0 or done):
