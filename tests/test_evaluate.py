@@ -347,3 +347,24 @@ def test_gold_series_appears_in_a_ppo_runs_metrics(tmp_path: Path, monkeypatch: 
     assert all(r["gold_n"] == held and r["gold_score"] >= 0 and "gold_proxy_score" in r for r in gold)
     updates = [r for r in read_metrics(run_dir) if "kl" in r and "gold_score" not in r]
     assert len(updates) == 2  # the gold lines sit beside the update lines, with the KL to plot against
+
+
+def test_split_a_pool_in_two_by_prompt(tab) -> None:  # noqa: ANN001
+    from playground.core.chat import prompt_key
+    from playground.ui.tabs import evaluate as ev
+
+    ctx, v = tab
+    ws = ctx.ws
+    ws.add_pairs([{"pool": "room", "prompt": [{"role": "user", "content": f"Q{i}?"}], "response_a": f"good {j}",
+                   "response_b": f"bad {j}", "choice": "a", "kind": "vote", "annotator": "ana"}
+                  for i in range(6) for j in range(2)] + [{"pool": "room", "prompt": "unjudged", "response_a": "x",
+                                                          "response_b": "y", "choice": None}])
+    out = ev.on_split(ctx, v, {v.split_pool: "room", v.seed: 0})[v.split_md]
+    assert out.startswith("✅ **room-proxy**: 6 pairs (3 prompts)") and "**room-gold**: 6 pairs (3 prompts)" in out
+    proxy = {prompt_key(r["prompt"]) for r in ws.pairs("room-proxy")}
+    gold = {prompt_key(r["prompt"]) for r in ws.pairs("room-gold")}
+    assert len(proxy) == len(gold) == 3 and not proxy & gold and len(ws.pairs("room")) == 13  # copied, not moved
+    assert all(r["choice"] == "a" and r["annotator"] == "ana" for r in ws.pairs("room-gold"))
+    again = ev.on_split(ctx, v, {v.split_pool: "room", v.seed: 0})[v.split_md]
+    assert again == "⚠️ split: pool 'room-proxy' already exists (delete it or split another pool)"
+    assert ev.on_split(ctx, v, {v.split_pool: "nope", v.seed: 0})[v.split_md].startswith("⚠️ split: no preference pool")

@@ -26,6 +26,7 @@ from playground.stages.evaluate.judges import RULE_JUDGES
 from playground.stages.evaluate.policies import BASE, policy_choices
 from playground.stages.evaluate.runner import RUNNER
 from playground.stages.evaluate.service import EvalRequest, evaluate, preflight
+from playground.stages.evaluate.split import split_by_prompt
 from playground.ui.context import AppContext
 from playground.ui.guard import caller, needs
 
@@ -66,6 +67,9 @@ class EvaluateView:
     export_fmt: gr.Radio
     export: gr.Button
     export_file: gr.File
+    split_pool: gr.Dropdown
+    split: gr.Button
+    split_md: gr.Markdown
 
 
 def legend(keys: list[str]) -> str:
@@ -133,6 +137,13 @@ def build(ctx: AppContext) -> EvaluateView:
         gr.HTML(legend(["win_rate", "ci_low", "both_bad", "ties"]))
         human = gr.Dataframe(board.human_frame(ctx.ws, ""), label="Human verdicts (fills in as votes arrive)",
                              interactive=False)
+    with gr.Accordion("Gold vs proxy: split a preference pool in two by prompt", open=False):
+        with gr.Row():
+            split_pool = gr.Dropdown(ctx.ws.pools(), label="Pool", scale=3, info="Copied into <pool>-proxy and "
+                                     "<pool>-gold, disjoint prompts: train one reward model on each (Reward tab), "
+                                     "PPO with reward rm:<proxy> and gold_judge rm:<gold>.")
+            split = gr.Button("✂ Split", scale=1)
+        split_md = gr.Markdown("")
     gr.Markdown("### Leaderboard: every policy's latest numbers per judge")
     with gr.Row():
         sort_by = gr.Dropdown(board.SORTABLE, value="win_rate", label="Sort by", scale=1)
@@ -148,7 +159,8 @@ def build(ctx: AppContext) -> EvaluateView:
                                label="Arena: Bradley-Terry / Elo of the evaluation pools (human votes)")
     v = EvaluateView(policies, baseline, prompts, prompt_file, n, judges, temperature, top_p, max_new_tokens, seed,
                      run, stop, status, job, report, results, reference, browse_policy, browse_judge, rows, pool,
-                     send, human_md, human, sort_by, board_df, ratings, refresh, export_fmt, export, export_file)
+                     send, human_md, human, sort_by, board_df, ratings, refresh, export_fmt, export, export_file,
+                     split_pool, split, split_md)
     wire(ctx, v)
     return v
 
@@ -243,6 +255,16 @@ def on_export(ctx: AppContext, v: EvaluateView, values: dict[Any, Any]) -> dict[
     return {v.export_file: gr.update(value=str(path), visible=True), v.human_md: msg}
 
 
+@needs(Role.ADMIN)  # writes two new pools
+def on_split(ctx: AppContext, v: EvaluateView, values: dict[Any, Any]) -> dict[Any, Any]:
+    try:
+        r = split_by_prompt(ctx.ws, values[v.split_pool] or "", int(values[v.seed] or 0))
+    except UserError as e:
+        return {v.split_md: f"⚠️ {e}"}
+    return {v.split_md: f"✅ **{r['proxy']}**: {r['proxy_pairs']} pairs ({r['proxy_prompts']} prompts) · "
+                        f"**{r['gold']}**: {r['gold_pairs']} pairs ({r['gold_prompts']} prompts)."}
+
+
 def bind(fn: Callable[..., Any], ctx: AppContext, v: EvaluateView) -> Callable[..., Any]:
     """fn with (ctx, view) filled in, keeping its name and role (and being a generator when fn is one)."""
     if fn is on_run:
@@ -275,4 +297,6 @@ def wire(ctx: AppContext, v: EvaluateView) -> None:
     ctx.register_picker(v.baseline, lambda: policy_choices(ctx.ws))
     ctx.register_picker(v.prompts, lambda: prompt_choices(ctx))
     ctx.register_picker(v.judges, lambda: judge_choices(ctx))
+    ctx.register_picker(v.split_pool, lambda: ctx.ws.pools())
+    v.split.click(bind(on_split, ctx, v), {v.split_pool, v.seed}, [v.split_md], api_visibility="private")
     ctx.on_page_load.append((bind(on_board, ctx, v), [v.board, v.ratings, v.human]))
