@@ -17,12 +17,14 @@ from playground.core import config as _config
 from playground.core.config import BaseRun, ConfigError
 from playground.stages.dpo.config import DPORun
 from playground.stages.grpo.config import GRPORun
+from playground.stages.kto.config import KTORun
 from playground.stages.ppo.config import PPORun
 from playground.stages.reward.config import RewardRun
 from playground.stages.rloo.config import RLOORun
 from playground.stages.sft.config import SFTRun
 
-STAGES: dict[str, type[BaseRun]] = {cls.STAGE: cls for cls in (SFTRun, RewardRun, DPORun, PPORun, GRPORun, RLOORun)}
+STAGES: dict[str, type[BaseRun]] = {cls.STAGE: cls for cls in (SFTRun, RewardRun, DPORun, KTORun, PPORun, GRPORun,
+                                                                RLOORun)}
 
 
 def config_class(stage: str) -> type[BaseRun]:
@@ -51,6 +53,8 @@ def trainer(stage: str) -> ModuleType:
         from playground.stages.reward import train
     elif stage == "dpo":
         from playground.stages.dpo import train
+    elif stage == "kto":
+        from playground.stages.kto import train
     elif stage == "grpo":
         from playground.stages.grpo import train
     elif stage == "rloo":

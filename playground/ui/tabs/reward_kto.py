@@ -1,0 +1,104 @@
+"""The Reward tab's KTO section, beside DPO: learn from rated answers, no pairs needed (stages/kto, a job).
+
+Layout only (`build` returns a `KTOSection`; `on_data` is the one handler of its own): the trainer is
+stages/kto/train.py, its data and the form's data line stages/kto/service.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+
+from playground.core.auth import Role
+from playground.stages.kto.config import KTORun
+from playground.stages.kto.service import data_line
+from playground.ui.context import AppContext
+from playground.ui.guard import needs
+from playground.ui.tabs.reward_dpo import sft_runs
+from playground.ui.widgets.forms import ConfigForm, default_preset, grouped_form, list_presets, load_preset
+from playground.ui.widgets.live import PlotSpec
+from playground.ui.widgets.run_panel import PanelSpec, RunPanel, run_panel, wire_presets
+
+OBJECTIVE = r"""**Objective: KTO (answers rated good or bad, no pairs)**
+
+$$r_\theta(x,y) = \log\tfrac{\pi_\theta(y|x)}{\pi_{\text{ref}}(y|x)},\qquad
+\mathcal{L} = \begin{cases} w_d\,\big(1 - \sigma(\beta\,[r_\theta(x,y) - z_{\text{ref}}])\big) & y \text{ desirable}\\
+w_u\,\big(1 - \sigma(\beta\,[z_{\text{ref}} - r_\theta(x,y)])\big) & y \text{ undesirable}\end{cases}$$
+
+$z_{\text{ref}}$ (the **kl** series) estimates $\mathrm{KL}(\pi_\theta\,\|\,\pi_{\text{ref}})$ from mismatched prompts and
+answers of the batch: desirable answers are pushed above the policy's typical log-ratio, undesirable ones below it.
+Answers rated 4–5 in the arena are desirable, 1–2 undesirable, 3 is dropped; *use votes* adds each vote's chosen
+(desirable) and rejected (undesirable) answer. **rewards/chosen** and **rewards/rejected** are $\beta\,r_\theta$ of the
+desirable and undesirable answers."""
+
+PLOTS = [
+    PlotSpec("KTO loss", ["loss", "eval_loss"], "loss", "0.5 = nothing learned yet (σ(0) on both kinds)"),
+    PlotSpec("Implicit rewards", ["rewards/chosen", "rewards/rejected", "eval_rewards/chosen", "eval_rewards/rejected"],
+             "β·log-ratio", "desirable should rise, undesirable fall"),
+    PlotSpec("KL estimate", ["kl", "eval_kl"], "z_ref", "the reference point both kinds are measured against"),
+    PlotSpec("Implicit reward margin", ["rewards/margins", "eval_rewards/margins"], "margin",
+             "mean reward of desirable minus undesirable answers"),
+]
+GROUPS = [
+    ("Model & data", ["model", "sft_run", "dataset", "use_votes", "max_length", "eval_fraction", "beta"]),
+    ("KTO", ["desirable_weight", "undesirable_weight"]),
+    ("LoRA", ["use_lora", "lora_r", "lora_alpha", "lora_dropout", "lora_target_modules"]),
+    ("Training", ["learning_rate", "lr_scheduler_type", "num_train_epochs", "max_steps", "per_device_train_batch_size",
+                  "gradient_accumulation_steps", "eval_steps", "save_steps", "seed"]),
+    ("Speed", ["torch_threads", "attn_implementation", "fused_optimizer"]),
+    ("Launch", ["device", "num_processes", "accelerate_config"]),
+]
+FIELDS = [n for _, names in GROUPS for n in names]
+BASIC = ["model", "sft_run", "dataset", "use_votes", "beta", "max_steps", "learning_rate"]
+
+
+def dataset_choices(ctx: AppContext) -> list[str]:
+    """builtin:prefs (the built-in pairs split into answers), 'workspace' (every pool's ratings), one pool."""
+    return ["builtin:prefs", "workspace", *ctx.ws.pools()]
+
+
+@dataclass
+class KTOSection:
+    """The KTO section's components (build lays them out; on_data fills the data check)."""
+
+    form: ConfigForm
+    panel: RunPanel
+    data_md: gr.Markdown  # train / eval answers of the picked dataset, and how they were labelled
+
+    def field(self, name: str) -> Any:
+        return self.form.components[FIELDS.index(name)]
+
+
+@needs(Role.VIEWER)
+def on_data(dataset: str, use_votes: bool, eval_fraction: float, seed: float) -> str:
+    """The data check under the form: labelled answers per split, or why there are too few."""
+    return data_line(dataset or "", bool(use_votes), float(eval_fraction or 0), int(seed or 0))
+
+
+def build(ctx: AppContext, choices: dict[str, list[str]]) -> KTOSection:
+    first = default_preset("kto", ctx.default_model)
+    initial = load_preset("kto", first) if first else None
+    with gr.Row():
+        preset = gr.Dropdown(list_presets("kto"), value=first, label="KTO preset", scale=3)
+    form = grouped_form(KTORun, GROUPS, {**choices, "dataset": dataset_choices(ctx), "sft_run": sft_runs(ctx)},
+                        initial, basic=BASIC)
+    data_md = gr.Markdown(on_data(initial["dataset"], initial["use_votes"], initial["eval_fraction"], initial["seed"])
+                          if initial else "", elem_id="kto-data-check")
+    panel = run_panel(ctx, "kto", form, PanelSpec("▶ Train with KTO", PLOTS, OBJECTIVE, follow_label="Follow KTO run",
+                                                  resume=False, refresh=False))
+    wire_presets("kto", form, preset)
+    k = KTOSection(form=form, panel=panel, data_md=data_md)
+    ctx.register_picker(k.field("sft_run"), lambda: sft_runs(ctx))
+    ctx.register_picker(k.field("dataset"), lambda: dataset_choices(ctx))
+    data_in = [k.field(n) for n in ("dataset", "use_votes", "eval_fraction", "seed")]
+    for comp in data_in:
+        comp.change(on_data, data_in, [k.data_md], api_visibility="private", show_progress="hidden")
+    return k
+
+
+def section(ctx: AppContext, choices: dict[str, list[str]]) -> KTOSection:
+    """The section in its own closed accordion (the Reward tab's one line for it)."""
+    with gr.Accordion("KTO: learn from rated answers (1-5 in the arena), no pairs needed", open=False):
+        return build(ctx, choices)
