@@ -16,7 +16,7 @@ from playground.stages.kto.config import KTORun
 from playground.stages.kto.service import data_line
 from playground.ui.context import AppContext
 from playground.ui.guard import needs
-from playground.ui.tabs.reward_dpo import sft_runs
+from playground.ui.tabs import reward_dpo
 from playground.ui.widgets.forms import ConfigForm, default_preset, grouped_form, list_presets, load_preset
 from playground.ui.widgets.live import PlotSpec
 from playground.ui.widgets.run_panel import PanelSpec, RunPanel, run_panel, wire_presets
@@ -44,11 +44,7 @@ PLOTS = [
 GROUPS = [
     ("Model & data", ["model", "sft_run", "dataset", "use_votes", "max_length", "eval_fraction", "beta"]),
     ("KTO", ["desirable_weight", "undesirable_weight"]),
-    ("LoRA", ["use_lora", "lora_r", "lora_alpha", "lora_dropout", "lora_target_modules"]),
-    ("Training", ["learning_rate", "lr_scheduler_type", "num_train_epochs", "max_steps", "per_device_train_batch_size",
-                  "gradient_accumulation_steps", "eval_steps", "save_steps", "seed"]),
-    ("Speed", ["torch_threads", "attn_implementation", "fused_optimizer"]),
-    ("Launch", ["device", "num_processes", "accelerate_config"]),
+    *[g for g in reward_dpo.GROUPS if g[0] != "Model & data"],  # LoRA, Training, Speed, Launch: as DPO's
 ]
 FIELDS = [n for _, names in GROUPS for n in names]
 BASIC = ["model", "sft_run", "dataset", "use_votes", "beta", "max_steps", "learning_rate"]
@@ -82,15 +78,15 @@ def build(ctx: AppContext, choices: dict[str, list[str]]) -> KTOSection:
     initial = load_preset("kto", first) if first else None
     with gr.Row():
         preset = gr.Dropdown(list_presets("kto"), value=first, label="KTO preset", scale=3)
-    form = grouped_form(KTORun, GROUPS, {**choices, "dataset": dataset_choices(ctx), "sft_run": sft_runs(ctx)},
-                        initial, basic=BASIC)
+    pickers = {"dataset": dataset_choices(ctx), "sft_run": reward_dpo.sft_runs(ctx)}
+    form = grouped_form(KTORun, GROUPS, {**choices, **pickers}, initial, basic=BASIC)
     data_md = gr.Markdown(on_data(initial["dataset"], initial["use_votes"], initial["eval_fraction"], initial["seed"])
                           if initial else "", elem_id="kto-data-check")
     panel = run_panel(ctx, "kto", form, PanelSpec("▶ Train with KTO", PLOTS, OBJECTIVE, follow_label="Follow KTO run",
                                                   resume=False, refresh=False))
     wire_presets("kto", form, preset)
     k = KTOSection(form=form, panel=panel, data_md=data_md)
-    ctx.register_picker(k.field("sft_run"), lambda: sft_runs(ctx))
+    ctx.register_picker(k.field("sft_run"), lambda: reward_dpo.sft_runs(ctx))
     ctx.register_picker(k.field("dataset"), lambda: dataset_choices(ctx))
     data_in = [k.field(n) for n in ("dataset", "use_votes", "eval_fraction", "seed")]
     for comp in data_in:
