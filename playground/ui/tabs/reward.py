@@ -23,7 +23,7 @@ from playground.stages.data import preference_data_check
 from playground.stages.reward.config import RewardRun
 from playground.ui.context import AppContext
 from playground.ui.guard import needs
-from playground.ui.tabs import reward_dpo, reward_inspect
+from playground.ui.tabs import reward_dpo, reward_inspect, reward_kto
 from playground.ui.widgets.forms import default_preset, list_presets, load_preset
 from playground.ui.widgets.live import PlotSpec
 from playground.ui.widgets.run_panel import PanelSpec, run_choices, run_panel, wire_presets
@@ -123,6 +123,7 @@ def build(ctx: AppContext) -> None:
         inspect = reward_inspect.build(ctx)
     with gr.Accordion("DPO: learn from the same pairs without a reward model", open=False):
         reward_dpo.build(ctx, choices)
+    reward_kto.section(ctx, choices)  # KTO beside DPO: learn from rated answers (issue 24 item 5)
 
     @needs(Role.VIEWER)
     def on_refresh() -> tuple[Any, ...]:
