@@ -16,7 +16,15 @@ import pytest
 
 from playground.core.config import ConfigError, save_config, to_dict
 from playground.core.runs import write_result, write_status
-from playground.stages.compare import CSV_COLUMNS, CompareRequest, compare, csv_text, run_cost, write_outputs
+from playground.stages.compare import (
+    CSV_COLUMNS,
+    CompareRequest,
+    answer_tokens,
+    compare,
+    csv_text,
+    run_cost,
+    write_outputs,
+)
 from playground.stages.registry import from_dict
 
 GRPO, DPO = "grpo-20990101-000000-cmp1", "dpo-20990101-000000-cmp2"
@@ -79,6 +87,9 @@ def test_cost_from_metrics_and_config(runs) -> None:  # noqa: ANN001
 
     assert run_cost(runs_dir() / GRPO, "grpo") == {"steps": 3, "wall_s": 30.0, "samples": 24}
     assert run_cost(runs_dir() / DPO, "dpo") == {"steps": 12, "wall_s": 50.0, "samples": 0}  # offline: samples none
+    # answers as long as the longest completion the runs trained on (GRPORun's max_completion_length; DPO has none)
+    assert answer_tokens(runs, [GRPO, DPO], 0) == 32 and answer_tokens(runs, [DPO], 0) == 48
+    assert answer_tokens(runs, [GRPO], 7) == 7
 
 
 def test_compare_two_runs_csv_chart_and_cache(runs, tmp_path: Path) -> None:  # noqa: ANN001

@@ -46,6 +46,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", help="folder for compare.csv/.png/.svg/.json (default PLAYGROUND_HOME/compare/<time>)")
     p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (1: KL is an estimate)")
     p.add_argument("--top-p", type=float, default=1.0)
-    p.add_argument("--max-new-tokens", type=int, default=48)
+    p.add_argument("--max-new-tokens", type=int, default=0,
+                   help="tokens per answer (default: the longest completion length the runs trained with)")
     p.add_argument("--seed", type=int, default=0, help="sampling seed (answers are cached per seed)")
     p.set_defaults(func=cmd_compare)

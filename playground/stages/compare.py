@@ -37,7 +37,7 @@ from playground.core.runs import read_config, read_metrics, read_status
 from playground.core.workspace import Workspace
 
 COMPARE_STAGES = ("ppo", "grpo", "rloo", "dpo", "kto", "sft")  # policy runs a comparison accepts
-ONLINE = ("ppo", "grpo", "rloo")  # stages that sample completions while training
+DEFAULT_TOKENS = 48
 CSV_COLUMNS = ["run", "stage", "steps", "wall_s", "samples", "heldout_reward", "base_reward", "gain", "kl_to_base",
                "win_rate", "length", "n"]
 
@@ -52,7 +52,8 @@ class CompareRequest:
     n: int = 16  # prompts: the first n of the set
     temperature: float = 1.0  # 1 and top-p 1: the mean log-ratio of the answers is then an estimate of the KL
     top_p: float = 1.0
-    max_new_tokens: int = 48
+    max_new_tokens: int = 0  # 0: the longest completion the runs trained on (their max_completion_length /
+    #                          response_length), DEFAULT_TOKENS when no run says
     seed: int = 0
 
     def validate(self, ws: Workspace) -> None:
@@ -115,6 +116,17 @@ def run_cost(run_dir: str | Path, stage: str, cfg: dict[str, Any] | None = None)
     return {"steps": steps, "wall_s": round(train_seconds(rows), 3), "samples": int(samples)}
 
 
+def answer_tokens(ws: Workspace, ids: list[str], asked: int) -> int:
+    """`asked`, or (0) the longest completion length the runs sampled in training."""
+    if int(asked) > 0:
+        return int(asked)
+    lengths = []
+    for rid in ids:
+        cfg = (ws.get_run(rid) or {}).get("config") or {}
+        lengths += [int(cfg[k]) for k in ("max_completion_length", "response_length") if isinstance(cfg.get(k), int)]
+    return max(lengths) if lengths else DEFAULT_TOKENS
+
+
 # -- the comparison -------------------------------------------------------------------------------------------
 def compare(ws: Workspace, req: CompareRequest, loader: Any = None,
             progress: Callable[[float, str], None] | None = None,
@@ -125,9 +137,10 @@ def compare(ws: Workspace, req: CompareRequest, loader: Any = None,
 
     req.validate(ws)
     ids = list(dict.fromkeys(r.strip() for r in req.runs if r and r.strip()))
+    tokens = answer_tokens(ws, ids, req.max_new_tokens)
     ev = EvalRequest(policies=ids, prompts=req.prompts, baseline="base", judges=[req.reward.strip()], n=int(req.n),
                      temperature=float(req.temperature), top_p=float(req.top_p),
-                     max_new_tokens=int(req.max_new_tokens), seed=int(req.seed))
+                     max_new_tokens=tokens, seed=int(req.seed))
     report = evaluate(ws, ev, loader, progress, should_stop)
     by_run = {r["policy"]: r for r in report["results"]}
     rows = []
@@ -139,7 +152,8 @@ def compare(ws: Workspace, req: CompareRequest, loader: Any = None,
                      "base_reward": res["baseline_score"], "gain": res["mean_score"] - res["baseline_score"],
                      "kl_to_base": res["kl"], "win_rate": res["win_rate"], "length": res["length"], "n": res["n"]})
     base = rows[0]["base_reward"] if rows else float("nan")
-    return {"created": time.time(), "request": asdict(req), "prompts": report["where"], "n": report["n"],
+    return {"created": time.time(), "request": asdict(req), "max_new_tokens": tokens, "prompts": report["where"],
+            "n": report["n"],
             "model": report["model"], "base_reward": base, "rows": rows, "evaluation": report.get("id"),
             "generated": report["generated"], "cached": report["cached"],
             "states": {rid: read_status(ws.get_run(rid)["run_dir"]).get("state") for rid in ids}}
