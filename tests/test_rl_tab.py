@@ -6,6 +6,7 @@ hidden, the reward multiselect and the form round trip with the real GRPORun / R
 
 from __future__ import annotations
 
+import inspect
 import json
 import time
 from pathlib import Path
@@ -156,6 +157,11 @@ def test_roles_admin_trains_and_compares_viewers_read(home: Path) -> None:
         assert names["rl_compare"] == Role.ADMIN and names["grpo_preset"] == Role.VIEWER
         bound = [bf.fn for bf in demo.fns.values() if getattr(bf.fn, "__name__", "") == "on_run_update"]
         assert len(bound) >= 2  # one per method panel, wrapped by the guard with the viewer role
+        # the Compare button streams (a generator through the binding and the guard): a bad pick is one line
+        compare_fn = next(bf.fn for bf in demo.fns.values() if bf.api_name == "rl_compare")
+        assert inspect.isgeneratorfunction(compare_fn)
+        assert [list(o.values()) for o in compare_fn(["nope"], "builtin:prompts", "rule:vocab_half", 4)] == [
+            ["⚠️ compare: run 'nope' is not in this workspace"]]
     finally:
         ctx.jobs.close()
 

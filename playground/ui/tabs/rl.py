@@ -14,6 +14,7 @@ viewers read. Training is a subprocess `python -m playground grpo|rloo --config 
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -53,9 +54,14 @@ class RLTab:
 
 
 def bind(fn: Callable[..., Any], *bound: Any) -> Callable[..., Any]:
-    """`fn` with its first arguments fixed (the context, the panel), keeping its name and its role mark."""
-    def call(*values: Any) -> Any:
-        return fn(*bound, *values)
+    """`fn` with its first arguments fixed (the context, the panel), keeping its name, its role mark and, for a
+    generator (a streamed handler), being one: Gradio streams only what a generator function returns."""
+    if inspect.isgeneratorfunction(fn):
+        def call(*values: Any) -> Any:
+            yield from fn(*bound, *values)
+    else:
+        def call(*values: Any) -> Any:
+            return fn(*bound, *values)
 
     call.__name__ = fn.__name__
     return needs(role_needed(fn))(call)
