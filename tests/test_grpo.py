@@ -164,3 +164,32 @@ def bad_config_is_one_line(stage: str, override: str, expected: str, home: Path)
 @pytest.mark.parametrize("override,expected", BAD)
 def test_grpo_bad_config_is_one_line(override: str, expected: str, home: Path) -> None:
     bad_config_is_one_line(STAGE, override, expected, home)
+
+
+def test_zero_variance_warning_and_sample_rows(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The callback reads TRL's `_logs` (here a stand-in with TRL's shape): one row per completion with its group,
+    and one warning line while most groups have identical rewards."""
+    from collections import deque
+    from types import SimpleNamespace
+
+    from playground.stages.grpo.train import samples_callback
+
+    cfg = load_config(STAGE, preset(STAGE), ["sample_every=2"])
+    logs = {"prompt": deque([[{"role": "user", "content": "p1"}]] * 4 + [[{"role": "user", "content": "p2"}]] * 4),
+            "completion": deque([[{"role": "assistant", "content": f"c{i}"}] for i in range(8)]),
+            "rewards": {"vocab_half": deque([0.5] * 4 + [0.1, 0.2, 0.3, 0.4])},
+            "advantages": deque([0.0] * 4 + [-1.0, -0.5, 0.5, 1.0])}
+    cb = samples_callback(SimpleNamespace(_logs=logs), tmp_path, cfg, [2.0])
+    cb.on_log(None, SimpleNamespace(global_step=2), None, logs={"loss": 0.0, "reward": 0.3, "frac_reward_zero_std": 0.75})
+    out = capsys.readouterr().out
+    assert out.count("warning:") == 1 and "75%" in out
+    cb.on_log(None, SimpleNamespace(global_step=3), None, logs={"loss": 0.0, "reward": 0.3, "frac_reward_zero_std": 0.8})
+    assert "warning" not in capsys.readouterr().out  # said once while it lasts, again after it recovers
+    cb.on_log(None, SimpleNamespace(global_step=5), None, logs={"loss": 0.0, "reward": 0.3, "frac_reward_zero_std": 0.0})
+    cb.on_log(None, SimpleNamespace(global_step=7), None, logs={"loss": 0.0, "reward": 0.3, "frac_reward_zero_std": 0.6})
+    assert capsys.readouterr().out.count("warning:") == 1
+    rows = [json.loads(x) for x in (tmp_path / "samples.jsonl").read_text().splitlines()]
+    assert len(rows) == 8 and {r["update"] for r in rows} == {2}  # steps 3, 5, 7 are not multiples of sample_every
+    assert [r["group"] for r in rows] == [0] * 4 + [1] * 4 and rows[4]["prompt"] == "p2" and rows[4]["completion"] == "c4"
+    assert rows[5]["rewards"] == {"vocab_half": 0.2} and rows[5]["reward"] == pytest.approx(0.4)
+    assert rows[7]["advantage"] == 1.0
