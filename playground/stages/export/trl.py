@@ -141,6 +141,10 @@ def launch(job: Job) -> None:
         job.skip("accelerate_config", "'' : plain DDP (--multi_gpu) when NUM_PROCESSES > 1; copy one of "
                                       "presets/accelerate/{ddp,fsdp,deepspeed-zero2}.yaml here as accelerate.yaml")
     job.map("num_processes", "accelerate launch --num_processes (NUM_PROCESSES)", n)
+    if cfg.device == "cpu":
+        job.notes.append("on a CPU with NUM_PROCESSES > 1 (torchrun, gloo), TRL's script trained and saved here but "
+                         "rank 0 then hung in its final trainer.end(): stop it once it prints 'Model saved to output' "
+                         "(seen with torch 2.13, transformers 5.23, trl 1.16; tests/test_export_job.py)")
     job.launch = (f"NUM_PROCESSES={n} bash launch.sh   # = accelerate launch --num_processes {n} "
                   f"{'--config_file accelerate.yaml ' if cfg.accelerate_config else '--multi_gpu ' if n > 1 else ''}"
                   f"-m trl.scripts.{job.stage} --config config.yaml")
