@@ -208,16 +208,20 @@ CITED = re.compile(r"(?<![\w./<>-])((?:[\w.-]+/)+[\w-]+\.(?:py|md|yaml|yml|toml|
 def test_every_repo_path_a_docstring_cites_exists() -> None:
     """A docstring that names a source file by its path (`stages/reward/scorer.py`, `bench/README.md`,
     `ppo/rules.py:74`) names one that exists: from the repo root, from playground/ or one of its layers, or beside
-    the module. Paths in a run dir (`runs/<id>/config.yaml`) name no source."""
+    the module. A path counts as the repo's when its first folder is one of those places (`tests/`, `stages/`,
+    `ppo/`); `runs/<id>/config.yaml`, an export's `DIR/launch.sh` or another project's `verl/...` do not."""
     repo = PKG.parent
     roots = [repo, PKG] + [PKG / p for p in ("core", "stages", "ui", "cli")]
     stale = []
     for name, path in MODULES.items():
+        here = [*roots, path.parent]
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if not isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
                 continue
             for m in CITED.finditer(ast.get_docstring(node) or ""):
                 cited = m.group(1)
-                if not cited.startswith("runs/") and not any((r / cited).exists() for r in [*roots, path.parent]):
+                first = cited.split("/")[0]
+                ours = first != "runs" and any((r / first).is_dir() for r in here)
+                if ours and not any((r / cited).exists() for r in here):
                     stale.append(f"{name}: {cited}")
     assert stale == []
