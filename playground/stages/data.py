@@ -302,9 +302,11 @@ def announce_data(run_dir: Path, info: dict[str, Any]) -> None:
     """The data lines of the run header (status.json `notes`), and the too-few-pairs warning on stderr."""
     if int(os.environ.get("RANK", "0")) != 0:  # one header, from the main process (not stages.trainer: it imports this)
         return
-    write_status(run_dir, notes=info["notes"], data={k: info[k] for k in ("train_pairs", "eval_pairs", "fit")})
-    print(info["notes"][0], flush=True)
-    if info["warning"]:
+    keys = ("train_pairs", "eval_pairs", "fit") if "fit" in info else ("train_rows", "eval_rows")
+    write_status(run_dir, notes=info["notes"], data={k: info[k] for k in keys if k in info})
+    for line in info["notes"]:
+        print(line, flush=True)
+    if info.get("warning"):
         print(f"warning: {info['warning']}", file=sys.stderr, flush=True)
 
 

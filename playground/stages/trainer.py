@@ -278,7 +278,7 @@ def run_trl_stage(cfg: Any, run_dir: str | Path, *, stage: str, rows: Any, load_
     Returns the trainer (tests read its state)."""
     from datasets import Dataset
 
-    from playground.stages.data import announce_data
+    from playground.stages.data import announce_data, eval_split_note
 
     run_dir = Path(run_dir)
     seed_everything(cfg.seed)
@@ -287,11 +287,12 @@ def run_trl_stage(cfg: Any, run_dir: str | Path, *, stage: str, rows: Any, load_
     write_phase(run_dir, "reading the data")
     train_rows, eval_rows, info = rows(tok)
     info = {"train_rows": len(train_rows), "eval_rows": len(eval_rows), **(info or {})}
+    note = eval_split_note(len(train_rows), len(eval_rows), getattr(cfg, "eval_fraction", 0))
+    if note:  # too few rows for the eval split asked for: the run header and the log say it trains without one
+        info["notes"] = [*info.get("notes", []), note]
     if info.get("notes"):
         announce_data(run_dir, info)
     has_eval = bool(eval_rows)
-    if getattr(cfg, "eval_fraction", 0) > 0 and not has_eval and is_main_process():
-        print(f"note: too few rows for an eval split ({len(train_rows)} in all): training without eval", flush=True)
     write_phase(run_dir, "loading model")
     model = load_model(spec, device)
     args = training_args_common(cfg, run_dir, device, has_eval=has_eval)
