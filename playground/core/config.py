@@ -96,9 +96,6 @@ class BaseRun:
         _check_accelerate_config(self.accelerate_config, where)
         need(self.max_steps != 0, where, "max_steps must be -1 (use epochs) or a positive number")
         _check_tracker(self.report_to, where)
-        from playground.core.models import check_allowed
-
-        check_allowed(self.model, where)  # last: resolving a path is cheap, but the field errors above say more
 
 
 def need(cond: bool, where: str, msg: str) -> None:
@@ -162,6 +159,9 @@ def from_dict(cls: type[BaseRun], data: dict[str, Any], where: str = "config") -
         kwargs[key] = _coerce(key, hints[key], value, where)
     cfg = cls(**kwargs)
     cfg.validate(where)
+    from playground.core.models import check_allowed
+
+    check_allowed(cfg.model, where)  # last: resolving a path is cheap, but the stage's own rules say more
     return cfg
 
 
