@@ -23,9 +23,9 @@ from playground.ui.widgets.run_panel import PanelSpec, RunPanel, run_panel, wire
 
 OBJECTIVE = r"""**Objective: KTO (answers rated good or bad, no pairs)**
 
-$$r_\theta(x,y) = \log\tfrac{\pi_\theta(y|x)}{\pi_{\text{ref}}(y|x)},\qquad
-\mathcal{L} = \begin{cases} w_d\,\big(1 - \sigma(\beta\,[r_\theta(x,y) - z_{\text{ref}}])\big) & y \text{ desirable}\\
-w_u\,\big(1 - \sigma(\beta\,[z_{\text{ref}} - r_\theta(x,y)])\big) & y \text{ undesirable}\end{cases}$$
+$$r_\theta = \log\tfrac{\pi_\theta(y|x)}{\pi_{\text{ref}}(y|x)}$$
+$$\text{desirable: } w_d\big(1 - \sigma(\beta[r_\theta - z_{\text{ref}}])\big)$$
+$$\text{undesirable: } w_u\big(1 - \sigma(\beta[z_{\text{ref}} - r_\theta])\big)$$
 
 $z_{\text{ref}}$ (the **kl** series) estimates $\mathrm{KL}(\pi_\theta\,\|\,\pi_{\text{ref}})$ from mismatched prompts and
 answers of the batch: desirable answers are pushed above the policy's typical log-ratio, undesirable ones below it.
