@@ -122,8 +122,18 @@ def open_tracker(cfg: Any, run_dir: str | Path, enabled: bool = True) -> Tracker
 
 # ---- Trackio's dashboard for the workspace ------------------------------------------------------------------
 _DASHBOARD: dict[str, Any] = {}  # server-wide: one dashboard process per app ({"proc", "url", "dir"})
-_SHOW = ("import sys, trackio; trackio.show(project=sys.argv[1], open_browser=False, block_thread=True, "
-         "server_port=int(sys.argv[2]))")
+# the dashboard ends with the app that started it, however the app ends (a SIGTERM skips atexit): it watches its parent
+_SHOW = """
+import os, sys, threading, time
+import trackio
+parent = os.getppid()
+def watch():
+    while os.getppid() == parent:
+        time.sleep(2)
+    os._exit(0)
+threading.Thread(target=watch, daemon=True).start()
+trackio.show(project=sys.argv[1], open_browser=False, block_thread=True, server_port=int(sys.argv[2]))
+"""
 
 
 def _free_port() -> int:
