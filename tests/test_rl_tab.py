@@ -93,7 +93,7 @@ def test_zero_variance_warning_shown_above_half_and_hidden_otherwise(tab) -> Non
     assert "most groups have identical rewards: nothing to learn from" in text.lower()
     assert "raise temperature / num_generations or use a denser reward" in text and "step 2: 75%" in text
     # a run that is not in the workspace changes nothing
-    assert rl.on_run_update(ctx, p, "rloo-nope") == {}
+    assert rl.on_run_update(ctx, p, "rloo-nope") == {p.groups: gr.skip()}  # never {}: Gradio reads it as one value
 
 
 def test_reward_multiselect_and_form_round_trip_with_the_real_config(tab) -> None:  # noqa: ANN001
@@ -184,6 +184,30 @@ def test_arena_round_and_judge_take_a_grpo_run(tab) -> None:  # noqa: ANN001
     assert setup.sources[0].max_new_tokens == 12 and setup.sources[0].temperature == 0.9
     assert "grpo-20990101-000000-arena" in [v for _, v in adapter_choices(ctx.ws)]
 
+    # the tab's button handler (in the built app, behind its role check) fills the arena and switches to it
+    from playground.ui.app import build_app
+
+    demo = build_app(ctx)
+    fns = [f for f in demo.fns.values() if getattr(f, "name", "") == "on_rl_arena_round"]
+    assert len(fns) == 2  # GRPO's and RLOO's panels
+    out = fns[0].fn("grpo-20990101-000000-arena")
+    assert out[ctx.tabs].selected == "preferences" and out[ctx.arena.pool] == "grpo-20990101-000000-arena"
+    assert fns[0].fn("nope") == {ctx.tabs: gr.skip()}
+    # what Gradio does with these dicts: every "nothing to change" answer passes its output check (an empty dict
+    # does not: Gradio reads it as one value)
+    import asyncio
+
+    nothing = {"on_rl_arena_round": ("nope",), "on_run_update": ("rloo-nope",), "on_example": (None, ""),
+               "on_runs_picked": ([], "")}
+    checked = set()
+    for bf in demo.fns.values():
+        if getattr(bf, "name", "") in nothing and bf.fn.__qualname__.startswith("bind."):  # this tab's
+            asyncio.run(demo.postprocess_data(bf, bf.fn(*nothing[bf.name]), None))
+            checked.add(bf.name)
+    assert checked == set(nothing)
+    with pytest.raises(ValueError, match="enough output values"):
+        asyncio.run(demo.postprocess_data(fns[0], {}, None))
+
 
 def test_compare_section_handlers(tab, tmp_path: Path) -> None:  # noqa: ANN001
     ctx, t = tab
@@ -191,7 +215,7 @@ def test_compare_section_handlers(tab, tmp_path: Path) -> None:  # noqa: ANN001
     fake_run(ctx, "grpo-20990101-000000-cmp", SAMPLES, [{"step": 1, "reward": 0.5}])
     picked = rl_compare.on_runs_picked(ctx, c, ["grpo-20990101-000000-cmp"], "")
     assert picked == {c.reward: "rule:n_words", c.prompts: "builtin:n_words-heldout"}
-    assert rl_compare.on_runs_picked(ctx, c, ["grpo-20990101-000000-cmp"], "rule:length") == {}  # typed: kept
+    assert rl_compare.on_runs_picked(ctx, c, ["grpo-20990101-000000-cmp"], "rule:length") == {c.reward: gr.skip()}
     # a bad pick is one line and starts nothing
     out = list(rl_compare.on_compare(ctx, c, ["nope"], "builtin:prompts", "rule:vocab_half", 4))
     assert out == [{c.status: "⚠️ compare: run 'nope' is not in this workspace"}]
@@ -206,12 +230,3 @@ def test_compare_section_handlers(tab, tmp_path: Path) -> None:  # noqa: ANN001
     csv_path, png_path = (Path(f) for f in view[c.files])
     assert csv_path.read_text().splitlines()[1].startswith("grpo-x,grpo,3,30.0,24,0.6000,0.4000,0.2000")
     assert png_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    # the tab's button handler (in the built app, behind its role check) fills the arena and switches to it
-    from playground.ui.app import build_app
-
-    demo = build_app(ctx)
-    fns = [f for f in demo.fns.values() if getattr(f, "name", "") == "on_rl_arena_round"]
-    assert len(fns) == 2  # GRPO's and RLOO's panels
-    out = fns[0].fn("grpo-20990101-000000-arena")
-    assert out[ctx.tabs].selected == "preferences" and out[ctx.arena.pool] == "grpo-20990101-000000-arena"
-    assert fns[0].fn("nope") == {}

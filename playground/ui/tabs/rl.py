@@ -91,7 +91,7 @@ def on_reward_fields(p: MethodPanel, reward: str, weights: str, expr: str = "") 
 @needs(Role.VIEWER)
 def on_example(p: MethodPanel, name: str | None, reward: str) -> dict[Any, Any]:
     if not name or name not in EXAMPLES:
-        return {}
+        return {p.field("reward"): gr.skip()}  # never {}: Gradio reads an empty dict as one value
     specs = split_specs(reward or "")
     return {p.field("reward_expression"): EXAMPLES[name],
             p.field("reward"): ", ".join(specs if "rule:expr" in specs else [*specs, "rule:expr"])}
@@ -107,7 +107,7 @@ def on_run_update(ctx: AppContext, p: MethodPanel, run_id: str) -> dict[Any, Any
     """Once per new metrics row of the followed run: the zero-variance warning, the per-function chart and the
     group table of its latest sampled step."""
     if not run_id or ctx.ws.get_run(run_id) is None:
-        return {}
+        return {p.groups: gr.skip()}
     run_dir = ctx.jobs.run_dir(run_id)
     rows = read_metrics(run_dir)
     warning = zero_signal_warning(rows)
@@ -130,7 +130,7 @@ def on_rl_arena_round(ctx: AppContext, run_id: str, picked: str | None = None) -
     setup = arena_round(ctx.ws, run_id)
     if isinstance(setup, str):
         gr.Warning(setup)
-        return {}
+        return {ctx.tabs: gr.skip()}
     gr.Info(f"Arena ready: {run_id} vs its reference in pool {setup.pool}. Press Generate.")
     targets = ctx.arena
     return {ctx.tabs: ctx.switch_to(TabId.PREFERENCES), **dict(zip(targets.outputs, targets.updates(ctx, setup)))}

@@ -92,10 +92,10 @@ def on_runs_picked(ctx: AppContext, c: ComparePanel, runs: list[str] | None, rew
     """The first picked run's reward (its first spec) fills an empty reward box; its built-in task's held-out twin
     becomes the prompts."""
     if not runs or (reward or "").strip():
-        return {}
+        return {c.reward: gr.skip()}  # never {}: Gradio reads an empty dict as one value
     row = ctx.ws.get_run(runs[0])
     cfg = (row or {}).get("config") or (read_config(row["run_dir"]) if row else {})
-    out: dict[Any, Any] = {}
+    out: dict[Any, Any] = {c.reward: gr.skip()}
     specs = split_specs(str(cfg.get("reward", "")))
     if specs:
         out[c.reward] = specs[0]

@@ -131,4 +131,4 @@ def reward_note(reward: str, weights: str) -> str:
     except ConfigError as e:
         return f"⚠️ {e}"
     terms = " + ".join(f"`{s}` × {w:g}" for s, w in zip(specs, ws))
-    return f"Optimises {terms}; each logged as its own series (rewards/<name>/mean)."
+    return f"Optimises {terms}; each logged as its own series (`rewards/<name>/mean`)."
