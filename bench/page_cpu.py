@@ -1,9 +1,12 @@
 """What an open page costs the machine: chromium renderer CPU while a run is followed, and after it ended.
 
     PLAYGROUND_CACHE=.cache/playground .venv/bin/python bench/page_cpu.py --minutes 2 --steps 60
+    PLAYGROUND_CACHE=.cache/playground .venv/bin/python bench/page_cpu.py --stage reward --minutes 2 --steps 400
+    PLAYGROUND_CACHE=.cache/playground .venv/bin/python bench/page_cpu.py --stage ppo --minutes 2 --steps 200
 
 Launches the app (default model 'tiny') in this process on a temporary PLAYGROUND_HOME, opens it in headless
-Debian chromium (Playwright), goes to the SFT tab, starts the tiny-cpu preset with `--steps` max steps, and
+Debian chromium (Playwright), goes to the stage's tab (`--stage`: sft, reward or ppo), starts its tiny-cpu preset
+with `--steps` max steps (PPO: total updates), and
 then only watches: every `--every` seconds it reads utime + stime of chromium's renderer processes from
 /proc/<pid>/stat and prints the CPU share of one core for that interval, with the run's state. At the end it
 prints the average while the run was live and after it ended, then (`--floor` s) the same for a bare one-Markdown
@@ -68,10 +71,19 @@ def renderers() -> list[int]:
     return out
 
 
+# stage -> (tab, start button, the form field --steps sets)
+STAGES = {
+    "sft": ("2 · SFT", "▶ Start training", "max steps"),
+    "reward": ("4 · Reward model", "▶ Train reward model", "max steps"),
+    "ppo": ("5 · PPO", "▶ Start PPO", "total updates"),
+}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--minutes", type=float, default=2.0, help="how long to watch the page")
-    ap.add_argument("--steps", type=int, default=60, help="max steps of the tiny SFT run it starts")
+    ap.add_argument("--stage", choices=list(STAGES), default="sft", help="the stage whose run the page follows")
+    ap.add_argument("--steps", type=int, default=60, help="max steps (PPO: total updates) of the tiny run it starts")
     ap.add_argument("--every", type=float, default=10.0, help="seconds between samples")
     ap.add_argument("--no-run", action="store_true", help="only open the page (the idle cost)")
     ap.add_argument("--floor", type=float, default=30.0, help="seconds to measure a bare Gradio page after (0: skip)")
@@ -100,12 +112,14 @@ def main() -> int:
             page.set_default_timeout(60_000)
             page.goto(url)
             page.get_by_text("RLHF Playground").first.wait_for()
-            page.get_by_role("tab", name="2 · SFT", exact=True).click()
+            tab, start, steps_field = STAGES[args.stage]
+            page.get_by_role("tab", name=tab, exact=True).click()
             if not args.no_run:
-                page.get_by_label("max steps", exact=True).fill(str(args.steps))
-                page.get_by_role("button", name="▶ Start training", exact=True).click()
+                page.get_by_label(steps_field, exact=True).first.fill(str(args.steps))  # reward: the DPO form's is 2nd
+                page.get_by_role("button", name=start, exact=True).click()
                 page.get_by_text("Started").first.wait_for()
-            run = ctx.ws.runs("sft")[0] if not args.no_run else {"id": "(no run)", "run_dir": str(home / "none")}
+            run = (ctx.ws.runs(args.stage)[0] if not args.no_run
+                   else {"id": "(no run)", "run_dir": str(home / "none")})
             print(f"following {run['id']} for {args.minutes:g} min; sampling every {args.every:g} s", flush=True)
             print(f"{'t (s)':>6} {'renderer %':>10} {'app %':>6}  run state", flush=True)
             t_end = time.time() + args.minutes * 60
@@ -127,7 +141,7 @@ def main() -> int:
             page.screenshot(path=str(home / "page.png"), full_page=True)
             browser.close()
     finally:
-        for r in ctx.ws.runs("sft"):
+        for r in ctx.ws.runs(args.stage):
             ctx.jobs.stop(r["id"])
         demo.close()
         ctx.jobs.close()

@@ -76,7 +76,7 @@ def _register(ctx, run_id: str, state: str, overrides: list[str], with_adapter_f
 def test_setup_from_a_finished_run_with_builtin_prompts(world) -> None:  # noqa: ANN001
     from playground.core import builtin
     from playground.stages.ppo.service import arena_round
-    from playground.stages.preferences.arena import PromptMode
+    from playground.stages.preferences.arena import PromptMode, dataset_prompt
 
     setup = arena_round(world.ws, "ppo-builtin")
     assert not isinstance(setup, str), setup
@@ -86,7 +86,11 @@ def test_setup_from_a_finished_run_with_builtin_prompts(world) -> None:  # noqa:
     for src in setup.sources:  # sampled as in the rollouts
         assert (src.temperature, src.top_p, src.max_new_tokens) == (0.7, 1.0, 4)
     assert setup.pool == "ppo-builtin"  # the id already says ppo-
-    assert setup.mode is PromptMode.TYPED and setup.dataset is None and setup.prompt == builtin.prompts()[0]
+    # the round goes on through the built-in prompts the run trained on (one typed prompt stopped it after one pair)
+    assert setup.mode is PromptMode.IN_ORDER and setup.dataset == "builtin:prompts" and setup.prompt is None
+    prompt, cursor = dataset_prompt(world.ws, setup.dataset, 0, at_random=False)
+    assert prompt[-1]["content"] == builtin.prompts()[0] and cursor == 1
+    assert dataset_prompt(world.ws, setup.dataset, 1, at_random=False)[0][-1]["content"] == builtin.prompts()[1]
     assert setup.judge is None
 
 
@@ -131,6 +135,7 @@ def test_stopped_run_with_an_adapter_and_rm_reward_sets_the_judge(world) -> None
 def test_arena_generates_from_both_sources_and_the_policy_differs_from_the_reference(world) -> None:  # noqa: ANN001
     from playground.core.generation import Source, generate_pair, load_model
     from playground.stages.ppo.service import arena_round
+    from playground.stages.preferences.arena import dataset_prompt
 
     setup = arena_round(world.ws, "ppo-builtin")
     assert not isinstance(setup, str)
@@ -140,7 +145,7 @@ def test_arena_generates_from_both_sources_and_the_policy_differs_from_the_refer
     assert max(diffs) > 0  # one PPO update moved the merged LoRA weights away from the base
     sources = [Source(model=s.model, adapter=s.adapter, temperature=s.temperature, top_p=s.top_p,
                       max_new_tokens=s.max_new_tokens) for s in setup.sources]
-    out = generate_pair(setup.prompt, sources, 0, lambda m, a: load_model(m, a))
+    out = generate_pair(dataset_prompt(world.ws, setup.dataset, 0, False)[0], sources, 0, lambda m, a: load_model(m, a))
     assert len(out.texts) == 2 and all(n <= 4 for n in out.n_tokens)
 
 
@@ -148,15 +153,14 @@ def test_button_handler_fills_the_arena_and_switches_tab(world) -> None:  # noqa
     import gradio as gr
 
     from playground.ui.app import build_app
+    from playground.ui.tabs import ppo
 
-    demo = build_app(world)
+    build_app(world)
     assert world.arena is not None and world.tabs is not None
-    fns = [f for f in demo.fns.values() if getattr(f, "name", "") == "on_arena_round"]
-    assert len(fns) == 1
-    outputs = fns[0].fn("ppo-dataset")
+    outputs = ppo.on_arena_round(world, "ppo-dataset")  # the button's handler: {component: value}
     targets = world.arena
-    assert len(outputs) == 1 + len(targets.outputs)
-    tabs, values = outputs[0], dict(zip([id(c) for c in targets.outputs], outputs[1:], strict=True))
+    assert set(outputs) == {world.tabs, *targets.outputs}
+    tabs, values = outputs[world.tabs], {id(c): outputs[c] for c in targets.outputs}
     assert isinstance(tabs, gr.Tabs) and tabs.selected == "preferences"
     (m1, ad1, t1, tp1, x1), (m2, ad2, *_rest) = targets.sides
     assert values[id(m1)] == "tiny" and values[id(m2)] == "tiny"
@@ -166,8 +170,7 @@ def test_button_handler_fills_the_arena_and_switches_tab(world) -> None:  # noqa
     assert values[id(targets.pool)] == "ppo-dataset"
     assert values[id(targets.dataset)]["value"] == "my-prompts" and values[id(targets.cursor)] == 0
     # an unfinished run: a warning, and every output left as it is
-    skipped = fns[0].fn("nope")
-    assert all(isinstance(o, dict) and o.get("__type__") == "update" and len(o) == 1 for o in skipped)
+    assert ppo.on_arena_round(world, "nope") == {}
 
 
 def test_round_clears_the_pair_on_screen_and_a_stale_vote_is_refused(world, monkeypatch) -> None:  # noqa: ANN001
@@ -177,10 +180,10 @@ def test_round_clears_the_pair_on_screen_and_a_stale_vote_is_refused(world, monk
 
     from playground.stages.preferences.arena import PromptMode
     from playground.ui.app import build_app
+    from playground.ui.tabs import ppo
 
     monkeypatch.setenv("PLAYGROUND_MIN_VOTE_S", "0")  # vote at once: the refusal below must be the pool's
     demo = build_app(world)
-    fns = {f.name: f for f in demo.fns.values()}
     api = {f.api_name: f for f in demo.fns.values() if f.api_name}
     targets = world.arena
     values = {targets.mode: PromptMode.TYPED.value, targets.dataset: None, targets.prompt: "Name a bird.",
@@ -191,8 +194,8 @@ def test_round_clears_the_pair_on_screen_and_a_stale_vote_is_refused(world, monk
     stale = before[4]
     assert stale["pool"] == "default" and not stale["voted"]
 
-    outputs = fns["on_arena_round"].fn("ppo-dataset")
-    filled = dict(zip([id(c) for c in targets.outputs], outputs[1:], strict=True))
+    outputs = ppo.on_arena_round(world, "ppo-dataset")
+    filled = {id(c): outputs[c] for c in targets.outputs}
     screen = {getattr(c, "elem_id", None): filled[id(c)] for c, _ in targets.clears}
     assert screen["arena-a"] == "" and screen["arena-b"] == ""  # both answers gone from the screen
     states = [filled[id(c)] for c, _ in targets.clears if isinstance(c, gr.State)]

@@ -127,3 +127,13 @@ def test_run_header_shows_the_data_notes_and_what_a_stop_kept(tmp_path) -> None:
     write_status(tmp_path, state="stopped", kept="adapter after update 3 (checkpoint-3)")
     md, _, _ = summarise(tmp_path, "ppo-x", "ppo")
     assert "Kept:** adapter after update 3" in md
+
+
+def test_a_gradio_other_than_the_page_scripts_is_named_at_start() -> None:
+    from playground.ui.widgets.live_page import GRADIO_VERSION, gradio_mismatch
+
+    major, minor, _ = GRADIO_VERSION.split(".")
+    assert gradio_mismatch(GRADIO_VERSION) == "" and gradio_mismatch(f"{major}.{minor}.99") == ""
+    warn = gradio_mismatch(f"{major}.{int(minor) + 1}.0")
+    assert f"Gradio {major}.{int(minor) + 1}.0 is installed" in warn and f"against Gradio {GRADIO_VERSION}" in warn
+    assert "\n" not in warn

@@ -143,6 +143,23 @@ def guarded(fn: Callable[..., Any], role: Role) -> Callable[..., Any]:
     return w
 
 
+def bind(fn: F, *bound: Any) -> F:
+    """`fn` with its first arguments fixed (the context, a tab's components): what a tab wires as a handler. Keeps
+    fn's name, role mark and kind (a generator stays one: Gradio streams it) and the signature of the arguments
+    left (Gradio reads it for the inputs, gr.Progress, gr.SelectData)."""
+    if inspect.isgeneratorfunction(fn):
+        @functools.wraps(fn)
+        def call(*a: Any, **k: Any) -> Any:
+            yield from fn(*bound, *a, **k)
+    else:
+        @functools.wraps(fn)
+        def call(*a: Any, **k: Any) -> Any:
+            return fn(*bound, *a, **k)
+    sig = inspect.signature(fn)
+    call.__signature__ = sig.replace(parameters=list(sig.parameters.values())[len(bound):])  # type: ignore[attr-defined]
+    return call  # type: ignore[return-value]
+
+
 def install(demo: gr.Blocks, auth: AuthConfig) -> dict[int, Role]:
     """Wrap every function of the built app with its role check; returns {fn_index: role} (for tests/docs)."""
     global _AUTH

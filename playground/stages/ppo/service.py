@@ -14,7 +14,7 @@ from playground.core.expr import check_expression
 from playground.core.runs import adapter_dir, base_model, read_jsonl, read_status
 from playground.core.workspace import Workspace
 from playground.stages.ppo.rules import RULES
-from playground.stages.preferences.arena import ArenaSetup, PromptMode, SourceSetup
+from playground.stages.preferences.arena import BUILTIN_PROMPTS, ArenaSetup, PromptMode, SourceSetup
 from playground.stages.reward.functions import split_specs
 
 REWARD_RULES = [f"rule:{r}" for r in RULES]
@@ -56,7 +56,7 @@ def arena_round(ws: Workspace, run_id: str) -> ArenaSetup | str:
     Source 1 is the run's base model + its adapter, source 2 the reference PPO held the policy near: its SFT start
     (the same base + the SFT run's adapter) when it started from one, else the same base with no adapter; both sampled as in the rollouts (the run's temperature, top-p 1, response_length
     new tokens). Votes go to a pool named after the run (`ppo-<...>`, the run id). Prompts: the run's workspace
-    dataset in order, else the first built-in prompt typed in the box. With an `rm:` reward, that reward model
+    dataset or the built-in prompts, in order; another built-in set's first prompt typed in the box. With an `rm:` reward, that reward model
     is the RM judge."""
     if not run_id:
         return "Pick a PPO run (or GRPO / RLOO run) to follow first."
@@ -74,9 +74,9 @@ def arena_round(ws: Workspace, run_id: str) -> ArenaSetup | str:
     tokens = max(1, min(512, int(cfg.get("response_length", cfg.get("max_completion_length", 24)))))
     start = str(cfg.get("sft_run") or "").strip()  # PPO's reference is its SFT start (ppo/train._fold_sft)
     sources = (SourceSetup(base, run_id, temperature, 1.0, tokens), SourceSetup(base, start, temperature, 1.0, tokens))
-    prompts = str(cfg.get("prompts", "builtin:prompts"))
-    if not prompts.startswith("builtin:") and ws.has_dataset(prompts):
-        mode, dataset, prompt = PromptMode.IN_ORDER, prompts, None
+    prompts = str(cfg.get("prompts", BUILTIN_PROMPTS))
+    if prompts == BUILTIN_PROMPTS or (not prompts.startswith("builtin:") and ws.has_dataset(prompts)):
+        mode, dataset, prompt = PromptMode.IN_ORDER, prompts, None  # the round goes on through the run's prompts
     else:
         mode, dataset, prompt = PromptMode.TYPED, None, (builtin.prompts() or [""])[0]
     reward = str(cfg.get("reward", ""))

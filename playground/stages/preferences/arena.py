@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from playground.core import builtin
 from playground.core.chat import as_messages, prompt_text
 from playground.core.errors import PrefsError
 from playground.core.generation import PairOutput, Source, generate_pair, load_model, stream_pair
@@ -216,11 +217,18 @@ def prompt_messages(row: dict[str, Any]) -> list[dict[str, str]] | None:
     return None
 
 
+BUILTIN_PROMPTS = "builtin:prompts"
+
+
 def dataset_prompt(ws: Workspace, dataset: str | None, cursor: int, at_random: bool) -> tuple[list[dict], int]:
-    """(prompt messages, next cursor) from a workspace dataset."""
+    """(prompt messages, next cursor) from a workspace dataset, or the built-in prompts (`builtin:prompts`, what
+    PPO's tiny preset trains on: an arena round on such a run goes on through them)."""
     if not dataset:
         raise PrefsError("Pick a workspace dataset to draw prompts from.")
-    rows = [p for p in (prompt_messages(r["data"]) for r in ws.rows(dataset)) if p]
+    if dataset == BUILTIN_PROMPTS:
+        rows = [as_messages(t) for t in builtin.prompts()]
+    else:
+        rows = [p for p in (prompt_messages(r["data"]) for r in ws.rows(dataset)) if p]
     if not rows:
         raise PrefsError(f"Dataset '{dataset}' has no usable prompts.")
     if at_random:

@@ -8,12 +8,15 @@ once it has ended with an adapter, to the Preferences tab: source 1 = its base +
 base alone (the PPO reference), both sampled like the rollouts, votes in pool `<run id>` (ppo-...)
 (`stages.ppo.service.arena_round(ws, run_id)` computes that setup).
 
-Handlers take plain values and call services (jobs, run files); the training itself is a subprocess running
+Layout only: `build` returns the components as one `PPOTab`; the handlers are the module's functions (plain values
+in, services called, `{component: value}` out). The training itself is a subprocess running
 `python -m playground ppo --config runs/<id>/config.yaml` (playground/stages/ppo/train.py).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -23,10 +26,10 @@ from playground.core.expr import EXAMPLES
 from playground.stages.ppo.config import PPORun
 from playground.stages.ppo.service import REWARD_RULES, arena_round, expression_status, samples_frame
 from playground.ui.context import AppContext, TabId
-from playground.ui.guard import needs
-from playground.ui.widgets.forms import default_preset, grouped_form, list_presets, load_preset
+from playground.ui.guard import bind, needs
+from playground.ui.widgets.forms import ConfigForm, default_preset, grouped_form, list_presets, load_preset
 from playground.ui.widgets.live import PlotSpec
-from playground.ui.widgets.run_panel import PanelSpec, run_choices, run_panel, wire_presets
+from playground.ui.widgets.run_panel import PanelSpec, RunPanel, run_choices, run_panel, wire_presets
 
 OBJECTIVE = r"""**Objective: PPO with a KL-penalised reward**
 
@@ -67,6 +70,17 @@ GROUPS = [
 FIELDS = [n for _, names in GROUPS for n in names]
 
 
+def samples_key(run_dir: Path, status: dict[str, Any], _rows: list[dict[str, Any]]) -> str:
+    """Moves when the run writes samples (every `sample_every` updates) or changes state: the samples table is
+    re-read then, not on every update (each re-read is a Gradio event, which costs the page CPU)."""
+    try:
+        st = (run_dir / "samples.jsonl").stat()
+        stamp = (st.st_size, st.st_mtime_ns)
+    except OSError:
+        stamp = (0, 0)
+    return f"{status.get('state')}:{stamp}"
+
+
 def reward_choices(ctx: AppContext) -> list[str]:
     return [*REWARD_RULES, *[f"rm:{r['id']}" for r in ctx.runs("reward", finished_only=True)]]
 
@@ -79,45 +93,108 @@ def prompt_choices(ctx: AppContext) -> list[str]:
     return ["builtin:prompts", *[d["name"] for d in ctx.ws.list_datasets()]]
 
 
-def build(ctx: AppContext) -> None:
+@dataclass
+class PPOTab:
+    """The PPO tab's components (build lays them out; the handlers below read and fill them)."""
+
+    form: ConfigForm
+    panel: RunPanel
+    samples: gr.Dataframe  # before training vs now, for the followed run
+    expr_example: gr.Dropdown  # example reward expressions
+    expr_check: gr.Markdown  # the live check under the expression
+    sft_pick: gr.Dropdown | None  # "Start the policy from": base or a finished SFT run (fills the sft_run field)
+    arena_btn: gr.Button | None  # "Arena round" (None when the app has no arena)
+
+    def field(self, name: str) -> Any:
+        return self.form.components[FIELDS.index(name)]
+
+
+# -- handlers ----------------------------------------------------------------------------------------------------
+@needs(Role.VIEWER)
+def on_refresh(ctx: AppContext, t: PPOTab) -> dict[Any, Any]:
+    out = {t.panel.follow: gr.update(choices=run_choices(ctx, "ppo")),
+           t.field("reward"): gr.update(choices=reward_choices(ctx)),
+           t.field("prompts"): gr.update(choices=prompt_choices(ctx))}
+    if t.sft_pick is not None:
+        out[t.sft_pick] = gr.update(choices=sft_choices(ctx))
+    return out
+
+
+@needs(Role.VIEWER)
+def on_samples(ctx: AppContext, run_id: str) -> Any:
+    return samples_frame(ctx.jobs.run_dir(run_id)) if run_id else gr.skip()
+
+
+@needs(Role.VIEWER)  # fills the form only; starting a run is what needs admin
+def on_sft_pick(picked: str | None) -> str:
+    return picked or ""
+
+
+@needs(Role.VIEWER)  # fills the form only
+def on_example(t: PPOTab, name: str | None) -> dict[Any, Any]:
+    if not name or name not in EXAMPLES:
+        return {}
+    return {t.field("reward_expression"): EXAMPLES[name], t.field("reward"): "rule:expr"}
+
+
+@needs(Role.VIEWER)  # bounded: static check here, evaluation in a budgeted child, two at a time
+def on_expression(expr: str, reward: str) -> str:
+    return expression_status(expr, reward)
+
+
+@needs(Role.ANNOTATOR)  # sets up the blind comparison; votes are what annotators do
+def on_arena_round(ctx: AppContext, run_id: str, picked: str | None = None) -> dict[Any, Any]:
+    """Fill the arena (ctx.arena) from the followed run and switch to it (ctx.tabs); a warning and no change
+    otherwise. `picked` is the run picker's value: at page load it shows the newest run before any is followed."""
+    run_id = run_id or picked or ""
+    setup = arena_round(ctx.ws, run_id)
+    if isinstance(setup, str):
+        gr.Warning(setup)
+        return {}
+    gr.Info(f"Arena ready: {run_id} vs its reference in pool {setup.pool}. Press Generate.")
+    targets = ctx.arena
+    return {ctx.tabs: ctx.switch_to(TabId.PREFERENCES), **dict(zip(targets.outputs, targets.updates(ctx, setup),
+                                                                  strict=True))}
+
+
+# -- layout ------------------------------------------------------------------------------------------------------
+def _config(ctx: AppContext) -> tuple[ConfigForm, dict[str, Any]]:
+    """(the form, the expression helpers laid out under the reward expression)."""
     first = default_preset("ppo", ctx.default_model)
     with gr.Row():
         preset = gr.Dropdown(list_presets("ppo"), value=first, label="Preset",
                              info="Fills the form; tiny-cpu trains a random tiny model on a rule reward.", scale=3)
         preset_name = gr.Textbox(label="Save form as preset", placeholder="my-ppo", scale=2)
         save_btn = gr.Button("💾 Save preset", scale=1)
-    choices: dict[str, Any] = {
-        "model": ["bundled", "tiny"],
-        "reward": reward_choices(ctx),
-        "prompts": prompt_choices(ctx),
-    }
-    initial = load_preset("ppo", first) if first else None
+    choices: dict[str, Any] = {"model": ["bundled", "tiny"], "reward": reward_choices(ctx),
+                               "prompts": prompt_choices(ctx)}
     extra: dict[str, Any] = {}
 
     def expression_helpers() -> None:  # laid out under the reward expression, in its group
         with gr.Row():
-            extra["example"] = gr.Dropdown(list(EXAMPLES), value=None, label="Example expressions",
-                                           info="Fills the expression and picks rule:expr.", scale=1)
-            extra["check"] = gr.Markdown("", elem_id="ppo-expr-check")
+            extra["expr_example"] = gr.Dropdown(list(EXAMPLES), value=None, label="Example expressions",
+                                                info="Fills the expression and picks rule:expr.", scale=1)
+            extra["expr_check"] = gr.Markdown("", elem_id="ppo-expr-check")
 
     with gr.Accordion("Configuration", open=True):
-        form = grouped_form(PPORun, GROUPS, choices, initial, after={"reward_expression": expression_helpers})
-    expr_example, expr_check = extra["example"], extra["check"]
+        form = grouped_form(PPORun, GROUPS, choices, load_preset("ppo", first) if first else None,
+                            after={"reward_expression": expression_helpers})
+    wire_presets("ppo", form, preset, preset_name, save_btn)
     # the SFT run is picked from finished runs (value = run id, label says which)
     sft_box = form.components[FIELDS.index("sft_run")]
-    sft_box_new = None
+    extra["sft_pick"] = None
     if isinstance(sft_box, gr.Textbox):
         sft_box.info = "Finished SFT run id to start from ('' = the base model). Pick one below."
-        sft_box_new = gr.Dropdown(sft_choices(ctx), value="", label="Start the policy from",
-                                  info="The base model, or the LoRA adapter of a finished SFT run.")
+        extra["sft_pick"] = gr.Dropdown(sft_choices(ctx), value="", label="Start the policy from",
+                                        info="The base model, or the LoRA adapter of a finished SFT run.")
+    form.components[FIELDS.index("reward_expression")].elem_id = "ppo-reward-expression"  # read at launch
+    return form, extra
+
+
+def build(ctx: AppContext) -> PPOTab:
+    form, extra = _config(ctx)
     panel = run_panel(ctx, "ppo", form, PanelSpec("▶ Start PPO", PLOTS, OBJECTIVE,
                                                     follow_info="Pick any PPO run to watch or control."))
-    wire_presets("ppo", form, preset, preset_name, save_btn)
-    view, follow, refresh_runs = panel.view, panel.follow, panel.refresh
-    ctx.register_picker(form.components[FIELDS.index("reward")], lambda: reward_choices(ctx))
-    ctx.register_picker(form.components[FIELDS.index("prompts")], lambda: prompt_choices(ctx))
-    if sft_box_new is not None:
-        ctx.register_picker(sft_box_new, lambda: sft_choices(ctx))
     gr.Markdown("**Samples: before training vs now** (same prompts and sampling seed; refreshed as the run "
                 "writes samples.jsonl every *sample every* updates)")
     samples = gr.Dataframe(samples_frame(None), interactive=False, wrap=True,  # 'now' stays on screen
@@ -130,62 +207,30 @@ def build(ctx: AppContext) -> None:
             gr.Markdown("Judge the followed run's policy against its reference (the base without the adapter), "
                         "blind, in the Preferences tab; the votes form their own pool, named after the run.",
                         elem_classes=["pg-help"])
+    t = PPOTab(form=form, panel=panel, samples=samples, arena_btn=arena_btn, **extra)
+    wire(ctx, t)
+    return t
 
-    # -- handlers ---------------------------------------------------------------------------------
-    @needs(Role.VIEWER)
-    def on_refresh() -> tuple[Any, ...]:
-        out = [gr.update(choices=run_choices(ctx, "ppo")), gr.update(choices=reward_choices(ctx)),
-               gr.update(choices=prompt_choices(ctx))]
-        if sft_box_new is not None:
-            out.append(gr.update(choices=sft_choices(ctx)))
-        return tuple(out)
 
-    @needs(Role.VIEWER)
-    def on_samples(run_id: str) -> Any:
-        if not run_id:
-            return gr.skip()
-        return samples_frame(ctx.jobs.run_dir(run_id))
-
-    refresh_outputs = [follow, form.components[FIELDS.index("reward")], form.components[FIELDS.index("prompts")]]
-    if sft_box_new is not None:
-        refresh_outputs.append(sft_box_new)
-        sft_box_new.change(needs(Role.VIEWER)(lambda v: v or ""), [sft_box_new], [sft_box], api_visibility="private")
-    refresh_runs.click(on_refresh, None, refresh_outputs)
-    # the samples table follows the live view: re-read once per update of the followed run (no timer of its own)
-    view.on_run_change(on_samples, [view.run_id], [samples])
-
-    reward_box = form.components[FIELDS.index("reward")]
-    expr_box = form.components[FIELDS.index("reward_expression")]
-    expr_box.elem_id = "ppo-reward-expression"  # set before launch, like sft_box.info above: config is read then
-
-    @needs(Role.VIEWER)  # fills the form only; starting a run is what needs admin
-    def on_example(name: str | None) -> tuple[Any, Any]:
-        if not name or name not in EXAMPLES:
-            return gr.skip(), gr.skip()
-        return EXAMPLES[name], "rule:expr"
-
-    @needs(Role.VIEWER)  # bounded: static check here, evaluation in a budgeted child, two at a time
-    def on_expression(expr: str, reward: str) -> str:
-        return expression_status(expr, reward)
-
-    expr_example.change(on_example, [expr_example], [expr_box, reward_box], api_visibility="private")
-    for ev in (expr_box.change, reward_box.change):
-        ev(on_expression, [expr_box, reward_box], [expr_check], api_visibility="private", show_progress="hidden")
-
-    if arena_btn is not None:
-        targets, tabs = ctx.arena, ctx.tabs
-
-        @needs(Role.ANNOTATOR)  # sets up the blind comparison; votes are what annotators do
-        def on_arena_round(run_id: str, picked: str | None = None) -> list[Any]:
-            """Fill the arena from the followed run and switch to it; a warning and no change otherwise.
-
-            `picked` is the run picker's value: at page load it shows the newest run before any is followed."""
-            run_id = run_id or picked or ""
-            setup = arena_round(ctx.ws, run_id)
-            if isinstance(setup, str):
-                gr.Warning(setup)
-                return [gr.skip()] * (1 + len(targets.outputs))
-            gr.Info(f"Arena ready: {run_id} vs its reference in pool {setup.pool}. Press Generate.")
-            return [ctx.switch_to(TabId.PREFERENCES), *targets.updates(ctx, setup)]
-
-        arena_btn.click(on_arena_round, [view.run_id, follow], [tabs, *targets.outputs], api_visibility="private")
+def wire(ctx: AppContext, t: PPOTab) -> None:
+    quiet: dict[str, Any] = {"api_visibility": "private", "show_progress": "hidden"}
+    ctx.register_picker(t.field("reward"), lambda: reward_choices(ctx))
+    ctx.register_picker(t.field("prompts"), lambda: prompt_choices(ctx))
+    refresh_outputs = [t.panel.follow, t.field("reward"), t.field("prompts")]
+    if t.sft_pick is not None:
+        ctx.register_picker(t.sft_pick, lambda: sft_choices(ctx))
+        refresh_outputs.append(t.sft_pick)
+        t.sft_pick.change(on_sft_pick, [t.sft_pick], [t.field("sft_run")], api_visibility="private")
+    if t.panel.refresh is not None:
+        t.panel.refresh.click(bind(on_refresh, ctx, t), None, refresh_outputs)
+    # the samples table follows the live view: re-read when the run writes samples (no timer of its own)
+    t.panel.view.on_run_change(bind(on_samples, ctx), [t.panel.view.run_id], [t.samples], key=samples_key)
+    t.expr_example.change(bind(on_example, t), [t.expr_example], [t.field("reward_expression"), t.field("reward")],
+                          api_visibility="private")
+    for ev in (t.field("reward_expression").change, t.field("reward").change):
+        ev(on_expression, [t.field("reward_expression"), t.field("reward")], [t.expr_check], **quiet)
+    if t.arena_btn is not None:
+        # the switch keeps the page's scroll position (mid-page, where this button is): show the arena from its top
+        t.arena_btn.click(bind(on_arena_round, ctx), [t.panel.view.run_id, t.panel.follow],
+                          [ctx.tabs, *ctx.arena.outputs], api_visibility="private").then(
+            None, js="() => document.getElementById('arena-annotator')?.scrollIntoView({block: 'start'})")

@@ -146,7 +146,8 @@ def build(ctx: AppContext) -> None:
                            judge=judge, seed=seed, annotator=annotator,
                            clears=[(served, None), (last_voted, None), (out_a, ""), (out_b, ""), (ttft_a, NO_TTFT),
                                    (ttft_b, NO_TTFT), (reveal, ""), (extras.edit_box, ""), (extras.edit_prompt, ""),
-                                   *((b, gr.update(interactive=False)) for b in vote_btns.values())])
+                                   *((b, gr.update(interactive=False)) for b in vote_btns.values()),
+                                   *zip(extras.stats, preferences_workshop.empty_statistics())])
     ctx.arena = targets
     preferences_workshop.wire_pool(arena, extras, targets)  # the host's "pre-generate N pairs" reads the form
 

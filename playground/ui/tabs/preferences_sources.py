@@ -1,5 +1,5 @@
 """The Preferences tab's "Sources" section: the two generators (model, adapter, sampling) and the seed, hidden from
-the annotator until the vote. Layout and wiring only.
+the annotator until the vote. Layout only; `on_adapter` is its one handler.
 
     sources = build(ctx, max_new_tokens_cap)
     sources.sides    # per source: [model, adapter, temperature, top-p, max new tokens]
@@ -18,7 +18,7 @@ from playground.core.generation import adapter_path
 from playground.core.runs import base_model
 from playground.stages.preferences.arena import adapter_choices
 from playground.ui.context import AppContext
-from playground.ui.guard import needs
+from playground.ui.guard import bind, needs
 
 
 @dataclass
@@ -26,6 +26,21 @@ class Sources:
     sides: list[list[Any]]
     seed: gr.Number
     refresh: gr.Button  # "Refresh runs and datasets"
+
+
+@needs(Role.VIEWER)
+def on_adapter(ctx: AppContext, run_id: str, model_v: str) -> Any:
+    """Picking a run's adapter sets the model to the base it was trained on."""
+    if not run_id:
+        return gr.skip()
+    run = ctx.ws.get_run(run_id)
+    if run is None:
+        try:
+            adapter_path(run_id)
+        except UserError as e:
+            gr.Warning(str(e))
+        return gr.skip()
+    return base_model(run["run_dir"]) or model_v
 
 
 def build(ctx: AppContext, cap: int) -> Sources:
@@ -47,22 +62,7 @@ def build(ctx: AppContext, cap: int) -> Sources:
         with gr.Row():
             seed = gr.Number(value=-1, precision=0, label="Seed (-1: random each pair)")
             refresh = gr.Button("🔄 Refresh runs and datasets", size="sm")
-
-    @needs(Role.VIEWER)
-    def on_adapter(run_id: str, model_v: str) -> Any:
-        """Picking a run's adapter sets the model to the base it was trained on."""
-        if not run_id:
-            return gr.skip()
-        run = ctx.ws.get_run(run_id)
-        if run is None:
-            try:
-                adapter_path(run_id)
-            except UserError as e:
-                gr.Warning(str(e))
-            return gr.skip()
-        return base_model(run["run_dir"]) or model_v
-
     for m, ad, *_ in sides:
-        ad.change(on_adapter, [ad, m], m, api_visibility="private")
+        ad.change(bind(on_adapter, ctx), [ad, m], m, api_visibility="private")
         ctx.register_picker(ad, lambda: adapter_choices(ctx.ws))  # kept current when the workspace changes
     return Sources(sides=sides, seed=seed, refresh=refresh)

@@ -39,6 +39,11 @@ ANNOTATOR_COLUMNS = ["annotator", "votes", "edits", "a", "b", "tie", "both_bad",
 BOARD_COLUMNS = ["source", "battles", "wins", "losses", "ties", "win_rate", "rating", "ci_low", "ci_high"]
 
 
+def empty_statistics() -> list[Any]:
+    """What the statistics show for a pool just filled in by another tab, until they are refreshed."""
+    return [pd.DataFrame(columns=ANNOTATOR_COLUMNS), "", pd.DataFrame(columns=BOARD_COLUMNS)]
+
+
 def statistics(ctx: AppContext, pool_v: str) -> tuple[pd.DataFrame, str, pd.DataFrame]:
     """(annotators, agreement line, win rates) of a pool; the tables keep their columns when the pool is empty."""
     p = pool_name(pool_v)
@@ -60,6 +65,7 @@ class Extras:
     pool_go: gr.Button
     pool_stop: gr.Button
     pool_msg: gr.Markdown
+    stats: list[Any]  # annotators table, agreement line, win-rate table: emptied when another pool is filled in
 
 
 def build(ctx: AppContext, *, served: gr.State, last_voted: gr.State, prompt: gr.Textbox, annotator: gr.Textbox,
@@ -182,7 +188,7 @@ def build(ctx: AppContext, *, served: gr.State, last_voted: gr.State, prompt: gr
     hub_btn.click(on_push, [pool, ties, both_bad, hub_repo, hub_token], [export_msg, hub_token],
                   api_visibility="private")
     return Extras(edit_box=edit_box, edit_prompt=edit_prompt, pool_n=pool_n, pool_go=pool_go, pool_stop=pool_stop,
-                  pool_msg=pool_msg)
+                  pool_msg=pool_msg, stats=[ann_df, agree_md, board_df])
 
 
 def wire_pool(arena: Arena, extras: Extras, targets: ArenaTargets) -> None:

@@ -6,11 +6,14 @@ Bradley-Terry objective beside it and the followed run's data lines (train / eva
 Inspect (ui/tabs/reward_inspect.py); and DPO, the alternative that learns from the same pairs without a reward
 model (ui/tabs/reward_dpo.py).
 
-Handlers take plain values and call services (jobs, stages/reward, stages/data); training runs in a subprocess.
+Layout only: `build` returns the components as one `RewardTab`; the handlers are the module's functions (plain
+values in, services called: jobs, stages/reward, stages/data; `{component: value}` out). Training runs in a
+subprocess.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
@@ -19,14 +22,14 @@ import pandas as pd
 from playground.core.auth import Role
 from playground.core.paths import PRESETS_DIR
 from playground.core.runs import read_metrics, read_result, read_status
-from playground.stages.data import preference_data_check
+from playground.stages.data import VOTES_AND_BUILTIN, preference_data_check
 from playground.stages.reward.config import RewardRun
 from playground.ui.context import AppContext
-from playground.ui.guard import needs
+from playground.ui.guard import bind, needs
 from playground.ui.tabs import reward_dpo, reward_inspect, reward_kto
-from playground.ui.widgets.forms import default_preset, list_presets, load_preset
+from playground.ui.widgets.forms import ConfigForm, default_preset, list_presets, load_preset
 from playground.ui.widgets.live import PlotSpec
-from playground.ui.widgets.run_panel import PanelSpec, run_choices, run_panel, wire_presets
+from playground.ui.widgets.run_panel import PanelSpec, RunPanel, run_choices, run_panel, wire_presets
 
 OBJECTIVE = r"""**Objective: Bradley–Terry pairwise loss**
 
@@ -60,7 +63,8 @@ FIELDS = [n for _, names in GROUPS for n in names]
 
 
 def dataset_choices(ctx: AppContext) -> list[str]:
-    return ["builtin:prefs", "workspace", *ctx.ws.pools()]
+    """builtin:prefs, 'workspace' (my votes, every pool), my votes + the built-in pairs, one pool."""
+    return ["builtin:prefs", "workspace", VOTES_AND_BUILTIN, *ctx.ws.pools()]
 
 
 def runs_table(ctx: AppContext) -> pd.DataFrame:
@@ -86,67 +90,98 @@ def run_notes(ctx: AppContext, run_id: str) -> str:
     return "\n\n".join(str(n) for n in notes)
 
 
+def notes_key(_run_dir: Any, status: dict[str, Any], _rows: list[dict[str, Any]]) -> str:
+    """Moves when the run's data lines do (written once the data is read), not on every metrics row: each move
+    is a Gradio event, which costs the page CPU."""
+    return repr(status.get("notes"))
+
+
 def _accelerate_choices() -> list[str]:
     return ["", *[str(p.relative_to(PRESETS_DIR.parent)) for p in sorted((PRESETS_DIR / "accelerate").glob("*.yaml"))]]
 
 
-def build(ctx: AppContext) -> None:
+@dataclass
+class RewardTab:
+    """The Reward tab's components (build lays them out; the handlers below read and fill them)."""
+
+    form: ConfigForm
+    panel: RunPanel
+    data_md: gr.Markdown  # train / eval pairs of the picked dataset, before a run starts
+    notes_md: gr.Markdown  # the followed run's data lines
+    shown_notes: gr.State  # what notes_md shows (a re-read that changes nothing sends nothing)
+    table: gr.Dataframe  # all reward runs
+    inspect: reward_inspect.InspectView
+    dpo: reward_dpo.DPOSection
+
+    def field(self, name: str) -> Any:
+        return self.form.components[FIELDS.index(name)]
+
+
+# -- handlers ----------------------------------------------------------------------------------------------------
+@needs(Role.VIEWER)
+def on_refresh(ctx: AppContext, t: RewardTab) -> dict[Any, Any]:
+    return {t.panel.follow: gr.update(choices=run_choices(ctx, "reward")), t.table: runs_table(ctx),
+            t.inspect.run: gr.update(choices=run_choices(ctx, "reward", finished_only=True)),
+            t.field("dataset"): gr.update(choices=dataset_choices(ctx)),
+            t.inspect.source: gr.update(choices=reward_inspect.pair_sources(ctx))}
+
+
+@needs(Role.VIEWER)
+def on_notes(ctx: AppContext, t: RewardTab, run_id: str, shown: str) -> dict[Any, Any]:
+    now = run_notes(ctx, run_id)
+    return {} if now == shown else {t.notes_md: now, t.shown_notes: now}
+
+
+# -- layout ------------------------------------------------------------------------------------------------------
+def _config(ctx: AppContext) -> tuple[ConfigForm, dict[str, Any], dict[str, Any] | None]:
+    """(the form, the choices the DPO form shares, the preset's values). lr_scheduler_type and device take their
+    choices from the dataclass metadata."""
     first = default_preset("reward", ctx.default_model)
-    gr.Markdown("Train a reward model on the preference votes, then **inspect it before PPO uses it**: "
-                "agreement with each annotator, and whether it simply rewards longer answers.")
     with gr.Row():
         preset = gr.Dropdown(list_presets("reward"), value=first, label="Preset",
                              info="Fills the form; tiny-cpu trains a random tiny model in seconds.", scale=3)
         preset_name = gr.Textbox(label="Save form as preset", placeholder="my-rm", scale=2)
         save_btn = gr.Button("💾 Save preset", scale=1)
-    choices = {
-        "model": ["bundled", "tiny"],
-        "dataset": dataset_choices(ctx),
-        "lr_scheduler_type": ["linear", "cosine", "constant", "constant_with_warmup"],
-        "device": ["auto", "cpu", "cuda"],
-        "accelerate_config": _accelerate_choices(),
-    }
+    choices = {"model": ["bundled", "tiny"], "dataset": dataset_choices(ctx), "accelerate_config": _accelerate_choices()}
     initial = load_preset("reward", first) if first else None
     with gr.Accordion("Configuration", open=True):
         form = reward_dpo.grouped_form(RewardRun, GROUPS, choices, initial)
+    wire_presets("reward", form, preset, preset_name, save_btn)
+    return form, choices, initial
+
+
+def build(ctx: AppContext) -> RewardTab:
+    gr.Markdown("Train a reward model on the preference votes, then **inspect it before PPO uses it**: "
+                "agreement with each annotator, and whether it simply rewards longer answers.")
+    form, choices, initial = _config(ctx)
     data_md = gr.Markdown(preference_data_check(initial["dataset"], initial["eval_fraction"], initial["seed"])
                           if initial else "", elem_id="reward-data-check")
     panel = run_panel(ctx, "reward", form, PanelSpec("▶ Train reward model", PLOTS, OBJECTIVE,
                                                        follow_info="Pick any reward run to watch or control."))
     notes_md = gr.Markdown("", elem_id="reward-run-notes")
-    wire_presets("reward", form, preset, preset_name, save_btn)
-    dataset_dd = form.components[FIELDS.index("dataset")]
-    ctx.register_picker(dataset_dd, lambda: dataset_choices(ctx))
     with gr.Accordion("All reward runs", open=False):
         table = gr.Dataframe(runs_table(ctx), interactive=False)
     with gr.Accordion("Inspect a reward model", open=True):
         inspect = reward_inspect.build(ctx)
     with gr.Accordion("DPO: learn from the same pairs without a reward model", open=False):
-        reward_dpo.build(ctx, choices)
+        dpo = reward_dpo.build(ctx, choices)
     reward_kto.section(ctx, choices)  # KTO beside DPO: learn from rated answers (issue 24 item 5)
+    t = RewardTab(form=form, panel=panel, data_md=data_md, notes_md=notes_md, shown_notes=gr.State(""), table=table,
+                  inspect=inspect, dpo=dpo)
+    wire(ctx, t)
+    return t
 
-    @needs(Role.VIEWER)
-    def on_refresh() -> tuple[Any, ...]:
-        return (gr.update(choices=run_choices(ctx, "reward")), runs_table(ctx),
-                gr.update(choices=run_choices(ctx, "reward", finished_only=True)),
-                gr.update(choices=dataset_choices(ctx)), gr.update(choices=reward_inspect.pair_sources(ctx)))
 
-    @needs(Role.VIEWER)
-    def on_data(dataset: str, eval_fraction: float, seed: float) -> str:
-        return preference_data_check(dataset or "", float(eval_fraction or 0), int(seed or 0))
-
-    @needs(Role.VIEWER)
-    def on_notes(run_id: str, shown: str) -> tuple[Any, Any]:
-        now = run_notes(ctx, run_id)
-        return (gr.skip(), gr.skip()) if now == shown else (now, now)
-
-    refresh_outputs = [panel.follow, table, inspect.run, dataset_dd, inspect.source]
-    for btn in (panel.refresh, inspect.refresh):
+def wire(ctx: AppContext, t: RewardTab) -> None:
+    ctx.register_picker(t.field("dataset"), lambda: dataset_choices(ctx))
+    refresh_outputs = [t.panel.follow, t.table, t.inspect.run, t.field("dataset"), t.inspect.source]
+    for btn in (t.panel.refresh, t.inspect.refresh):
         if btn is not None:
-            btn.click(on_refresh, None, refresh_outputs)
-    data_in = [form.components[FIELDS.index(n)] for n in ("dataset", "eval_fraction", "seed")]
-    dataset_dd.change(on_data, data_in, [data_md], api_name="reward_data_check", show_progress="hidden")
+            btn.click(bind(on_refresh, ctx, t), None, refresh_outputs)
+    data_in = [t.field(n) for n in ("dataset", "eval_fraction", "seed")]
+    t.field("dataset").change(reward_dpo.on_data, data_in, [t.data_md], api_name="reward_data_check",
+                              show_progress="hidden")
     for comp in data_in[1:]:
-        comp.change(on_data, data_in, [data_md], api_visibility="private", show_progress="hidden")
-    shown_notes = gr.State("")
-    panel.view.on_run_change(on_notes, [panel.view.run_id, shown_notes], [notes_md, shown_notes])
+        comp.change(reward_dpo.on_data, data_in, [t.data_md], api_visibility="private", show_progress="hidden")
+    t.panel.view.on_run_change(bind(on_notes, ctx, t), [t.panel.view.run_id, t.shown_notes],
+                               [t.notes_md, t.shown_notes], key=notes_key)

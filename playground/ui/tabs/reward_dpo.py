@@ -1,10 +1,12 @@
 """The Reward tab's DPO section: learn from the same pairs without a reward model (stages/dpo, a job).
 
-Layout and wiring only: the trainer is stages/dpo/train.py, its services stages/dpo/service.py.
+Layout only (`build` returns a `DPOSection`; `on_data` is the one handler of its own): the trainer is
+stages/dpo/train.py, its services stages/dpo/service.py.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
@@ -17,7 +19,7 @@ from playground.ui.guard import needs
 from playground.ui.widgets import forms
 from playground.ui.widgets.forms import ConfigForm, default_preset, list_presets, load_preset
 from playground.ui.widgets.live import PlotSpec
-from playground.ui.widgets.run_panel import PanelSpec, run_panel, wire_presets
+from playground.ui.widgets.run_panel import PanelSpec, RunPanel, run_panel, wire_presets
 
 OBJECTIVE = r"""**Objective: DPO (no reward model)**
 
@@ -59,22 +61,37 @@ def sft_runs(ctx: AppContext) -> list[str]:
     return ["", *[r["id"] for r in ctx.runs("sft", True)]]
 
 
-def build(ctx: AppContext, choices: dict[str, list[str]]) -> None:
+@dataclass
+class DPOSection:
+    """The DPO section's components (build lays them out; on_data fills the data check)."""
+
+    form: ConfigForm
+    panel: RunPanel
+    data_md: gr.Markdown  # the train / eval pair counts of the picked dataset
+
+    def field(self, name: str) -> Any:
+        return self.form.components[FIELDS.index(name)]
+
+
+@needs(Role.VIEWER)
+def on_data(dataset: str, eval_fraction: float, seed: float) -> str:
+    """The data check under the form: train / eval pairs of the picked dataset, and the too-few warning."""
+    return preference_data_check(dataset or "", float(eval_fraction or 0), int(seed or 0))
+
+
+def build(ctx: AppContext, choices: dict[str, list[str]]) -> DPOSection:
     first = default_preset("dpo", ctx.default_model)
     with gr.Row():
         preset = gr.Dropdown(list_presets("dpo"), value=first, label="DPO preset", scale=3)
     form = grouped_form(DPORun, GROUPS, {**choices, "sft_run": sft_runs(ctx)},
                         load_preset("dpo", first) if first else None)
-    ctx.register_picker(form.components[FIELDS.index("sft_run")], lambda: sft_runs(ctx))
     data_md = gr.Markdown("")
-    run_panel(ctx, "dpo", form, PanelSpec("▶ Train with DPO", PLOTS, OBJECTIVE, follow_label="Follow DPO run",
-                                         resume=False, refresh=False))
+    panel = run_panel(ctx, "dpo", form, PanelSpec("▶ Train with DPO", PLOTS, OBJECTIVE, follow_label="Follow DPO run",
+                                                  resume=False, refresh=False))
     wire_presets("dpo", form, preset)
-
-    @needs(Role.VIEWER)
-    def on_data(dataset: str, eval_fraction: float, seed: float) -> str:
-        return preference_data_check(dataset or "", float(eval_fraction or 0), int(seed or 0))
-
-    data_in = [form.components[FIELDS.index(n)] for n in ("dataset", "eval_fraction", "seed")]
+    d = DPOSection(form=form, panel=panel, data_md=data_md)
+    ctx.register_picker(d.field("sft_run"), lambda: sft_runs(ctx))
+    data_in = [d.field(n) for n in ("dataset", "eval_fraction", "seed")]
     for comp in data_in:
-        comp.change(on_data, data_in, [data_md], api_visibility="private", show_progress="hidden")
+        comp.change(on_data, data_in, [d.data_md], api_visibility="private", show_progress="hidden")
+    return d

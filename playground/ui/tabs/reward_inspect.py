@@ -2,7 +2,8 @@
 (agreement per annotator, the length-bias check, the most-wrong pairs), and evaluate it on an uploaded
 preference file (the same report as `python -m playground eval-rm`).
 
-Layout and wiring only: scoring, the checks and the file report are stages/reward/{service,evaluate}.py.
+Layout only: `build` returns the components as one `InspectView`; the handlers are the module's functions (they
+return `{component: value}`); scoring, the checks and the file report are stages/reward/{service,evaluate}.py.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from playground.core.auth import Role
 from playground.core.chat import prompt_text, response_text
 from playground.core.errors import UserError
 from playground.ui.context import AppContext
-from playground.ui.guard import needs
+from playground.ui.guard import bind, needs
 from playground.ui.widgets.run_panel import run_choices
 
 BUILTIN_SOURCE = "builtin:prefs (synthetic)"
@@ -26,9 +27,23 @@ ALL_POOLS = "workspace (all pools)"
 
 @dataclass
 class InspectView:
-    run: gr.Dropdown
-    source: gr.Dropdown
+    """The Inspect section's components (build lays them out; the handlers below read and fill them)."""
+
+    run: gr.Dropdown  # the finished reward run every check uses
+    source: gr.Dropdown  # which votes to compare with
     refresh: gr.Button
+    sc_prompt: gr.Textbox
+    sc_response: gr.Textbox
+    sc_out: gr.Number
+    sc_btn: gr.Button
+    top_k: gr.Slider
+    check_btn: gr.Button
+    bias_md: gr.Markdown
+    agree_df: gr.Dataframe
+    wrong_df: gr.Dataframe
+    eval_file: gr.File
+    eval_btn: gr.Button
+    eval_md: gr.Markdown
 
 
 def pair_sources(ctx: AppContext) -> list[str]:
@@ -94,76 +109,87 @@ def pairs_for(ctx: AppContext, src: str) -> list[dict[str, Any]]:
     return rm.pairs_from_workspace(ctx.ws, pool)
 
 
+# -- handlers --------------------------------------------------------------------------------------------------
+@needs(Role.VIEWER)
+def on_score(ctx: AppContext, run_id: str, prompt: str, response: str) -> Any:
+    from playground.stages.reward import scorer
+
+    if not prompt.strip() or not response.strip():
+        gr.Warning("Type a prompt and a response.")
+        return gr.skip()
+    try:
+        model, tok = load_rm(ctx, run_id)
+    except UserError as e:
+        gr.Warning(str(e))
+        return gr.skip()
+    return round(scorer.score_text(model, tok, prompt, response), 4)  # batched with other requests
+
+
+@needs(Role.VIEWER)
+def on_check(ctx: AppContext, v: InspectView, run_id: str, src: str, k: float) -> dict[Any, Any]:
+    from playground.stages.reward import service as rm
+
+    try:
+        model, tok = load_rm(ctx, run_id)
+        report = rm.inspect_pairs(model, tok, pairs_for(ctx, src or ALL_POOLS), int(k))
+    except UserError as e:
+        gr.Warning(str(e))
+        return {v.bias_md: f"⚠️ {e}", v.agree_df: agreement_frame([]), v.wrong_df: wrong_frame([])}
+    return {v.bias_md: bias_markdown(report["length_bias"]), v.agree_df: agreement_frame(report["agreement"]),
+            v.wrong_df: wrong_frame(report["most_wrong"])}
+
+
+def on_eval_file(ctx: AppContext, run_id: str, path: str | None) -> str:  # admin: reads an upload, scores every pair
+    from playground.stages.reward.evaluate import evaluate_file, report_markdown
+
+    if not path:
+        return "⚠️ Upload a preference file first."
+    try:
+        return report_markdown(evaluate_file(run_id, path, model_tok=load_rm(ctx, run_id)))
+    except UserError as e:
+        return f"⚠️ {e}"
+
+
+# -- layout ------------------------------------------------------------------------------------------------------
 def build(ctx: AppContext) -> InspectView:
+    c: dict[str, Any] = {}
     gr.Markdown("Use it in PPO as `reward: rm:<run id>`; the arena shows its verdict after each vote.")
     with gr.Row():
-        run = gr.Dropdown(run_choices(ctx, "reward", finished_only=True), label="Finished reward run", scale=4,
-                          allow_custom_value=True, info="Runs that finished appear here by themselves.")
-        ctx.register_picker(run, lambda: run_choices(ctx, "reward", finished_only=True))
-        refresh = gr.Button("🔄", scale=0, min_width=60)
+        c["run"] = gr.Dropdown(run_choices(ctx, "reward", finished_only=True), label="Finished reward run", scale=4,
+                               allow_custom_value=True, info="Runs that finished appear here by themselves.")
+        c["refresh"] = gr.Button("🔄", scale=0, min_width=60)
     with gr.Row():
-        sc_prompt = gr.Textbox(label="Prompt", value="Tell me about bees.", lines=2, scale=2)
-        sc_response = gr.Textbox(label="Response", lines=2, scale=3,
-                                 value="Happy to help! Bees are insects that make honey and pollinate flowers.")
-        sc_out = gr.Number(label="Reward", interactive=False, scale=1)
-    sc_btn = gr.Button("Score this response")
+        c["sc_prompt"] = gr.Textbox(label="Prompt", value="Tell me about bees.", lines=2, scale=2)
+        c["sc_response"] = gr.Textbox(label="Response", lines=2, scale=3,
+                                      value="Happy to help! Bees are insects that make honey and pollinate flowers.")
+        c["sc_out"] = gr.Number(label="Reward", interactive=False, scale=1)
+    c["sc_btn"] = gr.Button("Score this response")
     with gr.Row():
-        source = gr.Dropdown(pair_sources(ctx), value=ALL_POOLS, label="Compare with the votes in", scale=3)
-        top_k = gr.Slider(1, 50, value=10, step=1, label="Most-wrong pairs to show", scale=2)
-        check_btn = gr.Button("Check against the votes", variant="secondary", scale=1)
-    bias_md = gr.Markdown("")
+        c["source"] = gr.Dropdown(pair_sources(ctx), value=ALL_POOLS, label="Compare with the votes in", scale=3)
+        c["top_k"] = gr.Slider(1, 50, value=10, step=1, label="Most-wrong pairs to show", scale=2)
+        c["check_btn"] = gr.Button("Check against the votes", variant="secondary", scale=1)
+    c["bias_md"] = gr.Markdown("")
     with gr.Row():
-        agree_df = gr.Dataframe(agreement_frame([]), label="Agreement with the human votes", interactive=False,
-                                scale=2)
-        wrong_df = gr.Dataframe(wrong_frame([]), label="Pairs it gets most wrong (most confident first)",
-                                interactive=False, scale=5, wrap=True)
+        c["agree_df"] = gr.Dataframe(agreement_frame([]), label="Agreement with the human votes", interactive=False,
+                                     scale=2)
+        c["wrong_df"] = gr.Dataframe(wrong_frame([]), label="Pairs it gets most wrong (most confident first)",
+                                     interactive=False, scale=5, wrap=True)
     with gr.Accordion("Evaluate on a held-out preference file", open=False):
         gr.Markdown("Any file the Preferences import reads (TRL prompt/chosen/rejected, HH transcripts; "
                     "JSONL / JSON / Parquet). Same report as `python -m playground eval-rm --run RUN --file FILE`.")
         with gr.Row():
-            eval_file = gr.File(label="Preference file", file_types=[".jsonl", ".json", ".parquet"], type="filepath",
-                                scale=3)
-            eval_btn = gr.Button("Evaluate", variant="secondary", scale=1)
-        eval_md = gr.Markdown("")
+            c["eval_file"] = gr.File(label="Preference file", file_types=[".jsonl", ".json", ".parquet"],
+                                     type="filepath", scale=3)
+            c["eval_btn"] = gr.Button("Evaluate", variant="secondary", scale=1)
+        c["eval_md"] = gr.Markdown("")
+    v = InspectView(**c)
+    wire(ctx, v)
+    return v
 
-    @needs(Role.VIEWER)
-    def on_score(run_id: str, prompt: str, response: str) -> Any:
-        from playground.stages.reward import scorer
 
-        if not prompt.strip() or not response.strip():
-            gr.Warning("Type a prompt and a response.")
-            return gr.skip()
-        try:
-            model, tok = load_rm(ctx, run_id)
-        except UserError as e:
-            gr.Warning(str(e))
-            return gr.skip()
-        return round(scorer.score_text(model, tok, prompt, response), 4)  # batched with other requests
-
-    @needs(Role.VIEWER)
-    def on_check(run_id: str, src: str, k: float) -> tuple[Any, ...]:
-        from playground.stages.reward import service as rm
-
-        try:
-            model, tok = load_rm(ctx, run_id)
-            report = rm.inspect_pairs(model, tok, pairs_for(ctx, src or ALL_POOLS), int(k))
-        except UserError as e:
-            gr.Warning(str(e))
-            return f"⚠️ {e}", agreement_frame([]), wrong_frame([])
-        return bias_markdown(report["length_bias"]), agreement_frame(report["agreement"]), wrong_frame(
-            report["most_wrong"])
-
-    def on_eval_file(run_id: str, path: str | None) -> str:  # admin: reads an uploaded file, scores every pair
-        from playground.stages.reward.evaluate import evaluate_file, report_markdown
-
-        if not path:
-            return "⚠️ Upload a preference file first."
-        try:
-            return report_markdown(evaluate_file(run_id, path, model_tok=load_rm(ctx, run_id)))
-        except UserError as e:
-            return f"⚠️ {e}"
-
-    sc_btn.click(on_score, [run, sc_prompt, sc_response], [sc_out], api_name="reward_score")
-    check_btn.click(on_check, [run, source, top_k], [bias_md, agree_df, wrong_df], api_name="reward_inspect")
-    eval_btn.click(on_eval_file, [run, eval_file], [eval_md], api_name="reward_eval_file")
-    return InspectView(run=run, source=source, refresh=refresh)
+def wire(ctx: AppContext, v: InspectView) -> None:
+    ctx.register_picker(v.run, lambda: run_choices(ctx, "reward", finished_only=True))
+    v.sc_btn.click(bind(on_score, ctx), [v.run, v.sc_prompt, v.sc_response], [v.sc_out], api_name="reward_score")
+    v.check_btn.click(bind(on_check, ctx, v), [v.run, v.source, v.top_k], [v.bias_md, v.agree_df, v.wrong_df],
+                      api_name="reward_inspect")
+    v.eval_btn.click(bind(on_eval_file, ctx), [v.run, v.eval_file], [v.eval_md], api_name="reward_eval_file")

@@ -22,7 +22,7 @@ import hashlib
 import html
 import json
 import re
-import threading
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,7 +36,8 @@ from playground.core.models import device_label
 from playground.core.runs import FINAL_STATES, read_metrics, read_status, tail_log
 from playground.ui.guard import needs
 from playground.ui.widgets.chart import line_chart
-from playground.ui.widgets.live_page import CSS, PAGE_JS
+from playground.ui.widgets.live_page import CSS, PAGE_JS, gradio_mismatch
+from playground.ui.widgets.pickers import PickerRevision, picker_updates
 from playground.ui.widgets.run_header import (  # noqa: F401 - re-exported: the header is part of the live view
     STATE_BADGE,
     format_log,
@@ -59,6 +60,23 @@ class PlotSpec:
     help: str = ""  # one sentence: what the metric means
 
 
+RunKey = Any  # (run_dir, status, metrics rows) -> str: changes when a per-run view has something new to show
+
+
+@dataclass
+class ViewSpec:
+    """What the page poll needs to render a stage's followed run: its charts, and the keys its per-run views wait
+    for (on_run_change). Only a change of those keys costs the page a Gradio event."""
+
+    plots: list[PlotSpec]
+    keys: list[RunKey] = field(default_factory=list)
+
+    def coarse(self, run_dir: Path, status: dict[str, Any], rows: list[dict[str, Any]]) -> str:
+        if not self.keys:
+            return coarse_key(status.get("state"), rows)
+        return "|".join(str(k(run_dir, status, rows)) for k in self.keys)
+
+
 @dataclass
 class LiveView:
     run_id: gr.State
@@ -73,10 +91,15 @@ class LiveView:
     on_load: Any = None
     load_outputs: list[Any] = field(default_factory=list)
     _notify: list[bool] = field(default_factory=lambda: [False])
+    spec: ViewSpec | None = None
 
-    def on_run_change(self, fn: Any, inputs: list[Any], outputs: list[Any]) -> None:
-        """Run `fn` when the followed run has a new metrics row or state (and when another run is followed)."""
+    def on_run_change(self, fn: Any, inputs: list[Any], outputs: list[Any], key: RunKey | None = None) -> None:
+        """Run `fn` when the followed run changes in what `key(run_dir, status, rows)` returns (default: a new
+        metrics row or state), and when another run is followed. Each run of `fn` is a Gradio event, which costs
+        the page more the bigger the page is: give a key that moves only when `fn` has something new to show."""
         self._notify[0] = True
+        if self.spec is not None:
+            self.spec.keys.append(key or (lambda _d, status, rows: coarse_key(status.get("state"), rows)))
         quiet = {"api_visibility": "private", "show_progress": "hidden"}
         self.fingerprint.change(fn, inputs, outputs, **quiet)
         self.run_id.change(fn, inputs, outputs, **quiet)
@@ -120,10 +143,11 @@ def coarse_key(state: str | None, rows: list[dict[str, Any]]) -> str:
     return f"{state}:{len(rows)}"
 
 
-def panel_inner(ctx: Any, stage: str, plots: list[PlotSpec], rid: str,
+def panel_inner(ctx: Any, stage: str, spec: ViewSpec, rid: str,
                 status: dict[str, Any] | None = None) -> tuple[str, dict[str, str], str]:
     """(inner HTML of the live panel, its data attributes, the CLI twin) for the followed run `rid` ('' = none);
     `status` is the run's status.json if already read."""
+    plots = spec.plots
     if not rid:
         charts = "".join(chart_html([], s) for s in plots)
         return (f'<div class="pg-status"><p>No run selected yet.</p></div>{progress_html(None, "idle")}'
@@ -140,12 +164,12 @@ def panel_inner(ctx: Any, stage: str, plots: list[PlotSpec], rid: str,
              f'<div class="pg-log-label">Last log lines (metrics formatted; warnings stay in log.txt)</div>'
              f'<pre class="pg-log">{log}</pre>')
     live = "0" if state in FINAL_STATES else "1"
-    return inner, {"run": rid, "fp": fp, "live": live, "coarse": coarse_key(state, rows)}, cmd
+    return inner, {"run": rid, "fp": fp, "live": live, "coarse": spec.coarse(run_dir, status, rows)}, cmd
 
 
-def panel_html(ctx: Any, stage: str, plots: list[PlotSpec], rid: str, poke_id: str) -> tuple[str, str]:
+def panel_html(ctx: Any, stage: str, spec: ViewSpec, rid: str, poke_id: str) -> tuple[str, str]:
     """(the whole live panel with its data attributes, the CLI twin)."""
-    inner, attrs, cmd = panel_inner(ctx, stage, plots, rid)
+    inner, attrs, cmd = panel_inner(ctx, stage, spec, rid)
     data = " ".join(f'data-pg-{k}="{html.escape(v, quote=True)}"' for k, v in attrs.items())
     poke = f' data-pg-poke="{poke_id}"' if poke_id else ""
     return f'<div class="pg-live" data-pg-stage="{stage}"{poke} {data}>{inner}</div>', cmd
@@ -159,10 +183,11 @@ def live_view(ctx: Any, stage: str, plots: list[PlotSpec], objective_md: str, ru
     run_id_state = gr.State(run_id)
     poke_id = f"pg-poke-{stage}-{next(_COUNTER)}"
     notify = [False]
-    ctx.live_views[stage] = plots  # the page poll renders a followed run of this stage with these charts
+    spec = ViewSpec(plots)
+    ctx.live_views[stage] = spec  # the page poll renders a followed run of this stage with these charts
     with gr.Row(equal_height=False):
         with gr.Column(scale=3, min_width=420):
-            body = gr.HTML(panel_html(ctx, stage, plots, run_id, "")[0], elem_classes=["pg-live-box"],
+            body = gr.HTML(panel_html(ctx, stage, spec, run_id, "")[0], elem_classes=["pg-live-box"],
                            js_on_load=None)
             helps = " · ".join(f"**{s.title}**: {s.help}" for s in plots if s.help)
             if helps:
@@ -180,14 +205,14 @@ def live_view(ctx: Any, stage: str, plots: list[PlotSpec], objective_md: str, ru
         """Draw the followed run now (a run picked, started or resumed): the page script takes over from here."""
         if rid and not _known(ctx, rid):
             return [gr.skip()] * 2
-        return list(panel_html(ctx, stage, plots, rid, poke_id if notify[0] else ""))
+        return list(panel_html(ctx, stage, spec, rid, poke_id if notify[0] else ""))
 
     @needs(Role.VIEWER)
     def coarse(rid: str) -> Any:
         if not rid or not _known(ctx, rid):
             return gr.skip()
         run_dir = ctx.jobs.run_dir(rid)
-        return f"{rid}:{coarse_key(read_status(run_dir).get('state'), read_metrics(run_dir))}"
+        return f"{rid}:{spec.coarse(run_dir, read_status(run_dir), read_metrics(run_dir))}"
 
     def on_load(rid: str) -> list[Any]:
         """The panel as of now (its build-time HTML may be hours old) and a fresh fingerprint, so per-run views
@@ -199,7 +224,7 @@ def live_view(ctx: Any, stage: str, plots: list[PlotSpec], objective_md: str, ru
     poke.click(coarse, [run_id_state], [fingerprint], **quiet)
     view = LiveView(run_id=run_id_state, body=body, reshow=(show, [run_id_state], [body, command]),
                     fingerprint=fingerprint, poke=poke, outputs=[body, command], on_load=on_load,
-                    load_outputs=[body, command, fingerprint], _notify=notify)
+                    load_outputs=[body, command, fingerprint], _notify=notify, spec=spec)
     return view
 
 
@@ -208,78 +233,16 @@ def _known(ctx: Any, rid: str) -> bool:
     return bool(_RUN_ID.match(rid or "")) and ctx.ws.get_run(rid) is not None
 
 
-class FollowNew:
-    """A picker's choices function whose picker also selects a choice that was not listed before (a run that just
-    finished, a dataset just made): `ctx.register_picker(dropdown, FollowNew(lambda: ...))`."""
-
-    def __init__(self, choices_fn: Any) -> None:
-        self.choices_fn = choices_fn
-
-    def __call__(self) -> Any:
-        return self.choices_fn()
-
-
-def _values(choices: list[Any]) -> list[Any]:
-    return [c[1] if isinstance(c, (tuple, list)) else c for c in choices]
-
-
-def picker_updates(pickers: list[tuple[Any, Any]], seen: dict[int, list[Any]] | None) -> tuple[list[Any], dict]:
-    """(one update per picker, what this page's pickers list now). A FollowNew picker selects the first choice
-    that this page did not list before; the first call of a page (`seen` empty) only records."""
-    seen = dict(seen or {})
-    first = not seen
-    out: list[Any] = []
-    for i, (c, (_, fn)) in enumerate(zip(picker_choices(pickers), pickers)):
-        if c is None:
-            out.append(gr.skip())
-            continue
-        new = [v for v in _values(c) if v not in seen.get(i, [])]
-        if isinstance(fn, FollowNew) and new and not first:
-            out.append(gr.update(choices=c, value=new[0]))
-        else:
-            out.append(gr.update(choices=c))
-        seen[i] = _values(c)
-    return out, seen
-
-
-def picker_choices(pickers: list[tuple[Any, Any]]) -> list[Any]:
-    """Each registered picker's current choices (None for one whose list failed: it must not stop the others)."""
-    out: list[Any] = []
-    for _, choices_fn in pickers:
-        try:
-            out.append(choices_fn())
-        except Exception:  # noqa: BLE001 - one broken list must not stop the others
-            out.append(None)
-    return out
-
-
-class PickerRevision:
-    """What the pickers show, as one short hash, recomputed only when the workspace's revision moved (a vote
-    moves it, but changes no picker: pages then get no event). Shared by every page of the app."""
-
-    def __init__(self, ctx: Any) -> None:
-        self.ctx = ctx
-        self._lock = threading.Lock()
-        self._raw: str | None = None
-        self._hash = ""
-
-    def __call__(self) -> str:
-        raw = self.ctx.ws.revision()
-        with self._lock:
-            if raw == self._raw:
-                return self._hash
-        digest = hashlib.blake2s(repr(picker_choices(self.ctx.pickers)).encode(), digest_size=8).hexdigest()
-        with self._lock:
-            self._raw, self._hash = raw, digest
-        return digest
-
-
 def wire_page(demo: gr.Blocks, ctx: Any) -> None:
     """The page script and its server side: `/page_poll` (see the module docstring) and the pickers' refresh.
 
     Call it once, at the end of build_app, inside the Blocks context (after every tab registered its pickers)."""
     pickers = list(ctx.pickers)
     picker_rev = PickerRevision(ctx)
+    mismatch = gradio_mismatch()  # the page script parses Gradio's reply: say so at start when Gradio is not its own
+    if mismatch:
+        print(f"warning: {mismatch}", file=sys.stderr, flush=True)
+        gr.Markdown(f"⚠️ {mismatch}", elem_id="pg-gradio-mismatch")
     gr.HTML(f"<style>{CSS}</style>", padding=False, container=False, js_on_load=PAGE_JS, elem_id="pg-live-css")
     poke = gr.Button("refresh pickers", elem_id="pg-pickers-poke", elem_classes=["pg-hidden"], visible="hidden")
 

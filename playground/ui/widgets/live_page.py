@@ -7,7 +7,31 @@ fingerprint of each live panel that is visible and live. It writes the returned 
 keeps the log pane scrolled to its end (unless the reader scrolled up), clicks a panel's hidden "poke" button
 when a per-run view listens and the run has a new update or state, and clicks the hidden pickers button when
 what the workspace's pickers would list changed. Nothing else: no Gradio event while nothing changed.
+
+The poll reads Gradio's `/call/` reply (a short event stream) with a regex written against GRADIO_VERSION. A
+Gradio upgrade that changes that reply must not freeze the live view silently: `gradio_mismatch()` (checked by
+build_app at start) names both versions when the installed Gradio differs, and after POLL_FAILURES polls in a row
+that fail the script says so in the browser console and in every live panel's header, with the reason.
 """
+
+from __future__ import annotations
+
+GRADIO_VERSION = "6.31.0"  # the Gradio whose /call/ reply and frame loops this module was written and tested against
+POLL_FAILURES = 3  # failed polls in a row before the page says that live updates stopped
+
+
+def gradio_mismatch(installed: str | None = None) -> str:
+    """A one-line warning when the installed Gradio is not the one the page script was written against ('' when
+    it is). Major.minor decide: a patch release keeps the reply format."""
+    if installed is None:
+        import gradio
+
+        installed = gradio.__version__
+    if installed.split(".")[:2] == GRADIO_VERSION.split(".")[:2]:
+        return ""
+    return (f"Gradio {installed} is installed, but the live view's page script (playground/ui/widgets/live_page.py) "
+            f"was written against Gradio {GRADIO_VERSION}: if live panels stop updating, their header says why; "
+            f"pin gradio=={GRADIO_VERSION} (requirements.txt) or update the script.")
 
 CSS = """
 .pg-objective .katex-display {overflow-x: auto; overflow-y: hidden; max-width: 100%; padding: 2px 0;}
@@ -21,6 +45,8 @@ CSS = """
   padding: 6px 8px; border: 1px solid var(--border-color-primary); border-radius: 6px;}
 .pg-advanced > button {font-weight: 600;}
 .pg-hidden {display: none !important;}
+.pg-poll-warn {margin: 0 0 6px 0; padding: 4px 8px; border-radius: 6px; font-size: 13px;
+  background: rgba(239, 68, 68, .12); border-left: 4px solid #ef4444;}
 """
 
 # Gradio 6.31 leaves frame loops running on every page, even a bare one with nothing pending: its status trackers
@@ -69,16 +95,37 @@ if (!window.__pgLive) {
   window.__pgLive = true;
   const base = () => ((window.gradio_config && window.gradio_config.root) ||
                       (location.origin + location.pathname)).replace(/\/+$/, "");
-  let rev = null, busy = false;
+  let rev = null, busy = false, failed = 0;
   async function poll(ask) {
     const url = base() + "/gradio_api/call/page_poll";
     const r = await fetch(url, {method: "POST", headers: {"Content-Type": "application/json"},
                                 body: JSON.stringify({data: [JSON.stringify(ask)]})});
-    if (!r.ok) return null;
+    if (!r.ok) throw new Error("the poll was refused: HTTP " + r.status);
     const id = (await r.json()).event_id;
     const text = await (await fetch(url + "/" + id)).text();
     const m = /event: complete\s*\ndata: (.*)/.exec(text);
-    return m ? JSON.parse(JSON.parse(m[1])[0]) : null;
+    if (!m) throw new Error("no 'event: complete' in the reply: " + JSON.stringify(text.slice(0, 120)));
+    return JSON.parse(JSON.parse(m[1])[0]);
+  }
+  // a poll that keeps failing is said, not swallowed: the console and each live panel's header name the reason
+  function pollFailed(e) {
+    failed++;
+    if (failed < __FAILURES__) return;
+    const have = (window.gradio_config && window.gradio_config.version) || "unknown";
+    const msg = `Live updates stopped: ${failed} polls in a row failed (${e && e.message || e}). ` +
+      `This page script was written for Gradio __GRADIO__; this server runs Gradio ${have}. ` +
+      "Reload the page; if it keeps failing, see the app's log.";
+    if (failed === __FAILURES__) console.error("[playground] " + msg);
+    for (const p of document.querySelectorAll(".pg-live")) {
+      let w = p.querySelector(".pg-poll-warn");
+      if (!w) { w = document.createElement("div"); w.className = "pg-poll-warn"; p.prepend(w); }
+      w.textContent = "⚠️ " + msg;
+    }
+  }
+  function pollWorked() {
+    if (failed >= __FAILURES__) console.info("[playground] live updates work again");
+    failed = 0;
+    document.querySelectorAll(".pg-poll-warn").forEach(w => w.remove());
   }
   // replace only the parts that changed (a chart redraws when a metric arrived, the header every few seconds)
   function patch(el, html) {
@@ -100,8 +147,9 @@ if (!window.__pgLive) {
         p => p.dataset.pgRun && p.dataset.pgLive === "1" && p.offsetParent !== null);
       const runs = {};
       for (const p of views) runs[p.dataset.pgRun] = {stage: p.dataset.pgStage, fp: p.dataset.pgFp};
-      const out = await poll({runs});
-      if (!out) return;
+      let out;
+      try { out = await poll({runs}); } catch (e) { pollFailed(e); return; }
+      pollWorked();
       if (rev !== null && out.rev !== rev) document.getElementById("pg-pickers-poke")?.click();
       rev = out.rev;
       const dev = document.getElementById("pg-device");  // the header's device line: GPU memory in use, live
@@ -119,7 +167,7 @@ if (!window.__pgLive) {
         if (p.dataset.pgPoke && before !== u.coarse) document.getElementById(p.dataset.pgPoke)?.click();
       }
     } catch (e) {
-      /* the server restarting or a network blip: the next tick tries again */
+      console.error("[playground] a live panel update failed:", e);  // the next tick tries again
     } finally {
       busy = false;
     }
@@ -133,7 +181,7 @@ if (!window.__pgLive) {
   document.addEventListener("visibilitychange", () => { if (!document.hidden) tick(); });
   document.addEventListener("click", (e) => { if (!e.target.closest?.(".pg-hidden")) setTimeout(tick, 300); }, true);
 }
-"""
+""".replace("__FAILURES__", str(POLL_FAILURES)).replace("__GRADIO__", GRADIO_VERSION)
 
 
 class HeadFirst:
