@@ -41,3 +41,72 @@ def test_bad_form_value_is_a_message_not_a_traceback(app_server) -> None:  # noq
     out = client.predict(*values, api_name="/sft_start")
     assert "learning_rate must be > 0" in str(out)
     assert len(app_server["ctx"].ws.runs("sft")) == before
+
+
+def _tab(home, build):  # noqa: ANN001, ANN202
+    """(ctx, the tab's components) of one tab built alone in a fresh workspace; its handlers are called directly."""
+    import gradio as gr
+
+    from playground.ui.app import make_context
+
+    ctx = make_context(default_model="tiny")
+    with gr.Blocks():
+        tab = build(ctx)
+    return ctx, tab
+
+
+def test_sft_tab_handlers_name_the_components_they_fill(home) -> None:  # noqa: ANN001
+    from playground.core.config import save_config, to_dict
+    from playground.core.paths import runs_dir
+    from playground.core.runs import write_status
+    from playground.stages.registry import load_config
+    from playground.ui.tabs import sft
+
+    ctx, t = _tab(home, sft.build)
+    try:
+        assert t.field("lr_scheduler_type").choices == [(c, c) for c in ("linear", "cosine", "constant",
+                                                                         "constant_with_warmup")]
+        run_dir = runs_dir() / "sft-a"
+        cfg = load_config("sft", "presets/sft/tiny-cpu.yaml")
+        save_config(cfg, run_dir / "config.yaml")
+        (run_dir / "metrics.jsonl").write_text('{"step": 1, "time": 1.0, "loss": 2.5}\n')
+        write_status(run_dir, state="succeeded")
+        ctx.ws.register_run("sft-a", "sft", run_dir, to_dict(cfg))
+        ctx.ws.add_rows("fresh", [{"messages": [{"role": "user", "content": "Hi"},
+                                                {"role": "assistant", "content": "Hello."}]}], create=True)
+        out = sft.on_refresh(ctx, t)
+        assert set(out) == {t.panel.follow, t.table, t.cmp_a, t.cmp_b, t.try_run, t.field("dataset")}
+        assert ("sft-a · succeeded", "sft-a") in out[t.try_run]["choices"]
+        assert "fresh" in out[t.field("dataset")]["choices"] and list(out[t.table]["run"]) == ["sft-a"]
+        assert "sft-a" in sft.on_compare(ctx, "sft-a", None, "loss")
+        try:
+            sft.on_try(ctx, t, "", "Hello")
+        except Exception as e:  # noqa: BLE001 - gr.Error: one toast naming what to do
+            assert "pick a finished SFT run" in str(e)
+        else:
+            raise AssertionError("trying with no run picked must be refused")
+    finally:
+        ctx.jobs.close()
+
+
+def test_reward_tab_handlers_name_the_components_they_fill(home) -> None:  # noqa: ANN001
+    from playground.core.runs import write_status
+    from playground.stages.data import VOTES_AND_BUILTIN
+    from playground.ui.tabs import reward, reward_dpo
+
+    ctx, t = _tab(home, reward.build)
+    try:
+        assert VOTES_AND_BUILTIN in [v for _, v in t.field("dataset").choices]
+        assert [v for _, v in t.field("device").choices] == ["auto", "cpu", "cuda"]  # from the field's metadata
+        out = reward.on_refresh(ctx, t)
+        assert set(out) == {t.panel.follow, t.table, t.inspect.run, t.field("dataset"), t.inspect.source}
+        run_dir = ctx.jobs.run_dir("reward-a")
+        run_dir.mkdir(parents=True)
+        write_status(run_dir, state="running", notes=["Data: 6 train / 2 eval pairs"])
+        ctx.ws.register_run("reward-a", "reward", run_dir, {})
+        assert reward.on_notes(ctx, t, "reward-a", "") == {t.notes_md: "Data: 6 train / 2 eval pairs",
+                                                            t.shown_notes: "Data: 6 train / 2 eval pairs"}
+        assert reward.on_notes(ctx, t, "reward-a", "Data: 6 train / 2 eval pairs") == {}  # nothing new: no update
+        assert "train /" in reward_dpo.on_data("builtin:prefs", 0.2, 0)
+    finally:
+        ctx.jobs.close()

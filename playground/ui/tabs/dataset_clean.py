@@ -1,12 +1,13 @@
 """Dataset tab, "Check & clean" and "Token preview": what is wrong with the rows, and what SFT will train on.
 
-Layout and wiring only: reports and row choices come from stages/dataset/clean, the preview from
-stages/dataset/preview; rows are dropped through service.delete_rows, so "Undo last delete" brings them back.
+Layout only (the handlers are the module's functions, returning `{component: value}`): reports and row choices
+come from stages/dataset/clean, the preview from stages/dataset/preview; rows are dropped through service.delete_rows, so "Undo last delete" brings them back.
 """
 
 from __future__ import annotations
 
 import html
+from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
@@ -16,84 +17,131 @@ from playground.core.auth import Role
 from playground.core.errors import UserError
 from playground.stages.dataset import clean, preview, service
 from playground.ui.context import AppContext
-from playground.ui.guard import needs
+from playground.ui.guard import bind, needs
 from playground.ui.tabs.dataset_common import DatasetView, dropped, redraw, warn
 
 
-def build_check(ctx: AppContext, view: DatasetView) -> None:
-    ws = ctx.ws
+@dataclass
+class CheckPart:
+    """The "Check & clean" tab's components."""
+
+    validate_btn: gr.Button
+    report: gr.Markdown
+    threshold: gr.Slider
+    dup_btn: gr.Button
+    dup_table: gr.Dataframe
+    drop_dups_btn: gr.Button
+    eval_frac: gr.Slider
+    split_seed: gr.Number
+    split_btn: gr.Button
+    min_tok: gr.Number
+    max_tok: gr.Number
+    filter_btn: gr.Button
+    msg: gr.Markdown
+
+
+@needs(Role.VIEWER)
+def on_validate(ctx: AppContext, name: str | None, model: str, length: float) -> str:
+    try:
+        return clean.validation_report(ctx.ws, name, model, int(length or 0))
+    except UserError as e:
+        return warn(e)
+
+
+@needs(Role.VIEWER)
+def on_dups(ctx: AppContext, c: CheckPart, name: str | None, thr: float) -> dict[Any, Any]:
+    try:
+        df, drop = clean.dup_frame(ctx.ws, name, float(thr))
+    except UserError as e:
+        return {c.msg: warn(e)}
+    return {c.dup_table: df, c.drop_dups_btn: gr.update(interactive=bool(drop), value=f"Drop {len(drop)} duplicate row(s)"),
+            c.msg: clean.dup_message(len(df), len(drop))}
+
+
+def _dropped(view: DatasetView, c: CheckPart, out: tuple[Any, ...]) -> dict[Any, Any]:
+    return dict(zip([view.table, view.summary, view.undo, c.msg], out, strict=True))
+
+
+def on_drop_dups(ctx: AppContext, view: DatasetView, c: CheckPart, name: str | None, thr: float,  # admin
+                 stack: list) -> dict[Any, Any]:
+    try:
+        _, drop = clean.dup_frame(ctx.ws, name, float(thr))
+        out = dropped(ctx.ws, name, drop, stack, "duplicates")
+    except UserError as e:
+        return {c.msg: warn(e)}
+    return {**_dropped(view, c, out), c.dup_table: pd.DataFrame(), c.drop_dups_btn: gr.update(interactive=False)}
+
+
+def on_split(ctx: AppContext, view: DatasetView, c: CheckPart, name: str | None, frac: float,  # admin
+             seed: float) -> dict[Any, Any]:
+    try:
+        n_train, n_eval = service.split_rows(ctx.ws, name, float(frac), int(seed or 0))
+    except UserError as e:
+        return {c.msg: warn(e)}
+    table, summary = redraw(ctx.ws, name)
+    return {view.table: table, view.summary: summary,
+            c.msg: f"Split with seed {int(seed or 0)}: {n_train} train / {n_eval} eval. SFT uses rows marked eval as "
+                   "its eval set."}
+
+
+def on_filter(ctx: AppContext, view: DatasetView, c: CheckPart, name: str | None, lo: float, hi: float,  # admin
+              model: str, stack: list) -> dict[Any, Any]:
+    try:
+        ids = clean.out_of_range(ctx.ws, name, model, int(lo or 0), int(hi or 0) or None)
+        return _dropped(view, c, dropped(ctx.ws, name, ids, stack, f"outside {int(lo or 0)}–{int(hi or 0)} tokens"))
+    except UserError as e:
+        return {c.msg: warn(e)}
+
+
+def build_check(ctx: AppContext, view: DatasetView) -> CheckPart:
+    k: dict[str, Any] = {}
     with gr.Tab("Check & clean"):
         with gr.Row():
-            validate_btn = gr.Button("🔎 Validate")
-        report = gr.Markdown()
+            k["validate_btn"] = gr.Button("🔎 Validate")
+        k["report"] = gr.Markdown()
         with gr.Accordion("Duplicates", open=True):
             with gr.Row():
-                threshold = gr.Slider(0.5, 1.0, value=0.8, step=0.05, label="Near-duplicate similarity",
-                                      info="Character 5-gram Jaccard; 1.0 finds only exact copies "
-                                           "(after case/punctuation folding).")
-                dup_btn = gr.Button("Find duplicates")
-            dup_table = gr.Dataframe(label="Duplicate groups", interactive=False, wrap=True, max_height=300)
-            drop_dups_btn = gr.Button("Drop duplicates (keep the first of each group)", interactive=False)
+                k["threshold"] = gr.Slider(0.5, 1.0, value=0.8, step=0.05, label="Near-duplicate similarity",
+                                           info="Character 5-gram Jaccard; 1.0 finds only exact copies "
+                                                "(after case/punctuation folding).")
+                k["dup_btn"] = gr.Button("Find duplicates")
+            k["dup_table"] = gr.Dataframe(label="Duplicate groups", interactive=False, wrap=True, max_height=300)
+            k["drop_dups_btn"] = gr.Button("Drop duplicates (keep the first of each group)", interactive=False)
         with gr.Accordion("Train / eval split", open=True):
             with gr.Row():
-                eval_frac = gr.Slider(0.0, 0.5, value=0.1, step=0.05, label="Eval fraction")
-                split_seed = gr.Number(0, precision=0, label="Seed")
-                split_btn = gr.Button("Apply split")
+                k["eval_frac"] = gr.Slider(0.0, 0.5, value=0.1, step=0.05, label="Eval fraction")
+                k["split_seed"] = gr.Number(0, precision=0, label="Seed")
+                k["split_btn"] = gr.Button("Apply split")
         with gr.Accordion("Length filter", open=True):
             with gr.Row():
-                min_tok = gr.Number(1, precision=0, label="Min tokens")
-                max_tok = gr.Number(256, precision=0, label="Max tokens")
-                filter_btn = gr.Button("Drop rows outside the range")
-        clean_msg = gr.Markdown()
+                k["min_tok"] = gr.Number(1, precision=0, label="Min tokens")
+                k["max_tok"] = gr.Number(256, precision=0, label="Max tokens")
+                k["filter_btn"] = gr.Button("Drop rows outside the range")
+        k["msg"] = gr.Markdown()
+    c = CheckPart(**k)
+    v = view
+    c.validate_btn.click(bind(on_validate, ctx), [v.dataset, v.model, v.max_len], [c.report], api_name="datasets_validate")
+    c.dup_btn.click(bind(on_dups, ctx, c), [v.dataset, c.threshold], [c.dup_table, c.drop_dups_btn, c.msg],
+                    api_name="datasets_dups")
+    c.drop_dups_btn.click(bind(on_drop_dups, ctx, v, c), [v.dataset, c.threshold, v.undo],
+                          [v.table, v.summary, v.undo, c.msg, c.dup_table, c.drop_dups_btn],
+                          api_name="datasets_drop_dups")
+    c.split_btn.click(bind(on_split, ctx, v, c), [v.dataset, c.eval_frac, c.split_seed], [v.table, v.summary, c.msg],
+                      api_name="datasets_split")
+    c.filter_btn.click(bind(on_filter, ctx, v, c), [v.dataset, c.min_tok, c.max_tok, v.model, v.undo],
+                       [v.table, v.summary, v.undo, c.msg], api_name="datasets_length_filter")
+    return c
 
-    @needs(Role.VIEWER)
-    def on_validate(name: str | None, model: str, length: float) -> str:
-        try:
-            return clean.validation_report(ws, name, model, int(length or 0))
-        except UserError as e:
-            return warn(e)
 
-    @needs(Role.VIEWER)
-    def on_dups(name: str | None, thr: float) -> tuple[Any, ...]:
-        try:
-            df, drop = clean.dup_frame(ws, name, float(thr))
-        except UserError as e:
-            return gr.skip(), gr.skip(), warn(e)
-        return (df, gr.update(interactive=bool(drop), value=f"Drop {len(drop)} duplicate row(s)"),
-                clean.dup_message(len(df), len(drop)))
-
-    def on_drop_dups(name: str | None, thr: float, stack: list) -> tuple[Any, ...]:
-        try:
-            _, drop = clean.dup_frame(ws, name, float(thr))
-            out = dropped(ws, name, drop, stack, "duplicates")
-        except UserError as e:
-            return (gr.skip(),) * 3 + (warn(e),) + (gr.skip(),) * 2
-        return (*out, pd.DataFrame(), gr.update(interactive=False))
-
-    def on_split(name: str | None, frac: float, seed: float) -> tuple[Any, ...]:
-        try:
-            n_train, n_eval = service.split_rows(ws, name, float(frac), int(seed or 0))
-        except UserError as e:
-            return gr.skip(), gr.skip(), warn(e)
-        return (*redraw(ws, name), f"Split with seed {int(seed or 0)}: {n_train} train / {n_eval} eval. SFT uses "
-                "rows marked eval as its eval set.")
-
-    def on_filter(name: str | None, lo: float, hi: float, model: str, stack: list) -> tuple[Any, ...]:
-        try:
-            ids = clean.out_of_range(ws, name, model, int(lo or 0), int(hi or 0) or None)
-            return dropped(ws, name, ids, stack, f"outside {int(lo or 0)}–{int(hi or 0)} tokens")
-        except UserError as e:
-            return (gr.skip(),) * 3 + (warn(e),)
-
-    validate_btn.click(on_validate, [view.dataset, view.model, view.max_len], [report], api_name="datasets_validate")
-    dup_btn.click(on_dups, [view.dataset, threshold], [dup_table, drop_dups_btn, clean_msg], api_name="datasets_dups")
-    drop_dups_btn.click(on_drop_dups, [view.dataset, threshold, view.undo],
-                        [view.table, view.summary, view.undo, clean_msg, dup_table, drop_dups_btn],
-                        api_name="datasets_drop_dups")
-    split_btn.click(on_split, [view.dataset, eval_frac, split_seed], [view.table, view.summary, clean_msg],
-                    api_name="datasets_split")
-    filter_btn.click(on_filter, [view.dataset, min_tok, max_tok, view.model, view.undo],
-                     [view.table, view.summary, view.undo, clean_msg], api_name="datasets_length_filter")
+@needs(Role.VIEWER)
+def on_preview(ctx: AppContext, rid: float | None, model: str, length: float, completion_only: bool) -> Any:
+    if rid is None:
+        gr.Warning("Pick a row: click it in the Rows table or type its id.")
+        return gr.skip()
+    try:
+        return preview.stored_row_html(ctx.ws, int(rid), model, int(length or 0), bool(completion_only))
+    except UserError as e:
+        return f"<p>{html.escape(warn(e))}</p>"
 
 
 def first_row_id(ws: Any, name: str | None) -> int | None:
@@ -120,16 +168,6 @@ def build_token_preview(ctx: AppContext, view: DatasetView) -> gr.Number:
                     "template; the **last** assistant reply is the completion (earlier turns are context); "
                     "only its tokens carry a loss.", elem_classes=["pg-help"])
 
-    @needs(Role.VIEWER)
-    def on_preview(rid: float | None, model: str, length: float, completion_only: bool) -> Any:
-        if rid is None:
-            gr.Warning("Pick a row: click it in the Rows table or type its id.")
-            return gr.skip()
-        try:
-            return preview.stored_row_html(ws, int(rid), model, int(length or 0), bool(completion_only))
-        except UserError as e:
-            return f"<p>{html.escape(warn(e))}</p>"
-
-    prev_btn.click(on_preview, [prev_id, view.model, view.max_len, only_completion], [prev_html],
+    prev_btn.click(bind(on_preview, ctx), [prev_id, view.model, view.max_len, only_completion], [prev_html],
                    api_name="datasets_preview")
     return prev_id

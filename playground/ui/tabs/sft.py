@@ -1,12 +1,15 @@
 """SFT tab: LoRA instruction tuning as a job, with live loss / eval loss / accuracy / throughput plots,
 stop / resume, run comparison, base-vs-adapter chat, perplexity, merge and push.
 
-Handlers take plain values and call services (jobs, stages/sft/service.py); the training itself is a subprocess.
+Layout only: `build` lays the tab out and returns its components as one `SFTTab`; the handlers are the module's
+functions, which take plain values and call services (jobs, stages/sft/service.py) and return
+`{component: value}`. The training itself is a subprocess.
 """
 
 from __future__ import annotations
 
 import importlib.util
+from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
@@ -19,11 +22,12 @@ from playground.core.runs import read_metrics
 from playground.stages.sft import service as sft_service
 from playground.stages.sft.config import SFTRun
 from playground.ui.context import AppContext
-from playground.ui.guard import needs, user_errors
+from playground.ui.guard import bind, needs, user_errors
 from playground.ui.widgets.chart import line_chart
-from playground.ui.widgets.forms import default_preset, grouped_form, list_presets, load_preset
-from playground.ui.widgets.live import FollowNew, PlotSpec
-from playground.ui.widgets.run_panel import PanelSpec, run_choices, run_panel, wire_presets
+from playground.ui.widgets.forms import ConfigForm, default_preset, grouped_form, list_presets, load_preset
+from playground.ui.widgets.live import PlotSpec
+from playground.ui.widgets.pickers import FollowNew
+from playground.ui.widgets.run_panel import PanelSpec, RunPanel, run_choices, run_panel, wire_presets
 
 OBJECTIVE = r"""**Objective: SFT token NLL**
 
@@ -96,7 +100,74 @@ def _picked(run_id: str | None) -> str:
     return run_id
 
 
-def build(ctx: AppContext) -> None:
+@dataclass
+class SFTTab:
+    """The SFT tab's components (build lays them out; the handlers below read and fill them)."""
+
+    form: ConfigForm
+    panel: RunPanel
+    table: gr.Dataframe  # all SFT runs
+    cmp_a: gr.Dropdown
+    cmp_b: gr.Dropdown
+    cmp_metric: gr.Dropdown
+    cmp_plot: gr.HTML
+    try_run: gr.Dropdown  # the finished run "Try the result", perplexity, merge and push act on
+    try_prompt: gr.Textbox
+    try_btn: gr.Button
+    base_out: gr.Textbox
+    tuned_out: gr.Textbox
+    ppl_btn: gr.Button
+    ppl_out: gr.Markdown
+    merge_btn: gr.Button
+    hub_repo: gr.Textbox
+    hub_token: gr.Textbox
+    push_what: gr.Radio
+    push_btn: gr.Button
+    export_out: gr.Markdown
+
+    def field(self, name: str) -> Any:
+        return self.form.components[FIELDS.index(name)]
+
+
+# -- handlers: plain values in, a stage service decides; a UserError becomes one toast ---------------------------
+@needs(Role.VIEWER)
+def on_refresh(ctx: AppContext, t: SFTTab) -> dict[Any, Any]:
+    choices = run_choices(ctx, "sft")
+    return {t.panel.follow: gr.update(choices=choices), t.table: runs_table(ctx), t.cmp_a: gr.update(choices=choices),
+            t.cmp_b: gr.update(choices=choices), t.try_run: gr.update(choices=run_choices(ctx, "sft", True)),
+            t.field("dataset"): gr.update(choices=dataset_choices(ctx))}
+
+
+@needs(Role.VIEWER)
+def on_compare(ctx: AppContext, a: str | None, b: str | None, metric: str) -> str:
+    return compare_html(ctx, a, b, metric)
+
+
+@needs(Role.ANNOTATOR)
+def on_try(ctx: AppContext, t: SFTTab, run_id: str, prompt: str) -> dict[Any, Any]:
+    with user_errors():
+        base, tuned = sft_service.compare_replies(_picked(run_id), prompt, ctx.cached)
+    return {t.base_out: base, t.tuned_out: tuned}
+
+
+def on_ppl(ctx: AppContext, run_id: str, progress: gr.Progress = gr.Progress()) -> str:  # admin
+    with user_errors():
+        return sft_service.perplexity_report(_picked(run_id), ctx.cached, lambda f, d: progress(f, desc=d))
+
+
+def on_merge(run_id: str) -> str:  # admin
+    with user_errors():
+        return f"Merged model saved to `{sft_service.merge_adapter(_picked(run_id))}`."
+
+
+def on_push(run_id: str, repo: str, token: str, what: str) -> str:  # admin
+    with user_errors():
+        return f"Pushed to {sft_service.push_run_folder(_picked(run_id), what, repo, token)}"
+
+
+# -- layout ------------------------------------------------------------------------------------------------------
+def _config(ctx: AppContext) -> ConfigForm:
+    """Preset row and the grouped form (choices of lr_scheduler_type / device come from the dataclass metadata)."""
     q_ok, q_why = qlora_available()
     first = default_preset("sft", ctx.default_model)
     with gr.Row():
@@ -107,88 +178,75 @@ def build(ctx: AppContext) -> None:
     choices = {
         "model": ["bundled", "tiny"],
         "dataset": dataset_choices(ctx),
-        "lr_scheduler_type": ["linear", "cosine", "constant", "constant_with_warmup"],
         "accelerate_config": ["", *[str(p.relative_to(PRESETS_DIR.parent))
                                    for p in sorted((PRESETS_DIR / "accelerate").glob("*.yaml"))]],
     }
-    initial = load_preset("sft", first) if first else None
     with gr.Accordion("Configuration", open=True):
-        form = grouped_form(SFTRun, GROUPS, choices, initial)  # the basic fields; the rest under "Advanced"
+        form = grouped_form(SFTRun, GROUPS, choices, load_preset("sft", first) if first else None)
         q_box = form.components[FIELDS.index("load_in_4bit")]
         q_box.interactive = q_ok
         q_box.info = q_why
-    panel = run_panel(ctx, "sft", form, PanelSpec("▶ Start training", PLOTS, OBJECTIVE,
-                                                    follow_info="Pick any SFT run to watch or control."))
     wire_presets("sft", form, preset, preset_name, save_btn)
-    follow, refresh_runs = panel.follow, panel.refresh
-    # a dataset made after the page opened (Dataset tab, CLI) is listed and picked: SFT trains on what you just made
-    ctx.register_picker(form.components[FIELDS.index("dataset")], FollowNew(lambda: dataset_choices(ctx)))
+    return form
 
+
+def _results(ctx: AppContext) -> dict[str, Any]:
+    """The accordions under the live panel: all runs, compare two, try the result, export."""
+    c: dict[str, Any] = {}
     with gr.Accordion("All SFT runs", open=False):
-        table = gr.Dataframe(runs_table(ctx), interactive=False)
+        c["table"] = gr.Dataframe(runs_table(ctx), interactive=False)
     with gr.Accordion("Compare two runs", open=False):
         with gr.Row():
-            cmp_a = gr.Dropdown(run_choices(ctx, "sft"), label="Run A")
-            cmp_b = gr.Dropdown(run_choices(ctx, "sft"), label="Run B")
-            cmp_metric = gr.Dropdown(["loss", "eval_loss", "mean_token_accuracy", "learning_rate"], value="loss",
-                                     label="Metric")
-        cmp_plot = gr.HTML(compare_html(ctx, None, None, "loss"), elem_classes=["pg-compare"], elem_id="sft-compare")
-        for box in (cmp_a, cmp_b):
-            ctx.register_picker(box, lambda: run_choices(ctx, "sft"))
+            c["cmp_a"] = gr.Dropdown(run_choices(ctx, "sft"), label="Run A")
+            c["cmp_b"] = gr.Dropdown(run_choices(ctx, "sft"), label="Run B")
+            c["cmp_metric"] = gr.Dropdown(["loss", "eval_loss", "mean_token_accuracy", "learning_rate"],
+                                          value="loss", label="Metric")
+        c["cmp_plot"] = gr.HTML(compare_html(ctx, None, None, "loss"), elem_classes=["pg-compare"],
+                                elem_id="sft-compare")
     with gr.Accordion("Try the result: base vs adapter", open=False):
         with gr.Row():
             done = run_choices(ctx, "sft", finished_only=True)
-            try_run = gr.Dropdown(done, value=done[0][1] if done else None, label="Finished run")
-            try_prompt = gr.Textbox(label="Prompt", value="Translate to French: Good night.", scale=3)
-        try_btn = gr.Button("Answer with both")
+            c["try_run"] = gr.Dropdown(done, value=done[0][1] if done else None, label="Finished run")
+            c["try_prompt"] = gr.Textbox(label="Prompt", value="Translate to French: Good night.", scale=3)
+        c["try_btn"] = gr.Button("Answer with both")
         with gr.Row():
-            base_out = gr.Textbox(label="Base model", lines=4)
-            tuned_out = gr.Textbox(label="With the SFT adapter", lines=4)
-        # a run that finishes while the page is open is picked: "Try the result" tries the run just trained
-        ctx.register_picker(try_run, FollowNew(lambda: run_choices(ctx, "sft", finished_only=True)))
-        ppl_btn = gr.Button("Perplexity on the run's eval split (before → after)")
-        ppl_out = gr.Markdown()
+            c["base_out"] = gr.Textbox(label="Base model", lines=4)
+            c["tuned_out"] = gr.Textbox(label="With the SFT adapter", lines=4)
+        c["ppl_btn"] = gr.Button("Perplexity on the run's eval split (before → after)")
+        c["ppl_out"] = gr.Markdown()
     with gr.Accordion("Export", open=False):
-        merge_btn = gr.Button("Merge adapter into base and save")
+        c["merge_btn"] = gr.Button("Merge adapter into base and save")
         with gr.Row():
-            hub_repo = gr.Textbox(label="Hub repo id", placeholder="you/my-sft-model")
-            hub_token = gr.Textbox(label="Hub token", type="password", info="Used once in memory; never saved.")
-            push_what = gr.Radio(["adapter", "merged"], value="adapter", label="Push")
-        push_btn = gr.Button("Push to the Hub")
-        export_out = gr.Markdown()
+            c["hub_repo"] = gr.Textbox(label="Hub repo id", placeholder="you/my-sft-model")
+            c["hub_token"] = gr.Textbox(label="Hub token", type="password", info="Used once in memory; never saved.")
+            c["push_what"] = gr.Radio(["adapter", "merged"], value="adapter", label="Push")
+        c["push_btn"] = gr.Button("Push to the Hub")
+        c["export_out"] = gr.Markdown()
+    return c
 
-    # -- handlers: plain values in, a stage service decides; a UserError becomes one toast ----------------------
-    @needs(Role.VIEWER)
-    def on_refresh() -> tuple[Any, ...]:
-        choices = run_choices(ctx, "sft")
-        return (gr.update(choices=choices), runs_table(ctx), gr.update(choices=choices), gr.update(choices=choices),
-                gr.update(choices=run_choices(ctx, "sft", True)), gr.update(choices=dataset_choices(ctx)))
 
-    @needs(Role.VIEWER)
-    def on_compare(a: str | None, b: str | None, metric: str) -> str:
-        return compare_html(ctx, a, b, metric)
+def build(ctx: AppContext) -> SFTTab:
+    form = _config(ctx)
+    panel = run_panel(ctx, "sft", form, PanelSpec("▶ Start training", PLOTS, OBJECTIVE,
+                                                    follow_info="Pick any SFT run to watch or control."))
+    t = SFTTab(form=form, panel=panel, **_results(ctx))
+    wire(ctx, t)
+    return t
 
-    @needs(Role.ANNOTATOR)
-    def on_try(run_id: str, prompt: str) -> tuple[str, str]:
-        with user_errors():
-            return sft_service.compare_replies(_picked(run_id), prompt, ctx.cached)
 
-    def on_ppl(run_id: str, progress: gr.Progress = gr.Progress()) -> str:
-        with user_errors():
-            return sft_service.perplexity_report(_picked(run_id), ctx.cached, lambda f, d: progress(f, desc=d))
-
-    def on_merge(run_id: str) -> str:
-        with user_errors():
-            return f"Merged model saved to `{sft_service.merge_adapter(_picked(run_id))}`."
-
-    def on_push(run_id: str, repo: str, token: str, what: str) -> str:
-        with user_errors():
-            return f"Pushed to {sft_service.push_run_folder(_picked(run_id), what, repo, token)}"
-
-    refresh_runs.click(on_refresh, None, [follow, table, cmp_a, cmp_b, try_run, form.components[1]])
-    for c in (cmp_a, cmp_b, cmp_metric):
-        c.change(on_compare, [cmp_a, cmp_b, cmp_metric], [cmp_plot], api_visibility="private")
-    try_btn.click(on_try, [try_run, try_prompt], [base_out, tuned_out])
-    ppl_btn.click(on_ppl, [try_run], [ppl_out])
-    merge_btn.click(on_merge, [try_run], [export_out])
-    push_btn.click(on_push, [try_run, hub_repo, hub_token, push_what], [export_out])
+def wire(ctx: AppContext, t: SFTTab) -> None:
+    # a dataset made after the page opened (Dataset tab, CLI) is listed and picked: SFT trains on what you just made
+    ctx.register_picker(t.field("dataset"), FollowNew(lambda: dataset_choices(ctx)))
+    for box in (t.cmp_a, t.cmp_b):
+        ctx.register_picker(box, lambda: run_choices(ctx, "sft"))
+    # a run that finishes while the page is open is picked: "Try the result" tries the run just trained
+    ctx.register_picker(t.try_run, FollowNew(lambda: run_choices(ctx, "sft", finished_only=True)))
+    if t.panel.refresh is not None:
+        t.panel.refresh.click(bind(on_refresh, ctx, t), None,
+                              [t.panel.follow, t.table, t.cmp_a, t.cmp_b, t.try_run, t.field("dataset")])
+    for c in (t.cmp_a, t.cmp_b, t.cmp_metric):
+        c.change(bind(on_compare, ctx), [t.cmp_a, t.cmp_b, t.cmp_metric], [t.cmp_plot], api_visibility="private")
+    t.try_btn.click(bind(on_try, ctx, t), [t.try_run, t.try_prompt], [t.base_out, t.tuned_out])
+    t.ppl_btn.click(bind(on_ppl, ctx), [t.try_run], [t.ppl_out])
+    t.merge_btn.click(on_merge, [t.try_run], [t.export_out])
+    t.push_btn.click(on_push, [t.try_run, t.hub_repo, t.hub_token, t.push_what], [t.export_out])
