@@ -90,6 +90,8 @@ def test_sft_tab_handlers_name_the_components_they_fill(home) -> None:  # noqa: 
 
 
 def test_reward_tab_handlers_name_the_components_they_fill(home) -> None:  # noqa: ANN001
+    import gradio as gr
+
     from playground.core.runs import write_status
     from playground.stages.data import VOTES_AND_BUILTIN
     from playground.ui.tabs import reward, reward_dpo
@@ -106,7 +108,8 @@ def test_reward_tab_handlers_name_the_components_they_fill(home) -> None:  # noq
         ctx.ws.register_run("reward-a", "reward", run_dir, {})
         assert reward.on_notes(ctx, t, "reward-a", "") == {t.notes_md: "Data: 6 train / 2 eval pairs",
                                                             t.shown_notes: "Data: 6 train / 2 eval pairs"}
-        assert reward.on_notes(ctx, t, "reward-a", "Data: 6 train / 2 eval pairs") == {}  # nothing new: no update
+        same = reward.on_notes(ctx, t, "reward-a", "Data: 6 train / 2 eval pairs")  # nothing new: both skipped
+        assert set(same) == {t.notes_md, t.shown_notes} and all(v == gr.skip() for v in same.values())
         assert "train /" in reward_dpo.on_data("builtin:prefs", 0.2, 0)
     finally:
         ctx.jobs.close()

@@ -135,7 +135,7 @@ def on_delete_row(ctx: AppContext, t: DatasetTab, name: str | None, rid: int | N
     """Delete the selected row, kept on the undo stack (admin)."""
     if rid is None:
         gr.Warning("Click a row in the table first.")
-        return {}
+        return {t.row_msg: gr.skip()}  # an empty dict is not "nothing" to Gradio: name one output, skipped
     try:
         removed = service.delete_rows(ctx.ws, [int(rid)])
     except UserError as e:
@@ -148,7 +148,7 @@ def on_delete_row(ctx: AppContext, t: DatasetTab, name: str | None, rid: int | N
 def on_undo(ctx: AppContext, t: DatasetTab, name: str | None, stack: list) -> dict[Any, Any]:  # admin
     if not stack:
         gr.Info("Nothing to undo.")
-        return {}
+        return {t.row_msg: gr.skip()}
     try:
         n = service.restore_rows(ctx.ws, stack[-1])
     except UserError as e:  # e.g. the dataset was deleted meanwhile

@@ -133,7 +133,7 @@ def on_sft_pick(picked: str | None) -> str:
 @needs(Role.VIEWER)  # fills the form only
 def on_example(t: PPOTab, name: str | None) -> dict[Any, Any]:
     if not name or name not in EXAMPLES:
-        return {}
+        return {t.field("reward"): gr.skip()}  # an empty dict is not "nothing" to Gradio: one output, skipped
     return {t.field("reward_expression"): EXAMPLES[name], t.field("reward"): "rule:expr"}
 
 
@@ -150,7 +150,7 @@ def on_arena_round(ctx: AppContext, run_id: str, picked: str | None = None) -> d
     setup = arena_round(ctx.ws, run_id)
     if isinstance(setup, str):
         gr.Warning(setup)
-        return {}
+        return {ctx.tabs: gr.skip()}  # every output left as it is
     gr.Info(f"Arena ready: {run_id} vs its reference in pool {setup.pool}. Press Generate.")
     targets = ctx.arena
     return {ctx.tabs: ctx.switch_to(TabId.PREFERENCES), **dict(zip(targets.outputs, targets.updates(ctx, setup),

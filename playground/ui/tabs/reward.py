@@ -129,7 +129,9 @@ def on_refresh(ctx: AppContext, t: RewardTab) -> dict[Any, Any]:
 @needs(Role.VIEWER)
 def on_notes(ctx: AppContext, t: RewardTab, run_id: str, shown: str) -> dict[Any, Any]:
     now = run_notes(ctx, run_id)
-    return {} if now == shown else {t.notes_md: now, t.shown_notes: now}
+    if now == shown:  # nothing new: both left as they are (an empty dict would be an error to Gradio)
+        return {t.notes_md: gr.skip(), t.shown_notes: gr.skip()}
+    return {t.notes_md: now, t.shown_notes: now}
 
 
 # -- layout ------------------------------------------------------------------------------------------------------
