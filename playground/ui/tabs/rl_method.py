@@ -30,10 +30,11 @@ the reward functions: $r_i = \sum_k w_k\, R_k(q, o_i)$. No value model: the base
 
 $$A_i = \frac{r_i - \operatorname{mean}(r_1, \dots, r_G)}{\operatorname{std}(r_1, \dots, r_G)}$$
 
-$$\mathcal{L} = -\frac{1}{\sum_i |o_i|}\sum_{i=1}^{G}\sum_{t}\Big[\min\big(\rho_{i,t} A_i,\
-\text{clip}(\rho_{i,t}, 1-\epsilon, 1+\epsilon)\, A_i\big) - \beta\, \mathbb{D}_{\text{KL}}\big[\pi_\theta \,\|\,
-\pi_{\text{ref}}\big]_{i,t}\Big], \quad \rho_{i,t} = \frac{\pi_\theta(o_{i,t}\mid q, o_{i,<t})}
-{\pi_{\text{old}}(o_{i,t}\mid q, o_{i,<t})}$$
+$$\begin{aligned}\mathcal{L} = -\tfrac{1}{\sum_i |o_i|}\sum_{i,t}\Big[&\min\big(\rho_{i,t} A_i,\
+\text{clip}(\rho_{i,t}, 1 \pm \epsilon)\, A_i\big)\\ &- \beta\, \mathbb{D}_{\text{KL}}\big[\pi_\theta \,\|\,
+\pi_{\text{ref}}\big]_{i,t}\Big]\end{aligned}$$
+
+$$\rho_{i,t} = \frac{\pi_\theta(o_{i,t}\mid q, o_{i,<t})}{\pi_{\text{old}}(o_{i,t}\mid q, o_{i,<t})}$$
 
 A completion better than its siblings is pushed up, a worse one down. **A group whose rewards are all equal has
 $A_i = 0$: no learning signal** (the *zero-variance groups* plot). The clip keeps one update small (*clip fraction*);
@@ -43,10 +44,13 @@ $A_i = 0$: no learning signal** (the *zero-variance groups* plot). The clip keep
 For each prompt $x$ the policy samples $G$ completions $y_1..y_G$ (`num_generations`). The KL to the reference is
 folded into each completion's reward, then each is compared with the mean of the **others**:
 
-$$r_i = \sum_k w_k\, R_k(x, y_i) - \beta\, \mathrm{KL}_i, \qquad A_i = r_i - \frac{1}{G-1}\sum_{j \ne i} r_j$$
+$$r_i = \sum_k w_k\, R_k(x, y_i) - \beta\, \mathrm{KL}_i$$
 
-$$\mathcal{L} = -\frac{1}{G}\sum_{i}\min\big(\rho_i A_i,\ \text{clip}(\rho_i, 1-\epsilon, 1+\epsilon)\, A_i\big), \quad
-\rho_i = \frac{\pi_\theta(y_i\mid x)}{\pi_{\text{old}}(y_i\mid x)}$$
+$$A_i = r_i - \frac{1}{G-1}\sum_{j \ne i} r_j$$
+
+$$\mathcal{L} = -\frac{1}{G}\sum_{i}\min\big(\rho_i A_i,\ \text{clip}(\rho_i, 1 \pm \epsilon)\, A_i\big)$$
+
+$$\rho_i = \frac{\pi_\theta(y_i\mid x)}{\pi_{\text{old}}(y_i\mid x)}$$
 
 The baseline excludes the completion itself, so it is unbiased (REINFORCE with a leave-one-out baseline), with a
 sequence-level ratio. **Identical rewards in a group give $A_i = 0$: no learning signal** (the *zero-variance
