@@ -347,6 +347,14 @@ def test_gold_series_appears_in_a_ppo_runs_metrics(tmp_path: Path, monkeypatch: 
     assert all(r["gold_n"] == held and r["gold_score"] >= 0 and "gold_proxy_score" in r for r in gold)
     updates = [r for r in read_metrics(run_dir) if "kl" in r and "gold_score" not in r]
     assert len(updates) == 2  # the gold lines sit beside the update lines, with the KL to plot against
+    from playground.stages.evaluate.board import gold_curve
+    from playground.ui.tabs.evaluate import gold_chart_html
+
+    curve = gold_curve(run_dir)
+    assert [c["update"] for c in curve] == [0, 1, 2] and curve[0]["kl"] == 0.0
+    assert [c["kl"] for c in curve[1:]] == [r["kl"] for r in updates]
+    chart = gold_chart_html(curve)
+    assert chart.count("<polyline") == 2 and "KL to the base (nats)" in chart and ">step<" not in chart
 
 
 def test_split_a_pool_in_two_by_prompt(tab) -> None:  # noqa: ANN001

@@ -45,3 +45,57 @@ def test_evaluate_tab_shows_the_leaderboard(app_server) -> None:  # noqa: ANN001
         named = dict(tips)
         assert {"win_rate", "kl", "ci_low", "bleu"} <= set(named) and all(t.endswith(".") for t in named.values())
         browser.close()
+
+
+def test_gold_vs_proxy_chart_draws_stroked_lines(app_server) -> None:  # noqa: ANN001
+    """A tiny PPO run with a gold judge; its proxy and gold lines against KL are drawn, stroked, in the tab."""
+    import torch
+    from playwright.sync_api import sync_playwright
+
+    from playground.core.config import to_dict
+    from playground.core.paths import runs_dir
+    from playground.core.runs import write_status
+    from playground.stages.ppo import train as ppo
+    from playground.stages.registry import load_config
+
+    ws = app_server["ctx"].ws
+    preset = ARTIFACTS.parent.parent / "presets" / "ppo" / "tiny-cpu.yaml"
+    cfg = load_config("ppo", preset, ["response_length=4", "rollout_batch_size=8", "per_device_train_batch_size=8",
+                                      "total_updates=2", "sample_every=0", "save_steps=0", "gold_judge=expr:n_chars",
+                                      "gold_every=1"])
+    run_dir = runs_dir() / "ppo-gold-browser"
+    run_dir.mkdir(parents=True)
+    ws.register_run(run_dir.name, "ppo", run_dir, to_dict(cfg))
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        ppo.run(cfg, run_dir)
+    finally:
+        torch.set_num_threads(n)
+    write_status(run_dir, state="succeeded", pid=None, started=None, ended=None, error=None)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(60_000)
+        page.goto(app_server["url"])
+        page.get_by_text("RLHF Playground").first.wait_for()
+        page.get_by_role("tab", name="6 · Evaluate", exact=True).click()
+        page.wait_for_timeout(2000)  # let the page-load events (picker refreshes) settle before clicking inside
+        for attempt in range(4):  # a loaded machine re-renders the tab while page-load refreshes land: try again
+            try:
+                page.get_by_text("Gold vs proxy: split a pool in two by prompt").click(timeout=15_000)
+                break
+            except Exception:  # noqa: BLE001 - playwright's TimeoutError; the last try re-raises
+                if attempt == 3:
+                    raise
+        page.get_by_label("PPO run with a gold_judge").click()
+        page.get_by_role("option", name="ppo-gold-browser", exact=False).first.click()
+        stroked = """() => { const ls = [...document.querySelectorAll('#eval-gold-chart polyline.pg-line')];
+            return ls.length === 2 && ls.every(l => { const s = getComputedStyle(l);
+                return l.points.numberOfItems === 3 && l.getBBox().width > 0 && s.stroke !== 'none'
+                    && parseFloat(s.strokeWidth) > 0; }); }"""
+        page.wait_for_function(stroked, timeout=60_000)
+        page.locator("#eval-gold-chart").scroll_into_view_if_needed()
+        page.screenshot(path=str(ARTIFACTS / "evaluate-gold.png"), full_page=True)
+        assert "KL to the base" in page.locator("#eval-gold-chart").inner_text()
+        browser.close()

@@ -164,3 +164,22 @@ def human_frame(ws: Workspace, pool: str) -> pd.DataFrame:
              "ties": r["ties"], "both_bad": r["both_bad"], "win_rate": _r(r["win_rate"]), "ci_low": _r(r["ci"][0]),
              "ci_high": _r(r["ci"][1])} for r in (human_results(ws, pool) if pool else [])]
     return pd.DataFrame(rows, columns=cols)
+
+
+# -- gold vs proxy of a PPO run (gold_judge / gold_every, stages/evaluate/gold.py) ---------------------------------
+GOLD_HELP = ("gold_proxy_score: the training reward on a fixed held-out prompt sample; gold_score: a judge the policy "
+             "is not trained on, on the same answers; x: KL to the reference at that update.")
+
+
+def gold_curve(run_dir: str | Path | None) -> list[dict[str, Any]]:
+    """The run's gold lines as points against KL to the reference: [{"update", "kl", "gold_score",
+    "gold_proxy_score"}], KL taken from the update logged at the same step (0 before training)."""
+    from playground.core.runs import read_metrics
+
+    if not run_dir:
+        return []
+    rows = read_metrics(run_dir)
+    kl = {r["step"]: r["kl"] for r in rows if isinstance(r.get("kl"), (int, float)) and "gold_score" not in r}
+    return [{"update": r["step"], "kl": 0.0 if r["step"] == 0 else kl.get(r["step"]), "gold_score": r["gold_score"],
+             "gold_proxy_score": r.get("gold_proxy_score")} for r in rows
+            if "gold_score" in r and (r["step"] == 0 or r["step"] in kl)]

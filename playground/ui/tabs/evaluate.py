@@ -1,10 +1,7 @@
-"""Evaluate tab: policies vs a baseline on held-out prompts, scored by reward models, rules, expressions and humans.
-
-Layout only in `build()` (it returns the components as an `EvaluateView`); the handlers are module-level functions
-of (ctx, view, values) returning {component: value} dicts, so tests call them directly. The work lives in
-stages/evaluate: answers are generated (and cached) by `service.evaluate` in a background thread (`runner.RUNNER`,
-one evaluation at a time) while the Run handler streams its progress; tables come from `board`.
-"""
+"""Evaluate tab: policies vs a baseline on held-out prompts, judged by reward models, rules, expressions and humans.
+Layout only in `build()` (returns an `EvaluateView`); handlers are module-level functions of (ctx, view, values)
+returning {component: value}, tested directly. The work is stages/evaluate's: `service.evaluate` in a background
+thread (`runner.RUNNER`, one at a time) while Run streams its progress; tables and exports come from `board`."""
 
 from __future__ import annotations
 
@@ -29,6 +26,8 @@ from playground.stages.evaluate.service import EvalRequest, evaluate, preflight
 from playground.stages.evaluate.split import split_by_prompt
 from playground.ui.context import AppContext
 from playground.ui.guard import caller, needs
+from playground.ui.widgets.chart import line_chart
+from playground.ui.widgets.run_panel import run_choices
 
 MAX_UI_PROMPTS = 200  # per evaluation from the UI (the CLI takes up to 500)
 POLL_S = 0.5
@@ -70,6 +69,8 @@ class EvaluateView:
     split_pool: gr.Dropdown
     split: gr.Button
     split_md: gr.Markdown
+    gold_run: gr.Dropdown
+    gold_chart: gr.HTML
 
 
 def legend(keys: list[str]) -> str:
@@ -137,13 +138,16 @@ def build(ctx: AppContext) -> EvaluateView:
         gr.HTML(legend(["win_rate", "ci_low", "both_bad", "ties"]))
         human = gr.Dataframe(board.human_frame(ctx.ws, ""), label="Human verdicts (fills in as votes arrive)",
                              interactive=False)
-    with gr.Accordion("Gold vs proxy: split a preference pool in two by prompt", open=False):
+    with gr.Accordion("Gold vs proxy: split a pool in two by prompt; a PPO run's gold curve", open=False):
         with gr.Row():
             split_pool = gr.Dropdown(ctx.ws.pools(), label="Pool", scale=3, info="Copied into <pool>-proxy and "
                                      "<pool>-gold, disjoint prompts: train one reward model on each (Reward tab), "
                                      "PPO with reward rm:<proxy> and gold_judge rm:<gold>.")
             split = gr.Button("✂ Split", scale=1)
         split_md = gr.Markdown("")
+        gold_run = gr.Dropdown(run_choices(ctx, "ppo"), value=None, label="PPO run with a gold_judge",
+                               info="Proxy (the training reward) and gold scores on its held-out prompts, against KL.")
+        gold_chart = gr.HTML(gold_chart_html([]), elem_id="eval-gold-chart")
     gr.Markdown("### Leaderboard: every policy's latest numbers per judge")
     with gr.Row():
         sort_by = gr.Dropdown(board.SORTABLE, value="win_rate", label="Sort by", scale=1)
@@ -160,7 +164,7 @@ def build(ctx: AppContext) -> EvaluateView:
     v = EvaluateView(policies, baseline, prompts, prompt_file, n, judges, temperature, top_p, max_new_tokens, seed,
                      run, stop, status, job, report, results, reference, browse_policy, browse_judge, rows, pool,
                      send, human_md, human, sort_by, board_df, ratings, refresh, export_fmt, export, export_file,
-                     split_pool, split, split_md)
+                     split_pool, split, split_md, gold_run, gold_chart)
     wire(ctx, v)
     return v
 
@@ -265,6 +269,19 @@ def on_split(ctx: AppContext, v: EvaluateView, values: dict[Any, Any]) -> dict[A
                         f"**{r['gold']}**: {r['gold_pairs']} pairs ({r['gold_prompts']} prompts)."}
 
 
+def gold_chart_html(points: list[dict[str, Any]]) -> str:
+    """Proxy and gold against KL to the base: the over-optimisation picture (gold turns down while proxy climbs)."""
+    svg = line_chart([{**p, "step": p["kl"]} for p in points], ["gold_proxy_score", "gold_score"],
+                     title="Proxy vs gold reward", y_title="score", help=board.GOLD_HELP)
+    return svg.replace(">step</text>", ">KL to the base (nats)</text>", 1)
+
+
+@needs(Role.VIEWER)
+def on_gold(ctx: AppContext, v: EvaluateView, values: dict[Any, Any]) -> dict[Any, Any]:
+    run = ctx.ws.get_run(values[v.gold_run] or "")
+    return {v.gold_chart: gold_chart_html(board.gold_curve(run["run_dir"] if run else None))}
+
+
 def bind(fn: Callable[..., Any], ctx: AppContext, v: EvaluateView) -> Callable[..., Any]:
     """fn with (ctx, view) filled in, keeping its name and role (and being a generator when fn is one)."""
     if fn is on_run:
@@ -273,8 +290,7 @@ def bind(fn: Callable[..., Any], ctx: AppContext, v: EvaluateView) -> Callable[.
     else:
         def call(values: dict[Any, Any] | None = None) -> Any:  # None: a page-load event has no inputs
             return fn(ctx, v, values or {})
-    call.__name__ = fn.__name__
-    call.__doc__ = fn.__doc__
+    call.__name__, call.__doc__ = fn.__name__, fn.__doc__
     return needs(getattr(fn, "__playground_role__", Role.ADMIN))(call)
 
 
@@ -293,10 +309,10 @@ def wire(ctx: AppContext, v: EvaluateView) -> None:
         ev(bind(on_board, ctx, v), {v.pool, v.sort_by}, [v.board, v.ratings, v.human], api_visibility="private")
     v.export.click(bind(on_export, ctx, v), {v.export_fmt, v.sort_by}, [v.export_file, v.human_md],
                    api_visibility="private")
-    ctx.register_picker(v.policies, lambda: policy_choices(ctx.ws))
-    ctx.register_picker(v.baseline, lambda: policy_choices(ctx.ws))
-    ctx.register_picker(v.prompts, lambda: prompt_choices(ctx))
-    ctx.register_picker(v.judges, lambda: judge_choices(ctx))
-    ctx.register_picker(v.split_pool, lambda: ctx.ws.pools())
+    for picker, choices in ((v.policies, lambda: policy_choices(ctx.ws)), (v.baseline, lambda: policy_choices(ctx.ws)),
+                            (v.prompts, lambda: prompt_choices(ctx)), (v.judges, lambda: judge_choices(ctx)),
+                            (v.split_pool, ctx.ws.pools), (v.gold_run, lambda: run_choices(ctx, "ppo"))):
+        ctx.register_picker(picker, choices)
+    v.gold_run.change(bind(on_gold, ctx, v), {v.gold_run}, [v.gold_chart], api_visibility="private")
     v.split.click(bind(on_split, ctx, v), {v.split_pool, v.seed}, [v.split_md], api_visibility="private")
     ctx.on_page_load.append((bind(on_board, ctx, v), [v.board, v.ratings, v.human]))
