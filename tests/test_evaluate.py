@@ -316,31 +316,39 @@ def test_tab_caps_n_and_tokens_and_refuses_bad_input_in_one_line(tab, monkeypatc
 
 
 # -- gold vs proxy in a PPO run --------------------------------------------------------------------------------
-def test_gold_series_appears_in_a_ppo_runs_metrics(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+PPO_PRESET = Path(__file__).resolve().parents[1] / "presets" / "ppo" / "tiny-cpu.yaml"
+TINY_PPO = ["response_length=4", "rollout_batch_size=8", "per_device_train_batch_size=8", "total_updates=2",
+            "sample_every=0", "save_steps=0"]
+
+
+def run_tiny_ppo(run_dir: Path, extra: list[str]) -> None:
+    """Two tiny PPO updates into run_dir (one torch thread: the suite shares two cores)."""
     import torch
 
+    from playground.stages.ppo import train as ppo
+    from playground.stages.registry import load_config
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        ppo.run(load_config("ppo", PPO_PRESET, [*TINY_PPO, *extra]), run_dir)
+    finally:
+        torch.set_num_threads(n)
+
+
+def test_gold_series_appears_in_a_ppo_runs_metrics(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from playground.core import builtin
     from playground.core.errors import ConfigError
     from playground.core.runs import read_metrics
     from playground.stages.evaluate.gold import HELD_OUT
-    from playground.stages.ppo import train as ppo
     from playground.stages.registry import load_config
 
     monkeypatch.setenv("PLAYGROUND_HOME", str(tmp_path / "home"))
-    preset = Path(__file__).resolve().parents[1] / "presets" / "ppo" / "tiny-cpu.yaml"
-    tiny = ["response_length=4", "rollout_batch_size=8", "per_device_train_batch_size=8", "total_updates=2",
-            "sample_every=0", "save_steps=0"]
     with pytest.raises(ConfigError, match="gold_every needs a gold_judge"):
-        load_config("ppo", preset, [*tiny, "gold_every=1"])
-    cfg = load_config("ppo", preset, [*tiny, "gold_judge=expr:n_chars", "gold_every=1"])
+        load_config("ppo", PPO_PRESET, [*TINY_PPO, "gold_every=1"])
     run_dir = tmp_path / "ppo-gold"
-    run_dir.mkdir()
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        ppo.run(cfg, run_dir)
-    finally:
-        torch.set_num_threads(n)
+    run_tiny_ppo(run_dir, ["gold_judge=expr:n_chars", "gold_every=1"])
     gold = [r for r in read_metrics(run_dir) if "gold_score" in r]
     held = min(HELD_OUT, len(builtin.prompts()) // 4)
     assert [r["step"] for r in gold] == [0, 1, 2]

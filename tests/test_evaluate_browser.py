@@ -16,6 +16,18 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--d
         "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
 
 
+def open_evaluate(p, url: str):  # noqa: ANN001, ANN201
+    """(browser, page) with the app open on the Evaluate tab."""
+    browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.set_default_timeout(60_000)
+    page.goto(url)
+    page.get_by_text("RLHF Playground").first.wait_for()
+    page.get_by_role("tab", name="6 · Evaluate", exact=True).click()
+    page.wait_for_timeout(2000)  # let the page-load events (picker refreshes) settle before clicking inside
+    return browser, page
+
+
 def test_evaluate_tab_shows_the_leaderboard(app_server) -> None:  # noqa: ANN001
     from playwright.sync_api import sync_playwright
 
@@ -26,12 +38,7 @@ def test_evaluate_tab_shows_the_leaderboard(app_server) -> None:  # noqa: ANN001
                              n=2, model="tiny", max_new_tokens=4, seed=3))
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.set_default_timeout(60_000)
-        page.goto(app_server["url"])
-        page.get_by_text("RLHF Playground").first.wait_for()
-        page.get_by_role("tab", name="6 · Evaluate", exact=True).click()
+        browser, page = open_evaluate(p, app_server["url"])
         page.get_by_role("button", name="🔄 Refresh", exact=True).click()
         board = page.locator("#eval-leaderboard")
         page.wait_for_function("""() => { const b = document.querySelector('#eval-leaderboard');
@@ -49,38 +56,19 @@ def test_evaluate_tab_shows_the_leaderboard(app_server) -> None:  # noqa: ANN001
 
 def test_gold_vs_proxy_chart_draws_stroked_lines(app_server) -> None:  # noqa: ANN001
     """A tiny PPO run with a gold judge; its proxy and gold lines against KL are drawn, stroked, in the tab."""
-    import torch
     from playwright.sync_api import sync_playwright
 
-    from playground.core.config import to_dict
     from playground.core.paths import runs_dir
     from playground.core.runs import write_status
-    from playground.stages.ppo import train as ppo
-    from playground.stages.registry import load_config
+    from tests.test_evaluate import run_tiny_ppo
 
     ws = app_server["ctx"].ws
-    preset = ARTIFACTS.parent.parent / "presets" / "ppo" / "tiny-cpu.yaml"
-    cfg = load_config("ppo", preset, ["response_length=4", "rollout_batch_size=8", "per_device_train_batch_size=8",
-                                      "total_updates=2", "sample_every=0", "save_steps=0", "gold_judge=expr:n_chars",
-                                      "gold_every=1"])
     run_dir = runs_dir() / "ppo-gold-browser"
-    run_dir.mkdir(parents=True)
-    ws.register_run(run_dir.name, "ppo", run_dir, to_dict(cfg))
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        ppo.run(cfg, run_dir)
-    finally:
-        torch.set_num_threads(n)
+    run_tiny_ppo(run_dir, ["gold_judge=expr:n_chars", "gold_every=1"])
+    ws.register_run(run_dir.name, "ppo", run_dir, {"model": "tiny", "reward": "rule:vocab_half"})
     write_status(run_dir, state="succeeded", pid=None, started=None, ended=None, error=None)
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.set_default_timeout(60_000)
-        page.goto(app_server["url"])
-        page.get_by_text("RLHF Playground").first.wait_for()
-        page.get_by_role("tab", name="6 · Evaluate", exact=True).click()
-        page.wait_for_timeout(2000)  # let the page-load events (picker refreshes) settle before clicking inside
+        browser, page = open_evaluate(p, app_server["url"])
         for attempt in range(4):  # a loaded machine re-renders the tab while page-load refreshes land: try again
             try:
                 page.get_by_text("Gold vs proxy: split a pool in two by prompt").click(timeout=15_000)
