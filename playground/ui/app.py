@@ -22,8 +22,9 @@ from playground.core.jobs import JobRunner
 from playground.core.models import ModelError, device_label, resolve
 from playground.core.paths import home
 from playground.core.workspace import Workspace
-from playground.ui import guard
+from playground.ui import guard, i18n
 from playground.ui.context import AppContext, TabId
+from playground.ui.i18n import say, t
 from playground.ui.tabs import dataset, evaluate, ppo, preferences, reward, rl, sft
 from playground.ui.widgets import live, live_page, workspace_panel
 
@@ -64,14 +65,21 @@ def make_context(default_model: str = "bundled") -> AppContext:
 
 
 def header_md(ctx: AppContext) -> str:
+    """The header in the caller's language (English outside a request)."""
     try:
         model = resolve(ctx.default_model).label
     except ModelError as e:
         model = f"⚠️ {e}"
     banner = space.banner_text()
-    return (f"### 🧪 RLHF Playground\n**Model:** {model} · "
-            f"**Device:** <span id=\"pg-device\">{device_label()}</span> · "  # the page poll keeps it live
-            f"**Workspace:** `{home()}`" + (f"\n\n**{banner}**" if banner else ""))
+    device = f"<span id=\"pg-device\">{device_label()}</span>"  # the page poll keeps it live
+    return (say("header.line", model=model, device=device, workspace=f"`{home()}`")
+            + (f"\n\n**{banner}**" if banner else ""))
+
+
+@guard.needs(Role.VIEWER)
+def header_now(ctx: AppContext) -> str:
+    """The header again at page load, now that the request says the language."""
+    return header_md(ctx)
 
 
 @guard.needs(Role.VIEWER)
@@ -79,12 +87,11 @@ def who_md() -> str:
     """The header's second line: who you are signed in as and what your role lets you do."""
     c = guard.caller()
     if not guard.auth_config().enabled:
-        return "🔓 Local mode: no sign-in, you can do everything (bind to 127.0.0.1 only)."
-    can = {Role.ADMIN: "train, stop, delete, import, export and vote",
-           Role.ANNOTATOR: "vote, rate, edit and write answers; dashboards are read-only",
-           Role.VIEWER: "read the dashboards"}.get(c.role, "nothing")
-    name = c.name or "not signed in"
-    return f"👤 **{name}** · role **{c.role.name.lower()}**: you can {can}."
+        return say("header.local")
+    can = say(f"header.can_{c.role.name.lower()}") if c.role in (Role.ADMIN, Role.ANNOTATOR, Role.VIEWER) \
+        else say("header.can_nothing")
+    name = c.name or say("header.not_signed_in")
+    return say("header.who", name=name, role=c.role.name.lower(), can=can)
 
 
 @guard.needs(Role.VIEWER)
@@ -104,24 +111,25 @@ def reopen_tab(stored: str | None) -> Any:
 def build_app(ctx: AppContext, auth: AuthConfig | None = None) -> gr.Blocks:
     auth = auth or AuthConfig()
     with gr.Blocks(title="RLHF Playground") as demo:
-        gr.Markdown(header_md(ctx), elem_classes=["pg-header"])
+        header = gr.Markdown(header_md(ctx), elem_classes=["pg-header"])
         with gr.Row():
             who = gr.Markdown(elem_id="pg-who")
             if auth.oauth:
                 gr.LoginButton(scale=0)
-        gr.Markdown("**The loop:** dataset → SFT → preferences → reward model → PPO. "
-                    "Each tab shows the objective it optimises beside its live plot.")
+            gr.HTML(i18n.switch_html(), elem_id="pg-lang-box", min_width=140, scale=0)
+        gr.Markdown(t("header.loop"))
         last_tab = gr.BrowserState(TabId.DATASET.value, storage_key="playground-tab")
         with gr.Tabs() as tabs:
             ctx.tabs = tabs  # a tab's handler may switch tabs: return ctx.switch_to(TabId.X)
-            for tab_id, title, blurb, build_tab in TABS:
-                with gr.Tab(title, id=tab_id.value):
-                    gr.Markdown(f"*{blurb}*")
+            for tab_id, _, _, build_tab in TABS:
+                with gr.Tab(t(f"tab.{tab_id.value}"), id=tab_id.value):  # title, blurb: TABS's text in en.json
+                    gr.Markdown(t(f"tab.{tab_id.value}.blurb"))
                     build_tab(ctx)
         workspace_panel.build(ctx)  # admin: bundles and backups
         tabs.select(remember_tab, None, [last_tab], api_visibility="private", show_progress="hidden")
         demo.load(reopen_tab, [last_tab], [tabs], api_visibility="private", show_progress="hidden")
         demo.load(who_md, None, [who], api_visibility="private", show_progress="hidden")
+        demo.load(guard.bind(header_now, ctx), None, [header], api_visibility="private", show_progress="hidden")
         for fn, outputs in ctx.on_page_load:
             demo.load(fn, None, outputs, api_visibility="private", show_progress="hidden")
         live.wire_page(demo, ctx)  # the page script: live panels and pickers follow the workspace
@@ -151,10 +159,9 @@ def launch_kwargs(auth: AuthConfig | None = None) -> dict[str, Any]:
     middleware; Gradio's own `head` option only as a fallback where the app is mounted elsewhere), the upload cap,
     and Gradio's login page when users or an annotator code are set."""
     kw: dict[str, Any] = {"css": CSS, "theme": gr.themes.Soft(), "max_file_size": MAX_UPLOAD,
-                          "head": live_page.PAGE_HEAD,
-                          "app_kwargs": {"middleware": [Middleware(live_page.HeadFirst)]}}
+                          "head": live_page.PAGE_HEAD + i18n.HEAD, "i18n": i18n.i18n(),
+                          "app_kwargs": {"middleware": [Middleware(live_page.HeadFirst), Middleware(i18n.LangFirst)]}}
     if auth is not None and auth.gates_pages:
         kw["auth"] = auth.login
-        kw["auth_message"] = ("Sign in with your account, or with your name and the room's annotator code "
-                              "to vote in the workshop pool.")
+        kw["auth_message"] = i18n.auth_message()
     return kw

@@ -19,6 +19,7 @@ import yaml
 from playground.core.config import BaseRun, ConfigError, from_dict, to_dict
 from playground.core.paths import PRESETS_DIR, home
 from playground.stages.registry import load_config
+from playground.ui.i18n import field_help_key, group_title, t
 
 # fields better shown as sliders (min, max, step)
 SLIDERS = {
@@ -68,8 +69,8 @@ def config_form(cls: type[BaseRun], names: list[str], choices: dict[str, list[st
     for name in names:
         f = fields[name]
         tp = hints[name]
-        label = name.replace("_", " ")
-        info = f.metadata.get("help", "")
+        label = t(f"field.{name}")  # the catalogues' field.* entries: the dataclass help, translated (i18n.py)
+        info = t(field_help_key(cls.STAGE, name)) if f.metadata.get("help") else ""
         value = (initial or {}).get(name, f.default)
         declared = (choices or {}).get(name, f.metadata.get("choices"))  # the tab's live list, else the field's own
         if declared is not None:
@@ -118,13 +119,13 @@ def grouped_form(cls: type[BaseRun], groups: list[tuple[str, list[str]]], choice
         with gr.Group(elem_classes=["pg-basic"]), gr.Row():
             f = config_form(cls, keep, choices, initial)
             built.update(zip(f.names, f.components))
-    with gr.Accordion("Advanced", open=not keep, elem_classes=["pg-advanced"]):
+    with gr.Accordion(t("form.advanced"), open=not keep, elem_classes=["pg-advanced"]):
         for title, names in groups:
             rest = [n for n in names if n not in built]
             if not rest:
                 continue
             with gr.Group():
-                gr.Markdown(f"**{title}**")
+                gr.Markdown(f"**{group_title(title)}**")
                 with gr.Row():
                     f = config_form(cls, rest, choices, initial)
                     built.update(zip(f.names, f.components))

@@ -13,12 +13,13 @@ from typing import Any
 import gradio as gr
 
 from playground.core.auth import Role
-from playground.core.config import BaseRun, ConfigError, field_choices, field_help
+from playground.core.config import BaseRun, ConfigError, field_choices
 from playground.core.errors import UserError
 from playground.core.runs import read_config
 from playground.stages import trackers
 from playground.ui.context import AppContext
 from playground.ui.guard import caller, needs
+from playground.ui.i18n import field_help_key, say, t
 from playground.ui.widgets.forms import ConfigForm, list_presets, load_preset, save_preset
 from playground.ui.widgets.live import LiveView, PlotSpec, live_view
 
@@ -28,7 +29,7 @@ def preset_values(stage: str, form: ConfigForm, name: str) -> list[Any]:
     try:
         return form.values_from(load_preset(stage, name))
     except (ConfigError, OSError) as e:
-        gr.Warning(f"Preset {name}: {e}")
+        gr.Warning(say("run.preset_bad", name=name, error=e))
         return [gr.skip()] * len(form.names)
 
 
@@ -38,7 +39,7 @@ def save_form_preset(stage: str, form: ConfigForm, name: str, values: list[Any])
     except ConfigError as e:
         gr.Warning(str(e))
         return gr.skip()
-    gr.Info(f"Saved preset {saved}")
+    gr.Info(say("run.preset_saved", name=saved))
     return gr.update(choices=list_presets(stage), value=saved)
 
 
@@ -52,13 +53,13 @@ def start_run(ctx: AppContext, stage: str, form: ConfigForm, values: list[Any],
     except UserError as e:
         gr.Warning(str(e))
         return gr.skip(), f"⚠️ {e}", gr.skip()
-    return run_id, f"Started **{run_id}**.", gr.update(choices=choices(), value=run_id)
+    return run_id, say("run.started", run=run_id), gr.update(choices=choices(), value=run_id)
 
 
 def stop_run(ctx: AppContext, run_id: str) -> str:
     """Stop and say exactly what was kept (read from the run's status once its process ended)."""
     if not run_id:
-        return "Pick a run first."
+        return say("run.pick_first")
     c = caller()
     try:
         ctx.jobs.stop(run_id, by=c.name, is_admin=c.role >= Role.ADMIN)
@@ -70,7 +71,7 @@ def stop_run(ctx: AppContext, run_id: str) -> str:
 def resume_run(ctx: AppContext, run_id: str) -> tuple[Any, str]:
     """Resume from the last checkpoint, or say that it starts over when none was saved."""
     if not run_id:
-        return gr.skip(), "Pick a run first."
+        return gr.skip(), say("run.pick_first")
     c = caller()
     try:
         ctx.jobs.resume(run_id, by=c.name, is_admin=c.role >= Role.ADMIN)
@@ -91,7 +92,7 @@ class PanelSpec:
     start_label: str
     plots: list[PlotSpec]
     objective: str
-    follow_label: str = "Follow run"
+    follow_label: Any = t("run.follow")
     follow_info: str = ""
     resume: bool = True
     refresh: bool = True
@@ -125,20 +126,20 @@ def run_panel(ctx: AppContext, stage: str, form: ConfigForm, spec: PanelSpec) ->
     follow_label, follow_info = spec.follow_label, spec.follow_info
     with gr.Row():
         start = gr.Button(start_label, variant="primary")
-        stop = gr.Button("⏹ Stop", variant="stop")
-        resume_btn = gr.Button("↻ Resume from last checkpoint") if resume else None
+        stop = gr.Button(t("run.stop"), variant="stop")
+        resume_btn = gr.Button(t("run.resume")) if resume else None
     message = gr.Markdown("")
     with gr.Row():
         runs = run_choices(ctx, stage)
         # the picker shows its first run as selected, so the live view (and stop / resume) follow that run too
         first = runs[0][1] if runs else None
         follow = gr.Dropdown(runs, value=first, label=follow_label, info=follow_info or None, scale=4)
-        refresh_btn = gr.Button("🔄 Refresh", scale=1) if refresh else None
+        refresh_btn = gr.Button(t("run.refresh"), scale=1) if refresh else None
     # ---- trackers (issue 27): report_to beside the start button unless the tab's form has it; Trackio's dashboard
     with gr.Row():
-        report = gr.Dropdown(list(field_choices(BaseRun)["report_to"]), value="none", label="Report to",
-                             info=field_help(BaseRun)["report_to"], scale=4, visible="report_to" not in form.names)
-        trackio_btn = gr.Button("📈 Open Trackio dashboard", scale=1)
+        report = gr.Dropdown(list(field_choices(BaseRun)["report_to"]), value="none", label=t("field.report_to"),
+                             info=t(field_help_key("sft", "report_to")), scale=4, visible="report_to" not in form.names)
+        trackio_btn = gr.Button(t("run.trackio"), scale=1)
     # ---- trackers: end
     view = live_view(ctx, stage, plots, objective, run_id=first or "")
 

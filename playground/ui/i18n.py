@@ -1,0 +1,151 @@
+"""The UI's languages: English and Simplified Chinese, through Gradio's own `gr.I18n`.
+
+    from playground.ui.i18n import t
+    gr.Button(t("sft.start"))          # the browser shows the catalogue entry for its language
+    gr.Info(say("sft.started", request, run=run_id))   # server-side text (toasts, one-line errors) in the caller's language
+
+One catalogue file per language (`locales/en.json`, `locales/zh.json`), keys named by place (`sft.start`,
+`arena.vote_a`). Gradio translates in the front end, from the browser's locale; the header's language switch stores a
+choice in this browser (localStorage `pg-lang`) and the page script (`HEAD`) makes it the locale Gradio reads before
+the app mounts. Text a handler returns is not translated by Gradio, so `say` picks the catalogue from the request
+(the `pg-lang` cookie the switch also sets, else Accept-Language). The CLI stays English. tests/test_i18n.py fails
+on a key missing in either language, a key no code uses, or a `t("...")` with no entry.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from playground.ui.widgets import live_page
+
+LOCALES = Path(__file__).parent / "locales"
+LANGUAGES = {"en": "English", "zh": "简体中文"}
+
+
+@lru_cache(maxsize=1)
+def catalogues() -> dict[str, dict[str, str]]:
+    return {lang: json.loads((LOCALES / f"{lang}.json").read_text(encoding="utf-8")) for lang in LANGUAGES}
+
+
+@lru_cache(maxsize=1)
+def i18n() -> gr.I18n:
+    """What `launch(i18n=...)` takes; "zh" also serves zh-CN / zh-Hans browsers (Gradio falls back on the prefix)."""
+    return gr.I18n(**catalogues())
+
+
+def t(key: str) -> Any:
+    """A label / text Gradio translates in the browser. A key missing from the English catalogue is a bug: raise."""
+    if key not in catalogues()["en"]:
+        raise KeyError(f"i18n key {key!r} is not in locales/en.json")
+    return i18n()(key)
+
+
+def group_title(title: str) -> Any:
+    """A form group's title (the tabs' GROUPS name groups in English): its `group.<slug>` entry, else the title as
+    written (a group added later shows in English until the catalogues have it; tests/test_i18n.py lists them)."""
+    key = "group." + re.sub(r"[^a-z0-9]+", "_", title.lower()).strip("_")
+    return t(key) if key in catalogues()["en"] else title
+
+
+def field_help_key(stage: str, name: str) -> str:
+    """The catalogue key of a stage field's tooltip: `field.<name>.help` for the help the first stage with that field
+    gives, `field.<stage>.<name>.help` for a stage whose help differs (stages with the same text share one key)."""
+    from playground.stages.registry import STAGES
+
+    helps = {s: {f.name: f.metadata.get("help", "") for f in dataclasses.fields(c)} for s, c in STAGES.items()}
+    have = [s for s in STAGES if name in helps[s]]
+    first = next(s for s in have if helps[s][name] == helps[stage][name])
+    return f"field.{name}.help" if first == have[0] else f"field.{first}.{name}.help"
+
+
+def field_entries() -> dict[str, str]:
+    """The English catalogue entries every stage dataclass needs: `field.<name>` (label) and its help keys. Print them
+    with `python -m playground.ui.i18n` after changing a field's help; tests/test_i18n.py fails until both catalogues
+    have them."""
+    from playground.stages.registry import STAGES
+
+    out: dict[str, str] = {}
+    for stage, cls in STAGES.items():
+        for f in dataclasses.fields(cls):
+            out.setdefault(f"field.{f.name}", f.name.replace("_", " "))
+            out.setdefault(field_help_key(stage, f.name), f.metadata.get("help", ""))
+    return out
+
+
+def lang_of(request: Any) -> str:
+    """The caller's language: the header switch's cookie, else the browser's Accept-Language, else English."""
+    headers = getattr(request, "headers", None) or {}
+    cookies = getattr(request, "cookies", None) or {}
+    chosen = cookies.get("pg-lang", "")
+    if chosen in LANGUAGES:
+        return chosen
+    for part in str(headers.get("accept-language", "")).split(","):
+        code = part.split(";")[0].strip().lower()[:2]
+        if code in LANGUAGES:
+            return code
+    return "en"
+
+
+def say(key: str, request: Any = None, **fields: Any) -> str:
+    """Server-side text in the caller's language, with `{field}` placeholders filled. Without `request`, the request
+    Gradio is serving (inside a handler), else English."""
+    if request is None:
+        from gradio.context import LocalContext
+
+        request = LocalContext.request.get(None)
+    cat = catalogues()
+    text = cat[lang_of(request)].get(key) or cat["en"][key]
+    return text.format(**fields) if fields else text
+
+
+# The page script: the stored choice becomes navigator.language before Gradio's front end reads it, and the header
+# switch stores a new choice (localStorage for the page, a cookie for `say`) and reloads.
+HEAD = """<script>(function(){
+  var pick = null; try { pick = localStorage.getItem('pg-lang'); } catch (e) {}
+  if (pick) {
+    try { Object.defineProperty(Navigator.prototype, 'language', {get: function(){ return pick; }, configurable: true});
+          Object.defineProperty(Navigator.prototype, 'languages', {get: function(){ return [pick]; }, configurable: true});
+    } catch (e) { console.warn('playground: cannot set the language', e); }
+  }
+  var tries = 0, mark = setInterval(function(){  // the switch shows the language in use once the header exists
+    var s = document.getElementById('pg-lang');
+    if (s) { s.value = ((pick || navigator.language || 'en').slice(0, 2) === 'zh') ? 'zh' : 'en'; clearInterval(mark); }
+    else if (++tries > 100) clearInterval(mark);
+  }, 100);
+  window.pgSetLang = function(lang){
+    try { localStorage.setItem('pg-lang', lang); } catch (e) {}
+    document.cookie = 'pg-lang=' + lang + '; path=/; SameSite=Lax; max-age=31536000';
+    location.reload();
+  };
+})();</script>"""
+
+
+def auth_message() -> str:
+    """Gradio's sign-in page shows one fixed string (it does not translate it): both languages, one per line."""
+    return "<br>".join(catalogues()[lang]["auth.message"] for lang in LANGUAGES)
+
+
+class LangFirst(live_page.HeadFirst):
+    """ASGI middleware: HEAD first in every HTML page (beside live_page.PAGE_HEAD), before Gradio reads the locale."""
+
+    def __init__(self, app) -> None:
+        super().__init__(app)
+        self.script = HEAD.encode()
+
+
+def switch_html() -> str:
+    """The header's language switch (plain HTML: it changes only this browser, so it needs no server handler)."""
+    opts = "".join(f'<option value="{code}">{name}</option>' for code, name in LANGUAGES.items())
+    return (f'<label class="pg-lang">🌐 <select id="pg-lang" aria-label="Language / 语言" '
+            f'onchange="window.pgSetLang(this.value)">{opts}</select></label>')
+
+
+if __name__ == "__main__":
+    print(json.dumps(field_entries(), ensure_ascii=False, indent=1))

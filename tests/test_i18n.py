@@ -1,0 +1,100 @@
+"""The UI's catalogues (playground/ui/locales/*.json): both languages have every key, every key is used, every key the
+code asks for exists, placeholders match, and the stage fields' tooltips follow the dataclasses' help."""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import re
+from pathlib import Path
+from types import SimpleNamespace
+
+from playground.core.auth import Role
+from playground.stages.registry import STAGES
+from playground.ui import i18n
+from playground.ui.app import TABS
+from playground.ui.tabs import ppo, reward, reward_dpo, reward_kto, rl_method, sft
+
+UI = Path(i18n.__file__).parent
+KEY = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_]+)+$")
+
+
+def _trees() -> list[tuple[Path, ast.AST]]:
+    return [(p, ast.parse(p.read_text(encoding="utf-8"))) for p in sorted(UI.rglob("*.py"))]
+
+
+def _literal_keys() -> set[str]:
+    """Every string constant in playground/ui that looks like a catalogue key."""
+    return {n.value for _, tree in _trees() for n in ast.walk(tree)
+            if isinstance(n, ast.Constant) and isinstance(n.value, str) and KEY.match(n.value)}
+
+
+def _group_keys() -> set[str]:
+    """The form groups' titles the tabs declare (forms.grouped_form shows each through i18n.group_title)."""
+    titles = {title for mod in (sft, reward, reward_dpo, reward_kto, ppo, rl_method) for title, _ in mod.GROUPS}
+    return {"group." + re.sub(r"[^a-z0-9]+", "_", title.lower()).strip("_") for title in titles}
+
+
+def _dynamic_keys() -> set[str]:
+    """Keys the code builds from a name: the stage fields (widgets/forms.py), the form groups, the tabs (app.py:
+    tab.<id>, tab.<id>.blurb), the header's role line (app.py who_md: header.can_<role>)."""
+    keys = set(i18n.field_entries()) | _group_keys()
+    keys |= {f"tab.{tab_id.value}{end}" for tab_id, *_ in TABS for end in ("", ".blurb")}
+    keys |= {f"header.can_{r.name.lower()}" for r in (Role.ADMIN, Role.ANNOTATOR, Role.VIEWER)} | {"header.can_nothing"}
+    return keys
+
+
+def test_both_languages_have_every_key_and_no_empty_text():
+    cat = i18n.catalogues()
+    assert set(cat["en"]) == set(cat["zh"]), set(cat["en"]) ^ set(cat["zh"])
+    assert not [k for lang in cat for k, v in cat[lang].items() if not v.strip()]
+
+
+def test_placeholders_match_between_languages():
+    cat = i18n.catalogues()
+    fields = re.compile(r"\{(\w*)\}")
+    wrong = [k for k in cat["en"] if set(fields.findall(cat["en"][k])) != set(fields.findall(cat["zh"][k]))]
+    assert not wrong
+
+
+def test_every_key_is_used():
+    unused = set(i18n.catalogues()["en"]) - _literal_keys() - _dynamic_keys()
+    assert not unused, f"keys no code uses: {sorted(unused)}"
+
+
+def test_every_key_the_code_asks_for_exists():
+    en = i18n.catalogues()["en"]
+    missing = []
+    for path, tree in _trees():
+        for n in ast.walk(tree):
+            if (isinstance(n, ast.Call) and getattr(n.func, "id", getattr(n.func, "attr", "")) in {"t", "say"}
+                    and n.args and isinstance(n.args[0], ast.Constant) and n.args[0].value not in en):
+                missing.append(f"{path.name}:{n.lineno} {n.args[0].value}")
+    assert not missing
+    assert _dynamic_keys() <= set(en), sorted(_dynamic_keys() - set(en))
+
+
+def test_every_stage_field_has_a_label_and_its_own_help_in_both_languages():
+    cat = i18n.catalogues()
+    for stage, cls in STAGES.items():
+        for f in dataclasses.fields(cls):
+            key = i18n.field_help_key(stage, f.name)
+            for lang in cat:
+                assert f"field.{f.name}" in cat[lang] and key in cat[lang], (lang, stage, f.name)
+            # the English tooltip is the dataclass's help (python -m playground.ui.i18n prints the entries)
+            assert cat["en"][key] == f.metadata.get("help", ""), (stage, f.name)
+
+
+def test_tab_titles_are_the_apps():
+    en = i18n.catalogues()["en"]
+    for tab_id, title, blurb, _ in TABS:
+        assert en[f"tab.{tab_id.value}"] == title and en[f"tab.{tab_id.value}.blurb"] == f"*{blurb}*"
+
+
+def test_say_follows_the_switch_then_the_browser():
+    zh = SimpleNamespace(cookies={}, headers={"accept-language": "zh-CN,zh;q=0.9,en;q=0.8"})
+    chosen_en = SimpleNamespace(cookies={"pg-lang": "en"}, headers={"accept-language": "zh-CN"})
+    assert i18n.say("header.not_signed_in", zh) == "未登录"
+    assert i18n.say("header.not_signed_in", chosen_en) == "not signed in"
+    assert i18n.say("header.not_signed_in") == "not signed in"  # outside a request: English
+    assert "ada" in i18n.say("header.who", zh, name="ada", role="admin", can="x")
