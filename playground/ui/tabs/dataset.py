@@ -202,19 +202,21 @@ def _rows_tab(ctx: AppContext, name: str | None) -> dict[str, Any]:
 
 
 def build(ctx: AppContext) -> DatasetTab:
+    # session states before the tabs: a gr.State directly under gr.Tabs renames the tabs when you switch
+    selected, pending, undo = gr.State(None), gr.State(None), gr.State([])
     p = _picker(ctx)
     ctx.register_picker(p["dataset"], lambda: service.dataset_names(ctx.ws))
     with gr.Tabs():
         r = _rows_tab(ctx, p["dataset"].value)
         view = DatasetView(dataset=p.pop("dataset"), delete_btn=p.pop("delete_btn"), table=r.pop("table"),
-                           summary=p.pop("summary"), model=p.pop("model"), max_len=p.pop("max_len"), undo=gr.State([]))
+                           summary=p.pop("summary"), model=p.pop("model"), max_len=p.pop("max_len"), undo=undo)
         form = dataset_add.build_add(ctx, view)
         dataset_import.build(ctx, view)
         dataset_clean.build_check(ctx, view)
         prev_id = dataset_clean.build_token_preview(ctx, view)
         dataset_add.build_draft(ctx, view, form)
         dataset_export.build(ctx, view)
-    t = DatasetTab(view=view, selected=gr.State(None), pending=gr.State(None), prev_id=prev_id, **p, **r)
+    t = DatasetTab(view=view, selected=selected, pending=pending, prev_id=prev_id, **p, **r)
     wire(ctx, t)
     return t
 
