@@ -165,11 +165,13 @@ def make_callback(run_dir: str | Path, extra: dict[str, Any] | None = None) -> A
 
     class PlaygroundCallback(TrainerCallback):
         def __init__(self) -> None:
+            self.counting = False
             self.t0 = time.time()
             self.last_time = time.time()
             self.last_tokens = 0.0
 
         def on_train_begin(self, args, state, control, **kwargs):  # noqa: ANN001, ANN003
+            self.counting = False
             if is_main_process():
                 append_metrics(run_dir, state.global_step, event="train_begin", max_steps=state.max_steps,
                                **(extra or {}))
@@ -185,6 +187,15 @@ def make_callback(run_dir: str | Path, extra: dict[str, Any] | None = None) -> A
                 self.last_tokens, self.last_time = tokens, now
             m.setdefault("epoch", float(state.epoch or 0))
             append_metrics(run_dir, state.global_step, max_steps=state.max_steps, elapsed=now - self.t0, **m)
+
+        def on_step_begin(self, args, state, control, **kwargs):  # noqa: ANN001, ANN003
+            # a resumed run restores the checkpoint's token count after on_train_begin: tokens/s counts on from the
+            # count the first step starts at, not from 0 (which drew a spike after every Resume)
+            if not self.counting:
+                self.counting = True
+                if state.global_step > 0:  # resumed (a fresh run counts from 0, its first batch included)
+                    self.last_tokens = float(getattr(state, "num_input_tokens_seen", 0) or 0)
+                    self.last_time = time.time()
 
         def on_step_end(self, args, state, control, **kwargs):  # noqa: ANN001, ANN003
             if STOP.is_set():
