@@ -45,7 +45,9 @@ The clip stops any one update from moving the policy far: **clip fraction** is t
 hit it. Rising score with KL that levels off is healthy; score rising while KL explodes is reward hacking."""
 
 PLOTS = [
-    PlotSpec("Score", ["score", "rlhf_reward"], "reward", "mean reward-model / rule score; RLHF reward = score − β·KL"),
+    PlotSpec("Score", ["score", "rlhf_reward", "gold_score", "gold_proxy_score"], "reward",
+             "mean reward-model / rule score; RLHF reward = score − β·KL; with a gold judge, its score on held-out "
+             "prompts beside the training reward's on the same answers (proxy up, gold down: over-optimisation)"),
     PlotSpec("KL to reference", ["kl"], "nats", "sum over the response of log π − log π_ref, mean over the batch"),
     PlotSpec("Entropy", ["entropy"], "nats", "per-token entropy of the policy; a collapse means it stopped exploring"),
     PlotSpec("Clip fraction", ["clipfrac", "vf_clipfrac", "approx_kl"], "share",
@@ -59,6 +61,7 @@ GROUPS = [
                                   "reward_expression", "prompts"]),
     ("Rollout", ["response_length", "temperature", "rollout_batch_size", "total_updates", "missing_eos_penalty",
                  "max_prompt_length", "sample_every"]),
+    ("Gold judge (held-out)", ["gold_judge", "gold_every"]),
     ("Objective", ["kl_coef", "adaptive_kl", "target_kl", "kl_estimator", "gamma", "lam", "cliprange",
                    "cliprange_value", "vf_coef", "value_model", "whiten_advantages"]),
     ("Optimisation", ["learning_rate", "lr_scheduler_type", "ppo_epochs", "per_device_train_batch_size",
