@@ -120,7 +120,8 @@ HEAD = """<script>(function(){
     else if (++tries > 100) clearInterval(mark);
   }, 100);
   window.pgSetLang = function(lang){
-    try { localStorage.setItem('pg-lang', lang); } catch (e) {}
+    // Gradio's front end matches 'zh-CN' to the zh catalogue, a bare 'zh' to its own Chinese only (checked)
+    try { localStorage.setItem('pg-lang', lang === 'zh' ? 'zh-CN' : lang); } catch (e) {}
     document.cookie = 'pg-lang=' + lang + '; path=/; SameSite=Lax; max-age=31536000';
     location.reload();
   };

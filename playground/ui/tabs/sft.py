@@ -21,6 +21,7 @@ from playground.core.paths import PRESETS_DIR
 from playground.core.runs import read_metrics
 from playground.stages.sft import service as sft_service
 from playground.stages.sft.config import SFTRun
+from playground.ui import i18n
 from playground.ui.context import AppContext
 from playground.ui.guard import bind, needs, user_errors
 from playground.ui.widgets.chart import line_chart
@@ -29,13 +30,7 @@ from playground.ui.widgets.live import PlotSpec
 from playground.ui.widgets.pickers import FollowNew
 from playground.ui.widgets.run_panel import PanelSpec, RunPanel, run_choices, run_panel, wire_presets
 
-OBJECTIVE = r"""**Objective: SFT token NLL**
-
-$$\mathcal{L}_{\text{SFT}} = -\frac{1}{|C|}\sum_{t \in C} \log p_\theta(y_t \mid x, y_{<t})$$
-
-The model learns to imitate the demonstrations: only the response (completion / assistant) tokens $C$
-count; the prompt tokens are masked when *completion only loss* is on. Lower is better; eval loss that
-rises while train loss falls means overfitting."""
+OBJECTIVE = i18n.t("sft.objective")  # the formula stays, the prose is translated
 
 PLOTS = [
     PlotSpec("Loss", ["loss", "eval_loss"], "NLL", "token NLL on train batches and on the held-out split"),
@@ -56,14 +51,14 @@ GROUPS = [
 FIELDS = [n for _, names in GROUPS for n in names]
 
 
-def qlora_available() -> tuple[bool, str]:
+def qlora_available() -> tuple[bool, Any]:
     import torch
 
     if not torch.cuda.is_available():
-        return False, "QLoRA needs a CUDA GPU; none is visible, so this stays off."
+        return False, i18n.t("sft.qlora_no_gpu")
     if importlib.util.find_spec("bitsandbytes") is None:
-        return False, "QLoRA needs bitsandbytes (`pip install bitsandbytes`), which is not installed."
-    return True, "Load the base in 4-bit NF4 and train LoRA on top (saves memory on small GPUs)."
+        return False, i18n.t("sft.qlora_no_bnb")
+    return True, i18n.t("sft.qlora_ok")
 
 
 def dataset_choices(ctx: AppContext) -> list[str]:
@@ -96,7 +91,7 @@ def compare_html(ctx: AppContext, a: str | None, b: str | None, metric: str) -> 
 
 def _picked(run_id: str | None) -> str:
     if not run_id:
-        raise DataError("pick a finished SFT run")
+        raise DataError(i18n.say("sft.pick_finished"))
     return run_id
 
 
@@ -157,12 +152,12 @@ def on_ppl(ctx: AppContext, run_id: str, progress: gr.Progress = gr.Progress()) 
 
 def on_merge(run_id: str) -> str:  # admin
     with user_errors():
-        return f"Merged model saved to `{sft_service.merge_adapter(_picked(run_id))}`."
+        return i18n.say("sft.merged", path=sft_service.merge_adapter(_picked(run_id)))
 
 
 def on_push(run_id: str, repo: str, token: str, what: str) -> str:  # admin
     with user_errors():
-        return f"Pushed to {sft_service.push_run_folder(_picked(run_id), what, repo, token)}"
+        return i18n.say("sft.pushed", where=sft_service.push_run_folder(_picked(run_id), what, repo, token))
 
 
 # -- layout ------------------------------------------------------------------------------------------------------
@@ -171,17 +166,17 @@ def _config(ctx: AppContext) -> ConfigForm:
     q_ok, q_why = qlora_available()
     first = default_preset("sft", ctx.default_model)
     with gr.Row():
-        preset = gr.Dropdown(list_presets("sft"), value=first, label="Preset",
-                             info="Fills the form; tiny-cpu trains a random tiny model in seconds.", scale=3)
-        preset_name = gr.Textbox(label="Save form as preset", placeholder="my-preset", scale=2)
-        save_btn = gr.Button("💾 Save preset", scale=1)
+        preset = gr.Dropdown(list_presets("sft"), value=first, label=i18n.t("form.preset"),
+                             info=i18n.t("form.preset_info"), scale=3)
+        preset_name = gr.Textbox(label=i18n.t("form.save_as"), placeholder="my-preset", scale=2)
+        save_btn = gr.Button(i18n.t("form.save"), scale=1)
     choices = {
         "model": ["bundled", "tiny"],
         "dataset": dataset_choices(ctx),
         "accelerate_config": ["", *[str(p.relative_to(PRESETS_DIR.parent))
                                    for p in sorted((PRESETS_DIR / "accelerate").glob("*.yaml"))]],
     }
-    with gr.Accordion("Configuration", open=True):
+    with gr.Accordion(i18n.t("form.configuration"), open=True):
         form = grouped_form(SFTRun, GROUPS, choices, load_preset("sft", first) if first else None)
         q_box = form.components[FIELDS.index("load_in_4bit")]
         q_box.interactive = q_ok
@@ -193,42 +188,42 @@ def _config(ctx: AppContext) -> ConfigForm:
 def _results(ctx: AppContext) -> dict[str, Any]:
     """The accordions under the live panel: all runs, compare two, try the result, export."""
     c: dict[str, Any] = {}
-    with gr.Accordion("All SFT runs", open=False):
+    with gr.Accordion(i18n.t("sft.all_runs"), open=False):
         c["table"] = gr.Dataframe(runs_table(ctx), interactive=False)
-    with gr.Accordion("Compare two runs", open=False):
+    with gr.Accordion(i18n.t("run.compare"), open=False):
         with gr.Row():
-            c["cmp_a"] = gr.Dropdown(run_choices(ctx, "sft"), label="Run A")
-            c["cmp_b"] = gr.Dropdown(run_choices(ctx, "sft"), label="Run B")
+            c["cmp_a"] = gr.Dropdown(run_choices(ctx, "sft"), label=i18n.t("run.run_a"))
+            c["cmp_b"] = gr.Dropdown(run_choices(ctx, "sft"), label=i18n.t("run.run_b"))
             c["cmp_metric"] = gr.Dropdown(["loss", "eval_loss", "mean_token_accuracy", "learning_rate"],
-                                          value="loss", label="Metric")
+                                          value="loss", label=i18n.t("run.metric"))
         c["cmp_plot"] = gr.HTML(compare_html(ctx, None, None, "loss"), elem_classes=["pg-compare"],
                                 elem_id="sft-compare")
-    with gr.Accordion("Try the result: base vs adapter", open=False):
+    with gr.Accordion(i18n.t("sft.try"), open=False):
         with gr.Row():
             done = run_choices(ctx, "sft", finished_only=True)
-            c["try_run"] = gr.Dropdown(done, value=done[0][1] if done else None, label="Finished run")
-            c["try_prompt"] = gr.Textbox(label="Prompt", value="Translate to French: Good night.", scale=3)
-        c["try_btn"] = gr.Button("Answer with both")
+            c["try_run"] = gr.Dropdown(done, value=done[0][1] if done else None, label=i18n.t("run.finished"))
+            c["try_prompt"] = gr.Textbox(label=i18n.t("sft.prompt"), value="Translate to French: Good night.", scale=3)
+        c["try_btn"] = gr.Button(i18n.t("sft.answer_both"))
         with gr.Row():
-            c["base_out"] = gr.Textbox(label="Base model", lines=4)
-            c["tuned_out"] = gr.Textbox(label="With the SFT adapter", lines=4)
-        c["ppl_btn"] = gr.Button("Perplexity on the run's eval split (before → after)")
+            c["base_out"] = gr.Textbox(label=i18n.t("sft.base_out"), lines=4)
+            c["tuned_out"] = gr.Textbox(label=i18n.t("sft.tuned_out"), lines=4)
+        c["ppl_btn"] = gr.Button(i18n.t("sft.ppl"))
         c["ppl_out"] = gr.Markdown()
-    with gr.Accordion("Export", open=False):
-        c["merge_btn"] = gr.Button("Merge adapter into base and save")
+    with gr.Accordion(i18n.t("sft.export"), open=False):
+        c["merge_btn"] = gr.Button(i18n.t("sft.merge"))
         with gr.Row():
-            c["hub_repo"] = gr.Textbox(label="Hub repo id", placeholder="you/my-sft-model")
-            c["hub_token"] = gr.Textbox(label="Hub token", type="password", info="Used once in memory; never saved.")
-            c["push_what"] = gr.Radio(["adapter", "merged"], value="adapter", label="Push")
-        c["push_btn"] = gr.Button("Push to the Hub")
+            c["hub_repo"] = gr.Textbox(label=i18n.t("sft.hub_repo"), placeholder="you/my-sft-model")
+            c["hub_token"] = gr.Textbox(label=i18n.t("sft.hub_token"), type="password", info=i18n.t("sft.hub_token_info"))
+            c["push_what"] = gr.Radio(["adapter", "merged"], value="adapter", label=i18n.t("sft.push_what"))
+        c["push_btn"] = gr.Button(i18n.t("sft.push"))
         c["export_out"] = gr.Markdown()
     return c
 
 
 def build(ctx: AppContext) -> SFTTab:
     form = _config(ctx)
-    panel = run_panel(ctx, "sft", form, PanelSpec("▶ Start training", PLOTS, OBJECTIVE,
-                                                    follow_info="Pick any SFT run to watch or control."))
+    panel = run_panel(ctx, "sft", form, PanelSpec(i18n.t("sft.start"), PLOTS, OBJECTIVE,
+                                                    follow_info=i18n.t("sft.follow_info")))
     t = SFTTab(form=form, panel=panel, **_results(ctx))
     wire(ctx, t)
     return t
