@@ -24,6 +24,7 @@ from playground.core.paths import PRESETS_DIR
 from playground.core.runs import read_metrics, read_result, read_status
 from playground.stages.data import VOTES_AND_BUILTIN, preference_data_check
 from playground.stages.reward.config import RewardRun
+from playground.ui import i18n
 from playground.ui.context import AppContext
 from playground.ui.guard import bind, needs
 from playground.ui.tabs import reward_dpo, reward_inspect, reward_kto
@@ -31,15 +32,7 @@ from playground.ui.widgets.forms import ConfigForm, default_preset, list_presets
 from playground.ui.widgets.live import PlotSpec
 from playground.ui.widgets.run_panel import PanelSpec, RunPanel, run_choices, run_panel, wire_presets
 
-OBJECTIVE = r"""**Objective: Bradley–Terry pairwise loss**
-
-$$\mathcal{L}_{\text{RM}} = -\log \sigma\big(r(x, y_c) - r(x, y_r)\big)$$
-
-$y_c$ is the answer the human chose, $y_r$ the one rejected. The head outputs one number per answer. The loss only cares about the *difference*: it pushes the
-reward of the answer the human picked above the other one. **Accuracy** is the share of pairs where
-$r(x, y_c) > r(x, y_r)$ (0.5 = chance); **margin** is the mean $r(x, y_c) - r(x, y_r)$. Trust the
-held-out (eval) accuracy, and look at how many pairs it is over (the run header says): on 20 pairs it moves
-5 points per pair. Train accuracy near 1 with flat eval accuracy means it memorised the votes."""
+OBJECTIVE = i18n.t("reward.objective")  # the formula stays, the prose is translated
 
 PLOTS = [
     PlotSpec("Loss", ["loss", "eval_loss"], "BT loss", "−log σ(r_chosen − r_rejected); 0.69 is a coin flip"),
@@ -140,32 +133,31 @@ def _config(ctx: AppContext) -> tuple[ConfigForm, dict[str, Any], dict[str, Any]
     choices from the dataclass metadata."""
     first = default_preset("reward", ctx.default_model)
     with gr.Row():
-        preset = gr.Dropdown(list_presets("reward"), value=first, label="Preset",
-                             info="Fills the form; tiny-cpu trains a random tiny model in seconds.", scale=3)
-        preset_name = gr.Textbox(label="Save form as preset", placeholder="my-rm", scale=2)
-        save_btn = gr.Button("💾 Save preset", scale=1)
+        preset = gr.Dropdown(list_presets("reward"), value=first, label=i18n.t("form.preset"),
+                             info=i18n.t("form.preset_info"), scale=3)
+        preset_name = gr.Textbox(label=i18n.t("form.save_as"), placeholder="my-rm", scale=2)
+        save_btn = gr.Button(i18n.t("form.save"), scale=1)
     choices = {"model": ["bundled", "tiny"], "dataset": dataset_choices(ctx), "accelerate_config": _accelerate_choices()}
     initial = load_preset("reward", first) if first else None
-    with gr.Accordion("Configuration", open=True):
+    with gr.Accordion(i18n.t("form.configuration"), open=True):
         form = reward_dpo.grouped_form(RewardRun, GROUPS, choices, initial)
     wire_presets("reward", form, preset, preset_name, save_btn)
     return form, choices, initial
 
 
 def build(ctx: AppContext) -> RewardTab:
-    gr.Markdown("Train a reward model on the preference votes, then **inspect it before PPO uses it**: "
-                "agreement with each annotator, and whether it simply rewards longer answers.")
+    gr.Markdown(i18n.t("reward.intro"))
     form, choices, initial = _config(ctx)
     data_md = gr.Markdown(preference_data_check(initial["dataset"], initial["eval_fraction"], initial["seed"])
                           if initial else "", elem_id="reward-data-check")
-    panel = run_panel(ctx, "reward", form, PanelSpec("▶ Train reward model", PLOTS, OBJECTIVE,
-                                                       follow_info="Pick any reward run to watch or control."))
+    panel = run_panel(ctx, "reward", form, PanelSpec(i18n.t("reward.start"), PLOTS, OBJECTIVE,
+                                                       follow_info=i18n.t("reward.follow_info")))
     notes_md = gr.Markdown("", elem_id="reward-run-notes")
-    with gr.Accordion("All reward runs", open=False):
+    with gr.Accordion(i18n.t("reward.all_runs"), open=False):
         table = gr.Dataframe(runs_table(ctx), interactive=False)
-    with gr.Accordion("Inspect a reward model", open=True):
+    with gr.Accordion(i18n.t("reward.inspect"), open=True):
         inspect = reward_inspect.build(ctx)
-    with gr.Accordion("DPO: learn from the same pairs without a reward model", open=False):
+    with gr.Accordion(i18n.t("reward.dpo"), open=False):
         dpo = reward_dpo.build(ctx, choices)
     reward_kto.section(ctx, choices)  # KTO beside DPO: learn from rated answers (issue 24 item 5)
     t = RewardTab(form=form, panel=panel, data_md=data_md, notes_md=notes_md, shown_notes=gr.State(""), table=table,

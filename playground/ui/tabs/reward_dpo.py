@@ -14,6 +14,7 @@ import gradio as gr
 from playground.core.auth import Role
 from playground.stages.data import preference_data_check
 from playground.stages.dpo.config import DPORun
+from playground.ui import i18n
 from playground.ui.context import AppContext
 from playground.ui.guard import needs
 from playground.ui.widgets import forms
@@ -21,15 +22,7 @@ from playground.ui.widgets.forms import ConfigForm, default_preset, list_presets
 from playground.ui.widgets.live import PlotSpec
 from playground.ui.widgets.run_panel import PanelSpec, RunPanel, run_panel, wire_presets
 
-OBJECTIVE = r"""**Objective: DPO (no reward model)**
-
-$$\mathcal{L}_{\text{DPO}} = -\log \sigma\Big(\beta \big[\log\tfrac{\pi_\theta(y_c|x)}{\pi_{\text{ref}}(y_c|x)}
-- \log\tfrac{\pi_\theta(y_r|x)}{\pi_{\text{ref}}(y_r|x)}\big]\Big)$$
-
-The policy itself plays the reward model: $\beta \log \frac{\pi_\theta}{\pi_{\text{ref}}}$ is its implicit
-reward. The reference $\pi_{\text{ref}}$ is the same model with the LoRA adapter off (or the SFT model).
-**Reward accuracy**: share of pairs whose implicit reward ranks the chosen answer first (the run header says
-over how many held-out pairs); **margin**: the mean gap. Larger β keeps the policy closer to the reference."""
+OBJECTIVE = i18n.t("dpo.objective")  # the formula stays, the prose is translated
 
 PLOTS = [
     PlotSpec("DPO loss", ["loss", "eval_loss"], "loss", "the DPO loss; 0.69 = no preference learned yet"),
@@ -82,11 +75,11 @@ def on_data(dataset: str, eval_fraction: float, seed: float) -> str:
 def build(ctx: AppContext, choices: dict[str, list[str]]) -> DPOSection:
     first = default_preset("dpo", ctx.default_model)
     with gr.Row():
-        preset = gr.Dropdown(list_presets("dpo"), value=first, label="DPO preset", scale=3)
+        preset = gr.Dropdown(list_presets("dpo"), value=first, label=i18n.t("dpo.preset"), scale=3)
     form = grouped_form(DPORun, GROUPS, {**choices, "sft_run": sft_runs(ctx)},
                         load_preset("dpo", first) if first else None)
     data_md = gr.Markdown("")
-    panel = run_panel(ctx, "dpo", form, PanelSpec("▶ Train with DPO", PLOTS, OBJECTIVE, follow_label="Follow DPO run",
+    panel = run_panel(ctx, "dpo", form, PanelSpec(i18n.t("dpo.start"), PLOTS, OBJECTIVE, follow_label=i18n.t("dpo.follow"),
                                                   resume=False, refresh=False))
     wire_presets("dpo", form, preset)
     d = DPOSection(form=form, panel=panel, data_md=data_md)

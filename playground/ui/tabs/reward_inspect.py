@@ -17,6 +17,7 @@ import pandas as pd
 from playground.core.auth import Role
 from playground.core.chat import prompt_text, response_text
 from playground.core.errors import UserError
+from playground.ui import i18n
 from playground.ui.context import AppContext
 from playground.ui.guard import bind, needs
 from playground.ui.widgets.run_panel import run_choices
@@ -80,12 +81,9 @@ def bias_markdown(b: dict[str, Any]) -> str:
 
     corr = "–" if b["corr_reward_length"] != b["corr_reward_length"] else f"{b['corr_reward_length']:+.2f}"
     head = f"### {'⚠️' if b['flagged'] else '✅'} {b['warning']}"
-    return (f"{head}\n\n| measure | value |\n|---|---|\n"
-            f"| correlation of reward with response length (characters) | {corr} |\n"
-            f"| pairs where the RM prefers the longer answer | {pct(b['rm_prefers_longer'])} |\n"
-            f"| pairs where the humans preferred the longer answer | {pct(b['humans_prefer_longer'])} |\n"
-            f"| RM accuracy where the human picked the **shorter** answer | {pct(b['accuracy_chosen_shorter'])} "
-            f"({b['chosen_shorter_pairs']} pair{'' if b['chosen_shorter_pairs'] == 1 else 's'}) |")
+    return head + "\n\n" + i18n.say("inspect.bias_table", corr=corr, rm_longer=pct(b["rm_prefers_longer"]),
+                                      humans_longer=pct(b["humans_prefer_longer"]),
+                                      acc_shorter=pct(b["accuracy_chosen_shorter"]), n=b["chosen_shorter_pairs"])
 
 
 def load_rm(ctx: AppContext, run_id: str) -> tuple[Any, Any]:
@@ -115,7 +113,7 @@ def on_score(ctx: AppContext, run_id: str, prompt: str, response: str) -> Any:
     from playground.stages.reward import scorer
 
     if not prompt.strip() or not response.strip():
-        gr.Warning("Type a prompt and a response.")
+        gr.Warning(i18n.say("inspect.type_both"))
         return gr.skip()
     try:
         model, tok = load_rm(ctx, run_id)
@@ -143,7 +141,7 @@ def on_eval_file(ctx: AppContext, run_id: str, path: str | None) -> str:  # admi
     from playground.stages.reward.evaluate import evaluate_file, report_markdown
 
     if not path:
-        return "⚠️ Upload a preference file first."
+        return i18n.say("inspect.upload_first")
     try:
         return report_markdown(evaluate_file(run_id, path, model_tok=load_rm(ctx, run_id)))
     except UserError as e:
@@ -153,34 +151,33 @@ def on_eval_file(ctx: AppContext, run_id: str, path: str | None) -> str:  # admi
 # -- layout ------------------------------------------------------------------------------------------------------
 def build(ctx: AppContext) -> InspectView:
     c: dict[str, Any] = {}
-    gr.Markdown("Use it in PPO as `reward: rm:<run id>`; the arena shows its verdict after each vote.")
+    gr.Markdown(i18n.t("inspect.intro"))
     with gr.Row():
-        c["run"] = gr.Dropdown(run_choices(ctx, "reward", finished_only=True), label="Finished reward run", scale=4,
-                               allow_custom_value=True, info="Runs that finished appear here by themselves.")
+        c["run"] = gr.Dropdown(run_choices(ctx, "reward", finished_only=True), label=i18n.t("inspect.run"), scale=4,
+                               allow_custom_value=True, info=i18n.t("inspect.run_info"))
         c["refresh"] = gr.Button("🔄", scale=0, min_width=60)
     with gr.Row():
-        c["sc_prompt"] = gr.Textbox(label="Prompt", value="Tell me about bees.", lines=2, scale=2)
-        c["sc_response"] = gr.Textbox(label="Response", lines=2, scale=3,
+        c["sc_prompt"] = gr.Textbox(label=i18n.t("sft.prompt"), value="Tell me about bees.", lines=2, scale=2)
+        c["sc_response"] = gr.Textbox(label=i18n.t("inspect.response"), lines=2, scale=3,
                                       value="Happy to help! Bees are insects that make honey and pollinate flowers.")
-        c["sc_out"] = gr.Number(label="Reward", interactive=False, scale=1)
-    c["sc_btn"] = gr.Button("Score this response")
+        c["sc_out"] = gr.Number(label=i18n.t("inspect.reward"), interactive=False, scale=1)
+    c["sc_btn"] = gr.Button(i18n.t("inspect.score"))
     with gr.Row():
-        c["source"] = gr.Dropdown(pair_sources(ctx), value=ALL_POOLS, label="Compare with the votes in", scale=3)
-        c["top_k"] = gr.Slider(1, 50, value=10, step=1, label="Most-wrong pairs to show", scale=2)
-        c["check_btn"] = gr.Button("Check against the votes", variant="secondary", scale=1)
+        c["source"] = gr.Dropdown(pair_sources(ctx), value=ALL_POOLS, label=i18n.t("inspect.source"), scale=3)
+        c["top_k"] = gr.Slider(1, 50, value=10, step=1, label=i18n.t("inspect.top_k"), scale=2)
+        c["check_btn"] = gr.Button(i18n.t("inspect.check"), variant="secondary", scale=1)
     c["bias_md"] = gr.Markdown("")
     with gr.Row():
-        c["agree_df"] = gr.Dataframe(agreement_frame([]), label="Agreement with the human votes", interactive=False,
+        c["agree_df"] = gr.Dataframe(agreement_frame([]), label=i18n.t("inspect.agreement"), interactive=False,
                                      scale=2)
-        c["wrong_df"] = gr.Dataframe(wrong_frame([]), label="Pairs it gets most wrong (most confident first)",
+        c["wrong_df"] = gr.Dataframe(wrong_frame([]), label=i18n.t("inspect.wrong"),
                                      interactive=False, scale=5, wrap=True)
-    with gr.Accordion("Evaluate on a held-out preference file", open=False):
-        gr.Markdown("Any file the Preferences import reads (TRL prompt/chosen/rejected, HH transcripts; "
-                    "JSONL / JSON / Parquet). Same report as `python -m playground eval-rm --run RUN --file FILE`.")
+    with gr.Accordion(i18n.t("inspect.eval_file_section"), open=False):
+        gr.Markdown(i18n.t("inspect.eval_file_help"))
         with gr.Row():
-            c["eval_file"] = gr.File(label="Preference file", file_types=[".jsonl", ".json", ".parquet"],
+            c["eval_file"] = gr.File(label=i18n.t("inspect.eval_file"), file_types=[".jsonl", ".json", ".parquet"],
                                      type="filepath", scale=3)
-            c["eval_btn"] = gr.Button("Evaluate", variant="secondary", scale=1)
+            c["eval_btn"] = gr.Button(i18n.t("inspect.evaluate"), variant="secondary", scale=1)
         c["eval_md"] = gr.Markdown("")
     v = InspectView(**c)
     wire(ctx, v)

@@ -14,6 +14,7 @@ import gradio as gr
 from playground.core.auth import Role
 from playground.stages.kto.config import KTORun
 from playground.stages.kto.service import data_line
+from playground.ui import i18n
 from playground.ui.context import AppContext
 from playground.ui.guard import needs
 from playground.ui.tabs import reward_dpo
@@ -21,17 +22,7 @@ from playground.ui.widgets.forms import ConfigForm, default_preset, grouped_form
 from playground.ui.widgets.live import PlotSpec
 from playground.ui.widgets.run_panel import PanelSpec, RunPanel, run_panel, wire_presets
 
-OBJECTIVE = r"""**Objective: KTO (answers rated good or bad, no pairs)**
-
-$$r_\theta = \log\tfrac{\pi_\theta(y|x)}{\pi_{\text{ref}}(y|x)}$$
-$$\text{desirable: } w_d\big(1 - \sigma(\beta[r_\theta - z_{\text{ref}}])\big)$$
-$$\text{undesirable: } w_u\big(1 - \sigma(\beta[z_{\text{ref}} - r_\theta])\big)$$
-
-$z_{\text{ref}}$ (the **kl** series) estimates $\mathrm{KL}(\pi_\theta\,\|\,\pi_{\text{ref}})$ from mismatched prompts and
-answers of the batch: desirable answers are pushed above the policy's typical log-ratio, undesirable ones below it.
-Answers rated 4–5 in the arena are desirable, 1–2 undesirable, 3 is dropped; *use votes* adds each vote's chosen
-(desirable) and rejected (undesirable) answer. **rewards/chosen** and **rewards/rejected** are $\beta\,r_\theta$ of the
-desirable and undesirable answers."""
+OBJECTIVE = i18n.t("kto.objective")  # the formula stays, the prose is translated
 
 PLOTS = [
     PlotSpec("KTO loss", ["loss", "eval_loss"], "loss", "0.5 = nothing learned yet (σ(0) on both kinds)"),
@@ -77,12 +68,12 @@ def build(ctx: AppContext, choices: dict[str, list[str]]) -> KTOSection:
     first = default_preset("kto", ctx.default_model)
     initial = load_preset("kto", first) if first else None
     with gr.Row():
-        preset = gr.Dropdown(list_presets("kto"), value=first, label="KTO preset", scale=3)
+        preset = gr.Dropdown(list_presets("kto"), value=first, label=i18n.t("kto.preset"), scale=3)
     pickers = {"dataset": dataset_choices(ctx), "sft_run": reward_dpo.sft_runs(ctx)}
     form = grouped_form(KTORun, GROUPS, {**choices, **pickers}, initial, basic=BASIC)
     data_md = gr.Markdown(on_data(initial["dataset"], initial["use_votes"], initial["eval_fraction"], initial["seed"])
                           if initial else "", elem_id="kto-data-check")
-    panel = run_panel(ctx, "kto", form, PanelSpec("▶ Train with KTO", PLOTS, OBJECTIVE, follow_label="Follow KTO run",
+    panel = run_panel(ctx, "kto", form, PanelSpec(i18n.t("kto.start"), PLOTS, OBJECTIVE, follow_label=i18n.t("kto.follow"),
                                                   resume=False, refresh=False))
     wire_presets("kto", form, preset)
     k = KTOSection(form=form, panel=panel, data_md=data_md)
@@ -96,5 +87,5 @@ def build(ctx: AppContext, choices: dict[str, list[str]]) -> KTOSection:
 
 def section(ctx: AppContext, choices: dict[str, list[str]]) -> KTOSection:
     """The section in its own closed accordion (the Reward tab's one line for it)."""
-    with gr.Accordion("KTO: learn from rated answers (1-5 in the arena), no pairs needed", open=False):
+    with gr.Accordion(i18n.t("kto.section"), open=False):
         return build(ctx, choices)
