@@ -25,24 +25,14 @@ from playground.core.auth import Role
 from playground.core.expr import EXAMPLES
 from playground.stages.ppo.config import PPORun
 from playground.stages.ppo.service import REWARD_RULES, arena_round, expression_status, samples_frame
+from playground.ui import i18n
 from playground.ui.context import AppContext, TabId
 from playground.ui.guard import bind, needs
 from playground.ui.widgets.forms import ConfigForm, default_preset, grouped_form, list_presets, load_preset
 from playground.ui.widgets.live import PlotSpec
 from playground.ui.widgets.run_panel import PanelSpec, RunPanel, run_choices, run_panel, wire_presets
 
-OBJECTIVE = r"""**Objective: PPO with a KL-penalised reward**
-
-$$r_t = -\beta \log\frac{\pi_\theta(y_t\mid s_t)}{\pi_{\text{ref}}(y_t\mid s_t)} + [t = T]\, R(x, y)$$
-
-$$\mathcal{L}^{\text{clip}} = -\,\mathbb{E}_t\Big[\min\big(\rho_t \hat A_t,\ \text{clip}(\rho_t, 1-\epsilon, 1+\epsilon)\, \hat A_t\big)\Big],
-\quad \rho_t = \frac{\pi_\theta(y_t\mid s_t)}{\pi_{\text{old}}(y_t\mid s_t)}$$
-
-The policy earns the reward model's (or rule's) **score** at the last token and pays **β × KL** to the
-reference (the same model with the LoRA adapter switched off) at every token; $\hat A_t$ comes from GAE
-with a value head on the policy's features (or, with `value_model: adapter`, on a second LoRA adapter's).
-The clip stops any one update from moving the policy far: **clip fraction** is the share of tokens that
-hit it. Rising score with KL that levels off is healthy; score rising while KL explodes is reward hacking."""
+OBJECTIVE = i18n.t("ppo.objective")  # the formula stays, the prose is translated
 
 PLOTS = [
     PlotSpec("Score", ["score", "rlhf_reward", "gold_score", "gold_proxy_score"], "reward",
@@ -154,7 +144,7 @@ def on_arena_round(ctx: AppContext, run_id: str, picked: str | None = None) -> d
     if isinstance(setup, str):
         gr.Warning(setup)
         return {ctx.tabs: gr.skip()}  # every output left as it is
-    gr.Info(f"Arena ready: {run_id} vs its reference in pool {setup.pool}. Press Generate.")
+    gr.Info(i18n.say("ppo.arena_ready", run=run_id, pool=setup.pool))
     targets = ctx.arena
     return {ctx.tabs: ctx.switch_to(TabId.PREFERENCES), **dict(zip(targets.outputs, targets.updates(ctx, setup),
                                                                   strict=True))}
@@ -165,21 +155,21 @@ def _config(ctx: AppContext) -> tuple[ConfigForm, dict[str, Any]]:
     """(the form, the expression helpers laid out under the reward expression)."""
     first = default_preset("ppo", ctx.default_model)
     with gr.Row():
-        preset = gr.Dropdown(list_presets("ppo"), value=first, label="Preset",
-                             info="Fills the form; tiny-cpu trains a random tiny model on a rule reward.", scale=3)
-        preset_name = gr.Textbox(label="Save form as preset", placeholder="my-ppo", scale=2)
-        save_btn = gr.Button("💾 Save preset", scale=1)
+        preset = gr.Dropdown(list_presets("ppo"), value=first, label=i18n.t("form.preset"),
+                             info=i18n.t("ppo.preset_info"), scale=3)
+        preset_name = gr.Textbox(label=i18n.t("form.save_as"), placeholder="my-ppo", scale=2)
+        save_btn = gr.Button(i18n.t("form.save"), scale=1)
     choices: dict[str, Any] = {"model": ["bundled", "tiny"], "reward": reward_choices(ctx),
                                "prompts": prompt_choices(ctx)}
     extra: dict[str, Any] = {}
 
     def expression_helpers() -> None:  # laid out under the reward expression, in its group
         with gr.Row():
-            extra["expr_example"] = gr.Dropdown(list(EXAMPLES), value=None, label="Example expressions",
-                                                info="Fills the expression and picks rule:expr.", scale=1)
+            extra["expr_example"] = gr.Dropdown(list(EXAMPLES), value=None, label=i18n.t("ppo.examples"),
+                                                info=i18n.t("ppo.examples_info"), scale=1)
             extra["expr_check"] = gr.Markdown("", elem_id="ppo-expr-check")
 
-    with gr.Accordion("Configuration", open=True):
+    with gr.Accordion(i18n.t("form.configuration"), open=True):
         form = grouped_form(PPORun, GROUPS, choices, load_preset("ppo", first) if first else None,
                             after={"reward_expression": expression_helpers})
     wire_presets("ppo", form, preset, preset_name, save_btn)
@@ -187,28 +177,26 @@ def _config(ctx: AppContext) -> tuple[ConfigForm, dict[str, Any]]:
     sft_box = form.components[FIELDS.index("sft_run")]
     extra["sft_pick"] = None
     if isinstance(sft_box, gr.Textbox):
-        sft_box.info = "Finished SFT run id to start from ('' = the base model). Pick one below."
-        extra["sft_pick"] = gr.Dropdown(sft_choices(ctx), value="", label="Start the policy from",
-                                        info="The base model, or the LoRA adapter of a finished SFT run.")
+        sft_box.info = i18n.t("ppo.sft_box_info")
+        extra["sft_pick"] = gr.Dropdown(sft_choices(ctx), value="", label=i18n.t("ppo.sft_pick"),
+                                        info=i18n.t("ppo.sft_pick_info"))
     form.components[FIELDS.index("reward_expression")].elem_id = "ppo-reward-expression"  # read at launch
     return form, extra
 
 
 def build(ctx: AppContext) -> PPOTab:
     form, extra = _config(ctx)
-    panel = run_panel(ctx, "ppo", form, PanelSpec("▶ Start PPO", PLOTS, OBJECTIVE,
-                                                    follow_info="Pick any PPO run to watch or control."))
-    gr.Markdown("**Samples: before training vs now** (same prompts and sampling seed; refreshed as the run "
-                "writes samples.jsonl every *sample every* updates)")
+    panel = run_panel(ctx, "ppo", form, PanelSpec(i18n.t("ppo.start"), PLOTS, OBJECTIVE,
+                                                    follow_info=i18n.t("ppo.follow_info")))
+    gr.Markdown(i18n.t("ppo.samples"))
     samples = gr.Dataframe(samples_frame(None), interactive=False, wrap=True,  # 'now' stays on screen
                            column_widths=["18%", "29%", "8%", "29%", "8%", "8%"])
     arena_btn = None
     if ctx.arena is not None and ctx.tabs is not None:  # the app built the arena tab before this one
         with gr.Row():
-            arena_btn = gr.Button("⚔ Arena round: policy vs reference", elem_id="ppo-arena-round", scale=0,
+            arena_btn = gr.Button(i18n.t("ppo.arena"), elem_id="ppo-arena-round", scale=0,
                                   min_width=300)
-            gr.Markdown("Judge the followed run's policy against its reference (the base without the adapter), "
-                        "blind, in the Preferences tab; the votes form their own pool, named after the run.",
+            gr.Markdown(i18n.t("ppo.arena_help"),
                         elem_classes=["pg-help"])
     t = PPOTab(form=form, panel=panel, samples=samples, arena_btn=arena_btn, **extra)
     wire(ctx, t)
