@@ -16,7 +16,7 @@ from tests.conftest import ARTIFACTS
 pytestmark = [pytest.mark.browser]
 
 # tab id -> its zh title; the tabs whose strings are all in the catalogues
-TRANSLATED = {"sft": "2 · SFT", "reward": "4 · 奖励模型", "ppo": "5 · PPO"}
+TRANSLATED = {"sft": "2 · SFT", "reward": "4 · 奖励模型", "ppo": "5 · PPO", "rl": "5b · GRPO / RLOO"}
 # names that stay as they are in Chinese text (models, methods, libraries, formats, field values, metric keys)
 ALLOWED = {
     "sft", "ppo", "dpo", "kto", "grpo", "rloo", "lora", "qlora", "rlhf", "kl", "eos", "gae", "cpu", "cuda", "gpu",

@@ -26,6 +26,7 @@ from playground.core.expr import EXAMPLES
 from playground.core.runs import read_metrics
 from playground.stages.ppo.service import arena_round, expression_status
 from playground.stages.reward.functions import split_specs
+from playground.ui import i18n
 from playground.ui.context import AppContext, TabId
 from playground.ui.guard import needs, role_needed
 from playground.ui.tabs import rl_compare
@@ -131,7 +132,7 @@ def on_rl_arena_round(ctx: AppContext, run_id: str, picked: str | None = None) -
     if isinstance(setup, str):
         gr.Warning(setup)
         return {ctx.tabs: gr.skip()}
-    gr.Info(f"Arena ready: {run_id} vs its reference in pool {setup.pool}. Press Generate.")
+    gr.Info(i18n.say("ppo.arena_ready", run=run_id, pool=setup.pool))
     targets = ctx.arena
     return {ctx.tabs: ctx.switch_to(TabId.PREFERENCES), **dict(zip(targets.outputs, targets.updates(ctx, setup)))}
 
@@ -177,10 +178,8 @@ def build(ctx: AppContext) -> RLTab:
     from playground.stages.grpo.config import GRPORun
     from playground.stages.rloo.config import RLOORun
 
-    method = gr.Radio(list(NAMES.values()), value="GRPO", label="Method", elem_id="rl-method",
-                      info="GRPO: advantage = reward normalised within its group. RLOO: advantage = reward minus "
-                           "the mean of the other completions of its prompt. Both sample several completions per "
-                           "prompt and need no value model.")
+    method = gr.Radio(list(NAMES.values()), value="GRPO", label=i18n.t("rl.method"), elem_id="rl-method",
+                      info=i18n.t("rl.method_info"))
     panels = {"grpo": build_method(ctx, "grpo", GRPORun, True), "rloo": build_method(ctx, "rloo", RLOORun, False)}
     tab = RLTab(method, panels, build_compare(ctx))
     method.change(bind(on_method, tab), [method], [p.column for p in panels.values()], api_visibility="private",

@@ -24,6 +24,7 @@ from playground.stages.compare import COMPARE_STAGES, CSV_COLUMNS, CompareReques
 from playground.stages.evaluate.policies import policy_runs
 from playground.stages.evaluate.runner import RUNNER
 from playground.stages.reward.functions import split_specs
+from playground.ui import i18n
 from playground.ui.context import AppContext
 from playground.ui.guard import caller, needs
 
@@ -58,30 +59,25 @@ class ComparePanel:
 
 
 def build_compare(ctx: AppContext) -> ComparePanel:
-    with gr.Accordion("Compare runs across methods", open=False, elem_id="rl-compare"):
-        gr.Markdown("Pick finished PPO, GRPO, RLOO or DPO runs on the same base model. Each run's adapter answers the "
-                    "same held-out prompts (same seeds, temperature 1) and **one reward function** scores every "
-                    "answer and the base model's; the cost axes come from each run's metrics.jsonl (training "
-                    "seconds, completions sampled: 0 for DPO, which trains on fixed pairs). Answers are cached: "
-                    "comparing again only generates what is new.", elem_classes=["pg-help"])
+    with gr.Accordion(i18n.t("cmp.section"), open=False, elem_id="rl-compare"):
+        gr.Markdown(i18n.t("cmp.help"), elem_classes=["pg-help"])
         with gr.Row():
-            runs = gr.Dropdown(compare_choices(ctx), value=[], multiselect=True, label="Runs", scale=3,
-                               elem_id="rl-compare-runs", info="Finished PPO / GRPO / RLOO / DPO runs.")
+            runs = gr.Dropdown(compare_choices(ctx), value=[], multiselect=True, label=i18n.t("cmp.runs"), scale=3,
+                               elem_id="rl-compare-runs", info=i18n.t("cmp.runs_info"))
             prompts = gr.Dropdown(heldout_choices(ctx), value="builtin:n_words-heldout", allow_custom_value=True,
-                                  label="Held-out prompts", scale=2,
-                                  info="A built-in held-out set, a workspace dataset (its eval split), or a file.")
-            reward = gr.Textbox(label="Reward", scale=2, elem_id="rl-compare-reward",
-                                info="One spec scores every run: rule:NAME[:ARG], expr:EXPRESSION or rm:RUN "
-                                     "(filled from the first run picked).")
-            n = gr.Number(16, precision=0, minimum=1, maximum=500, label="Prompts", scale=1,
-                          info="The first N of the set.")
+                                  label=i18n.t("cmp.prompts"), scale=2,
+                                  info=i18n.t("cmp.prompts_info"))
+            reward = gr.Textbox(label=i18n.t("inspect.reward"), scale=2, elem_id="rl-compare-reward",
+                                info=i18n.t("cmp.reward_info"))
+            n = gr.Number(16, precision=0, minimum=1, maximum=500, label=i18n.t("cmp.n"), scale=1,
+                          info=i18n.t("cmp.n_info"))
         with gr.Row():
-            start = gr.Button("📊 Compare", variant="primary", elem_id="rl-compare-start")
-            stop = gr.Button("⏹ Stop comparing")
+            start = gr.Button(i18n.t("cmp.start"), variant="primary", elem_id="rl-compare-start")
+            stop = gr.Button(i18n.t("cmp.stop"))
         status = gr.Markdown("", elem_id="rl-compare-status")
         chart = gr.HTML("", elem_id="rl-compare-chart")
         table = gr.Dataframe(pd.DataFrame(columns=CSV_COLUMNS), interactive=False, elem_id="rl-compare-table")
-        files = gr.File(label="Download (CSV, PNG)", file_count="multiple", interactive=False)
+        files = gr.File(label=i18n.t("cmp.files"), file_count="multiple", interactive=False)
         job = gr.State(None)
     return ComparePanel(runs, prompts, reward, n, start, stop, status, chart, table, files, job)
 

@@ -14,6 +14,7 @@ import gradio as gr
 from playground.core.config import BaseRun
 from playground.core.expr import EXAMPLES
 from playground.stages.reward.functions import RULES, split_specs
+from playground.ui import i18n
 from playground.ui.context import AppContext
 from playground.ui.tabs.rl_view import GROUP_COLUMNS, KL_HELP, function_chart, groups_frame, reward_note
 from playground.ui.widgets.forms import ConfigForm, default_preset, grouped_form, list_presets, load_preset
@@ -23,38 +24,8 @@ from playground.ui.widgets.run_panel import PanelSpec, RunPanel, run_panel, wire
 NAMES = {"grpo": "GRPO", "rloo": "RLOO"}
 
 OBJECTIVES = {
-    "grpo": r"""**Objective: GRPO, group-normalised advantage**
-
-For each prompt $q$ the policy samples a group of $G$ completions $o_1..o_G$ (`num_generations`), each scored by
-the reward functions: $r_i = \sum_k w_k\, R_k(q, o_i)$. No value model: the baseline is the group.
-
-$$A_i = \frac{r_i - \operatorname{mean}(r_1, \dots, r_G)}{\operatorname{std}(r_1, \dots, r_G)}$$
-
-$$\begin{aligned}\mathcal{L} = -\tfrac{1}{\sum_i |o_i|}\sum_{i,t}\Big[&\min\big(\rho_{i,t} A_i,\
-\text{clip}(\rho_{i,t}, 1 \pm \epsilon)\, A_i\big)\\ &- \beta\, \mathbb{D}_{\text{KL}}\big[\pi_\theta \,\|\,
-\pi_{\text{ref}}\big]_{i,t}\Big]\end{aligned}$$
-
-$$\rho_{i,t} = \frac{\pi_\theta(o_{i,t}\mid q, o_{i,<t})}{\pi_{\text{old}}(o_{i,t}\mid q, o_{i,<t})}$$
-
-A completion better than its siblings is pushed up, a worse one down. **A group whose rewards are all equal has
-$A_i = 0$: no learning signal** (the *zero-variance groups* plot). The clip keeps one update small (*clip fraction*);
-β × KL holds the policy near the reference (the base with the LoRA adapter switched off).""",
-    "rloo": r"""**Objective: RLOO, leave-one-out baseline**
-
-For each prompt $x$ the policy samples $G$ completions $y_1..y_G$ (`num_generations`). The KL to the reference is
-folded into each completion's reward, then each is compared with the mean of the **others**:
-
-$$r_i = \sum_k w_k\, R_k(x, y_i) - \beta\, \mathrm{KL}_i$$
-
-$$A_i = r_i - \frac{1}{G-1}\sum_{j \ne i} r_j$$
-
-$$\mathcal{L} = -\frac{1}{G}\sum_{i}\min\big(\rho_i A_i,\ \text{clip}(\rho_i, 1 \pm \epsilon)\, A_i\big)$$
-
-$$\rho_i = \frac{\pi_\theta(y_i\mid x)}{\pi_{\text{old}}(y_i\mid x)}$$
-
-The baseline excludes the completion itself, so it is unbiased (REINFORCE with a leave-one-out baseline), with a
-sequence-level ratio. **Identical rewards in a group give $A_i = 0$: no learning signal** (the *zero-variance
-groups* plot). The reference is the base with the LoRA adapter switched off.""",
+    "grpo": i18n.t("grpo.objective"),  # the formulas stay, the prose is translated
+    "rloo": i18n.t("rloo.objective"),  # the formulas stay, the prose is translated
 }
 
 
@@ -139,45 +110,44 @@ class MethodPanel:
 def _expression_helpers(stage: str, extra: dict[str, Any]) -> Any:
     def lay_out() -> None:  # under the reward expression, in its group
         with gr.Row():
-            extra["example"] = gr.Dropdown(list(EXAMPLES), value=None, label="Example expressions",
-                                           info="Fills the expression and adds rule:expr.", scale=1)
+            extra["example"] = gr.Dropdown(list(EXAMPLES), value=None, label=i18n.t("ppo.examples"),
+                                           info=i18n.t("rl.examples_info"), scale=1)
             extra["check"] = gr.Markdown("", elem_id=f"{stage}-expr-check")
     return lay_out
 
 
 def build_method(ctx: AppContext, stage: str, cls: type[BaseRun], visible: bool) -> MethodPanel:
-    name = NAMES[stage]
     first = default_preset(stage, ctx.default_model)
     initial = load_preset(stage, first) if first else {}
     with gr.Column(visible=visible) as column:
         with gr.Row():
-            preset = gr.Dropdown(list_presets(stage), value=first or None, label=f"{name} preset", scale=3,
-                                 info="Fills the form; tiny-cpu trains a random tiny model on a rule reward.")
-            preset_name = gr.Textbox(label="Save form as preset", placeholder=f"my-{stage}", scale=2)
-            save_btn = gr.Button("💾 Save preset", scale=1)
+            preset = gr.Dropdown(list_presets(stage), value=first or None, scale=3,
+                                 label=i18n.t({"grpo": "grpo.preset", "rloo": "rloo.preset"}[stage]),
+                                 info=i18n.t("ppo.preset_info"))
+            preset_name = gr.Textbox(label=i18n.t("form.save_as"), placeholder=f"my-{stage}", scale=2)
+            save_btn = gr.Button(i18n.t("form.save"), scale=1)
         reward0, weights0 = str(initial.get("reward", "")), str(initial.get("reward_weights", ""))
         rewards = gr.Dropdown(reward_choices(ctx), value=split_specs(reward0), multiselect=True,
-                              allow_custom_value=True, label="Rewards", elem_id=f"{stage}-rewards",
-                              info="Reward functions, summed with the weights (reward weights, in the form below); "
-                                   "type one with an argument, e.g. rule:length:12 or rule:keyword:sea,-ugh.")
+                              allow_custom_value=True, label=i18n.t("rl.rewards"), elem_id=f"{stage}-rewards",
+                              info=i18n.t("rl.rewards_info"))
         note = gr.Markdown(reward_note(reward0, weights0), elem_id=f"{stage}-reward-note")
         extra: dict[str, Any] = {}
         groups = form_groups(cls)
         after = {"reward_expression": _expression_helpers(stage, extra)} if "reward_expression" in \
             {n for _, g in groups for n in g} else {}
-        with gr.Accordion("Configuration", open=True):
+        with gr.Accordion(i18n.t("form.configuration"), open=True):
             form = grouped_form(cls, groups, {"model": ["bundled", "tiny"], "prompts": prompt_choices(ctx)},
                                 initial or None, basic=BASIC, after=after)
         wire_presets(stage, form, preset, preset_name, save_btn)
-        sft_pick = gr.Dropdown(sft_choices(ctx), value=str(initial.get("sft_run", "")), label="Start the policy from",
-                               info="The base model, or the LoRA adapter of a finished SFT run.")
-        run = run_panel(ctx, stage, form, PanelSpec(f"▶ Start {name}", plots(stage), OBJECTIVES[stage],
-                                                    follow_label=f"Follow {name} run",
-                                                    follow_info=f"Pick any {name} run to watch or control."))
+        sft_pick = gr.Dropdown(sft_choices(ctx), value=str(initial.get("sft_run", "")), label=i18n.t("ppo.sft_pick"),
+                               info=i18n.t("ppo.sft_pick_info"))
+        run = run_panel(ctx, stage, form, PanelSpec(
+            i18n.t({"grpo": "grpo.start", "rloo": "rloo.start"}[stage]), plots(stage), OBJECTIVES[stage],
+            follow_label=i18n.t({"grpo": "grpo.follow", "rloo": "rloo.follow"}[stage]),
+            follow_info=i18n.t({"grpo": "grpo.follow_info", "rloo": "rloo.follow_info"}[stage])))
         warning = gr.Markdown("", visible=False, elem_id=f"{stage}-zero-std", elem_classes=["pg-warning"])
         fn_chart = gr.HTML(function_chart([]), elem_id=f"{stage}-fn-chart")
-        gr.Markdown("**Groups** — each prompt's completions, sorted by reward, with their advantage (refreshed as "
-                    "the run writes samples.jsonl every *sample every* steps)")
+        gr.Markdown(i18n.t("rl.groups"))
         frame, caption = groups_frame(None)
         groups_caption = gr.Markdown(caption, elem_id=f"{stage}-groups-caption")
         table = gr.Dataframe(frame, headers=GROUP_COLUMNS, interactive=False, wrap=True, elem_id=f"{stage}-groups",
@@ -185,10 +155,9 @@ def build_method(ctx: AppContext, stage: str, cls: type[BaseRun], visible: bool)
         arena_btn = None
         if ctx.arena is not None and ctx.tabs is not None:
             with gr.Row():
-                arena_btn = gr.Button("⚔ Arena round: policy vs reference", elem_id=f"{stage}-arena-round",
+                arena_btn = gr.Button(i18n.t("ppo.arena"), elem_id=f"{stage}-arena-round",
                                       scale=0, min_width=300)
-                gr.Markdown("Judge the followed run's policy against its reference (the base without the adapter), "
-                            "blind, in the Preferences tab; the votes form their own pool, named after the run.",
+                gr.Markdown(i18n.t("ppo.arena_help"),
                             elem_classes=["pg-help"])
     return MethodPanel(stage, column, form, run, preset, rewards, note, extra.get("example"), extra.get("check"),
                        sft_pick, warning, fn_chart, groups_caption, table, arena_btn)
