@@ -16,13 +16,13 @@ from tests.conftest import ARTIFACTS
 pytestmark = [pytest.mark.browser]
 
 # tab id -> its zh title; the tabs whose strings are all in the catalogues
-TRANSLATED = {"sft": "2 · SFT", "reward": "4 · 奖励模型", "ppo": "5 · PPO", "rl": "5b · GRPO / RLOO"}
+TRANSLATED = {"sft": "2 · SFT", "reward": "4 · 奖励模型", "ppo": "5 · PPO", "rl": "5b · GRPO / RLOO", "evaluate": "6 · 评估"}
 # names that stay as they are in Chinese text (models, methods, libraries, formats, field values, metric keys)
 ALLOWED = {
     "sft", "ppo", "dpo", "kto", "grpo", "rloo", "lora", "qlora", "rlhf", "kl", "eos", "gae", "cpu", "cuda", "gpu",
     "trl", "ddp", "json", "jsonl", "yaml", "csv", "bf16", "fp16", "sdpa", "eager", "adamw", "api", "alpha", "beta",
     "gamma", "lambda", "epsilon", "accelerate", "torch", "trackio", "tensorboard", "hub", "tiny", "bundled", "none",
-    "auto", "smollm", "instruct", "token", "tokens", "id", "url",
+    "auto", "smollm", "instruct", "token", "tokens", "id", "url", "top",  # top-p
 }
 WORD = re.compile(r"[A-Za-z]{3,}")
 

@@ -24,6 +24,7 @@ from playground.stages.evaluate.policies import BASE, policy_choices
 from playground.stages.evaluate.runner import RUNNER
 from playground.stages.evaluate.service import EvalRequest, evaluate, preflight
 from playground.stages.evaluate.split import split_by_prompt
+from playground.ui import i18n
 from playground.ui.context import AppContext
 from playground.ui.guard import caller, needs
 from playground.ui.widgets.chart import line_chart
@@ -77,7 +78,7 @@ def legend(keys: list[str]) -> str:
     """The metrics' one-sentence explanations as hover tooltips (and a dotted underline to show there is one)."""
     spans = [f'<span class="pg-metric" title="{html.escape(board.METRIC_HELP[k])}" '
              f'style="border-bottom:1px dotted;margin-right:14px;cursor:help">{k}</span>' for k in keys]
-    return '<div class="pg-help">Hover a metric: ' + "".join(spans) + "</div>"
+    return '<div class="pg-help">' + i18n.t("eval.hover") + " " + "".join(spans) + "</div>"
 
 
 def prompt_choices(ctx: AppContext) -> list[str]:
@@ -90,77 +91,73 @@ def judge_choices(ctx: AppContext) -> list[str]:
 
 
 def build(ctx: AppContext) -> EvaluateView:
-    gr.Markdown("Did the loop teach the policy something a judge it was **not trained on** can see? Answers are "
-                "generated once per (policy, prompt, seed, sampling) and cached; re-running only adds what is new. "
-                "CLI twin: `python -m playground evaluate --policies RUN --baseline base --prompts SET --judge SPEC`.")
+    gr.Markdown(i18n.t("eval.intro"))
     with gr.Row():
-        policies = gr.Dropdown(policy_choices(ctx.ws), value=[BASE], multiselect=True, label="Policies", scale=3,
-                               info="The base model and every run that left a policy adapter (SFT, DPO, PPO, ...).")
-        baseline = gr.Dropdown(policy_choices(ctx.ws), value=BASE, label="Baseline", scale=2,
-                               info="Win-rates are against this policy's answers to the same prompts.")
+        policies = gr.Dropdown(policy_choices(ctx.ws), value=[BASE], multiselect=True, label=i18n.t("eval.policies"), scale=3,
+                               info=i18n.t("eval.policies_info"))
+        baseline = gr.Dropdown(policy_choices(ctx.ws), value=BASE, label=i18n.t("eval.baseline"), scale=2,
+                               info=i18n.t("eval.baseline_info"))
         prompts = gr.Dropdown(prompt_choices(ctx), value="builtin:prompts", allow_custom_value=True, scale=2,
-                              label="Held-out prompts", info="A dataset (its eval split if any), a pool, or a file.")
-        prompt_file = gr.File(label="…or a prompt / preference file", file_types=[".jsonl", ".json", ".parquet",
+                              label=i18n.t("cmp.prompts"), info=i18n.t("eval.prompts_info"))
+        prompt_file = gr.File(label=i18n.t("eval.prompt_file"), file_types=[".jsonl", ".json", ".parquet",
                                                                                   ".csv"], type="filepath", scale=2,
                               height=130)
     with gr.Row():
         judges = gr.Dropdown(judge_choices(ctx), value=["rule:length"], multiselect=True, allow_custom_value=True,
-                             label="Judges", scale=3, info="rm:RUN, rule:NAME (length[:N], vocab_half, "
-                             "keyword:WORDS) or expr:EXPRESSION; humans: send to the arena below.")
-        n = gr.Slider(1, MAX_UI_PROMPTS, value=16, step=1, label="Prompts (N)", scale=2)
+                             label=i18n.t("eval.judges"), scale=3, info=i18n.t("eval.judges_info"))
+        n = gr.Slider(1, MAX_UI_PROMPTS, value=16, step=1, label=i18n.t("eval.n"), scale=2)
     with gr.Row():
-        temperature = gr.Slider(0.0, 2.0, value=0.7, step=0.05, label="Temperature", scale=1)
-        top_p = gr.Slider(0.05, 1.0, value=0.9, step=0.05, label="Top-p", scale=1)
-        max_new_tokens = gr.Slider(1, Limits.from_env().max_new_tokens, value=48, step=1, label="Max new tokens",
+        temperature = gr.Slider(0.0, 2.0, value=0.7, step=0.05, label=i18n.t("field.temperature"), scale=1)
+        top_p = gr.Slider(0.05, 1.0, value=0.9, step=0.05, label=i18n.t("eval.top_p"), scale=1)
+        max_new_tokens = gr.Slider(1, Limits.from_env().max_new_tokens, value=48, step=1, label=i18n.t("eval.max_new_tokens"),
                                    scale=1)
-        seed = gr.Number(0, precision=0, label="Seed", scale=1, minimum=0)
+        seed = gr.Number(0, precision=0, label=i18n.t("field.seed"), scale=1, minimum=0)
     with gr.Row():
-        run = gr.Button("▶ Run evaluation", variant="primary", elem_id="eval-run")
-        stop = gr.Button("⏹ Stop", scale=0, min_width=100)
+        run = gr.Button(i18n.t("eval.run"), variant="primary", elem_id="eval-run")
+        stop = gr.Button(i18n.t("run.stop"), scale=0, min_width=100)
     status = gr.Markdown("", elem_id="eval-status")
     job, report = gr.State(None), gr.State(None)
     gr.HTML(legend(["win_rate", "ci_low", "ci_high", "n", "ties", "mean_score", "length", "kl"]))
-    results = gr.Dataframe(board.results_frame(None), label="Results: per policy and judge", interactive=False)
+    results = gr.Dataframe(board.results_frame(None), label=i18n.t("eval.results"), interactive=False)
     gr.HTML(legend(["ppl", "bleu", "rougeL"]))
-    reference = gr.Dataframe(board.reference_frame(None), label="Reference answers (SFT-style prompt sets)",
+    reference = gr.Dataframe(board.reference_frame(None), label=i18n.t("eval.reference"),
                              interactive=False)
-    with gr.Accordion("Per-prompt answers", open=False):
+    with gr.Accordion(i18n.t("eval.per_prompt"), open=False):
         with gr.Row():
-            browse_policy = gr.Dropdown([], label="Policy", scale=1)
-            browse_judge = gr.Dropdown([], label="Scores by judge", scale=1)
+            browse_policy = gr.Dropdown([], label=i18n.t("eval.policy"), scale=1)
+            browse_judge = gr.Dropdown([], label=i18n.t("eval.by_judge"), scale=1)
         rows = gr.Dataframe(board.prompt_frame(None), interactive=False, wrap=True, max_height=600)
-    with gr.Accordion("Humans as the judge: a blind arena pool", open=False):
+    with gr.Accordion(i18n.t("eval.humans"), open=False):
         with gr.Row():
-            pool = gr.Textbox(label="Pool", placeholder="eval-<id>-vs-base", scale=3,
-                              info="Annotators vote in the Preferences tab, mode 'Workshop pool', this pool.")
-            send = gr.Button("⚔ Send to the arena", scale=1)
+            pool = gr.Textbox(label=i18n.t("eval.pool"), placeholder="eval-<id>-vs-base", scale=3,
+                              info=i18n.t("eval.pool_info"))
+            send = gr.Button(i18n.t("eval.send"), scale=1)
         human_md = gr.Markdown("")
         gr.HTML(legend(["win_rate", "ci_low", "both_bad", "ties"]))
-        human = gr.Dataframe(board.human_frame(ctx.ws, ""), label="Human verdicts (fills in as votes arrive)",
+        human = gr.Dataframe(board.human_frame(ctx.ws, ""), label=i18n.t("eval.human"),
                              interactive=False)
-    with gr.Accordion("Gold vs proxy: split a pool in two by prompt; a PPO run's gold curve", open=False):
+    with gr.Accordion(i18n.t("eval.gold"), open=False):
         with gr.Row():
-            split_pool = gr.Dropdown(ctx.ws.pools(), label="Pool", scale=3, info="Copied into <pool>-proxy and "
-                                     "<pool>-gold, disjoint prompts: train one reward model on each (Reward tab), "
-                                     "PPO with reward rm:<proxy> and gold_judge rm:<gold>.")
-            split = gr.Button("✂ Split", scale=1)
+            split_pool = gr.Dropdown(ctx.ws.pools(), label=i18n.t("eval.pool"), scale=3,
+                                     info=i18n.t("eval.split_info"))
+            split = gr.Button(i18n.t("eval.split"), scale=1)
         split_md = gr.Markdown("")
-        gold_run = gr.Dropdown(run_choices(ctx, "ppo"), value=None, label="PPO run with a gold_judge",
-                               info="Proxy (the training reward) and gold scores on its held-out prompts, against KL.")
+        gold_run = gr.Dropdown(run_choices(ctx, "ppo"), value=None, label=i18n.t("eval.gold_run"),
+                               info=i18n.t("eval.gold_run_info"))
         gold_chart = gr.HTML(gold_chart_html([]), elem_id="eval-gold-chart")
-    gr.Markdown("### Leaderboard: every policy's latest numbers per judge")
+    gr.Markdown(i18n.t("eval.board_title"))
     with gr.Row():
-        sort_by = gr.Dropdown(board.SORTABLE, value="win_rate", label="Sort by", scale=1)
-        refresh = gr.Button("🔄 Refresh", scale=0, min_width=100)
-        export_fmt = gr.Radio(["CSV", "Markdown"], value="CSV", label="Export as", scale=1)
-        export = gr.Button("⬇️ Export", scale=0, min_width=100)
-        export_file = gr.File(label="Download", interactive=False, scale=1, visible=False)  # shown once made
+        sort_by = gr.Dropdown(board.SORTABLE, value="win_rate", label=i18n.t("eval.sort_by"), scale=1)
+        refresh = gr.Button(i18n.t("run.refresh"), scale=0, min_width=100)
+        export_fmt = gr.Radio(["CSV", "Markdown"], value="CSV", label=i18n.t("eval.export_as"), scale=1)
+        export = gr.Button(i18n.t("eval.export"), scale=0, min_width=100)
+        export_file = gr.File(label=i18n.t("eval.download"), interactive=False, scale=1, visible=False)  # shown once made
     gr.HTML(legend(list(board.METRIC_HELP)))
     with gr.Row():
         board_df = gr.Dataframe(board.board_frame(board.leaderboard(ctx.ws)), interactive=False, scale=3,
-                                elem_id="eval-leaderboard", label="Leaderboard")
+                                elem_id="eval-leaderboard", label=i18n.t("eval.board"))
         ratings = gr.Dataframe(board.arena_ratings(ctx.ws), interactive=False, scale=2,
-                               label="Arena: Bradley-Terry / Elo of the evaluation pools (human votes)")
+                               label=i18n.t("eval.ratings"))
     v = EvaluateView(policies, baseline, prompts, prompt_file, n, judges, temperature, top_p, max_new_tokens, seed,
                      run, stop, status, job, report, results, reference, browse_policy, browse_judge, rows, pool,
                      send, human_md, human, sort_by, board_df, ratings, refresh, export_fmt, export, export_file,

@@ -21,6 +21,7 @@ from playground.core import backup, bundle, space
 from playground.core.auth import Role
 from playground.core.errors import UserError
 from playground.core.paths import db_path, home
+from playground.ui import i18n
 from playground.ui.context import AppContext
 from playground.ui.guard import needs
 
@@ -28,8 +29,7 @@ from playground.ui.guard import needs
 def summary_md() -> str:
     """Where the workspace is, what it holds, and whether it survives a restart."""
     c = bundle.db_counts(db_path())
-    text = (f"**Workspace:** `{home()}` · {c['datasets']} datasets ({c['rows']} rows) · "
-            f"{c['pairs']} preference pairs · {c['runs']} runs")
+    text = i18n.say("ws.summary", home=home(), datasets=c["datasets"], rows=c["rows"], pairs=c["pairs"], runs=c["runs"])
     warning = space.banner_text()
     return f"{text}\n\n{warning}" if warning else text
 
@@ -53,18 +53,18 @@ def export_session(checkpoints: bool, progress: gr.Progress = gr.Progress()) -> 
     except UserError as e:
         gr.Warning(str(e))
         return gr.skip(), f"⚠️ {e}"
-    return str(info.path), f"Exported {info.summary()}. Download it below."
+    return str(info.path), i18n.say("ws.exported", what=info.summary())
 
 
 def import_session(upload: str | None, force: bool, progress: gr.Progress = gr.Progress()) -> tuple[str, str]:
     if not upload:
-        return gr.skip(), "Choose a bundle file (.tar.gz from *Export bundle*) first."
+        return gr.skip(), i18n.say("ws.choose_bundle")
     try:
         info = bundle.import_bundle(upload, force=bool(force), progress=_progress_cb(progress))
     except UserError as e:
         gr.Warning(str(e))
         return gr.skip(), f"⚠️ {e}"
-    return summary_md(), f"Imported {info.summary()}."
+    return summary_md(), i18n.say("ws.imported", what=info.summary())
 
 
 def backup_database(progress: gr.Progress = gr.Progress()) -> tuple[Any, str]:
@@ -75,8 +75,7 @@ def backup_database(progress: gr.Progress = gr.Progress()) -> tuple[Any, str]:
         gr.Warning(str(e))
         return gr.skip(), f"⚠️ {e}"
     c = bundle.db_counts(out)
-    return str(out), (f"Backed up {c['datasets']} datasets, {c['pairs']} preference pairs and {c['runs']} runs "
-                      "(a consistent SQLite copy, taken without stopping anyone).")
+    return str(out), i18n.say("ws.backed_up", datasets=c["datasets"], pairs=c["pairs"], runs=c["runs"])
 
 
 @needs(Role.VIEWER)
@@ -88,27 +87,24 @@ def refresh_summary() -> str:
 def build(ctx: AppContext | None) -> gr.Accordion:
     """The panel, in a closed accordion. The services read PLAYGROUND_HOME, like their CLI twins; `ctx` (when
     given) refreshes the summary on every page load."""
-    with gr.Accordion("🗄️ Workspace: bundles and backups (admin)", open=False) as panel:
+    with gr.Accordion(i18n.t("ws.title"), open=False) as panel:
         summary = gr.Markdown(summary_md())
         message = gr.Markdown()
         with gr.Row():
             with gr.Column():
-                gr.Markdown("**Export** the whole session (datasets, votes, runs with metrics and adapters, "
-                            "your presets) as one archive with a manifest and checksums.")
-                checkpoints = gr.Checkbox(False, label="Include checkpoints (large; only needed to resume runs)")
-                export_btn = gr.Button("Export bundle", variant="primary")
-                download = gr.File(label="Bundle", interactive=False)
+                gr.Markdown(i18n.t("ws.export_help"))
+                checkpoints = gr.Checkbox(False, label=i18n.t("ws.checkpoints"))
+                export_btn = gr.Button(i18n.t("ws.export"), variant="primary")
+                download = gr.File(label=i18n.t("ws.bundle"), interactive=False)
             with gr.Column():
-                gr.Markdown("**Import** a bundle into this workspace. It is checked entirely first (paths, links, "
-                            "sizes, checksums); work already here is never replaced unless you tick the box.")
-                upload = gr.File(label="Bundle to import", file_types=[".gz", ".tgz", ".tar"], type="filepath")
-                force = gr.Checkbox(False, label="Replace what this workspace holds (its database is backed up first)")
-                import_btn = gr.Button("Import bundle")
+                gr.Markdown(i18n.t("ws.import_help"))
+                upload = gr.File(label=i18n.t("ws.bundle_in"), file_types=[".gz", ".tgz", ".tar"], type="filepath")
+                force = gr.Checkbox(False, label=i18n.t("ws.force"))
+                import_btn = gr.Button(i18n.t("ws.import"))
             with gr.Column():
-                gr.Markdown("**Back up** the database (datasets, votes, run list) as one SQLite file, consistent "
-                            "while people keep voting.")
-                backup_btn = gr.Button("Back up database")
-                backup_file = gr.File(label="Backup", interactive=False)
+                gr.Markdown(i18n.t("ws.backup_help"))
+                backup_btn = gr.Button(i18n.t("ws.backup"))
+                backup_file = gr.File(label=i18n.t("ws.backup_file"), interactive=False)
         export_btn.click(export_session, [checkpoints], [download, message], api_name="workspace_export")
         import_btn.click(import_session, [upload, force], [summary, message], api_name="workspace_import")
         backup_btn.click(backup_database, None, [backup_file, message], api_name="workspace_backup")
