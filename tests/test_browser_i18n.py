@@ -16,14 +16,17 @@ from tests.conftest import ARTIFACTS
 pytestmark = [pytest.mark.browser]
 
 # tab id -> its zh title; the tabs whose strings are all in the catalogues
-TRANSLATED = {"sft": "2 · SFT", "reward": "4 · 奖励模型", "ppo": "5 · PPO", "rl": "5b · GRPO / RLOO", "evaluate": "6 · 评估"}
+TRANSLATED = {"sft": "2 · SFT", "reward": "4 · 奖励模型", "ppo": "5 · PPO", "rl": "5b · GRPO / RLOO", "evaluate": "6 · 评估", "dataset": "1 · 数据集", "preferences": "3 · 偏好"}
 # names that stay as they are in Chinese text (models, methods, libraries, formats, field values, metric keys)
 ALLOWED = {
     "sft", "ppo", "dpo", "kto", "grpo", "rloo", "lora", "qlora", "rlhf", "kl", "eos", "gae", "cpu", "cuda", "gpu",
     "trl", "ddp", "json", "jsonl", "yaml", "csv", "bf16", "fp16", "sdpa", "eager", "adamw", "api", "alpha", "beta",
     "gamma", "lambda", "epsilon", "accelerate", "torch", "trackio", "tensorboard", "hub", "tiny", "bundled", "none",
-    "auto", "smollm", "instruct", "token", "tokens", "id", "url", "top",  # top-p
+    "auto", "smollm", "instruct", "token", "tokens", "id", "url", "top", "hugging", "face",  # top-p, Hugging Face
 }
+# labels still in English, each with its reason (the report to the lead lists them)
+KNOWN_ENGLISH = {"Pairs (N)": "tests/test_arena_pool.py finds the pool slider by this English label",
+                 "🗑 Delete dataset": "tests/test_datasets_ui.py finds the button by this English value"}
 WORD = re.compile(r"[A-Za-z]{3,}")
 
 TEXTS = """(root) => [...root.querySelectorAll(
@@ -35,6 +38,17 @@ TEXTS = """(root) => [...root.querySelectorAll(
 
 def english(text: str) -> list[str]:
     return [w for w in WORD.findall(text) if w.lower() not in ALLOWED]
+
+
+def read_labels(page, panel) -> list[dict]:  # noqa: ANN001
+    """The visible labels and buttons of a panel, every closed accordion (and those inside) opened first."""
+    closed = panel.locator("button.label-wrap:not(.open)").locator("visible=true")
+    for _ in range(30):
+        if not closed.count():
+            break
+        closed.first.click()
+        page.wait_for_timeout(200)
+    return panel.evaluate(TEXTS)
 
 
 def test_chinese_tabs_have_no_english_labels_and_no_overflow(app_server, chromium):
@@ -50,16 +64,14 @@ def test_chinese_tabs_have_no_english_labels_and_no_overflow(app_server, chromiu
             page.get_by_role("tab", name=title, exact=True).click()
             panel = page.locator(f"#{tab_id}, [id='{tab_id}-tab'], .tabitem:visible").first
             panel.wait_for()
-            closed = panel.locator("button.label-wrap:not(.open)").locator("visible=true")
-            for _ in range(30):  # open every closed accordion (and those inside): their labels count too
-                if not closed.count():
-                    break
-                closed.first.click()
-                page.wait_for_timeout(200)
-            items = panel.evaluate(TEXTS)
+            inner = panel.locator("[role=tab]")  # a tab's own sub-tabs (the Dataset tab's Rows, Add, ...)
+            items = read_labels(page, panel)
+            for i in range(inner.count()):
+                inner.nth(i).click()
+                items += read_labels(page, panel)
             assert len(items) > 20, f"{tab_id}: the walk read only {len(items)} labels/buttons"
             for item in items:
-                if english(item["text"]):
+                if english(item["text"]) and item["text"] not in KNOWN_ENGLISH:
                     bad.append(f"{tab_id}: {item['text']!r}")
                 if item["over"]:
                     clipped.append(f"{tab_id}: {item['text']!r}")

@@ -29,6 +29,7 @@ import pandas as pd
 from playground.core.auth import Role
 from playground.core.errors import UserError
 from playground.stages.dataset import service
+from playground.ui import i18n
 from playground.ui.context import AppContext
 from playground.ui.guard import bind, issue_token, needs, take_token
 from playground.ui.tabs import dataset_add, dataset_clean, dataset_export, dataset_import
@@ -81,16 +82,16 @@ def on_create(ctx: AppContext, t: DatasetTab, name: str) -> dict[Any, Any]:  # a
         ctx.ws.create_dataset(name)
     except UserError as e:
         return {t.ds_msg: warn(e)}
-    return {**_refreshed(ctx, t, name.strip()), t.ds_msg: f"Created **{name.strip()}**.", t.new_name: ""}
+    return {**_refreshed(ctx, t, name.strip()), t.ds_msg: i18n.say("ds.created", name=name.strip()), t.new_name: ""}
 
 
 def on_delete_ask(ctx: AppContext, t: DatasetTab, name: str | None) -> dict[Any, Any]:  # admin
     if not name or not ctx.ws.has_dataset(name):
-        gr.Warning("Pick a dataset first.")
+        gr.Warning(i18n.say("ds.pick_first"))
         return {t.confirm_row: gr.update(visible=False), t.confirm_md: "", t.pending: None}
     n = len(ctx.ws.rows(name))
     return {t.confirm_row: gr.update(visible=True),
-            t.confirm_md: f"Delete **{name}** and its {n} rows? This cannot be undone.",
+            t.confirm_md: i18n.say("ds.confirm", name=name, n=n),
             t.confirm_yes: gr.update(value=f"Confirm delete {name}", variant="stop"), t.pending: issue_token(DELETE, name)}
 
 
@@ -100,9 +101,9 @@ def on_delete(ctx: AppContext, t: DatasetTab, name: str | None, token: str | Non
         service.delete_dataset(ctx.ws, name or "")
     except UserError as e:
         return {t.ds_msg: warn(e), t.confirm_row: gr.update(visible=False), t.pending: None}
-    gr.Info(f"Deleted dataset {name}.")
+    gr.Info(i18n.say("ds.deleted", name=name))
     rest = service.dataset_names(ctx.ws)
-    return {**_refreshed(ctx, t, rest[0] if rest else None), t.ds_msg: f"🗑 Deleted **{name}**.",
+    return {**_refreshed(ctx, t, rest[0] if rest else None), t.ds_msg: i18n.say("ds.deleted_md", name=name),
             t.confirm_row: gr.update(visible=False), t.pending: None}
 
 
@@ -118,7 +119,7 @@ def on_select(t: DatasetTab, df: pd.DataFrame, evt: gr.SelectData) -> dict[Any, 
         rid = int(df.iloc[evt.index[0]]["id"])
     except (IndexError, KeyError, TypeError, ValueError):  # a click on the header or an empty table
         return {t.row_msg: ""}
-    return {t.selected: rid, t.prev_id: rid, t.row_msg: f"Selected row id **{rid}**."}
+    return {t.selected: rid, t.prev_id: rid, t.row_msg: i18n.say("ds.selected", id=rid)}
 
 
 @needs(Role.ANNOTATOR)
@@ -128,13 +129,13 @@ def on_save(ctx: AppContext, t: DatasetTab, name: str | None, df: pd.DataFrame) 
     except UserError as e:
         return {t.row_msg: warn(e)}
     table, summary = redraw(ctx.ws, name)
-    return {t.view.table: table, t.view.summary: summary, t.row_msg: f"💾 Saved {n} change(s)."}
+    return {t.view.table: table, t.view.summary: summary, t.row_msg: i18n.say("ds.saved", n=n)}
 
 
 def on_delete_row(ctx: AppContext, t: DatasetTab, name: str | None, rid: int | None, stack: list) -> dict[Any, Any]:
     """Delete the selected row, kept on the undo stack (admin)."""
     if rid is None:
-        gr.Warning("Click a row in the table first.")
+        gr.Warning(i18n.say("ds.click_row"))
         return {t.row_msg: gr.skip()}  # an empty dict is not "nothing" to Gradio: name one output, skipped
     try:
         removed = service.delete_rows(ctx.ws, [int(rid)])
@@ -142,19 +143,19 @@ def on_delete_row(ctx: AppContext, t: DatasetTab, name: str | None, rid: int | N
         return {t.row_msg: warn(e)}
     table, summary = redraw(ctx.ws, name)
     return {t.view.table: table, t.view.summary: summary, t.view.undo: [*stack, removed],
-            t.row_msg: f"Deleted row id {rid}. **Undo last delete** brings it back."}
+            t.row_msg: i18n.say("ds.row_deleted", id=rid)}
 
 
 def on_undo(ctx: AppContext, t: DatasetTab, name: str | None, stack: list) -> dict[Any, Any]:  # admin
     if not stack:
-        gr.Info("Nothing to undo.")
+        gr.Info(i18n.say("ds.nothing_to_undo"))
         return {t.row_msg: gr.skip()}
     try:
         n = service.restore_rows(ctx.ws, stack[-1])
     except UserError as e:  # e.g. the dataset was deleted meanwhile
         return {t.row_msg: warn(e)}
     table, summary = redraw(ctx.ws, name)
-    return {t.view.table: table, t.view.summary: summary, t.view.undo: stack[:-1], t.row_msg: f"↶ Restored {n} row(s)."}
+    return {t.view.table: table, t.view.summary: summary, t.view.undo: stack[:-1], t.row_msg: i18n.say("ds.restored", n=n)}
 
 
 # -- layout ------------------------------------------------------------------------------------------------------
@@ -163,40 +164,38 @@ def _picker(ctx: AppContext) -> dict[str, Any]:
     ws, c = ctx.ws, {}
     first = (service.dataset_names(ws) or [None])[0]
     with gr.Row(equal_height=True):
-        c["dataset"] = gr.Dropdown(service.dataset_names(ws), value=first, label="Dataset", scale=3, elem_id="ds-dataset",
-                                   info="Named datasets in this workspace; SFT trains on the one you pick there.")
-        c["new_name"] = gr.Textbox(label="New dataset name", placeholder="my-dataset", scale=2)
-        c["create_btn"] = gr.Button("➕ Create dataset", scale=1)
+        c["dataset"] = gr.Dropdown(service.dataset_names(ws), value=first, label=i18n.t("field.dataset"), scale=3,
+                                   elem_id="ds-dataset", info=i18n.t("ds.dataset_info"))
+        c["new_name"] = gr.Textbox(label=i18n.t("ds.new_name"), placeholder="my-dataset", scale=2)
+        c["create_btn"] = gr.Button(i18n.t("ds.create"), scale=1)
         c["delete_btn"] = gr.Button("🗑 Delete dataset", variant="stop", scale=1, interactive=first is not None)
     with gr.Row(visible=False) as c["confirm_row"]:
         c["confirm_md"] = gr.Markdown()
-        c["confirm_yes"] = gr.Button("Confirm delete", variant="stop", elem_id="ds-confirm-delete")
-        c["confirm_no"] = gr.Button("Cancel")
+        c["confirm_yes"] = gr.Button(i18n.t("ds.confirm_delete"), variant="stop", elem_id="ds-confirm-delete")
+        c["confirm_no"] = gr.Button(i18n.t("ds.cancel"))
     c["ds_msg"] = gr.Markdown()
     with gr.Row(equal_height=True):
-        c["model"] = gr.Dropdown(["bundled", "tiny"], value=ctx.default_model, label="Model (chat template & tokenizer)",
-                                 allow_custom_value=True, scale=3,
-                                 info="Used for token counts, the token preview and drafting responses.")
-        c["max_len"] = gr.Number(256, precision=0, label="Max length (tokens)", scale=1,
-                                 info="SFT's max_length: longer rows are cut.")
+        c["model"] = gr.Dropdown(["bundled", "tiny"], value=ctx.default_model, label=i18n.t("ds.model"),
+                                 allow_custom_value=True, scale=3, info=i18n.t("ds.model_info"))
+        c["max_len"] = gr.Number(256, precision=0, label=i18n.t("ds.max_len"), scale=1,
+                                 info=i18n.t("ds.max_len_info"))
     c["summary"] = gr.Markdown(service.summary_line(ws, first))
     return c
 
 
 def _rows_tab(ctx: AppContext, name: str | None) -> dict[str, Any]:
     c: dict[str, Any] = {}
-    with gr.Tab("Rows"):
-        c["table"] = gr.Dataframe(service.rows_frame(ctx.ws, name), label="Rows", interactive=True, wrap=True,
+    with gr.Tab(i18n.t("ds.rows")):
+        c["table"] = gr.Dataframe(service.rows_frame(ctx.ws, name), label=i18n.t("ds.rows"), interactive=True, wrap=True,
                                   elem_id="ds-table", static_columns=[0, 5], max_height=520,
                                   column_widths=TABLE_WIDTHS)
-        gr.Markdown("Edit cells, then **Save table edits**. Click a row to select it (for delete or the token "
-                    "preview). Multi-turn rows show their last exchange; `split` is train or eval.",
+        gr.Markdown(i18n.t("ds.rows_help"),
                     elem_classes=["pg-help"])
         with gr.Row():
-            c["save_btn"] = gr.Button("💾 Save table edits", variant="primary")
-            c["del_row_btn"] = gr.Button("Delete selected row")
-            c["undo_btn"] = gr.Button("↶ Undo last delete")
-            c["reload_btn"] = gr.Button("🔄 Reload")
+            c["save_btn"] = gr.Button(i18n.t("ds.save"), variant="primary")
+            c["del_row_btn"] = gr.Button(i18n.t("ds.del_row"))
+            c["undo_btn"] = gr.Button(i18n.t("ds.undo"))
+            c["reload_btn"] = gr.Button(i18n.t("ds.reload"))
         c["row_msg"] = gr.Markdown()
     return c
 

@@ -14,6 +14,7 @@ import gradio as gr
 from playground.core.auth import Role
 from playground.core.errors import UserError
 from playground.stages.dataset import draft, service
+from playground.ui import i18n
 from playground.ui.context import AppContext
 from playground.ui.guard import needs
 from playground.ui.tabs.dataset_common import DatasetView, redraw, refresh, warn
@@ -40,26 +41,25 @@ class AddForm:
 
 def build_add(ctx: AppContext, view: DatasetView) -> AddForm:
     ws = ctx.ws
-    with gr.Tab("Add"):
+    with gr.Tab(i18n.t("ds.add_tab")):
         with gr.Row():
             with gr.Column(scale=3):
-                system_in = gr.Textbox(label="System prompt (optional)", lines=1)
-                instr_in = gr.Textbox(label="Instruction", lines=3, placeholder="Summarise this paragraph: …",
+                system_in = gr.Textbox(label=i18n.t("ds.system"), lines=1)
+                instr_in = gr.Textbox(label=i18n.t("ds.instruction"), lines=3, placeholder="Summarise this paragraph: …",
                                       elem_id="ds-instruction")
-                input_in = gr.Textbox(label="Input (optional)", lines=2,
+                input_in = gr.Textbox(label=i18n.t("ds.input"), lines=2,
                                       placeholder="Extra context appended under the instruction")
-                resp_in = gr.Textbox(label="Response", lines=4, elem_id="ds-response",
+                resp_in = gr.Textbox(label=i18n.t("inspect.response"), lines=4, elem_id="ds-response",
                                      placeholder="The answer you want the model to learn (may stay empty: "
                                                  "a draft to fill later)")
                 with gr.Row():
-                    add_btn = gr.Button("Add row", variant="primary", elem_id="ds-add-row")
-                    draft_one_btn = gr.Button("✨ Draft a response with the model")
+                    add_btn = gr.Button(i18n.t("ds.add_row"), variant="primary", elem_id="ds-add-row")
+                    draft_one_btn = gr.Button(i18n.t("ds.draft_one"))
             with gr.Column(scale=2):
-                gr.Markdown("**Multi-turn conversation** — a JSON list of messages; roles alternate "
-                            "user → assistant after an optional system message.")
-                conv_in = gr.Code(value=EXAMPLE_CONVERSATION, language="json", label="Conversation (JSON)",
+                gr.Markdown(i18n.t("ds.multi_turn"))
+                conv_in = gr.Code(value=EXAMPLE_CONVERSATION, language="json", label=i18n.t("ds.conversation"),
                                   lines=12)
-                add_conv_btn = gr.Button("Add conversation")
+                add_conv_btn = gr.Button(i18n.t("ds.add_conv"))
         add_msg = gr.Markdown()
 
     @needs(Role.ANNOTATOR)
@@ -89,15 +89,14 @@ def build_add(ctx: AppContext, view: DatasetView) -> AddForm:
 
 def build_draft(ctx: AppContext, view: DatasetView, form: AddForm) -> None:
     ws = ctx.ws
-    with gr.Tab("Draft responses"):
-        gr.Markdown("Ask the current model to draft responses for rows that have none, then edit them in the "
-                    "table — a demonstration is your corrected version, not the model's.")
+    with gr.Tab(i18n.t("ds.draft_tab")):
+        gr.Markdown(i18n.t("ds.draft_help"))
         with gr.Row():
-            adapter = gr.Textbox("", label="Adapter (optional)", placeholder="SFT run id",
-                                 info="Drafts with that run's adapter, on the base model it was trained from.")
-            temp = gr.Slider(0.0, 1.5, value=0.7, step=0.05, label="Temperature")
-            max_new = gr.Slider(8, 512, value=128, step=8, label="Max new tokens")
-        draft_all_btn = gr.Button("✨ Draft responses for rows without one", variant="primary")
+            adapter = gr.Textbox("", label=i18n.t("ds.adapter"), placeholder="SFT run id",
+                                 info=i18n.t("ds.adapter_info"))
+            temp = gr.Slider(0.0, 1.5, value=0.7, step=0.05, label=i18n.t("field.temperature"))
+            max_new = gr.Slider(8, 512, value=128, step=8, label=i18n.t("eval.max_new_tokens"))
+        draft_all_btn = gr.Button(i18n.t("ds.draft_all"), variant="primary")
         draft_msg = gr.Markdown()
 
     def on_draft_all(name: str | None, model: str, adapter_id: str, t: float, n: float,

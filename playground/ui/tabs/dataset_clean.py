@@ -16,6 +16,7 @@ import pandas as pd
 from playground.core.auth import Role
 from playground.core.errors import UserError
 from playground.stages.dataset import clean, preview, service
+from playground.ui import i18n
 from playground.ui.context import AppContext
 from playground.ui.guard import bind, needs
 from playground.ui.tabs.dataset_common import DatasetView, dropped, redraw, warn
@@ -95,28 +96,27 @@ def on_filter(ctx: AppContext, view: DatasetView, c: CheckPart, name: str | None
 
 def build_check(ctx: AppContext, view: DatasetView) -> CheckPart:
     k: dict[str, Any] = {}
-    with gr.Tab("Check & clean"):
+    with gr.Tab(i18n.t("ds.clean_tab")):
         with gr.Row():
-            k["validate_btn"] = gr.Button("🔎 Validate")
+            k["validate_btn"] = gr.Button(i18n.t("ds.validate"))
         k["report"] = gr.Markdown()
-        with gr.Accordion("Duplicates", open=True):
+        with gr.Accordion(i18n.t("ds.dups"), open=True):
             with gr.Row():
-                k["threshold"] = gr.Slider(0.5, 1.0, value=0.8, step=0.05, label="Near-duplicate similarity",
-                                           info="Character 5-gram Jaccard; 1.0 finds only exact copies "
-                                                "(after case/punctuation folding).")
-                k["dup_btn"] = gr.Button("Find duplicates")
-            k["dup_table"] = gr.Dataframe(label="Duplicate groups", interactive=False, wrap=True, max_height=300)
-            k["drop_dups_btn"] = gr.Button("Drop duplicates (keep the first of each group)", interactive=False)
-        with gr.Accordion("Train / eval split", open=True):
+                k["threshold"] = gr.Slider(0.5, 1.0, value=0.8, step=0.05, label=i18n.t("ds.threshold"),
+                                           info=i18n.t("ds.threshold_info"))
+                k["dup_btn"] = gr.Button(i18n.t("ds.find_dups"))
+            k["dup_table"] = gr.Dataframe(label=i18n.t("ds.dup_groups"), interactive=False, wrap=True, max_height=300)
+            k["drop_dups_btn"] = gr.Button(i18n.t("ds.drop_dups"), interactive=False)
+        with gr.Accordion(i18n.t("ds.split"), open=True):
             with gr.Row():
-                k["eval_frac"] = gr.Slider(0.0, 0.5, value=0.1, step=0.05, label="Eval fraction")
-                k["split_seed"] = gr.Number(0, precision=0, label="Seed")
-                k["split_btn"] = gr.Button("Apply split")
-        with gr.Accordion("Length filter", open=True):
+                k["eval_frac"] = gr.Slider(0.0, 0.5, value=0.1, step=0.05, label=i18n.t("field.eval_fraction"))
+                k["split_seed"] = gr.Number(0, precision=0, label=i18n.t("field.seed"))
+                k["split_btn"] = gr.Button(i18n.t("ds.apply_split"))
+        with gr.Accordion(i18n.t("ds.length_filter"), open=True):
             with gr.Row():
-                k["min_tok"] = gr.Number(1, precision=0, label="Min tokens")
-                k["max_tok"] = gr.Number(256, precision=0, label="Max tokens")
-                k["filter_btn"] = gr.Button("Drop rows outside the range")
+                k["min_tok"] = gr.Number(1, precision=0, label=i18n.t("ds.min_tok"))
+                k["max_tok"] = gr.Number(256, precision=0, label=i18n.t("ds.max_tok"))
+                k["filter_btn"] = gr.Button(i18n.t("ds.filter"))
         k["msg"] = gr.Markdown()
     c = CheckPart(**k)
     v = view
@@ -136,7 +136,7 @@ def build_check(ctx: AppContext, view: DatasetView) -> CheckPart:
 @needs(Role.VIEWER)
 def on_preview(ctx: AppContext, rid: float | None, model: str, length: float, completion_only: bool) -> Any:
     if rid is None:
-        gr.Warning("Pick a row: click it in the Rows table or type its id.")
+        gr.Warning(i18n.say("ds.pick_row"))
         return gr.skip()
     try:
         return preview.stored_row_html(ctx.ws, int(rid), model, int(length or 0), bool(completion_only))
@@ -156,17 +156,15 @@ def build_token_preview(ctx: AppContext, view: DatasetView) -> gr.Number:
     """The Token preview tab; returns its row id box (clicking a row in the Rows table fills it, picking a dataset
     sets it to that dataset's first row)."""
     ws = ctx.ws
-    with gr.Tab("Token preview"):
+    with gr.Tab(i18n.t("ds.preview_tab")):
         with gr.Row():
-            prev_id = gr.Number(first_row_id(ws, view.dataset.value), precision=0, label="Row id",
-                                info="Click a row in the Rows table, or type")
-            only_completion = gr.Checkbox(True, label="completion only loss",
-                                          info="As in SFT: train on the last response only.")
-            prev_btn = gr.Button("Show tokens", variant="primary")
+            prev_id = gr.Number(first_row_id(ws, view.dataset.value), precision=0, label=i18n.t("ds.row_id"),
+                                info=i18n.t("ds.row_id_info"))
+            only_completion = gr.Checkbox(True, label=i18n.t("field.completion_only_loss"),
+                                          info=i18n.t("ds.only_completion_info"))
+            prev_btn = gr.Button(i18n.t("ds.show_tokens"), variant="primary")
         prev_html = gr.HTML(elem_id="ds-token-preview")
-        gr.Markdown("Exactly what SFT does with this row: the conversation is rendered with the model's chat "
-                    "template; the **last** assistant reply is the completion (earlier turns are context); "
-                    "only its tokens carry a loss.", elem_classes=["pg-help"])
+        gr.Markdown(i18n.t("ds.preview_help"), elem_classes=["pg-help"])
 
     prev_btn.click(bind(on_preview, ctx), [prev_id, view.model, view.max_len, only_completion], [prev_html],
                    api_name="datasets_preview")

@@ -15,6 +15,7 @@ import gradio as gr
 
 from playground.core.errors import UserError
 from playground.stages.dataset import service
+from playground.ui import i18n
 from playground.ui.context import AppContext
 from playground.ui.guard import bind
 from playground.ui.tabs.dataset_common import DatasetView, warn
@@ -56,21 +57,21 @@ def on_push(ctx: AppContext, e: ExportPart, name: str | None, repo: str, token: 
 
 def build(ctx: AppContext, view: DatasetView) -> ExportPart:
     c: dict[str, Any] = {}
-    with gr.Tab("Export"):
+    with gr.Tab(i18n.t("sft.export")):
         with gr.Row():
-            c["fmt"] = gr.Radio(["jsonl", "parquet"], value="jsonl", label="File format")
+            c["fmt"] = gr.Radio(["jsonl", "parquet"], value="jsonl", label=i18n.t("ds.file_format"))
             c["style"] = gr.Radio([("messages", "messages"), ("prompt / completion", "prompt_completion")],
-                                  value="messages", label="TRL format")
-            c["split"] = gr.Radio(["all", "train", "eval"], value="all", label="Rows")
-        c["export_btn"] = gr.Button("⬇️ Export file", variant="primary")
-        c["file"] = gr.File(label="Download", interactive=False)
-        with gr.Accordion("Push to the Hugging Face Hub", open=False):
+                                  value="messages", label=i18n.t("ds.trl_format"))
+            c["split"] = gr.Radio(["all", "train", "eval"], value="all", label=i18n.t("ds.rows"))
+        c["export_btn"] = gr.Button(i18n.t("ds.export_file"), variant="primary")
+        c["file"] = gr.File(label=i18n.t("eval.download"), interactive=False)
+        with gr.Accordion(i18n.t("ds.push_section"), open=False):
             with gr.Row():
-                c["push_repo"] = gr.Textbox(label="Hub dataset repo", placeholder="your-name/my-dataset")
-                c["push_token"] = gr.Textbox(label="Hub token", type="password",
-                                             info="Used for this push only; never saved or logged.")
-                c["push_private"] = gr.Checkbox(True, label="Private")
-            c["push_btn"] = gr.Button("Push to the Hub")
+                c["push_repo"] = gr.Textbox(label=i18n.t("ds.push_repo"), placeholder="your-name/my-dataset")
+                c["push_token"] = gr.Textbox(label=i18n.t("sft.hub_token"), type="password",
+                                             info=i18n.t("ds.push_token_info"))
+                c["push_private"] = gr.Checkbox(True, label=i18n.t("ds.private"))
+            c["push_btn"] = gr.Button(i18n.t("sft.push"))
         c["msg"] = gr.Markdown()
     e = ExportPart(**c)
     e.export_btn.click(bind(on_export, ctx, e), [view.dataset, e.fmt, e.style, e.split], [e.file, e.msg],

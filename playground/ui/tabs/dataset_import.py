@@ -14,12 +14,12 @@ import gradio as gr
 from playground.core.errors import UserError
 from playground.stages.dataset import io as dio
 from playground.stages.dataset import service, staging
+from playground.ui import i18n
 from playground.ui.context import AppContext
 from playground.ui.tabs.dataset_common import DatasetView, refresh, warn
 
 PREVIEW_WIDTHS = ["18%", "36%", "36%", "10%"]  # an empty `system` column must not squeeze its header to a letter
-INTRO = ("_Pick a file, a starter or a Hub dataset: you will see the detected format and a preview before "
-         "anything is added._")
+INTRO = i18n.t("ds.import_intro")
 
 
 def shown(st: staging.Staged) -> tuple[Any, ...]:
@@ -44,39 +44,38 @@ def column_choices(up: staging.Upload | None) -> list[Any]:
 
 def build(ctx: AppContext, view: DatasetView) -> None:
     ws = ctx.ws
-    with gr.Tab("Import"):
+    with gr.Tab(i18n.t("ds.import_tab")):
         staged = gr.State(None)  # a staging.Staged waiting for "Add to dataset" (a State directly under
         # gr.Tabs would shift the tab labels: keep it inside the Tab)
         with gr.Row():
             with gr.Column():
-                upload = gr.File(label="Upload JSON / JSONL / CSV / Parquet", elem_id="ds-upload",
+                upload = gr.File(label=i18n.t("ds.upload"), elem_id="ds-upload",
                                  file_types=[".json", ".jsonl", ".ndjson", ".csv", ".tsv", ".parquet"])
-                fmt_in = gr.Dropdown(list(dio.FORMATS), value="auto", label="Format",
-                                     info="auto detects alpaca, sharegpt, messages, prompt/completion, HH, text")
-                strict = gr.Checkbox(False, label="Strict: all rows or none",
-                                     info="Off: the good rows are staged and the bad ones listed (line, reason). "
-                                          "On: one bad row refuses the whole file.")
-                with gr.Accordion("Manual column mapping (when detection fails)", open=False) as map_acc:
-                    map_instr = gr.Dropdown([], label="Instruction column", allow_custom_value=True)
-                    map_input = gr.Dropdown([], label="Input column (optional)", allow_custom_value=True)
-                    map_output = gr.Dropdown([], label="Response column", allow_custom_value=True)
-                    map_system = gr.Dropdown([], label="System column (optional)", allow_custom_value=True)
-                    map_btn = gr.Button("Preview with this mapping")
+                fmt_in = gr.Dropdown(list(dio.FORMATS), value="auto", label=i18n.t("ds.format"),
+                                     info=i18n.t("ds.format_info"))
+                strict = gr.Checkbox(False, label=i18n.t("ds.strict"),
+                                     info=i18n.t("ds.strict_info"))
+                with gr.Accordion(i18n.t("ds.mapping"), open=False) as map_acc:
+                    map_instr = gr.Dropdown([], label=i18n.t("ds.col_instr"), allow_custom_value=True)
+                    map_input = gr.Dropdown([], label=i18n.t("ds.col_input"), allow_custom_value=True)
+                    map_output = gr.Dropdown([], label=i18n.t("ds.col_output"), allow_custom_value=True)
+                    map_system = gr.Dropdown([], label=i18n.t("ds.col_system"), allow_custom_value=True)
+                    map_btn = gr.Button(i18n.t("ds.map_preview"))
             with gr.Column():
-                starter = gr.Dropdown(staging.starter_choices(), label="Start from a starter dataset")
-                starter_btn = gr.Button("Load starter")
-                with gr.Accordion("Hugging Face Hub dataset (needs network)", open=False):
-                    hub_id = gr.Textbox(label="Hub dataset id", placeholder="tatsu-lab/alpaca")
-                    hub_split = gr.Textbox("train", label="Split")
-                    hub_btn = gr.Button("Load from the Hub")
+                starter = gr.Dropdown(staging.starter_choices(), label=i18n.t("ds.starter"))
+                starter_btn = gr.Button(i18n.t("ds.load_starter"))
+                with gr.Accordion(i18n.t("ds.hub_section"), open=False):
+                    hub_id = gr.Textbox(label=i18n.t("ds.hub_id"), placeholder="tatsu-lab/alpaca")
+                    hub_split = gr.Textbox("train", label=i18n.t("ds.hub_split"))
+                    hub_btn = gr.Button(i18n.t("ds.hub_load"))
         import_md = gr.Markdown(INTRO)
-        import_preview = gr.Dataframe(service.preview_frame([]), label="Import preview", interactive=False,
+        import_preview = gr.Dataframe(service.preview_frame([]), label=i18n.t("ds.import_preview"), interactive=False,
                                       wrap=True, max_height=320, column_widths=PREVIEW_WIDTHS)
-        rejects_file = gr.File(label="Skipped rows (JSONL: line, reason, row)", visible=False, interactive=False)
+        rejects_file = gr.File(label=i18n.t("ds.rejects"), visible=False, interactive=False)
         with gr.Row():
-            import_target = gr.Textbox(label="Import into dataset", placeholder="(the selected dataset)",
-                                       info="Existing name: rows are appended. New name: a dataset is made.")
-            commit_btn = gr.Button("✅ Add to dataset", variant="primary", interactive=False)
+            import_target = gr.Textbox(label=i18n.t("ds.import_target"), placeholder=i18n.t("ds.import_target_ph"),
+                                       info=i18n.t("ds.import_target_info"))
+            commit_btn = gr.Button(i18n.t("ds.commit"), variant="primary", interactive=False)
 
     # every handler here imports: admin only (unmarked)
     def on_upload(file: str | None, fmt: str, strict_on: bool) -> tuple[Any, ...]:
@@ -93,7 +92,7 @@ def build(ctx: AppContext, view: DatasetView) -> None:
 
     def on_map(file: str | None, strict_on: bool, instr: str, inp: str, out: str, system: str) -> tuple[Any, ...]:
         if not file:  # keeps what is staged
-            gr.Warning("Upload a file first.")
+            gr.Warning(i18n.say("ds.upload_first"))
             return (gr.skip(),) * 5
         mapping = {"instruction": instr, "input": inp, "output": out, "system": system}
         try:
@@ -103,7 +102,7 @@ def build(ctx: AppContext, view: DatasetView) -> None:
 
     def on_starter(name: str | None) -> tuple[Any, ...]:
         if not name:  # keeps what is staged
-            gr.Warning("Pick a starter dataset.")
+            gr.Warning(i18n.say("ds.pick_starter"))
             return (gr.skip(),) * 6
         try:
             return (*shown(staging.stage_starter(name)), f"starter-{name}")

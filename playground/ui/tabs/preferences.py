@@ -39,6 +39,7 @@ from playground.stages.preferences.arena import (
 )
 from playground.stages.preferences.judge import JUDGE_OFF, judge_choices
 from playground.stages.reward.scorer import pair_scorer
+from playground.ui import i18n
 from playground.ui.context import AppContext
 from playground.ui.guard import caller, needs
 from playground.ui.tabs import preferences_sources, preferences_workshop
@@ -64,6 +65,8 @@ if (!window.__arenaKeys) {
 }
 """
 NO_TTFT = "first token: …"
+MODE_KEYS = {PromptMode.TYPED: "arena.mode_typed", PromptMode.IN_ORDER: "arena.mode_in_order",
+             PromptMode.AT_RANDOM: "arena.mode_random", PromptMode.POOL: "arena.mode_pool"}
 NAME_KEY = "playground-arena-annotator"  # localStorage key of the annotator name
 
 
@@ -90,9 +93,9 @@ def build(ctx: AppContext) -> None:
     cap = arena.limiter.limits.max_new_tokens
 
     with gr.Row():
-        annotator = gr.Textbox(label="Annotator name", placeholder="your name (kept in this browser)",
+        annotator = gr.Textbox(label=i18n.t("arena.annotator"), placeholder=i18n.t("arena.annotator_ph"),
                                elem_id="arena-annotator", scale=2)
-        pool = gr.Textbox(value="default", label="Pool", info="Votes are grouped by pool (one per workshop).",
+        pool = gr.Textbox(value="default", label=i18n.t("eval.pool"), info=i18n.t("arena.pool_info"),
                           scale=1, elem_id="arena-pool")
         counter = gr.Markdown(arena.counter("default", ""), elem_id="arena-counter")
 
@@ -100,40 +103,41 @@ def build(ctx: AppContext) -> None:
     sides, seed = sources.sides, sources.seed
 
     with gr.Row():
-        mode = gr.Radio([m.value for m in PromptMode], value=PromptMode.TYPED.value, label="Prompts from", scale=3)
-        dataset = gr.Dropdown(dataset_choices(ctx.ws), value=None, label="Dataset", allow_custom_value=True, scale=1,
+        mode = gr.Radio([(i18n.t(MODE_KEYS[m]), m.value) for m in PromptMode], value=PromptMode.TYPED.value,
+                        label=i18n.t("arena.mode"), scale=3)
+        dataset = gr.Dropdown(dataset_choices(ctx.ws), value=None, label=i18n.t("field.dataset"), allow_custom_value=True, scale=1,
                               elem_id="arena-dataset")
-    prompt = gr.Textbox(label="Prompt", lines=2, placeholder="Type a prompt, or draw one from a dataset",
+    prompt = gr.Textbox(label=i18n.t("sft.prompt"), lines=2, placeholder=i18n.t("arena.prompt_ph"),
                         elem_id="arena-prompt")
     with gr.Row():
-        gen_btn = gr.Button("Generate ▶", variant="primary", elem_id="arena-generate")
-        skip_btn = gr.Button("Skip ⏭", elem_id="arena-skip")
-        regen_a = gr.Button("↻ Regenerate A", size="sm")
-        regen_b = gr.Button("↻ Regenerate B", size="sm")
+        gen_btn = gr.Button(i18n.t("arena.generate"), variant="primary", elem_id="arena-generate")
+        skip_btn = gr.Button(i18n.t("arena.skip"), elem_id="arena-skip")
+        regen_a = gr.Button(i18n.t("arena.regen_a"), size="sm")
+        regen_b = gr.Button(i18n.t("arena.regen_b"), size="sm")
     with gr.Row(equal_height=True):
         with gr.Column():
             out_a = gr.Textbox(label="A", lines=10, max_lines=24, interactive=False, elem_id="arena-a")
             ttft_a = gr.Markdown(NO_TTFT)
-            rate_a = gr.Radio([1, 2, 3, 4, 5], value=None, label="Rate A (optional)")
+            rate_a = gr.Radio([1, 2, 3, 4, 5], value=None, label=i18n.t("arena.rate_a"))
         with gr.Column():
             out_b = gr.Textbox(label="B", lines=10, max_lines=24, interactive=False, elem_id="arena-b")
             ttft_b = gr.Markdown(NO_TTFT)
-            rate_b = gr.Radio([1, 2, 3, 4, 5], value=None, label="Rate B (optional)")
-    reason = gr.Textbox(label="Reason (optional)", lines=1)
+            rate_b = gr.Radio([1, 2, 3, 4, 5], value=None, label=i18n.t("arena.rate_b"))
+    reason = gr.Textbox(label=i18n.t("arena.reason"), lines=1)
     with gr.Row():  # off until a pair is on screen (a click then would only be refused)
         vote_btns = {
-            "a": gr.Button("👈 A is better [1]", variant="primary", elem_id="arena-vote-a", interactive=False),
-            "b": gr.Button("👉 B is better [2]", variant="primary", elem_id="arena-vote-b", interactive=False),
-            "tie": gr.Button("🤝 Tie [3]", elem_id="arena-vote-tie", interactive=False),
-            "both_bad": gr.Button("👎 Both bad [4]", elem_id="arena-vote-bad", interactive=False),
+            "a": gr.Button(i18n.t("arena.vote_a"), variant="primary", elem_id="arena-vote-a", interactive=False),
+            "b": gr.Button(i18n.t("arena.vote_b"), variant="primary", elem_id="arena-vote-b", interactive=False),
+            "tie": gr.Button(i18n.t("arena.vote_tie"), elem_id="arena-vote-tie", interactive=False),
+            "both_bad": gr.Button(i18n.t("arena.vote_bad"), elem_id="arena-vote-bad", interactive=False),
         }
     with gr.Row(equal_height=True):
         reveal = gr.Markdown("", elem_id="arena-reveal")
-        judge = gr.Dropdown(judge_choices(ctx.ws), value=JUDGE_OFF, label="RM judge (shown after your vote)",
-                            info="A finished reward run scores both answers once you have voted.",
+        judge = gr.Dropdown(judge_choices(ctx.ws), value=JUDGE_OFF, label=i18n.t("arena.judge"),
+                            info=i18n.t("arena.judge_info"),
                             allow_custom_value=True, scale=0, min_width=380, elem_id="arena-rm-judge")
         judge_refresh = gr.Button("🔄", size="sm", scale=0, min_width=40)
-    gr.Markdown("Keys **1 2 3 4** vote when no text field has the focus.", elem_classes=["pg-help"])
+    gr.Markdown(i18n.t("arena.keys"), elem_classes=["pg-help"])
 
     gr.HTML("", js_on_load=KEYS_JS, elem_id="arena-keys")  # installs the 1-4 shortcuts once per page
     served = gr.State(None)  # the pair on screen: pairs.serve_pair's dict
@@ -265,7 +269,7 @@ def build(ctx: AppContext) -> None:
         """Signed in: the box shows the signed-in name (votes are stored under it); else the name kept here."""
         name = caller().name
         if name:
-            return gr.update(value=name, interactive=False, info="signed in: votes are stored under this name")
+            return gr.update(value=name, interactive=False, info=i18n.say("arena.signed_in"))
         return saved or gr.skip()
 
     root = gr.context.Context.root_block

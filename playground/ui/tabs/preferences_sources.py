@@ -17,6 +17,7 @@ from playground.core.errors import UserError
 from playground.core.generation import adapter_path
 from playground.core.runs import base_model
 from playground.stages.preferences.arena import adapter_choices
+from playground.ui import i18n
 from playground.ui.context import AppContext
 from playground.ui.guard import bind, needs
 
@@ -45,23 +46,23 @@ def on_adapter(ctx: AppContext, run_id: str, model_v: str) -> Any:
 
 def build(ctx: AppContext, cap: int) -> Sources:
     models = list(dict.fromkeys([ctx.default_model, "bundled", "tiny"]))
-    with gr.Accordion("Sources (hidden from the annotator until the vote)", open=False):
+    with gr.Accordion(i18n.t("arena.sources"), open=False):
         sides: list[list[Any]] = []
         with gr.Row():
             for n, temp in ((1, 0.7), (2, 1.0)):
                 with gr.Column():
-                    gr.Markdown(f"**Source {n}**")
-                    m = gr.Dropdown(models, value=ctx.default_model, label="Model", allow_custom_value=True)
-                    ad = gr.Dropdown(adapter_choices(ctx.ws), value="", label="Adapter (finished run)",
+                    gr.Markdown(i18n.t({1: "arena.source_1", 2: "arena.source_2"}[n]))
+                    m = gr.Dropdown(models, value=ctx.default_model, label=i18n.t("field.model"), allow_custom_value=True)
+                    ad = gr.Dropdown(adapter_choices(ctx.ws), value="", label=i18n.t("arena.adapter"),
                                      allow_custom_value=True)
-                    t = gr.Slider(0.0, 2.0, value=temp, step=0.05, label="Temperature", info="0 = greedy")
-                    tp = gr.Slider(0.05, 1.0, value=0.9, step=0.05, label="Top-p")
-                    mx = gr.Slider(1, cap, value=min(128, cap), step=1, label="Max new tokens",
-                                   info=f"at most {cap} on this server")
+                    t = gr.Slider(0.0, 2.0, value=temp, step=0.05, label=i18n.t("field.temperature"), info=i18n.t("arena.greedy"))
+                    tp = gr.Slider(0.05, 1.0, value=0.9, step=0.05, label=i18n.t("eval.top_p"))
+                    mx = gr.Slider(1, cap, value=min(128, cap), step=1, label=i18n.t("eval.max_new_tokens"),
+                                   info=i18n.t("arena.cap_info"))
                     sides.append([m, ad, t, tp, mx])
         with gr.Row():
-            seed = gr.Number(value=-1, precision=0, label="Seed (-1: random each pair)")
-            refresh = gr.Button("🔄 Refresh runs and datasets", size="sm")
+            seed = gr.Number(value=-1, precision=0, label=i18n.t("arena.seed"))
+            refresh = gr.Button(i18n.t("arena.refresh"), size="sm")
     for m, ad, *_ in sides:
         ad.change(bind(on_adapter, ctx), [ad, m], m, api_visibility="private")
         ctx.register_picker(ad, lambda: adapter_choices(ctx.ws))  # kept current when the workspace changes

@@ -31,6 +31,7 @@ from playground.stages.preferences import io as prefs_io
 from playground.stages.preferences import pairs as prefs
 from playground.stages.preferences import pool as pool_svc
 from playground.stages.preferences.arena import Arena, Who, pool_name
+from playground.ui import i18n
 from playground.ui.context import AppContext
 from playground.ui.guard import caller, needs
 from playground.ui.widgets.arena_targets import ArenaTargets
@@ -70,48 +71,46 @@ class Extras:
 
 def build(ctx: AppContext, *, served: gr.State, last_voted: gr.State, prompt: gr.Textbox, annotator: gr.Textbox,
           pool: gr.Textbox, who: Callable[[], Who]) -> Extras:
-    with gr.Accordion("✏️ Edit the better answer (becomes a new pair: your edit over the original)", open=False):
+    with gr.Accordion(i18n.t("arena.edit"), open=False):
         edit_prompt = gr.Markdown("", elem_id="arena-edit-prompt")
-        edit_box = gr.Textbox(label="Edited answer (filled with the answer you preferred after a vote)", lines=6,
+        edit_box = gr.Textbox(label=i18n.t("arena.edit_box"), lines=6,
                               elem_id="arena-edit")
-        edit_btn = gr.Button("Save edit as a pair")
+        edit_btn = gr.Button(i18n.t("arena.edit_save"))
         edit_msg = gr.Markdown("")
-    with gr.Accordion("🖊️ Write the answer yourself (a demonstration for SFT)", open=False):
-        demo_ds = gr.Textbox(value="demonstrations", label="SFT dataset (created if missing)")
-        demo_box = gr.Textbox(label="Your answer to the current prompt", lines=6)
-        demo_btn = gr.Button("Add demonstration")
+    with gr.Accordion(i18n.t("arena.demo"), open=False):
+        demo_ds = gr.Textbox(value="demonstrations", label=i18n.t("arena.demo_ds"))
+        demo_box = gr.Textbox(label=i18n.t("arena.demo_box"), lines=6)
+        demo_btn = gr.Button(i18n.t("arena.demo_add"))
         demo_msg = gr.Markdown("")
-    with gr.Accordion("🤝 Workshop pool", open=False):
-        gr.Markdown("Share the current pair so every annotator in the pool judges it (agreement needs overlap). "
-                    "Annotators then pick **Workshop pool** under *Prompts from*.", elem_classes=["pg-help"])
-        share_btn = gr.Button("Share this pair with the pool")
+    with gr.Accordion(i18n.t("arena.pool_section"), open=False):
+        gr.Markdown(i18n.t("arena.share_help"), elem_classes=["pg-help"])
+        share_btn = gr.Button(i18n.t("arena.share"))
         share_msg = gr.Markdown("")
-        gr.Markdown("Or pre-generate pairs from the two sources above (prompts from the picked dataset, else the "
-                    "built-in prompts), so annotators are served a ready pair at once.", elem_classes=["pg-help"])
+        gr.Markdown(i18n.t("arena.pregen_help"), elem_classes=["pg-help"])
         with gr.Row():
             pool_n = gr.Slider(1, pool_svc.MAX_POOL_PAIRS, value=20, step=1, label="Pairs (N)", scale=3)
-            pool_go = gr.Button("Pre-generate N pairs into the pool", scale=2)
-            pool_stop = gr.Button("⏹ Stop", variant="stop", scale=1)
+            pool_go = gr.Button(i18n.t("arena.pregen"), scale=2)
+            pool_stop = gr.Button(i18n.t("run.stop"), variant="stop", scale=1)
         pool_msg = gr.Markdown("", elem_id="arena-pool-pregenerate")
-    with gr.Accordion("📊 Statistics", open=False) as stats_box:
-        stats_btn = gr.Button("Refresh statistics")
-        ann_df = gr.Dataframe(pd.DataFrame(columns=ANNOTATOR_COLUMNS), label="Annotators", interactive=False)
+    with gr.Accordion(i18n.t("arena.stats"), open=False) as stats_box:
+        stats_btn = gr.Button(i18n.t("arena.stats_refresh"))
+        ann_df = gr.Dataframe(pd.DataFrame(columns=ANNOTATOR_COLUMNS), label=i18n.t("arena.annotators"), interactive=False)
         agree_md = gr.Markdown("")
         board_df = gr.Dataframe(pd.DataFrame(columns=BOARD_COLUMNS), interactive=False,
-                                label="Win rate per source (Bradley-Terry, Elo scale, 95% bootstrap CI)")
-    with gr.Accordion("⬇️ Export (TRL preference format)", open=False):
+                                label=i18n.t("arena.board"))
+    with gr.Accordion(i18n.t("arena.export_section"), open=False):
         with gr.Row():
-            ties = gr.Radio(list(prefs.TIES_OPTIONS), value="exclude", label="Ties")
-            both_bad = gr.Radio(list(prefs.BOTH_BAD_OPTIONS), value="exclude", label="Both bad")
-            fmt = gr.Radio(["jsonl", "parquet"], value="jsonl", label="Format")
-            with_meta = gr.Checkbox(False, label="Add annotator / source / reason columns")
-        export_btn = gr.Button("Export this pool")
-        export_file = gr.File(label="Download", interactive=False)
+            ties = gr.Radio(list(prefs.TIES_OPTIONS), value="exclude", label=i18n.t("arena.ties"))
+            both_bad = gr.Radio(list(prefs.BOTH_BAD_OPTIONS), value="exclude", label=i18n.t("arena.both_bad"))
+            fmt = gr.Radio(["jsonl", "parquet"], value="jsonl", label=i18n.t("ds.format"))
+            with_meta = gr.Checkbox(False, label=i18n.t("arena.with_meta"))
+        export_btn = gr.Button(i18n.t("arena.export"))
+        export_file = gr.File(label=i18n.t("eval.download"), interactive=False)
         with gr.Row():
-            hub_repo = gr.Textbox(label="Hub dataset (owner/name)", scale=3)
-            hub_token = gr.Textbox(label="Hub token", type="password", scale=2,
-                                   info="Used for this push only; never saved or logged.")
-            hub_btn = gr.Button("Push to hub", scale=1)
+            hub_repo = gr.Textbox(label=i18n.t("arena.hub_repo"), scale=3)
+            hub_token = gr.Textbox(label=i18n.t("sft.hub_token"), type="password", scale=2,
+                                   info=i18n.t("ds.push_token_info"))
+            hub_btn = gr.Button(i18n.t("sft.push"), scale=1)
         export_msg = gr.Markdown("")
 
     @needs(Role.ANNOTATOR)
