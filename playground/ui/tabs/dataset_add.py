@@ -68,8 +68,8 @@ def build_add(ctx: AppContext, view: DatasetView) -> AddForm:
             name = service.add_rows(ws, name, [service.build_messages(system, instr, inp, resp)])
         except UserError as e:
             return (*view.unchanged(), warn(e), *(gr.skip(),) * 3)
-        what = "Added a row" if (resp or "").strip() else "Added a draft (no response yet)"
-        return (*refresh(ws, name), f"✅ {what} to **{name}**.", "", "", "")
+        key = "ds.added_row" if (resp or "").strip() else "ds.added_draft"
+        return (*refresh(ws, name), i18n.say(key, name=name), "", "", "")
 
     @needs(Role.ANNOTATOR)
     def on_add_conv(name: str | None, text: str) -> tuple[Any, ...]:
@@ -78,7 +78,7 @@ def build_add(ctx: AppContext, view: DatasetView) -> AddForm:
             name = service.add_rows(ws, name, [row])
         except UserError as e:
             return (*view.unchanged(), warn(e))
-        return (*refresh(ws, name), f"✅ Added a {len(row['messages'])}-message conversation to **{name}**.")
+        return (*refresh(ws, name), i18n.say("ds.added_conv", n=len(row["messages"]), name=name))
 
     add_btn.click(on_add, [view.dataset, system_in, instr_in, input_in, resp_in],
                   [*view.outputs, add_msg, instr_in, input_in, resp_in], api_name="datasets_add_row")
@@ -108,9 +108,9 @@ def build_draft(ctx: AppContext, view: DatasetView, form: AddForm) -> None:
         except UserError as e:
             return gr.skip(), gr.skip(), warn(e)
         if not done:
-            return gr.skip(), gr.skip(), "Every row already has a response."
+            return gr.skip(), gr.skip(), i18n.say("ds.all_have_response")
         return (*redraw(ws, name),
-                f"✨ Drafted {done} response(s) with {model}. Read and correct them in the Rows table.")
+                i18n.say("ds.drafted", n=done, model=model))
 
     @needs(Role.ANNOTATOR)  # writes nothing: the draft lands in the form, for the person to correct
     def on_draft_one(model: str, system: str, instr: str, inp: str, t: float, n: float) -> Any:

@@ -55,7 +55,7 @@ def on_dups(ctx: AppContext, c: CheckPart, name: str | None, thr: float) -> dict
         df, drop = clean.dup_frame(ctx.ws, name, float(thr))
     except UserError as e:
         return {c.msg: warn(e)}
-    return {c.dup_table: df, c.drop_dups_btn: gr.update(interactive=bool(drop), value=f"Drop {len(drop)} duplicate row(s)"),
+    return {c.dup_table: df, c.drop_dups_btn: gr.update(interactive=bool(drop), value=i18n.say("ds.drop_n", n=len(drop))),
             c.msg: clean.dup_message(len(df), len(drop))}
 
 
@@ -81,8 +81,7 @@ def on_split(ctx: AppContext, view: DatasetView, c: CheckPart, name: str | None,
         return {c.msg: warn(e)}
     table, summary = redraw(ctx.ws, name)
     return {view.table: table, view.summary: summary,
-            c.msg: f"Split with seed {int(seed or 0)}: {n_train} train / {n_eval} eval. SFT uses rows marked eval as "
-                   "its eval set."}
+            c.msg: i18n.say("ds.split_done", seed=int(seed or 0), train=n_train, eval=n_eval)}
 
 
 def on_filter(ctx: AppContext, view: DatasetView, c: CheckPart, name: str | None, lo: float, hi: float,  # admin

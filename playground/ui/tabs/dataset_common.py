@@ -14,6 +14,7 @@ import gradio as gr
 from playground.core.errors import UserError
 from playground.core.workspace import Workspace
 from playground.stages.dataset import service
+from playground.ui import i18n
 
 
 @dataclass
@@ -56,7 +57,7 @@ def warn(e: UserError | str) -> str:
 def dropped(ws: Workspace, name: str | None, ids: list[int], stack: list, what: str) -> tuple[Any, ...]:
     """Delete rows keeping them for undo: (table, summary, undo stack, message)."""
     if not ids:
-        return gr.skip(), gr.skip(), gr.skip(), f"Nothing to drop ({what})."
+        return gr.skip(), gr.skip(), gr.skip(), i18n.say("ds.nothing_to_drop", what=what)
     removed = service.delete_rows(ws, ids)
     return (*redraw(ws, name), [*stack, removed],
-            f"Dropped {len(ids)} row(s) ({what}). **Undo last delete** on the Rows tab brings them back.")
+            i18n.say("ds.dropped", n=len(ids), what=what))

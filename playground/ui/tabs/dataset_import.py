@@ -120,9 +120,10 @@ def build(ctx: AppContext, view: DatasetView) -> None:
             res = staging.commit(ws, st, target, current)
         except UserError as e:
             return (*view.unchanged(), gr.skip(), warn(e), gr.skip())
-        verb = "Created" if res.created else "Appended to"
-        gr.Info(f"{verb} {res.name}: {res.rows} rows.")
-        return (*refresh(ws, res.name), None, f"✅ {verb} **{res.name}** with {res.rows} rows from {st.source}.",
+        made, toast = (("ds.import_created", "ds.import_created_toast") if res.created
+                       else ("ds.import_appended", "ds.import_appended_toast"))
+        gr.Info(i18n.say(toast, name=res.name, n=res.rows))
+        return (*refresh(ws, res.name), None, i18n.say(made, name=res.name, n=res.rows, source=st.source),
                 gr.update(interactive=False))
 
     map_outputs = [map_instr, map_input, map_output, map_system]
