@@ -172,7 +172,7 @@ def request_from(ctx: AppContext, v: EvaluateView, values: dict[Any, Any]) -> tu
     limiter = Limiter(Limits.from_env())
     asked_n, asked_tokens = int(values[v.n] or 1), int(values[v.max_new_tokens] or 1)
     n, tokens = max(1, min(asked_n, MAX_UI_PROMPTS)), limiter.max_new_tokens(asked_tokens)
-    note = (f" (capped: N {asked_n} → {n}, max new tokens {asked_tokens} → {tokens})"
+    note = (i18n.say("eval.capped", asked_n=asked_n, n=n, asked_tokens=asked_tokens, tokens=tokens)
             if (n, tokens) != (asked_n, asked_tokens) else "")
     picked = values[v.policies] or []
     req = EvalRequest(policies=list(picked if isinstance(picked, list) else [picked]),
@@ -216,8 +216,7 @@ def on_run(ctx: AppContext, v: EvaluateView, values: dict[Any, Any]) -> Iterator
 @needs(Role.ADMIN)
 def on_stop(ctx: AppContext, v: EvaluateView, values: dict[Any, Any]) -> dict[Any, Any]:
     stopped = RUNNER.stop(values[v.job]) or RUNNER.stop(getattr(RUNNER.running(), "id", None))
-    return {v.status: "⏹ Stopping after the current batch; answers so far stay cached." if stopped
-            else "Nothing is running."}
+    return {v.status: i18n.say("eval.stopping") if stopped else i18n.say("eval.nothing_running")}
 
 
 @needs(Role.VIEWER)
@@ -229,15 +228,14 @@ def on_browse(ctx: AppContext, v: EvaluateView, values: dict[Any, Any]) -> dict[
 def on_send(ctx: AppContext, v: EvaluateView, values: dict[Any, Any]) -> dict[Any, Any]:
     report = values[v.report]
     if not report:
-        return {v.human_md: "⚠️ Run an evaluation first: its answers are what the arena shows."}
+        return {v.human_md: i18n.say("eval.run_first")}
     try:
         pool, added, skipped = send_to_arena(ctx.ws, report, values[v.pool] or "")
     except UserError as e:
         return {v.human_md: f"⚠️ {e}"}
-    skip = f" ({skipped} skipped: identical answers or already in the pool)" if skipped else ""
+    skip = i18n.say("eval.skipped", n=skipped) if skipped else ""
     return {v.pool: pool, v.human: board.human_frame(ctx.ws, pool),
-            v.human_md: f"✅ {added} blind pairs in pool **{pool}**{skip}. In the Preferences tab pick "
-                        f"*Workshop pool* and pool `{pool}`; this table and the leaderboard fill in as votes arrive."}
+            v.human_md: i18n.say("eval.sent", n=added, pool=pool, skip=skip)}
 
 
 @needs(Role.VIEWER)
@@ -262,8 +260,9 @@ def on_split(ctx: AppContext, v: EvaluateView, values: dict[Any, Any]) -> dict[A
         r = split_by_prompt(ctx.ws, values[v.split_pool] or "", int(values[v.seed] or 0))
     except UserError as e:
         return {v.split_md: f"⚠️ {e}"}
-    return {v.split_md: f"✅ **{r['proxy']}**: {r['proxy_pairs']} pairs ({r['proxy_prompts']} prompts) · "
-                        f"**{r['gold']}**: {r['gold_pairs']} pairs ({r['gold_prompts']} prompts)."}
+    return {v.split_md: i18n.say("eval.split_done", proxy=r["proxy"], proxy_pairs=r["proxy_pairs"],
+                                 proxy_prompts=r["proxy_prompts"], gold=r["gold"], gold_pairs=r["gold_pairs"],
+                                 gold_prompts=r["gold_prompts"])}
 
 
 def gold_chart_html(points: list[dict[str, Any]]) -> str:
