@@ -111,9 +111,9 @@ def result_view(c: ComparePanel, result: dict[str, Any], took: float) -> dict[An
     """The chart, table and downloads of a finished comparison."""
     paths = write_outputs(result, tempfile.mkdtemp(prefix="pg-compare-"))
     best = max(result["rows"], key=lambda r: r["gain"] if r["gain"] == r["gain"] else float("-inf"))
-    line = (f"✅ Compared {len(result['rows'])} runs on {result['n']} prompts from {result['prompts']} in {took:.0f} s "
-            f"({result['generated']} answers generated, {result['cached']} cached). Largest held-out gain: "
-            f"**{best['run']}** ({best['stage'].upper()}, {best['gain']:+.3f} over the base).")
+    line = i18n.say("cmp.done", runs=len(result["rows"]), n=result["n"], prompts=result["prompts"], took=f"{took:.0f}",
+                    generated=result["generated"], cached=result["cached"], best=best["run"],
+                    stage=best["stage"].upper(), gain=f"{best['gain']:+.3f}")
     return {c.status: line, c.chart: chart_svg(result), c.table: result_frame(result),
             c.files: [str(paths["csv"]), str(paths["png"])], c.job: None}
 
@@ -130,7 +130,7 @@ def on_compare(ctx: AppContext, c: ComparePanel, runs: list[str] | None, prompts
     except UserError as e:
         yield {c.status: f"⚠️ {e}"}
         return
-    yield {c.status: "⏳ starting…", c.job: job.id}
+    yield {c.status: i18n.say("cmp.starting"), c.job: job.id}
     while not job.done:
         time.sleep(POLL_S)
         yield {c.status: f"⏳ {job.fraction:.0%} · {job.message} · {time.time() - job.started:.0f} s"}
@@ -143,4 +143,4 @@ def on_compare(ctx: AppContext, c: ComparePanel, runs: list[str] | None, prompts
 @needs(Role.ADMIN)
 def on_compare_stop(c: ComparePanel, job_id: int | None) -> dict[Any, Any]:
     stopped = RUNNER.stop(job_id)
-    return {c.status: "⏹ Stopping: answers generated so far stay cached." if stopped else "Nothing to stop."}
+    return {c.status: i18n.say("cmp.stopping") if stopped else i18n.say("cmp.nothing_to_stop")}
