@@ -32,9 +32,10 @@ def test_reload_shows_the_followed_runs_settings_not_the_preset(app_server, brow
     """A PPO run made elsewhere (the CLI, another browser) with its own kl_coef: a page opened afterwards follows
     it and its form shows that run's settings, so "Resume" and a copy of the run start from what it used."""
 
-    from playground.core.config import load_config, save_config, to_dict
+    from playground.core.config import save_config, to_dict
     from playground.core.paths import runs_dir
     from playground.core.runs import write_status
+    from playground.stages.registry import load_config
 
     cfg = load_config("ppo", "presets/ppo/tiny-cpu.yaml", ["kl_coef=0.0777", "total_updates=3"])
     run_id = "ppo-20991231-235959-beef"  # the newest run: the picker follows it

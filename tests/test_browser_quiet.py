@@ -51,9 +51,10 @@ def _settle(page, calls: dict[str, int]) -> None:  # noqa: ANN001
 
 
 def test_an_idle_page_sends_no_gradio_event_and_picks_up_a_new_run(app_server, browser_page) -> None:  # noqa: ANN001
-    from playground.core.config import load_config, save_config, to_dict
+    from playground.core.config import save_config, to_dict
     from playground.core.paths import runs_dir
     from playground.core.runs import write_status
+    from playground.stages.registry import load_config
 
     ctx = app_server["ctx"]
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -97,9 +98,10 @@ def test_an_idle_page_sends_no_gradio_event_and_picks_up_a_new_run(app_server, b
 def test_a_followed_live_run_updates_through_the_poll_alone(app_server, browser_page) -> None:  # noqa: ANN001
     """A running run's panel (header, charts, log) moves with its files while the page fires no Gradio event."""
 
-    from playground.core.config import load_config, save_config, to_dict
+    from playground.core.config import save_config, to_dict
     from playground.core.paths import runs_dir
     from playground.core.runs import write_status
+    from playground.stages.registry import load_config
 
     ctx = app_server["ctx"]
     cfg = load_config("sft", "presets/sft/tiny-cpu.yaml", [])
@@ -147,8 +149,9 @@ def test_a_page_opened_later_shows_the_followed_run_as_it_is_now(home, browser_p
     """The app was built while a PPO run was live; a page opened after the run finished follows the same run (the
     picker's value does not change), yet shows its final state and its samples table, not the build-time view."""
 
-    from playground.core.config import load_config, save_config, to_dict
+    from playground.core.config import save_config, to_dict
     from playground.core.paths import runs_dir
+    from playground.stages.registry import load_config
     from playground.ui.app import build_app, make_context, serve_local
 
     ctx = make_context(default_model="tiny")
