@@ -164,7 +164,7 @@ def _picker(ctx: AppContext) -> dict[str, Any]:
     ws, c = ctx.ws, {}
     first = (service.dataset_names(ws) or [None])[0]
     with gr.Row(equal_height=True):
-        c["dataset"] = gr.Dropdown(service.dataset_names(ws), value=first, label=i18n.t("field.dataset"), scale=3,
+        c["dataset"] = gr.Dropdown(service.dataset_names(ws), value=first, label=i18n.t("common.dataset"), scale=3,
                                    elem_id="ds-dataset", info=i18n.t("ds.dataset_info"))
         c["new_name"] = gr.Textbox(label=i18n.t("ds.new_name"), placeholder="my-dataset", scale=2)
         c["create_btn"] = gr.Button(i18n.t("ds.create"), scale=1)

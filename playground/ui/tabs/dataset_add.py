@@ -94,7 +94,7 @@ def build_draft(ctx: AppContext, view: DatasetView, form: AddForm) -> None:
         with gr.Row():
             adapter = gr.Textbox("", label=i18n.t("ds.adapter"), placeholder="SFT run id",
                                  info=i18n.t("ds.adapter_info"))
-            temp = gr.Slider(0.0, 1.5, value=0.7, step=0.05, label=i18n.t("field.temperature"))
+            temp = gr.Slider(0.0, 1.5, value=0.7, step=0.05, label=i18n.t("common.temperature"))
             max_new = gr.Slider(8, 512, value=128, step=8, label=i18n.t("eval.max_new_tokens"))
         draft_all_btn = gr.Button(i18n.t("ds.draft_all"), variant="primary")
         draft_msg = gr.Markdown()

@@ -108,8 +108,8 @@ def build_check(ctx: AppContext, view: DatasetView) -> CheckPart:
             k["drop_dups_btn"] = gr.Button(i18n.t("ds.drop_dups"), interactive=False)
         with gr.Accordion(i18n.t("ds.split"), open=True):
             with gr.Row():
-                k["eval_frac"] = gr.Slider(0.0, 0.5, value=0.1, step=0.05, label=i18n.t("field.eval_fraction"))
-                k["split_seed"] = gr.Number(0, precision=0, label=i18n.t("field.seed"))
+                k["eval_frac"] = gr.Slider(0.0, 0.5, value=0.1, step=0.05, label=i18n.t("common.eval_fraction"))
+                k["split_seed"] = gr.Number(0, precision=0, label=i18n.t("common.seed"))
                 k["split_btn"] = gr.Button(i18n.t("ds.apply_split"))
         with gr.Accordion(i18n.t("ds.length_filter"), open=True):
             with gr.Row():

@@ -107,11 +107,11 @@ def build(ctx: AppContext) -> EvaluateView:
                              label=i18n.t("eval.judges"), scale=3, info=i18n.t("eval.judges_info"))
         n = gr.Slider(1, MAX_UI_PROMPTS, value=16, step=1, label=i18n.t("eval.n"), scale=2)
     with gr.Row():
-        temperature = gr.Slider(0.0, 2.0, value=0.7, step=0.05, label=i18n.t("field.temperature"), scale=1)
+        temperature = gr.Slider(0.0, 2.0, value=0.7, step=0.05, label=i18n.t("common.temperature"), scale=1)
         top_p = gr.Slider(0.05, 1.0, value=0.9, step=0.05, label=i18n.t("eval.top_p"), scale=1)
         max_new_tokens = gr.Slider(1, Limits.from_env().max_new_tokens, value=48, step=1, label=i18n.t("eval.max_new_tokens"),
                                    scale=1)
-        seed = gr.Number(0, precision=0, label=i18n.t("field.seed"), scale=1, minimum=0)
+        seed = gr.Number(0, precision=0, label=i18n.t("common.seed"), scale=1, minimum=0)
     with gr.Row():
         run = gr.Button(i18n.t("eval.run"), variant="primary", elem_id="eval-run")
         stop = gr.Button(i18n.t("run.stop"), scale=0, min_width=100)

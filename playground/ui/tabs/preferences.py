@@ -105,7 +105,7 @@ def build(ctx: AppContext) -> None:
     with gr.Row():
         mode = gr.Radio([(i18n.t(MODE_KEYS[m]), m.value) for m in PromptMode], value=PromptMode.TYPED.value,
                         label=i18n.t("arena.mode"), scale=3)
-        dataset = gr.Dropdown(dataset_choices(ctx.ws), value=None, label=i18n.t("field.dataset"), allow_custom_value=True, scale=1,
+        dataset = gr.Dropdown(dataset_choices(ctx.ws), value=None, label=i18n.t("common.dataset"), allow_custom_value=True, scale=1,
                               elem_id="arena-dataset")
     prompt = gr.Textbox(label=i18n.t("sft.prompt"), lines=2, placeholder=i18n.t("arena.prompt_ph"),
                         elem_id="arena-prompt")

@@ -52,10 +52,10 @@ def build(ctx: AppContext, cap: int) -> Sources:
             for n, temp in ((1, 0.7), (2, 1.0)):
                 with gr.Column():
                     gr.Markdown(i18n.t({1: "arena.source_1", 2: "arena.source_2"}[n]))
-                    m = gr.Dropdown(models, value=ctx.default_model, label=i18n.t("field.model"), allow_custom_value=True)
+                    m = gr.Dropdown(models, value=ctx.default_model, label=i18n.t("common.model"), allow_custom_value=True)
                     ad = gr.Dropdown(adapter_choices(ctx.ws), value="", label=i18n.t("arena.adapter"),
                                      allow_custom_value=True)
-                    t = gr.Slider(0.0, 2.0, value=temp, step=0.05, label=i18n.t("field.temperature"), info=i18n.t("arena.greedy"))
+                    t = gr.Slider(0.0, 2.0, value=temp, step=0.05, label=i18n.t("common.temperature"), info=i18n.t("arena.greedy"))
                     tp = gr.Slider(0.05, 1.0, value=0.9, step=0.05, label=i18n.t("eval.top_p"))
                     mx = gr.Slider(1, cap, value=min(128, cap), step=1, label=i18n.t("eval.max_new_tokens"),
                                    info=i18n.t("arena.cap_info"))

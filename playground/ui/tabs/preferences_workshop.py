@@ -110,7 +110,7 @@ def build(ctx: AppContext, *, served: gr.State, last_voted: gr.State, prompt: gr
             hub_repo = gr.Textbox(label=i18n.t("arena.hub_repo"), scale=3)
             hub_token = gr.Textbox(label=i18n.t("sft.hub_token"), type="password", scale=2,
                                    info=i18n.t("ds.push_token_info"))
-            hub_btn = gr.Button(i18n.t("sft.push"), scale=1)
+            hub_btn = gr.Button(i18n.t("arena.push_hub"), scale=1)
         export_msg = gr.Markdown("")
 
     @needs(Role.ANNOTATOR)
