@@ -108,6 +108,12 @@ def page(request, chromium, seeded):  # noqa: ANN001, ANN201
 
 def open_tab(page, name: str) -> None:  # noqa: ANN001
     tab = page.get_by_role("tab", name=name, exact=True)
+    if not tab.count():  # a narrow window folds the last tabs into the tab bar's "More tabs" menu: open it there
+        page.get_by_role("button", name="More tabs", exact=True).locator("visible=true").first.click()
+        page.get_by_role("button", name=name, exact=True).locator("visible=true").first.click()
+        page.wait_for_function("""n => [...document.querySelectorAll('button.selected')].some(
+            b => b.textContent.trim() === n)""", arg=name)
+        return
     if tab.get_attribute("aria-selected") != "true":
         tab.click()
     page.wait_for_function("t => t.getAttribute('aria-selected') === 'true'", arg=tab.element_handle())

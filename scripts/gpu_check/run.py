@@ -88,6 +88,8 @@ def tokenizer_source(mode: str) -> Path:
     if mode != "cpu":
         raise SystemExit(f"gpu_check: no tokenizer at {CARRIED_TOKENIZER}: run `scripts/gpu_check.sh --prepare` "
                          "on a machine with the playground installed, and carry .gpu_check")
+    if str(REPO) not in sys.path:  # a clean clone (CI) has no carried copy: the playground's own, from this checkout
+        sys.path.insert(0, str(REPO))
     from playground.core.models import tokenizer_dir
 
     return tokenizer_dir()
