@@ -212,11 +212,12 @@ def test_dataset_table_headers_keep_their_words(page) -> None:  # noqa: ANN001
     check("import preview of a starter (empty system column)")
 
 
-BASIC_SEEN = {  # what a learner changes, per tab; the rest waits under "Advanced"
-    "2 · SFT": ("SFTRun", {"model", "dataset", "max steps", "learning rate", "lora r"}, "lora alpha"),
-    "4 · Reward model": ("RewardRun", {"model", "dataset", "max steps", "learning rate", "eval fraction"},
-                         "lora alpha"),
-    "5 · PPO": ("PPORun", {"model", "reward", "prompts", "total updates", "kl coef"}, "adaptive kl"),
+# what a learner changes, per tab; the rest waits under "Advanced" ("report to", the tracker, sits beside Start)
+BASIC_SEEN = {
+    "2 · SFT": ("SFTRun", {"model", "dataset", "max steps", "learning rate", "lora r", "report to"}, "lora alpha"),
+    "4 · Reward model": ("RewardRun", {"model", "dataset", "max steps", "learning rate", "eval fraction",
+                                       "report to"}, "lora alpha"),
+    "5 · PPO": ("PPORun", {"model", "reward", "prompts", "total updates", "kl coef", "report to"}, "adaptive kl"),
 }
 
 
