@@ -48,3 +48,25 @@ def logprob_margins(model: Any, tok: Any, rows: list[dict[str, Any]]) -> list[fl
     out = [answer_logp(r["prompt"], r["chosen"]) - answer_logp(r["prompt"], r["rejected"]) for r in rows]
     model.train(was_training)
     return out
+
+
+def load_policy(cfg: Any, spec: Any, adapter_in: Path | None) -> Any:
+    """The causal LM a reference-based preference stage (DPO, KTO) trains: the base, or with `adapter_in` that SFT
+    run's adapter on it, trained further (the TRL trainer adds a frozen copy of it as the "ref" adapter)."""
+    from playground.core import models
+
+    model = models.load_causal_lm(spec, cfg.device, cfg.trust_remote_code,
+                                  attn_implementation=cfg.attn_implementation)
+    if adapter_in is not None:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, str(adapter_in), is_trainable=True)
+    return model
+
+
+def drop_ref_adapter(trainer: Any, out: Path) -> None:  # noqa: ARG001 - run_trl_stage's `save` hook
+    """The frozen reference copy of the SFT adapter TRL saved beside the policy is not part of the result."""
+    import shutil
+
+    if (out / "ref").is_dir():
+        shutil.rmtree(out / "ref")

@@ -18,12 +18,11 @@ adapter lookup, log-ratio margins) live in service.py; the skeleton is stages/tr
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
 from playground.stages.dpo.config import DPORun
-from playground.stages.dpo.service import sft_adapter
+from playground.stages.dpo.service import drop_ref_adapter, load_policy, sft_adapter
 from playground.stages.trainer import run_trl_stage
 
 
@@ -38,14 +37,7 @@ def run(cfg: DPORun, run_dir: str | Path) -> Any:
         return fitted_preference_rows(cfg.dataset, cfg.eval_fraction, cfg.seed, tok, cfg.max_length)
 
     def load_model(spec: Any, device: str) -> Any:  # noqa: ARG001 - load_causal_lm picks the device from cfg
-        model = models.load_causal_lm(spec, cfg.device, cfg.trust_remote_code,
-                                      attn_implementation=cfg.attn_implementation)
-        if adapter_in is not None:
-            from peft import PeftModel
-
-            # trained further; DPOTrainer adds a frozen copy as the "ref" adapter
-            model = PeftModel.from_pretrained(model, str(adapter_in), is_trainable=True)
-        return model
+        return load_policy(cfg, spec, adapter_in)
 
     def make_trainer(model: Any, tok: Any, args: dict, train: Any, evals: Any, callbacks: list) -> Any:
         # heavy imports only after the data checked out: a bad dataset fails in seconds, not after loading trl
@@ -55,10 +47,6 @@ def run(cfg: DPORun, run_dir: str | Path) -> Any:
         peft_config = models.lora_config(cfg) if adapter_in is None and cfg.use_lora else None
         return DPOTrainer(model=model, args=dpo_args, train_dataset=train, eval_dataset=evals, processing_class=tok,
                           peft_config=peft_config, callbacks=callbacks)
-
-    def save(trainer: Any, out: Path) -> None:  # noqa: ARG001
-        if (out / "ref").is_dir():  # the frozen reference copy of the SFT adapter is not part of the result
-            shutil.rmtree(out / "ref")
 
     def result(trainer: Any, eval_metrics: dict[str, float], info: dict[str, Any]) -> dict[str, Any]:  # noqa: ARG001
         return {
@@ -72,4 +60,4 @@ def run(cfg: DPORun, run_dir: str | Path) -> Any:
 
     return run_trl_stage(
         cfg, run_dir, stage="dpo", rows=rows, load_model=load_model, make_trainer=make_trainer, result=result,
-        save=save, callback_extra={"objective": "-log sigmoid(beta * (log-ratio chosen - log-ratio rejected))"})
+        save=drop_ref_adapter, callback_extra={"objective": "-log sigmoid(beta * (log-ratio chosen - log-ratio rejected))"})

@@ -18,11 +18,10 @@ Reference model: as for DPO, the base with the adapter switched off, or a frozen
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
-from playground.stages.dpo.service import sft_adapter
+from playground.stages.dpo.service import drop_ref_adapter, load_policy, sft_adapter
 from playground.stages.kto.config import KTORun
 from playground.stages.trainer import DataError, run_trl_stage
 
@@ -71,14 +70,7 @@ def run(cfg: KTORun, run_dir: str | Path) -> Any:
                                      "warning": "", "notes": notes, **counts}
 
     def load_model(spec: Any, device: str) -> Any:  # noqa: ARG001 - load_causal_lm picks the device from cfg
-        model = models.load_causal_lm(spec, cfg.device, cfg.trust_remote_code,
-                                      attn_implementation=cfg.attn_implementation)
-        if adapter_in is not None:
-            from peft import PeftModel
-
-            # trained further; KTOTrainer adds a frozen copy as the "ref" adapter
-            model = PeftModel.from_pretrained(model, str(adapter_in), is_trainable=True)
-        return model
+        return load_policy(cfg, spec, adapter_in)
 
     def make_trainer(model: Any, tok: Any, args: dict, train: Any, evals: Any, callbacks: list) -> Any:
         from trl import KTOConfig, KTOTrainer
@@ -88,10 +80,6 @@ def run(cfg: KTORun, run_dir: str | Path) -> Any:
         peft_config = models.lora_config(cfg) if adapter_in is None and cfg.use_lora else None
         return KTOTrainer(model=model, args=kto_args, train_dataset=train, eval_dataset=evals, processing_class=tok,
                           peft_config=peft_config, callbacks=callbacks)
-
-    def save(trainer: Any, out: Path) -> None:  # noqa: ARG001
-        if (out / "ref").is_dir():  # the frozen reference copy of the SFT adapter is not part of the result
-            shutil.rmtree(out / "ref")
 
     def result(trainer: Any, eval_metrics: dict[str, float], info: dict[str, Any]) -> dict[str, Any]:  # noqa: ARG001
         return {
@@ -106,4 +94,4 @@ def run(cfg: KTORun, run_dir: str | Path) -> Any:
         }
 
     return run_trl_stage(cfg, run_dir, stage="kto", rows=rows, load_model=load_model, make_trainer=make_trainer,
-                         result=result, save=save, callback_extra={"objective": OBJECTIVE})
+                         result=result, save=drop_ref_adapter, callback_extra={"objective": OBJECTIVE})
