@@ -38,6 +38,14 @@ os.environ.setdefault("PLAYGROUND_CACHE", str(REPO / ".cache" / "playground"))
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # `make test` runs the suite on several pytest-xdist workers (most of the wall time is waiting on servers and
+    # browsers); each worker, and every process it starts, keeps to one maths thread so they do not fight for cores
+    for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[_var] = "1"
+    import torch as _torch
+
+    _torch.set_num_threads(1)
 ARTIFACTS = REPO / "tests" / "artifacts"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
