@@ -150,7 +150,9 @@ def test_grpo_reward_rises_on_the_tiny_rule(home: Path) -> None:
 
 BAD = [("num_generations=1", "num_generations (group size) must be at least 2"),
        ("per_device_train_batch_size=6", "must be divisible by num_generations"),
-       ("reward=rule:nope", "is not known")]
+       ("reward=rule:nope", "is not known"),
+       ("gold_judge=rule:nope", "gold_judge: reward 'rule:nope' is not known"),
+       ("gold_every=2", "gold_every needs a gold_judge")]
 
 
 def bad_config_is_one_line(stage: str, override: str, expected: str, home: Path) -> None:
@@ -193,3 +195,27 @@ def test_zero_variance_warning_and_sample_rows(tmp_path: Path, capsys: pytest.Ca
     assert [r["group"] for r in rows] == [0] * 4 + [1] * 4 and rows[4]["prompt"] == "p2" and rows[4]["completion"] == "c4"
     assert rows[5]["rewards"] == {"vocab_half": 0.2} and rows[5]["reward"] == pytest.approx(0.4)
     assert rows[7]["advantage"] == 1.0
+
+
+def test_grpo_gold_judge_scores_held_out_prompts_every_k_steps(home: Path) -> None:
+    """gold_judge + gold_every: gold lines at step 0 and every step, on a sample that training never sees; the KL of
+    those answers to the base starts at 0 (LoRA B is zero) and grows; the Evaluate tab's curve reads them."""
+    from playground.core.chat import prompt_text
+    from playground.stages.data import prompt_rows
+    from playground.stages.evaluate.board import gold_curve
+    from playground.stages.evaluate.gold import split_off
+    from playground.stages.registry import trainer
+
+    cfg = load_config(STAGE, preset(STAGE), ["max_steps=2", "sample_every=1", "torch_threads=1",
+                                             "gold_judge=expr:n_chars", "gold_every=1"])
+    run_dir = home / "runs" / "gold"
+    run_dir.mkdir(parents=True)
+    trainer(STAGE).run(cfg, run_dir)
+    gold = [r for r in metrics(run_dir) if "gold_score" in r]
+    _, sample, held = split_off(prompt_rows(cfg.prompts), cfg.seed)
+    assert held and [r["step"] for r in gold] == [0, 1, 2]
+    assert all(r["gold_n"] == len(sample) and r["gold_held_out"] == 1 and r["gold_score"] > 0 for r in gold)
+    assert gold[0]["gold_kl"] == pytest.approx(0.0, abs=1e-4) and gold[-1]["gold_kl"] > 0
+    trained_on = {json.loads(x)["prompt"] for x in (run_dir / "samples.jsonl").read_text().splitlines()}
+    assert trained_on and not trained_on & {prompt_text(p) for p in sample}  # held out of training
+    assert [c["update"] for c in gold_curve(run_dir)] == [0, 1, 2]  # against TRL's KL at the same steps

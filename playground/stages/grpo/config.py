@@ -1,6 +1,7 @@
 """The GRPO stage's config, and `OnlineRun`, the fields GRPO and RLOO share (stages/rloo/config.py adds its own).
 
-Every rule lives in `validate`: group size >= 2, completions per batch divisible by the group size, known rewards.
+Every rule lives in `validate`: group size >= 2, completions per batch divisible by the group size, known rewards,
+a well-formed gold judge (stages/evaluate/gold.check_gold, as PPO's).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from playground.core.config import MAX_STEPS, MAX_TOKENS, BaseRun, _f, need
+from playground.stages.evaluate.gold import check_gold, gold_every_field, gold_judge_field
 
 
 @dataclass
@@ -18,7 +20,8 @@ class OnlineRun(BaseRun):
 
     Policy / reward: `sft_run`, `reward` (comma-separated specs), `reward_weights`, `reward_*` parameters.
     Data: `prompts`, `eval_fraction`. Generation: `num_generations`, `max_completion_length`, `temperature`.
-    Objective: `beta`, `epsilon`, `num_iterations`. `per_device_train_batch_size` counts completions
+    Objective: `beta`, `epsilon`, `num_iterations`. Gold judge: `gold_judge`, `gold_every` (steps), scored on prompts
+    held out of training. `per_device_train_batch_size` counts completions
     (`per_device_train_batch_size / num_generations` prompts per step).
     """
 
@@ -53,6 +56,9 @@ class OnlineRun(BaseRun):
     max_grad_norm: float = _f(1.0, "Clip the gradient norm to this (0: off).", min=0.0, max=1e6)
     sample_every: int = _f(1, "Write every completion of a step to samples.jsonl every N steps (0: off).", min=0,
                            max=MAX_STEPS)
+    # Gold judge (stages/evaluate/gold.py, the fields PPO has): a reward the policy is NOT trained on
+    gold_judge: str = gold_judge_field()
+    gold_every: int = gold_every_field()
 
     def validate(self, where: str = "config") -> None:
         """Bounds and choices from the fields, then the group rules, then the reward specs (nothing loads)."""
@@ -65,6 +71,7 @@ class OnlineRun(BaseRun):
         from playground.stages.reward.functions import check_specs
 
         check_specs(self.reward, self, where)
+        check_gold(self, where)
 
 
 @dataclass

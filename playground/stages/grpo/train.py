@@ -13,6 +13,9 @@ Run dir: metrics.jsonl rows carry TRL's keys as logged (`reward`, `kl`, `reward_
 `rewards/<fn>/mean`, `completions/mean_length`, `entropy`, `clip_ratio/region_mean`...); samples.jsonl holds every
 completion of a step every `sample_every` steps, {"update", "group", "prompt", "completion", "reward", "rewards",
 "advantage"}; a warning line goes to the log when most groups have zero reward variance (nothing to learn from).
+With `gold_judge` / `gold_every`, a fixed sample of prompts is held out of training and the gold judge scores the
+policy's answers to it before the first step and every gold_every steps: `gold_score`, `gold_proxy_score`, `gold_kl`
+lines in metrics.jsonl (stages/evaluate/gold.py, the scorer PPO uses).
 The skeleton (seed, rows, stop/resume, final eval, adapter, result.json) is stages/trainer.run_trl_stage.
 """
 
@@ -116,7 +119,13 @@ def run_online(cfg: OnlineRun, run_dir: str | Path, stage: str, trl_classes: Any
     holder: dict[str, Any] = {}
 
     def rows(tok: Any) -> tuple[list[dict], list[dict], dict[str, Any]]:  # noqa: ARG001
-        return online_rows(cfg)
+        train, evals, info = online_rows(cfg)
+        if cfg.gold_every > 0:  # the gold judge's fixed sample, held out of training (stages/evaluate/gold.py)
+            from playground.stages.evaluate.gold import split_off
+
+            train, sample, held = split_off(train, cfg.seed)
+            holder["gold"] = ([r["prompt"] for r in sample], held)
+        return train, evals, info
 
     def load_model(spec: Any, device: str) -> Any:  # noqa: ARG001 - load_causal_lm picks the device from cfg
         model = models.load_causal_lm(spec, cfg.device, cfg.trust_remote_code,
@@ -141,6 +150,13 @@ def run_online(cfg: OnlineRun, run_dir: str | Path, stage: str, trl_classes: Any
         trainer = trainer_cls(model=model, reward_funcs=funcs, args=trl_args, train_dataset=train, eval_dataset=evals,
                               processing_class=tok, peft_config=peft_config, callbacks=callbacks)
         trainer.add_callback(samples_callback(trainer, run_dir, cfg, weights))
+        if "gold" in holder:  # gold_score (and gold_kl) every gold_every steps, beside TRL's reward
+            from playground.stages.evaluate.gold import trl_gold_callback
+            from playground.stages.reward.functions import WeightedRewards
+
+            sample, held = holder["gold"]
+            trainer.add_callback(trl_gold_callback(trainer, cfg, run_dir, sample, held, WeightedRewards(funcs, weights),
+                                                   device))
         holder["trainer"] = trainer
         return trainer
 

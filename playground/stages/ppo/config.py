@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from playground.core.config import MAX_STEPS, MAX_TOKENS, BaseRun, _f, need  # noqa: F401
+from playground.stages.evaluate.gold import check_gold, gold_every_field, gold_judge_field
 
 ROLLOUT_WEIGHTS = ("auto", "adapter", "merged", "bf16")  # PPORun.rollout_weights (stages/ppo/rollout_copy.py)
 
@@ -70,10 +71,8 @@ class PPORun(BaseRun):
     sample_every: int = _f(5, "Write a sample table (prompt, response, score) every N updates (0: off).", min=0,
                            max=MAX_STEPS)
     # Gold judge (stages/evaluate): a reward the policy is NOT trained on, to watch over-optimisation of the proxy
-    gold_judge: str = _f("", "A judge the policy is not trained on (rm:<run>, rule:<name>, expr:<expression>), scored "
-                             "every gold_every updates on a fixed held-out prompt sample: gold_score in the metrics.")
-    gold_every: int = _f(0, "Score the gold judge every N updates (0: off); its prompts are held out of training.",
-                         min=0, max=MAX_STEPS)
+    gold_judge: str = gold_judge_field()
+    gold_every: int = gold_every_field()
 
     def validate(self, where: str = "config") -> None:
         """Every PPO rule (the trainer and rollout_copy no longer re-check): bounds and choices from the fields,
@@ -83,7 +82,7 @@ class PPORun(BaseRun):
         need(self.mini_batch_size >= 1 and self.rollout_batch_size % self.mini_batch_size == 0, where,
              "rollout_batch_size must be a multiple of per_device_train_batch_size x gradient_accumulation_steps")
         need(self.reward.startswith(("rule:", "rm:")), where, f"reward must start with rule: or rm:, got {self.reward!r}")
-        need(not self.gold_every or self.gold_judge.strip(), where, "gold_every needs a gold_judge (e.g. rm:<run>)")
+        check_gold(self, where)
         if self.reward.strip() == "rule:expr":  # refuse a bad expression before a job is queued
             from playground.core.expr import check_expression
 

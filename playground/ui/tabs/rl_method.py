@@ -31,8 +31,10 @@ OBJECTIVES = {
 
 def plots(stage: str) -> list[PlotSpec]:
     return [
-        PlotSpec("Reward", ["reward", "reward_std"], "reward",
-                 "mean reward of the sampled completions and its within-group spread"),
+        PlotSpec("Reward", ["reward", "reward_std", "gold_score", "gold_proxy_score"], "reward",
+                 "mean reward of the sampled completions and its within-group spread; with a gold judge, its score on "
+                 "held-out prompts beside the training reward's on the same answers (proxy up, gold down: "
+                 "over-optimisation)"),
         PlotSpec("Zero-variance groups", ["frac_reward_zero_std", "completions/clipped_ratio"], "share",
                  "share of groups whose rewards are all equal (no learning signal), and of completions cut at the "
                  "length limit"),
@@ -50,6 +52,7 @@ GROUPS = [
     ("Policy, reward & prompts", ["model", "sft_run", "reward", "reward_weights", "reward_target_length",
                                   "reward_keywords", "reward_expression", "prompts", "eval_fraction"]),
     ("Generation", ["num_generations", "max_completion_length", "temperature", "sample_every"]),
+    ("Gold judge (held-out)", ["gold_judge", "gold_every"]),
     ("Objective", ["beta", "epsilon", "num_iterations", "loss_type", "scale_rewards", "normalize_advantages"]),
     ("Optimisation", ["learning_rate", "lr_scheduler_type", "warmup_steps", "max_steps", "num_train_epochs",
                       "per_device_train_batch_size", "gradient_accumulation_steps", "max_grad_norm", "logging_steps",
