@@ -57,9 +57,84 @@ def test_placeholders_match_between_languages():
     assert not wrong
 
 
+def _source_strings() -> list[str]:
+    """The fixed text of every string literal in playground/ (an f-string's constant parts, each on its own)."""
+    out: list[str] = []
+    for p in sorted(UI.parent.rglob("*.py")):
+        for n in ast.walk(ast.parse(p.read_text(encoding="utf-8"))):
+            if isinstance(n, ast.Constant) and isinstance(n.value, str):
+                out.append(n.value)
+    return out
+
+
+def _message_keys_in_source() -> set[str]:
+    """The message entries (i18n.MESSAGE_PREFIXES: services' errors, trainers' phases, plot titles) whose fixed text
+    is still in the source: every piece between two placeholders is in one string literal. A service message that was
+    reworded leaves its entry here unused (its translation would never match again)."""
+    strings = _source_strings()
+    found = set()
+    for key, en in i18n.catalogues()["en"].items():
+        if not key.startswith(i18n.MESSAGE_PREFIXES):
+            continue
+        # a piece's edges may be the joints of a composed message (need() writes "{where}: " before the rule)
+        pieces = [p.strip(" :;,.()'") for p in re.split(r"\{\w+\}", en) if p.strip(" :;,.()'")]
+        if all(any(p in s for s in strings) for p in pieces):
+            found.add(key)
+    return found
+
+
 def test_every_key_is_used():
-    unused = set(i18n.catalogues()["en"]) - _literal_keys() - _dynamic_keys()
+    unused = set(i18n.catalogues()["en"]) - _literal_keys() - _dynamic_keys() - _message_keys_in_source()
     assert not unused, f"keys no code uses: {sorted(unused)}"
+
+
+def test_every_message_entry_round_trips_to_its_own_translation():
+    """Each message entry, its placeholders filled, maps to its own Chinese text: no other entry shadows it, and a
+    number-only placeholder still takes a number."""
+    cat = i18n.catalogues()
+    for key, en in cat["en"].items():
+        if not key.startswith(i18n.MESSAGE_PREFIXES):
+            continue
+        names = re.findall(r"\{(\w+)\}", en)
+        shaped = {"at": "line 7", "stage": "sft"}
+        sample = {n: shaped.get(n, "7" if n in i18n.SHAPES else f"«{i}»") for i, n in enumerate(names)}
+        want = i18n.text(key, "zh", **{n: "第 7 行" if n == "at" else v for n, v in sample.items()})
+        assert i18n.localise(en.format(**sample), "zh") == want, key
+
+
+def test_service_errors_reach_a_chinese_user_in_chinese_and_stay_english_otherwise():
+    from playground.core.config import from_dict
+    from playground.core.errors import ConfigError
+
+    cases = [("sft", {"learning_rate": "abc"}, "'abc'"), ("sft", {"max_steps": 0}, "max_steps"),
+             ("ppo", {"use_lora": False}, "use_lora"), ("sft", {"lerning_rate": 1}, "'learning_rate'"),
+             ("grpo", {"num_generations": 1}, "num_generations")]
+    for stage, data, kept in cases:
+        try:
+            from_dict(STAGES[stage], data, where="form")
+        except ConfigError as e:
+            zh = i18n.localise(e, "zh")
+            assert zh.startswith("表单：") and kept in zh and not re.search(r"\b(must|needs|unknown)\b", zh), zh
+            assert i18n.localise(e, "en") == str(e)
+        else:
+            raise AssertionError(f"{stage} {data} was accepted")
+    assert "学习率 (learning_rate)" in i18n.localise("form: field 'learning_rate' must be a number, got 'x'", "zh")
+    # an import's bad rows: the row, the field and the reason each translated; an unknown message stays as it is
+    bad = ("x.jsonl line 3, field 'chosen': empty answer (the last assistant turn has no text); no usable preference "
+           "rows (2 bad; all reasons: r.jsonl)")
+    assert i18n.localise(bad, "zh") == ("x.jsonl 第 3 行，字段 'chosen'：回答为空（最后一个助手轮次没有文字）；没有可用的"
+                                        "偏好行（2 行有问题；全部原因见：r.jsonl）")
+    assert i18n.localise("something no entry knows: 42", "zh") == "something no entry knows: 42"
+    # the language comes from the request when none is given
+    zh_req = SimpleNamespace(cookies={}, headers={"accept-language": "zh-CN"})
+    from gradio.context import LocalContext
+
+    token = LocalContext.request.set(zh_req)
+    try:
+        assert i18n.localise("loading model") == "加载模型"
+    finally:
+        LocalContext.request.reset(token)
+    assert i18n.localise("loading model") == "loading model"
 
 
 def test_every_key_the_code_asks_for_exists():

@@ -96,13 +96,82 @@ def lang_of(request: Any) -> str:
 def say(key: str, request: Any = None, **fields: Any) -> str:
     """Server-side text in the caller's language, with `{field}` placeholders filled. Without `request`, the request
     Gradio is serving (inside a handler), else English."""
+    return text(key, lang_now(request), **fields)
+
+
+def lang_now(request: Any = None) -> str:
+    """The language of `request`, else of the request Gradio is serving, else English (outside any request)."""
     if request is None:
         from gradio.context import LocalContext
 
         request = LocalContext.request.get(None)
+    return lang_of(request)
+
+
+def text(key: str, lang: str, /, **fields: Any) -> str:
+    """A catalogue entry in `lang` (English when that catalogue lacks it), `{field}` placeholders filled."""
     cat = catalogues()
-    text = cat[lang_of(request)].get(key) or cat["en"][key]
-    return text.format(**fields) if fields else text
+    entry = cat.get(lang, {}).get(key) or cat["en"][key]
+    return entry.format(**fields) if fields else entry
+
+
+# ---- messages written in English elsewhere: services' errors, the trainers' phases, plot titles and metric helps.
+# The services stay UI-free and English (the CLI prints them); the UI maps a message to the caller's language here,
+# gettext-style: a catalogue entry under one of these prefixes holds the English text as the source writes it, its
+# variable parts as {placeholders}. A message no entry matches stays English. tests/test_i18n.py checks that every
+# entry's fixed text is still in the source (a reworded message fails there) and that each one round-trips.
+MESSAGE_PREFIXES = ("err.", "job.", "plot.", "metric.")
+_PLACEHOLDER = re.compile(r"\{(\w+)\}")
+# what a placeholder of these names matches (any other: any text, as little as fits)
+NUMBER = r"[0-9][0-9.,]*"
+SHAPES = {"n": NUMBER, "line": NUMBER, "count": NUMBER, "step": NUMBER, "total": NUMBER, "stage": r"\w+",
+          "at": r"(?:line|row) [0-9]+"}
+
+
+@lru_cache(maxsize=1)
+def _message_entries() -> tuple[dict[str, str], list[tuple[re.Pattern[str], str]]]:
+    """({English text: key} for entries without placeholders, [(pattern, key)] for the others, most fixed text
+    first: the most specific entry wins)."""
+    exact: dict[str, str] = {}
+    patterns: list[tuple[int, re.Pattern[str], str]] = []
+    for key, en in catalogues()["en"].items():
+        if not key.startswith(MESSAGE_PREFIXES):
+            continue
+        parts = _PLACEHOLDER.split(en)
+        if len(parts) == 1:
+            exact[en] = key
+            continue
+        rx = "".join(re.escape(p) if i % 2 == 0 else f"(?P<{p}>{SHAPES.get(p, '.*?')})"
+                     for i, p in enumerate(parts))
+        patterns.append((len(_PLACEHOLDER.sub("", en)), re.compile(rx, re.DOTALL), key))
+    patterns.sort(key=lambda x: -x[0])
+    return exact, [(rx, key) for _, rx, key in patterns]
+
+
+def _field_label(name: str, lang: str) -> str:
+    """A config field named in a message, as its form shows it: 'learning rate (learning_rate)' in Chinese."""
+    key = f"field.{name}"
+    return f"{text(key, lang)} ({name})" if key in catalogues()["en"] else name
+
+
+def localise(message: Any, lang: str | None = None, _depth: int = 0) -> str:
+    """An English message (a service's error, a trainer's phase, a plot title; or an exception) in `lang`, default
+    the caller's language. The parts a template leaves open are translated too when an entry matches them (a
+    form's "form", an import's row problem); a `{field}` names a config field by its label."""
+    msg = str(message)
+    lang = lang or lang_now()
+    if lang == "en" or not msg or _depth > 3:
+        return msg
+    exact, patterns = _message_entries()
+    if msg in exact:
+        return text(exact[msg], lang)
+    for rx, key in patterns:
+        m = rx.fullmatch(msg)
+        if m:
+            parts = {k: _field_label(v, lang) if k == "field" else localise(v, lang, _depth + 1)
+                     for k, v in m.groupdict().items()}
+            return text(key, lang, **parts)
+    return msg
 
 
 # The page script: the stored choice becomes navigator.language before Gradio's front end reads it, and the header

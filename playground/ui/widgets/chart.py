@@ -17,10 +17,13 @@ import html
 import math
 from typing import Any
 
+from playground.ui.i18n import lang_now, localise, text
+
 # Tableau 10: distinguishable, readable on light and dark backgrounds
 PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7"]
 
-# one sentence per metric a trainer logs: the tooltip of its line (unknown metrics fall back to the plot's help)
+# one sentence per metric a trainer logs: the tooltip of its line (unknown metrics fall back to the plot's help); the
+# English text: a chart shows it in the caller's language through the catalogues' `metric.*` entries (i18n.localise)
 METRIC_HELP = {
     "loss": "Training loss on the latest batches; lower is better.",
     "eval_loss": "Loss on the held-out split; rising while the training loss falls means overfitting.",
@@ -118,8 +121,11 @@ def left_margin(y_ticks: list[float]) -> int:
 
 
 def line_chart(rows: list[dict[str, Any]], metrics: list[str], title: str = "", y_title: str = "",
-               help: str = "") -> str:  # noqa: A002 - the PlotSpec field's name
-    """An inline SVG line chart of `metrics` over `step`: one polyline per metric, axes, legend, last values."""
+               help: str = "", lang: str | None = None) -> str:  # noqa: A002 - the PlotSpec field's name
+    """An inline SVG line chart of `metrics` over `step`: one polyline per metric, axes, legend, last values. Its
+    words are in `lang` (default: the caller's language; the titles and helps given in English are translated)."""
+    lang = lang or lang_now()
+    title, y_title, help = (localise(x, lang) for x in (title, y_title, help))  # noqa: A001
     series = series_of(rows, metrics)
     esc = html.escape
     xmin, xmax, ymin, ymax = _ranges(series) if series else (0.0, 1.0, 0.0, 1.0)
@@ -135,10 +141,10 @@ def line_chart(rows: list[dict[str, Any]], metrics: list[str], title: str = "", 
         parts.append(f'<text class="pg-y-title" transform="translate(11 {(y0 + y1) / 2:.0f}) rotate(-90)" '
                      f'text-anchor="middle" fill="currentColor" fill-opacity="0.7">{esc(y_title)}</text>')
     parts.append(f'<text x="{(x0 + x1) / 2:.0f}" y="{H - 2}" text-anchor="middle" fill="currentColor" '
-                 'fill-opacity="0.7">step</text>')
+                 f'fill-opacity="0.7">{esc(text("chart.step", lang))}</text>')
     if not series:
         parts.append(f'<text x="{(x0 + x1) / 2:.0f}" y="{(y0 + y1) / 2:.0f}" text-anchor="middle" '
-                     'fill="currentColor" fill-opacity="0.6">waiting for the first logged step…</text></svg>')
+                     f'fill="currentColor" fill-opacity="0.6">{esc(text("chart.waiting", lang))}</text></svg>')
         return f'<div class="pg-chart" title="{esc(help)}">{"".join(parts)}</div>'
 
     def sx(v: float) -> float:
@@ -160,7 +166,8 @@ def line_chart(rows: list[dict[str, Any]], metrics: list[str], title: str = "", 
     legend = []
     for i, (name, pts) in enumerate(series.items()):
         color = PALETTE[i % len(PALETTE)]
-        tip = f"{name}: {METRIC_HELP.get(name, help)} Last value {_fmt(pts[-1][1])} at step {int(pts[-1][0])}."
+        about = localise(METRIC_HELP[name], lang) if name in METRIC_HELP else help
+        tip = text("chart.tip", lang, name=name, help=about, value=_fmt(pts[-1][1]), step=int(pts[-1][0]))
         coords = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in pts)
         parts.append(f'<g class="pg-series" data-metric="{esc(name)}"><title>{esc(tip)}</title>'
                      f'<polyline class="pg-line" points="{coords}" fill="none" stroke="{color}" '

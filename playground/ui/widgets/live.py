@@ -35,6 +35,7 @@ from playground.core.auth import Role
 from playground.core.models import device_label
 from playground.core.runs import FINAL_STATES, read_metrics, read_status, tail_log
 from playground.ui.guard import needs
+from playground.ui.i18n import lang_now, localise, text
 from playground.ui.widgets.chart import line_chart
 from playground.ui.widgets.live_page import CSS, PAGE_JS, gradio_mismatch
 from playground.ui.widgets.pickers import PickerRevision, picker_updates
@@ -119,8 +120,15 @@ def metrics_frame(rows: list[dict[str, Any]], keys: list[str]) -> Any:
     })
 
 
-def chart_html(rows: list[dict[str, Any]], spec: PlotSpec) -> str:
-    return line_chart(rows, spec.metrics, spec.title, spec.y_title or spec.title, spec.help)
+def chart_html(rows: list[dict[str, Any]], spec: PlotSpec, lang: str = "en") -> str:
+    return line_chart(rows, spec.metrics, spec.title, spec.y_title or spec.title, spec.help, lang)
+
+
+def helps_html(plots: list[PlotSpec], lang: str) -> str:
+    """The line under the charts: what each plot shows, in `lang`."""
+    helps = " · ".join(f"<b>{html.escape(localise(s.title, lang))}</b>: {html.escape(localise(s.help, lang))}"
+                       for s in plots if s.help)
+    return f'<div class="pg-help pg-plot-help">{helps}</div>' if helps else ""
 
 
 def _stamp(path: Path) -> tuple[int, int]:
@@ -146,22 +154,24 @@ def coarse_key(state: str | None, rows: list[dict[str, Any]]) -> str:
 def panel_inner(ctx: Any, stage: str, spec: ViewSpec, rid: str,
                 status: dict[str, Any] | None = None) -> tuple[str, dict[str, str], str]:
     """(inner HTML of the live panel, its data attributes, the CLI twin) for the followed run `rid` ('' = none);
-    `status` is the run's status.json if already read."""
-    plots = spec.plots
+    `status` is the run's status.json if already read. In the caller's language (English outside a request)."""
+    plots, lang = spec.plots, lang_now()
     if not rid:
-        charts = "".join(chart_html([], s) for s in plots)
-        return (f'<div class="pg-status"><p>No run selected yet.</p></div>{progress_html(None, "idle")}'
-                f'<div class="pg-charts">{charts}</div>', {"run": "", "fp": "", "live": "0", "coarse": ""}, "")
+        charts = "".join(chart_html([], s, lang) for s in plots)
+        return (f'<div class="pg-status"><p>{text("live.no_run", lang)}</p></div>'
+                f'{progress_html(None, text("live.idle", lang), lang)}'
+                f'<div class="pg-charts">{charts}</div>{helps_html(plots, lang)}',
+                {"run": "", "fp": "", "live": "0", "coarse": ""}, "")
     run_dir = ctx.jobs.run_dir(rid)
     status = read_status(run_dir) if status is None else status
     state = status.get("state")
     fp = fingerprint_of(run_dir, state)
     rows = read_metrics(run_dir)
-    md, bar, cmd = summarise(run_dir, rid, stage, rows, status)
-    charts = "".join(chart_html(rows, s) for s in plots)
+    md, bar, cmd = summarise(run_dir, rid, stage, rows, status, lang)
+    charts = "".join(chart_html(rows, s, lang) for s in plots)
     log = html.escape(format_log(tail_log(run_dir, 12)))
     inner = (f'<div class="pg-status">{_MD.render(md)}</div>{bar}<div class="pg-charts">{charts}</div>'
-             f'<div class="pg-log-label">Last log lines (metrics formatted; warnings stay in log.txt)</div>'
+             f'{helps_html(plots, lang)}<div class="pg-log-label">{text("live.log_label", lang)}</div>'
              f'<pre class="pg-log">{log}</pre>')
     live = "0" if state in FINAL_STATES else "1"
     return inner, {"run": rid, "fp": fp, "live": live, "coarse": spec.coarse(run_dir, status, rows)}, cmd
@@ -187,11 +197,9 @@ def live_view(ctx: Any, stage: str, plots: list[PlotSpec], objective_md: str, ru
     ctx.live_views[stage] = spec  # the page poll renders a followed run of this stage with these charts
     with gr.Row(equal_height=False):
         with gr.Column(scale=3, min_width=420):
+            # built in English; each page load redraws it in the caller's language (on_load), the page poll too
             body = gr.HTML(panel_html(ctx, stage, spec, run_id, "")[0], elem_classes=["pg-live-box"],
                            js_on_load=None)
-            helps = " · ".join(f"**{s.title}**: {s.help}" for s in plots if s.help)
-            if helps:
-                gr.Markdown(helps, elem_classes=["pg-help"])
         with gr.Column(scale=1, min_width=320):
             # the formulas are wide: scroll inside the column rather than clip
             gr.Markdown(objective_md, elem_classes=["pg-objective"], latex_delimiters=LATEX, max_height=520)

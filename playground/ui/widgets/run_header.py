@@ -14,8 +14,9 @@ from typing import Any
 
 from playground.core.jobs import cli_twin, launch_args
 from playground.core.runs import read_metrics, read_status
+from playground.ui.i18n import lang_now, localise, text
 
-STATE_BADGE = {
+STATE_BADGE = {  # the state word in the caller's language: the catalogues' `job.state.*` entries
     "queued": "⏳ queued", "running": "🏃 running", "succeeded": "✅ succeeded", "failed": "❌ failed",
     "stopped": "⏹ stopped", "interrupted": "⚠️ interrupted",
 }
@@ -29,10 +30,10 @@ def _fmt_s(s: float | None) -> str:
     return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
 
 
-def progress_html(frac: float | None, label: str = "") -> str:
+def progress_html(frac: float | None, label: str = "", lang: str = "en") -> str:
     pct = 0.0 if frac is None else max(0.0, min(1.0, frac)) * 100
     return (
-        '<div class="pg-progress" title="training progress" style="position:relative;height:20px;'
+        f'<div class="pg-progress" title="{text("live.progress", lang)}" style="position:relative;height:20px;'
         'border-radius:10px;background:var(--border-color-primary);overflow:hidden">'
         f'<div class="pg-progress-bar" style="width:{pct:.1f}%;height:100%;'
         'background:linear-gradient(90deg,#6366f1,#22c55e);transition:width .5s"></div>'
@@ -79,14 +80,14 @@ def earlier_attempts_s(rows: list[dict[str, Any]], started: float | None) -> flo
     return sum(b - a for a, b in spans)
 
 
-def _elapsed_md(status: dict[str, Any], rows: list[dict[str, Any]]) -> str:
+def _elapsed_md(status: dict[str, Any], rows: list[dict[str, Any]], lang: str = "en") -> str:
     """'elapsed 3:10', or for a resumed run 'elapsed 3:10 (0:12 this attempt)': a resume does not start at 0:00."""
     started, ended = status.get("started"), status.get("ended")
     now = ((ended or time.time()) - started) if started else None
     before = earlier_attempts_s(rows, started)
     if before and now is not None:
-        return f"elapsed {_fmt_s(before + now)} ({_fmt_s(now)} this attempt)"
-    return f"elapsed {_fmt_s(now)}"
+        return text("live.elapsed_resumed", lang, total=_fmt_s(before + now), now=_fmt_s(now))
+    return text("live.elapsed", lang, time=_fmt_s(now))
 
 
 def current_phase(status: dict[str, Any]) -> str | None:
@@ -102,13 +103,15 @@ def current_phase(status: dict[str, Any]) -> str | None:
 
 def summarise(run_dir: Path, run_id: str, stage: str,
               rows: list[dict[str, Any]] | None = None,
-              status: dict[str, Any] | None = None) -> tuple[str, str, str]:
+              status: dict[str, Any] | None = None, lang: str | None = None) -> tuple[str, str, str]:
     """(status markdown, progress html, command markdown); `rows` / `status` are the run's files if already read.
+    In `lang` (default: the caller's language): the trainer's phase, notes and error through i18n.localise.
 
     While running, the header shows the trainer's phase (status.json `phase`: "loading model", "tokenising
     1,814 rows", "rollout 1") and an ETA from the smoothed step time."""
     status = read_status(run_dir) if status is None else status
     rows = read_metrics(run_dir) if rows is None else rows
+    lang = lang or lang_now()
     state = status.get("state") or "unknown"
     step = max((r.get("step", 0) for r in rows), default=0)
     max_steps = max((r.get("max_steps") or 0 for r in rows), default=0) or None
@@ -124,26 +127,28 @@ def summarise(run_dir: Path, run_id: str, stage: str,
             if last_t:  # count down between log events
                 eta = max(0.0, eta - (time.time() - last_t))
     err = status.get("error")
-    md = f"**{run_id}** · {STATE_BADGE.get(state, state)} · step {step}{f'/{max_steps}' if max_steps else ''}"
+    badge = STATE_BADGE.get(state, state).replace(state, localise(state, lang))  # '🏃 running', '🏃 运行中'
+    md = f"**{run_id}** · {badge} · {text('live.step', lang, step=f'{step}/{max_steps}' if max_steps else step)}"
     phase = current_phase(status)
+    phase = localise(phase, lang) if phase else phase
     if phase:
         md += f" · *{phase}*"
-    md += f" · {_elapsed_md(status, rows)} · ETA {_fmt_s(eta)}"
+    md += f" · {_elapsed_md(status, rows, lang)} · {text('live.eta', lang, time=_fmt_s(eta))}"
     if err and state in ("failed", "interrupted", "stopped"):
-        md += f"\n\n**{'Error' if state != 'stopped' else 'Note'}:** {err}"
+        md += f"\n\n**{text('live.error' if state != 'stopped' else 'live.note', lang)}** {localise(err, lang)}"
     if state == "stopped" and status.get("kept"):
-        md += f"\n\n**Kept:** {status['kept']}"
+        md += f"\n\n**{text('live.kept', lang)}** {localise(status['kept'], lang)}"
     notes = status.get("notes")  # the trainer's data lines: pairs kept / truncated / dropped, too-few warnings
     if isinstance(notes, list) and notes:
-        md += "\n\n" + "  \n".join(str(n) for n in notes[:4])
+        md += "\n\n" + "  \n".join(localise(n, lang) for n in notes[:4])
     if max_steps:
-        label = f"{step}/{max_steps} steps"
+        label = text("live.steps_done", lang, step=step, total=max_steps)
     elif state == "succeeded":
-        label = "done"
+        label = text("live.done", lang)
     else:
-        label = phase or state
+        label = phase or badge
     cmd = f"`{cli_twin(stage, run_dir / 'config.yaml', *_launch(str(run_dir)))}`"
-    return md, progress_html(frac, label), cmd
+    return md, progress_html(frac, label, lang), cmd
 
 
 # a transformers log line: "{'loss': 2.31, 'grad_norm': 1.2, ...}"

@@ -19,7 +19,7 @@ from playground.core.runs import read_config
 from playground.stages import trackers
 from playground.ui.context import AppContext
 from playground.ui.guard import caller, needs
-from playground.ui.i18n import field_help_key, say, t
+from playground.ui.i18n import field_help_key, lang_now, localise, say, t
 from playground.ui.widgets.forms import ConfigForm, list_presets, load_preset, save_preset
 from playground.ui.widgets.live import LiveView, PlotSpec, live_view
 
@@ -29,7 +29,7 @@ def preset_values(stage: str, form: ConfigForm, name: str) -> list[Any]:
     try:
         return form.values_from(load_preset(stage, name))
     except (ConfigError, OSError) as e:
-        gr.Warning(say("run.preset_bad", name=name, error=e))
+        gr.Warning(say("run.preset_bad", name=name, error=localise(e)))
         return [gr.skip()] * len(form.names)
 
 
@@ -37,7 +37,7 @@ def save_form_preset(stage: str, form: ConfigForm, name: str, values: list[Any])
     try:
         saved = save_preset(stage, name, form.to_config(stage, values))
     except ConfigError as e:
-        gr.Warning(str(e))
+        gr.Warning(localise(e))
         return gr.skip()
     gr.Info(say("run.preset_saved", name=saved))
     return gr.update(choices=list_presets(stage), value=saved)
@@ -51,8 +51,8 @@ def start_run(ctx: AppContext, stage: str, form: ConfigForm, values: list[Any],
         cfg = form.to_config(stage, values, base)
         run_id = ctx.jobs.submit(cfg, owner=caller().name)
     except UserError as e:
-        gr.Warning(str(e))
-        return gr.skip(), f"⚠️ {e}", gr.skip()
+        gr.Warning(localise(e))
+        return gr.skip(), f"⚠️ {localise(e)}", gr.skip()
     return run_id, say("run.started", run=run_id), gr.update(choices=choices(), value=run_id)
 
 
@@ -64,8 +64,8 @@ def stop_run(ctx: AppContext, run_id: str) -> str:
     try:
         ctx.jobs.stop(run_id, by=c.name, is_admin=c.role >= Role.ADMIN)
     except UserError as e:
-        return f"⚠️ {e}"
-    return ctx.jobs.stop_message(run_id)
+        return f"⚠️ {localise(e)}"
+    return localise(ctx.jobs.stop_message(run_id))
 
 
 def resume_run(ctx: AppContext, run_id: str) -> tuple[Any, str]:
@@ -76,13 +76,19 @@ def resume_run(ctx: AppContext, run_id: str) -> tuple[Any, str]:
     try:
         ctx.jobs.resume(run_id, by=c.name, is_admin=c.role >= Role.ADMIN)
     except (UserError, ValueError) as e:
-        return gr.skip(), f"⚠️ {e}"
-    return run_id, ctx.jobs.resume_message(run_id)
+        return gr.skip(), f"⚠️ {localise(e)}"
+    return run_id, localise(ctx.jobs.resume_message(run_id))
 
 
 def run_choices(ctx: AppContext, stage: str, finished_only: bool = False) -> list[tuple[str, str]]:
-    """Runs of one stage for a picker: label 'id · state', value the run id."""
-    return [(f"{r['id']} · {r['state']}", r["id"]) for r in ctx.runs(stage, finished_only)]
+    """Runs of one stage for a picker: label 'id · state' (the state in the caller's language), value the run id."""
+    lang = lang_now()
+    return [(f"{r['id']} · {state_word(r['state'], lang)}", r["id"]) for r in ctx.runs(stage, finished_only)]
+
+
+def state_word(state: str, lang: str) -> str:
+    """A run's state as a picker or table shows it: 'succeeded', '已成功'."""
+    return localise(state, lang)
 
 
 @dataclass(frozen=True)
@@ -182,8 +188,8 @@ def run_panel(ctx: AppContext, stage: str, form: ConfigForm, spec: PanelSpec) ->
         admin = caller().role >= Role.ADMIN  # the server refuses anyway; greyed buttons say so before a click
         buttons = [gr.update(interactive=admin) for _ in controls]
         now = run_choices(ctx, stage)
-        if not now:
-            return (*buttons, *[gr.skip()] * (2 + len(form.components) + len(view.load_outputs)))
+        if not now:  # the empty panel still redraws: in the caller's language
+            return (*buttons, *[gr.skip()] * (2 + len(form.components)), *view.on_load(""))
         cfg = read_config(ctx.jobs.run_dir(now[0][1]))
         values = form.values_from(cfg) if cfg else [gr.skip()] * len(form.components)
         reported = cfg.get("report_to", "none") if cfg else gr.skip()
