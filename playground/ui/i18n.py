@@ -120,7 +120,7 @@ def text(key: str, lang: str, /, **fields: Any) -> str:
 # gettext-style: a catalogue entry under one of these prefixes holds the English text as the source writes it, its
 # variable parts as {placeholders}. A message no entry matches stays English. tests/test_i18n.py checks that every
 # entry's fixed text is still in the source (a reworded message fails there) and that each one round-trips.
-MESSAGE_PREFIXES = ("err.", "job.", "plot.", "metric.")
+MESSAGE_PREFIXES = ("err.", "job.", "plot.", "metric.", "col.")
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 # what a placeholder of these names matches (any other: any text, as little as fits)
 NUMBER = r"[0-9][0-9.,]*"
@@ -172,6 +172,41 @@ def localise(message: Any, lang: str | None = None, _depth: int = 0) -> str:
                      for k, v in m.groupdict().items()}
             return text(key, lang, **parts)
     return msg
+
+
+def frame(df: Any, lang: str | None = None, values: tuple[str, ...] = ("state",)) -> Any:
+    """A table for display in `lang` (default: the caller's): its column headers through the `col.*` entries, and the
+    cells of the `values` columns (a run's state) through the message entries. Only for tables no handler reads back
+    by column name."""
+    lang = lang or lang_now()
+    if lang == "en" or df is None or not hasattr(df, "rename"):
+        return df
+    df = df.copy()
+    for col in values:
+        if col in df.columns:
+            df[col] = df[col].map(lambda v: localise(v, lang) if isinstance(v, str) else v)
+    return df.rename(columns={c: localise(c, lang) for c in df.columns if isinstance(c, str)})
+
+
+def redraw_on_load(ctx: Any, tables: dict[Any, Any]) -> None:
+    """Tables built before any request (so in English): each page load redraws them in the caller's language, all in
+    one page-load event. `tables` maps a component to a function of nothing that returns its value (through `frame`)."""
+    from playground.core.auth import Role
+    from playground.ui.guard import needs
+
+    makers: dict[Any, Any] | None = getattr(ctx, "_i18n_tables", None)
+    if makers is None:
+        makers = ctx._i18n_tables = {}
+        comps: list[Any] = []  # the event's outputs: this list grows with each call until build_app wires it
+
+        @needs(Role.VIEWER)
+        def on_load_tables() -> list[Any]:
+            return [makers[c]() for c in comps]
+
+        ctx.on_page_load.append((on_load_tables, comps))
+        ctx._i18n_table_list = comps
+    makers.update(tables)
+    ctx._i18n_table_list.extend(tables)
 
 
 # The page script: the stored choice becomes navigator.language before Gradio's front end reads it, and the header

@@ -55,7 +55,7 @@ def on_dups(ctx: AppContext, c: CheckPart, name: str | None, thr: float) -> dict
         df, drop = clean.dup_frame(ctx.ws, name, float(thr))
     except UserError as e:
         return {c.msg: warn(e)}
-    return {c.dup_table: df, c.drop_dups_btn: gr.update(interactive=bool(drop), value=i18n.say("ds.drop_n", n=len(drop))),
+    return {c.dup_table: i18n.frame(df), c.drop_dups_btn: gr.update(interactive=bool(drop), value=i18n.say("ds.drop_n", n=len(drop))),
             c.msg: clean.dup_message(len(df), len(drop))}
 
 

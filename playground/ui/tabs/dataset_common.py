@@ -50,8 +50,8 @@ def refresh(ws: Workspace, name: str | None) -> tuple[Any, ...]:
 
 def warn(e: UserError | str) -> str:
     """One toast, and the same line for a message box."""
-    gr.Warning(str(e))
-    return f"⚠️ {e}"
+    gr.Warning(i18n.localise(e))
+    return f"⚠️ {i18n.localise(e)}"
 
 
 def dropped(ws: Workspace, name: str | None, ids: list[int], stack: list, what: str) -> tuple[Any, ...]:

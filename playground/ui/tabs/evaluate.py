@@ -187,10 +187,11 @@ def request_from(ctx: AppContext, v: EvaluateView, values: dict[Any, Any]) -> tu
 def report_outputs(v: EvaluateView, report: dict[str, Any] | None) -> dict[Any, Any]:
     pols = list(dict.fromkeys(r["policy"] for r in (report or {}).get("results", [])))
     judges = list(dict.fromkeys(r["judge"] for r in (report or {}).get("results", [])))
-    return {v.report: report, v.results: board.results_frame(report), v.reference: board.reference_frame(report),
+    return {v.report: report, v.results: i18n.frame(board.results_frame(report)),
+            v.reference: i18n.frame(board.reference_frame(report)),
             v.browse_policy: gr.update(choices=pols, value=pols[0] if pols else None),
             v.browse_judge: gr.update(choices=judges, value=judges[0] if judges else None),
-            v.rows: board.prompt_frame(report, pols[0] if pols else "", judges[0] if judges else ""),
+            v.rows: i18n.frame(board.prompt_frame(report, pols[0] if pols else "", judges[0] if judges else "")),
             v.pool: default_pool(report) if report else ""}
 
 
@@ -204,7 +205,7 @@ def on_run(ctx: AppContext, v: EvaluateView, values: dict[Any, Any]) -> Iterator
             return evaluate(ctx.ws, req, lambda m, a: ctx.cached((m, a), lambda: load_model(m, a)), progress, stop)
         job = RUNNER.start(work, owner=caller().name or "local")
     except UserError as e:
-        yield {v.status: f"⚠️ {e}"}
+        yield {v.status: f"⚠️ {i18n.localise(e)}"}
         return
     while not job.done:
         yield {v.status: job.status_line() + note, v.job: job.id}
@@ -221,7 +222,8 @@ def on_stop(ctx: AppContext, v: EvaluateView, values: dict[Any, Any]) -> dict[An
 
 @needs(Role.VIEWER)
 def on_browse(ctx: AppContext, v: EvaluateView, values: dict[Any, Any]) -> dict[Any, Any]:
-    return {v.rows: board.prompt_frame(values[v.report], values[v.browse_policy] or "", values[v.browse_judge] or "")}
+    return {v.rows: i18n.frame(board.prompt_frame(values[v.report], values[v.browse_policy] or "",
+                                                  values[v.browse_judge] or ""))}
 
 
 @needs(Role.ADMIN)  # writes pairs into a pool
@@ -232,17 +234,17 @@ def on_send(ctx: AppContext, v: EvaluateView, values: dict[Any, Any]) -> dict[An
     try:
         pool, added, skipped = send_to_arena(ctx.ws, report, values[v.pool] or "")
     except UserError as e:
-        return {v.human_md: f"⚠️ {e}"}
+        return {v.human_md: f"⚠️ {i18n.localise(e)}"}
     skip = i18n.say("eval.skipped", n=skipped) if skipped else ""
-    return {v.pool: pool, v.human: board.human_frame(ctx.ws, pool),
+    return {v.pool: pool, v.human: i18n.frame(board.human_frame(ctx.ws, pool)),
             v.human_md: i18n.say("eval.sent", n=added, pool=pool, skip=skip)}
 
 
 @needs(Role.VIEWER)
 def on_board(ctx: AppContext, v: EvaluateView, values: dict[Any, Any]) -> dict[Any, Any]:
     pool = (values.get(v.pool) or "").strip()
-    return {v.board: board.board_frame(board.leaderboard(ctx.ws, values.get(v.sort_by) or "win_rate")),
-            v.ratings: board.arena_ratings(ctx.ws), v.human: board.human_frame(ctx.ws, pool)}
+    return {v.board: i18n.frame(board.board_frame(board.leaderboard(ctx.ws, values.get(v.sort_by) or "win_rate"))),
+            v.ratings: i18n.frame(board.arena_ratings(ctx.ws)), v.human: i18n.frame(board.human_frame(ctx.ws, pool))}
 
 
 @needs(Role.ADMIN)  # exports are admin's, as everywhere
@@ -250,7 +252,7 @@ def on_export(ctx: AppContext, v: EvaluateView, values: dict[Any, Any]) -> dict[
     try:
         path, msg = board.export_board(ctx.ws, values[v.export_fmt], values[v.sort_by] or "win_rate")
     except UserError as e:
-        return {v.export_file: None, v.human_md: f"⚠️ {e}"}
+        return {v.export_file: None, v.human_md: f"⚠️ {i18n.localise(e)}"}
     return {v.export_file: gr.update(value=str(path), visible=True), v.human_md: msg}
 
 
@@ -259,7 +261,7 @@ def on_split(ctx: AppContext, v: EvaluateView, values: dict[Any, Any]) -> dict[A
     try:
         r = split_by_prompt(ctx.ws, values[v.split_pool] or "", int(values[v.seed] or 0))
     except UserError as e:
-        return {v.split_md: f"⚠️ {e}"}
+        return {v.split_md: f"⚠️ {i18n.localise(e)}"}
     return {v.split_md: i18n.say("eval.split_done", proxy=r["proxy"], proxy_pairs=r["proxy_pairs"],
                                  proxy_prompts=r["proxy_prompts"], gold=r["gold"], gold_pairs=r["gold_pairs"],
                                  gold_prompts=r["gold_prompts"])}
@@ -312,3 +314,6 @@ def wire(ctx: AppContext, v: EvaluateView) -> None:
     v.gold_run.change(bind(on_gold, ctx, v), {v.gold_run}, [v.gold_chart], api_visibility="private")
     v.split.click(bind(on_split, ctx, v), {v.split_pool, v.seed}, [v.split_md], api_visibility="private")
     ctx.on_page_load.append((bind(on_board, ctx, v), [v.board, v.ratings, v.human]))
+    i18n.redraw_on_load(ctx, {v.results: lambda: i18n.frame(board.results_frame(None)),
+                              v.reference: lambda: i18n.frame(board.reference_frame(None)),
+                              v.rows: lambda: i18n.frame(board.prompt_frame(None))})

@@ -115,7 +115,7 @@ def on_refresh(ctx: AppContext, t: PPOTab) -> dict[Any, Any]:
 
 @needs(Role.VIEWER)
 def on_samples(ctx: AppContext, run_id: str) -> Any:
-    return samples_frame(ctx.jobs.run_dir(run_id)) if run_id else gr.skip()
+    return i18n.frame(samples_frame(ctx.jobs.run_dir(run_id))) if run_id else gr.skip()
 
 
 @needs(Role.VIEWER)  # fills the form only; starting a run is what needs admin
@@ -142,7 +142,7 @@ def on_arena_round(ctx: AppContext, run_id: str, picked: str | None = None) -> d
     run_id = run_id or picked or ""
     setup = arena_round(ctx.ws, run_id)
     if isinstance(setup, str):
-        gr.Warning(setup)
+        gr.Warning(i18n.localise(setup))
         return {ctx.tabs: gr.skip()}  # every output left as it is
     gr.Info(i18n.say("ppo.arena_ready", run=run_id, pool=setup.pool))
     targets = ctx.arena
@@ -199,6 +199,7 @@ def build(ctx: AppContext) -> PPOTab:
             gr.Markdown(i18n.t("ppo.arena_help"),
                         elem_classes=["pg-help"])
     t = PPOTab(form=form, panel=panel, samples=samples, arena_btn=arena_btn, **extra)
+    i18n.redraw_on_load(ctx, {samples: lambda: i18n.frame(samples_frame(None))})
     wire(ctx, t)
     return t
 

@@ -39,7 +39,7 @@ def on_adapter(ctx: AppContext, run_id: str, model_v: str) -> Any:
         try:
             adapter_path(run_id)
         except UserError as e:
-            gr.Warning(str(e))
+            gr.Warning(i18n.localise(e))
         return gr.skip()
     return base_model(run["run_dir"]) or model_v
 

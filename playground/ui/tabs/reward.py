@@ -72,7 +72,7 @@ def runs_table(ctx: AppContext) -> pd.DataFrame:
                      "dataset": r["config"].get("dataset"), "steps": max((x["step"] for x in m), default=0),
                      "last loss": round(losses[-1], 4) if losses else None,
                      "eval accuracy": round(evals[-1], 3) if evals else None, "eval pairs": n_eval})
-    return pd.DataFrame(rows, columns=cols)
+    return i18n.frame(pd.DataFrame(rows, columns=cols))
 
 
 def run_notes(ctx: AppContext, run_id: str) -> str:
@@ -163,6 +163,7 @@ def build(ctx: AppContext) -> RewardTab:
     t = RewardTab(form=form, panel=panel, data_md=data_md, notes_md=notes_md, shown_notes=gr.State(""), table=table,
                   inspect=inspect, dpo=dpo)
     wire(ctx, t)
+    i18n.redraw_on_load(ctx, {t.table: lambda: runs_table(ctx)})
     return t
 
 

@@ -63,7 +63,7 @@ def _short(text: Any, n: int = 140) -> str:
 def agreement_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame([{"annotator": r["annotator"], "pairs": r["pairs"], "RM agrees": r["agree"],
                           "agreement": f"{r['agreement']:.0%} (n={r['pairs']})" if r["pairs"] else "–"}
-                         for r in rows], columns=["annotator", "pairs", "RM agrees", "agreement"])
+                         for r in rows], columns=["annotator", "pairs", "RM agrees", "agreement"]).pipe(i18n.frame)
 
 
 def wrong_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
@@ -72,7 +72,7 @@ def wrong_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
                           "prompt": _short(r["prompt"], 80), "human chose": _short(r["chosen"]),
                           "RM preferred": _short(r["rejected"]), "r(chosen)": round(r["r_chosen"], 3),
                           "r(rejected)": round(r["r_rejected"], 3), "margin": round(r["margin"], 3)}
-                         for r in rows], columns=cols)
+                         for r in rows], columns=cols).pipe(i18n.frame)
 
 
 def bias_markdown(b: dict[str, Any]) -> str:
@@ -118,7 +118,7 @@ def on_score(ctx: AppContext, run_id: str, prompt: str, response: str) -> Any:
     try:
         model, tok = load_rm(ctx, run_id)
     except UserError as e:
-        gr.Warning(str(e))
+        gr.Warning(i18n.localise(e))
         return gr.skip()
     return round(scorer.score_text(model, tok, prompt, response), 4)  # batched with other requests
 
@@ -131,8 +131,8 @@ def on_check(ctx: AppContext, v: InspectView, run_id: str, src: str, k: float) -
         model, tok = load_rm(ctx, run_id)
         report = rm.inspect_pairs(model, tok, pairs_for(ctx, src or ALL_POOLS), int(k))
     except UserError as e:
-        gr.Warning(str(e))
-        return {v.bias_md: f"⚠️ {e}", v.agree_df: agreement_frame([]), v.wrong_df: wrong_frame([])}
+        gr.Warning(i18n.localise(e))
+        return {v.bias_md: f"⚠️ {i18n.localise(e)}", v.agree_df: agreement_frame([]), v.wrong_df: wrong_frame([])}
     return {v.bias_md: bias_markdown(report["length_bias"]), v.agree_df: agreement_frame(report["agreement"]),
             v.wrong_df: wrong_frame(report["most_wrong"])}
 
@@ -145,7 +145,7 @@ def on_eval_file(ctx: AppContext, run_id: str, path: str | None) -> str:  # admi
     try:
         return report_markdown(evaluate_file(run_id, path, model_tok=load_rm(ctx, run_id)))
     except UserError as e:
-        return f"⚠️ {e}"
+        return f"⚠️ {i18n.localise(e)}"
 
 
 # -- layout ------------------------------------------------------------------------------------------------------
@@ -180,6 +180,7 @@ def build(ctx: AppContext) -> InspectView:
             c["eval_btn"] = gr.Button(i18n.t("inspect.evaluate"), variant="secondary", scale=1)
         c["eval_md"] = gr.Markdown("")
     v = InspectView(**c)
+    i18n.redraw_on_load(ctx, {v.agree_df: lambda: agreement_frame([]), v.wrong_df: lambda: wrong_frame([])})
     wire(ctx, v)
     return v
 

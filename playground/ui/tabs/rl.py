@@ -130,7 +130,7 @@ def on_rl_arena_round(ctx: AppContext, run_id: str, picked: str | None = None) -
     run_id = run_id or picked or ""
     setup = arena_round(ctx.ws, run_id)
     if isinstance(setup, str):
-        gr.Warning(setup)
+        gr.Warning(i18n.localise(setup))
         return {ctx.tabs: gr.skip()}
     gr.Info(i18n.say("ppo.arena_ready", run=run_id, pool=setup.pool))
     targets = ctx.arena

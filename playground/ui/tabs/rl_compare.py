@@ -77,6 +77,7 @@ def build_compare(ctx: AppContext) -> ComparePanel:
         status = gr.Markdown("", elem_id="rl-compare-status")
         chart = gr.HTML("", elem_id="rl-compare-chart")
         table = gr.Dataframe(pd.DataFrame(columns=CSV_COLUMNS), interactive=False, elem_id="rl-compare-table")
+        i18n.redraw_on_load(ctx, {table: lambda: i18n.frame(pd.DataFrame(columns=CSV_COLUMNS))})
         files = gr.File(label=i18n.t("cmp.files"), file_count="multiple", interactive=False)
         job = gr.State(None)
     return ComparePanel(runs, prompts, reward, n, start, stop, status, chart, table, files, job)
@@ -104,7 +105,7 @@ def on_runs_picked(ctx: AppContext, c: ComparePanel, runs: list[str] | None, rew
 def result_frame(result: dict[str, Any]) -> pd.DataFrame:
     rows = [{k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items() if k in CSV_COLUMNS}
             for r in result["rows"]]
-    return pd.DataFrame(rows, columns=CSV_COLUMNS)
+    return i18n.frame(pd.DataFrame(rows, columns=CSV_COLUMNS))
 
 
 def result_view(c: ComparePanel, result: dict[str, Any], took: float) -> dict[Any, Any]:
@@ -128,14 +129,14 @@ def on_compare(ctx: AppContext, c: ComparePanel, runs: list[str] | None, prompts
         req.validate(ctx.ws)
         job = RUNNER.start(lambda progress, stop: compare(ctx.ws, req, None, progress, stop), owner=caller().name)
     except UserError as e:
-        yield {c.status: f"⚠️ {e}"}
+        yield {c.status: f"⚠️ {i18n.localise(e)}"}
         return
     yield {c.status: i18n.say("cmp.starting"), c.job: job.id}
     while not job.done:
         time.sleep(POLL_S)
         yield {c.status: f"⏳ {job.fraction:.0%} · {job.message} · {time.time() - job.started:.0f} s"}
     if job.error or not job.report:
-        yield {c.status: f"⚠️ {job.error or 'the comparison returned nothing'}", c.job: None}
+        yield {c.status: f"⚠️ {i18n.localise(job.error) if job.error else i18n.say('cmp.nothing')}", c.job: None}
         return
     yield result_view(c, job.report, time.time() - job.started)
 

@@ -16,7 +16,7 @@ from playground.core.expr import EXAMPLES
 from playground.stages.reward.functions import RULES, split_specs
 from playground.ui import i18n
 from playground.ui.context import AppContext
-from playground.ui.tabs.rl_view import GROUP_COLUMNS, KL_HELP, function_chart, groups_frame, reward_note
+from playground.ui.tabs.rl_view import KL_HELP, function_chart, groups_frame, reward_note
 from playground.ui.widgets.forms import ConfigForm, default_preset, grouped_form, list_presets, load_preset
 from playground.ui.widgets.live import PlotSpec
 from playground.ui.widgets.run_panel import PanelSpec, RunPanel, run_panel, wire_presets
@@ -153,8 +153,9 @@ def build_method(ctx: AppContext, stage: str, cls: type[BaseRun], visible: bool)
         gr.Markdown(i18n.t("rl.groups"))
         frame, caption = groups_frame(None)
         groups_caption = gr.Markdown(caption, elem_id=f"{stage}-groups-caption")
-        table = gr.Dataframe(frame, headers=GROUP_COLUMNS, interactive=False, wrap=True, elem_id=f"{stage}-groups",
+        table = gr.Dataframe(frame, interactive=False, wrap=True, elem_id=f"{stage}-groups",
                              column_widths=["6%", "20%", "11%", "33%", "8%", "13%", "9%"])
+        i18n.redraw_on_load(ctx, {table: lambda: groups_frame(None)[0]})
         arena_btn = None
         if ctx.arena is not None and ctx.tabs is not None:
             with gr.Row():

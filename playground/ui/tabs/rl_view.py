@@ -21,6 +21,7 @@ import pandas as pd
 from playground.core.config import ConfigError
 from playground.core.runs import read_jsonl
 from playground.stages.reward.functions import parse_weights, split_specs
+from playground.ui import i18n
 
 ZERO_STD_LIMIT = 0.5  # warn above this share of groups with zero reward variance
 GROUP_COLUMNS = ["group", "prompt", "group reward", "completion", "reward", "by function", "advantage"]
@@ -81,7 +82,7 @@ def groups_frame(run_dir: str | Path | None, update: int | None = None) -> tuple
                         "advantage": _round(m.get("advantage"))})
     caption = (f"Update {step}: {len(groups)} groups of {len(picked) // max(1, len(groups))} completions; "
                f"{flat} with identical rewards (advantage 0 for every completion: nothing to learn from).")
-    return pd.DataFrame(out, columns=GROUP_COLUMNS), caption
+    return i18n.frame(pd.DataFrame(out, columns=GROUP_COLUMNS)), caption
 
 
 def _round(v: Any) -> float | None:
@@ -125,10 +126,10 @@ def reward_note(reward: str, weights: str) -> str:
     """The rewards and their weights as one line (what the trainer will optimise), or the one-line problem."""
     specs = split_specs(reward or "")
     if not specs:
-        return "⚠️ reward: pick at least one reward function."
+        return i18n.say("rl.pick_reward")
     try:
         ws = parse_weights(weights or "", len(specs))
     except ConfigError as e:
-        return f"⚠️ {e}"
+        return f"⚠️ {i18n.localise(e)}"
     terms = " + ".join(f"`{s}` × {w:g}" for s, w in zip(specs, ws))
-    return f"Optimises {terms}; each logged as its own series (`rewards/<name>/mean`)."
+    return i18n.say("rl.optimises", terms=terms)

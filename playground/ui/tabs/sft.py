@@ -75,7 +75,8 @@ def runs_table(ctx: AppContext) -> pd.DataFrame:
                      "dataset": r["config"].get("dataset"), "steps": max((x["step"] for x in m), default=0),
                      "last loss": round(losses[-1], 4) if losses else None,
                      "last eval loss": round(evals[-1], 4) if evals else None})
-    return pd.DataFrame(rows, columns=["run", "state", "model", "dataset", "steps", "last loss", "last eval loss"])
+    return i18n.frame(pd.DataFrame(rows, columns=["run", "state", "model", "dataset", "steps", "last loss",
+                                                  "last eval loss"]))
 
 
 def compare_html(ctx: AppContext, a: str | None, b: str | None, metric: str) -> str:
@@ -225,6 +226,7 @@ def build(ctx: AppContext) -> SFTTab:
     panel = run_panel(ctx, "sft", form, PanelSpec(i18n.t("sft.start"), PLOTS, OBJECTIVE,
                                                     follow_info=i18n.t("sft.follow_info")))
     t = SFTTab(form=form, panel=panel, **_results(ctx))
+    i18n.redraw_on_load(ctx, {t.table: lambda: runs_table(ctx)})
     wire(ctx, t)
     return t
 

@@ -51,8 +51,8 @@ def export_session(checkpoints: bool, progress: gr.Progress = gr.Progress()) -> 
     try:
         info = bundle.export_bundle(out, checkpoints=bool(checkpoints), progress=_progress_cb(progress))
     except UserError as e:
-        gr.Warning(str(e))
-        return gr.skip(), f"⚠️ {e}"
+        gr.Warning(i18n.localise(e))
+        return gr.skip(), f"⚠️ {i18n.localise(e)}"
     return str(info.path), i18n.say("ws.exported", what=info.summary())
 
 
@@ -62,8 +62,8 @@ def import_session(upload: str | None, force: bool, progress: gr.Progress = gr.P
     try:
         info = bundle.import_bundle(upload, force=bool(force), progress=_progress_cb(progress))
     except UserError as e:
-        gr.Warning(str(e))
-        return gr.skip(), f"⚠️ {e}"
+        gr.Warning(i18n.localise(e))
+        return gr.skip(), f"⚠️ {i18n.localise(e)}"
     return summary_md(), i18n.say("ws.imported", what=info.summary())
 
 
@@ -72,8 +72,8 @@ def backup_database(progress: gr.Progress = gr.Progress()) -> tuple[Any, str]:
     try:
         backup.backup(out, progress=_progress_cb(progress))
     except UserError as e:
-        gr.Warning(str(e))
-        return gr.skip(), f"⚠️ {e}"
+        gr.Warning(i18n.localise(e))
+        return gr.skip(), f"⚠️ {i18n.localise(e)}"
     c = bundle.db_counts(out)
     return str(out), i18n.say("ws.backed_up", datasets=c["datasets"], pairs=c["pairs"], runs=c["runs"])
 
