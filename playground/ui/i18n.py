@@ -189,8 +189,9 @@ def frame(df: Any, lang: str | None = None, values: tuple[str, ...] = ("state",)
 
 
 def redraw_on_load(ctx: Any, tables: dict[Any, Any]) -> None:
-    """Tables built before any request (so in English): each page load redraws them in the caller's language, all in
-    one page-load event. `tables` maps a component to a function of nothing that returns its value (through `frame`)."""
+    """Tables and charts built before any request (so in English): each page load redraws them in the caller's
+    language, all in one page-load event. `tables` maps a component to a function of nothing that returns its value
+    (a table through `frame`; a chart: line_chart speaks the caller's language)."""
     from playground.core.auth import Role
     from playground.ui.guard import needs
 

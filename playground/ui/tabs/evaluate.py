@@ -271,7 +271,7 @@ def gold_chart_html(points: list[dict[str, Any]]) -> str:
     """Proxy and gold against KL to the base: the over-optimisation picture (gold turns down while proxy climbs)."""
     svg = line_chart([{**p, "step": p["kl"]} for p in points], ["gold_proxy_score", "gold_score"],
                      title="Proxy vs gold reward", y_title="score", help=board.GOLD_HELP)
-    return svg.replace(">step</text>", ">KL to the base (nats)</text>", 1)
+    return svg.replace(f">{i18n.say('chart.step')}</text>", f">{i18n.say('eval.gold_x')}</text>", 1)
 
 
 @needs(Role.VIEWER)
@@ -316,4 +316,5 @@ def wire(ctx: AppContext, v: EvaluateView) -> None:
     ctx.on_page_load.append((bind(on_board, ctx, v), [v.board, v.ratings, v.human]))
     i18n.redraw_on_load(ctx, {v.results: lambda: i18n.frame(board.results_frame(None)),
                               v.reference: lambda: i18n.frame(board.reference_frame(None)),
-                              v.rows: lambda: i18n.frame(board.prompt_frame(None))})
+                              v.rows: lambda: i18n.frame(board.prompt_frame(None)),
+                              v.gold_chart: lambda: gold_chart_html([])})

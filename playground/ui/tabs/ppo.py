@@ -79,7 +79,7 @@ def reward_choices(ctx: AppContext) -> list[str]:
 
 
 def sft_choices(ctx: AppContext) -> list[tuple[str, str]]:
-    return [("base model (no SFT)", ""), *[(f"SFT {r['id']}", r["id"]) for r in ctx.runs("sft", finished_only=True)]]
+    return [(i18n.say("common.base_model"), ""), *[(f"SFT {r['id']}", r["id"]) for r in ctx.runs("sft", finished_only=True)]]
 
 
 def prompt_choices(ctx: AppContext) -> list[str]:

@@ -47,8 +47,11 @@ class InspectView:
     eval_md: gr.Markdown
 
 
-def pair_sources(ctx: AppContext) -> list[str]:
-    return [ALL_POOLS, *[f"pool: {p}" for p in ctx.ws.pools()], BUILTIN_SOURCE]
+def pair_sources(ctx: AppContext) -> list[tuple[str, str]]:
+    """(label in the caller's language, value) per source of human votes."""
+    return [(i18n.say("inspect.all_pools"), ALL_POOLS),
+            *[(i18n.say("inspect.pool", pool=p), f"pool: {p}") for p in ctx.ws.pools()],
+            (i18n.say("inspect.builtin"), BUILTIN_SOURCE)]
 
 
 def _short(text: Any, n: int = 140) -> str:

@@ -85,7 +85,7 @@ def prompt_choices(ctx: AppContext) -> list[str]:
 
 
 def sft_choices(ctx: AppContext) -> list[tuple[str, str]]:
-    return [("base model (no SFT)", ""), *[(f"SFT {r['id']}", r["id"]) for r in ctx.runs("sft", finished_only=True)]]
+    return [(i18n.say("common.base_model"), ""), *[(f"SFT {r['id']}", r["id"]) for r in ctx.runs("sft", finished_only=True)]]
 
 
 @dataclass
@@ -155,7 +155,7 @@ def build_method(ctx: AppContext, stage: str, cls: type[BaseRun], visible: bool)
         groups_caption = gr.Markdown(caption, elem_id=f"{stage}-groups-caption")
         table = gr.Dataframe(frame, interactive=False, wrap=True, elem_id=f"{stage}-groups",
                              column_widths=["6%", "20%", "11%", "33%", "8%", "13%", "9%"])
-        i18n.redraw_on_load(ctx, {table: lambda: groups_frame(None)[0]})
+        i18n.redraw_on_load(ctx, {table: lambda: groups_frame(None)[0], fn_chart: lambda: function_chart([])})
         arena_btn = None
         if ctx.arena is not None and ctx.tabs is not None:
             with gr.Row():

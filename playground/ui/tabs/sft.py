@@ -226,7 +226,7 @@ def build(ctx: AppContext) -> SFTTab:
     panel = run_panel(ctx, "sft", form, PanelSpec(i18n.t("sft.start"), PLOTS, OBJECTIVE,
                                                     follow_info=i18n.t("sft.follow_info")))
     t = SFTTab(form=form, panel=panel, **_results(ctx))
-    i18n.redraw_on_load(ctx, {t.table: lambda: runs_table(ctx)})
+    i18n.redraw_on_load(ctx, {t.table: lambda: runs_table(ctx), t.cmp_plot: lambda: compare_html(ctx, None, None, "loss")})
     wire(ctx, t)
     return t
 
