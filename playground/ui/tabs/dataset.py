@@ -92,7 +92,7 @@ def on_delete_ask(ctx: AppContext, t: DatasetTab, name: str | None) -> dict[Any,
     n = len(ctx.ws.rows(name))
     return {t.confirm_row: gr.update(visible=True),
             t.confirm_md: i18n.say("ds.confirm", name=name, n=n),
-            t.confirm_yes: gr.update(value=f"Confirm delete {name}", variant="stop"), t.pending: issue_token(DELETE, name)}
+            t.confirm_yes: gr.update(value=i18n.say("ds.confirm_delete", name=name), variant="stop"), t.pending: issue_token(DELETE, name)}
 
 
 def on_delete(ctx: AppContext, t: DatasetTab, name: str | None, token: str | None) -> dict[Any, Any]:  # admin

@@ -94,7 +94,7 @@ def load_rm(ctx: AppContext, run_id: str) -> tuple[Any, Any]:
     from playground.stages.reward import service as rm
 
     if not run_id:
-        raise UserError("Pick a finished reward run first.")
+        raise UserError(i18n.say("inspect.pick_run"))
     run = ctx.ws.get_run(run_id)
     run_dir = str(rm.reward_run_dir(run["run_dir"] if run else run_id))  # one-line error if gone or unfinished
     return ctx.cached(("rm", run_dir), lambda: rm.load_reward_model(run_dir))

@@ -61,7 +61,7 @@ def groups_frame(run_dir: str | Path | None, update: int | None = None) -> tuple
     rows = read_jsonl(Path(run_dir) / "samples.jsonl") if run_dir else []
     rows = [r for r in rows if isinstance(r, dict) and isinstance(r.get("update"), int)]
     if not rows:
-        return empty, "No samples yet: the run writes each sampled group to samples.jsonl as it trains."
+        return i18n.frame(empty), i18n.say("rl.no_samples")
     step = max(r["update"] for r in rows) if update is None else int(update)
     picked = [r for r in rows if r["update"] == step]
     groups: dict[Any, list[dict[str, Any]]] = {}
@@ -72,7 +72,7 @@ def groups_frame(run_dir: str | Path | None, update: int | None = None) -> tuple
         rewards = [x for x in (_num(m.get("reward")) for m in members) if x is not None]
         mean, std = _group_stats(rewards)
         flat += std == 0.0
-        stats = f"{mean:.3f} ± {std:.3f}" + ("  ⚠ no signal" if std == 0.0 else "")
+        stats = f"{mean:.3f} ± {std:.3f}" + (f"  ⚠ {i18n.say('rl.no_signal')}" if std == 0.0 else "")
         for i, m in enumerate(sorted(members, key=lambda m: -(_num(m.get("reward")) or -math.inf))):
             by_fn = m.get("rewards") if isinstance(m.get("rewards"), dict) else {}
             out.append({"group": g if i == 0 else "", "prompt": str(m.get("prompt", "")) if i == 0 else "",
@@ -80,8 +80,7 @@ def groups_frame(run_dir: str | Path | None, update: int | None = None) -> tuple
                         "reward": _round(m.get("reward")),
                         "by function": ", ".join(f"{k} {_round(v)}" for k, v in by_fn.items()),
                         "advantage": _round(m.get("advantage"))})
-    caption = (f"Update {step}: {len(groups)} groups of {len(picked) // max(1, len(groups))} completions; "
-               f"{flat} with identical rewards (advantage 0 for every completion: nothing to learn from).")
+    caption = i18n.say("rl.caption", step=step, groups=len(groups), size=len(picked) // max(1, len(groups)), flat=flat)
     return i18n.frame(pd.DataFrame(out, columns=GROUP_COLUMNS)), caption
 
 
@@ -95,9 +94,7 @@ def zero_signal_warning(rows: list[dict[str, Any]]) -> str:
     last = next((r for r in reversed(rows) if _num(r.get("frac_reward_zero_std")) is not None), None)
     if last is None or float(last["frac_reward_zero_std"]) <= ZERO_STD_LIMIT:
         return ""
-    return ("⚠️ **Most groups have identical rewards: nothing to learn from — raise temperature / num_generations "
-            f"or use a denser reward.** (step {last.get('step', '?')}: {float(last['frac_reward_zero_std']):.0%} of "
-            "groups had zero reward variance)")
+    return i18n.say("rl.zero_signal", step=last.get("step", "?"), share=f"{float(last['frac_reward_zero_std']):.0%}")
 
 
 def reward_functions(rows: list[dict[str, Any]]) -> list[str]:

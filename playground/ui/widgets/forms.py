@@ -19,7 +19,7 @@ import yaml
 from playground.core.config import BaseRun, ConfigError, from_dict, to_dict
 from playground.core.paths import PRESETS_DIR, home
 from playground.stages.registry import load_config
-from playground.ui.i18n import field_help_key, group_title, t
+from playground.ui.i18n import field_help_key, group_title, say, t
 
 # fields better shown as sliders (min, max, step)
 SLIDERS = {
@@ -167,7 +167,7 @@ def load_preset(stage: str, name: str) -> dict[str, Any]:
 def save_preset(stage: str, name: str, cfg: BaseRun) -> str:
     name = "".join(c for c in name.strip() if c.isalnum() or c in "-_.")
     if not name:
-        raise ConfigError("give the preset a name (letters, digits, - _ .)")
+        raise ConfigError(say("form.preset_name"))
     d = user_presets_dir(stage)
     d.mkdir(parents=True, exist_ok=True)
     (d / f"{name}.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
