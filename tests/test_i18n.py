@@ -173,3 +173,34 @@ def test_say_follows_the_switch_then_the_browser():
     assert i18n.say("header.not_signed_in", chosen_en) == "not signed in"
     assert i18n.say("header.not_signed_in") == "not signed in"  # outside a request: English
     assert "ada" in i18n.say("header.who", zh, name="ada", role="admin", can="x")
+
+
+def test_import_checks_a_user_commonly_hits_reach_a_chinese_user_in_chinese(home, tmp_path):
+    """Real refusals of the dataset and preference imports (an empty file, an unknown layout, a file with no usable
+    pair): every fixed word translated, the file name and the columns kept."""
+    import json
+
+    from playground.core.errors import UserError
+    from playground.stages.dataset import io as dio
+    from playground.stages.preferences import io as pio
+
+    (tmp_path / "empty.jsonl").write_text("")
+    (tmp_path / "cols.csv").write_text("foo,bar\n1,2\n")
+    (tmp_path / "same.jsonl").write_text("".join(json.dumps({"prompt": "hi", "chosen": c, "rejected": "a"}) + "\n"
+                                                 for c in ("a", "")))
+    calls = [lambda: dio.stage_file(tmp_path / "empty.jsonl"), lambda: dio.stage_file(tmp_path / "cols.csv"),
+             lambda: pio.stage_pairs(tmp_path / "cols.csv"), lambda: pio.stage_pairs(tmp_path / "same.jsonl"),
+             lambda: dio.stage_file(tmp_path / "missing.jsonl")]
+    for call in calls:
+        try:
+            call()
+        except UserError as e:
+            zh = i18n.localise(e, "zh")
+            name = str(e).split(" ")[0].rstrip(":")
+            assert zh.startswith(name) and zh != str(e), str(e)
+            # what is left in Latin letters: the file and column names, quoted values, paths; no English sentence
+            left = re.sub(r"'[^']*'|\([^()]*\.jsonl\)|\S+\.(jsonl|csv)|[\w/.-]*rejected[\w/.-]*|foo|bar|messages|"
+                          r"instruction/output|conversations|prompt/completion|text", "", zh)
+            assert not re.search(r"[A-Za-z]{3,} [A-Za-z]{3,}", left), zh
+        else:
+            raise AssertionError("the import accepted a bad file")
