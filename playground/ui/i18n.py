@@ -125,6 +125,7 @@ _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 # what a placeholder of these names matches (any other: any text, as little as fits)
 NUMBER = r"[0-9][0-9.,]*"
 SHAPES = {"n": NUMBER, "line": NUMBER, "count": NUMBER, "step": NUMBER, "total": NUMBER, "stage": r"\w+",
+          "s": "s?", "s2": "s?",  # an English plural's ending ('pair{s}'): the other languages leave it out
           "at": r"(?:line|row) [0-9]+(?: \(line [0-9]+\))?"}  # where in a file: 'line 3', 'row 2 (line 3)'
 
 
