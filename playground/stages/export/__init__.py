@@ -5,8 +5,9 @@
 
 What each engine gets (the stages it takes, its data format, its launcher):
 - trl       sft, reward, dpo, grpo, rloo: TRL's dataset formats as JSONL (data/train.jsonl, data/test.jsonl), one YAML
-            with the script's ScriptArguments + <Stage>Config + ModelConfig fields, `accelerate launch -m trl.scripts.
-            <stage> --config config.yaml` (presets/accelerate DDP / FSDP / DeepSpeed). TRL has no PPO any more.
+            with the script's ScriptArguments + <Stage>Config + ModelConfig fields, `accelerate launch train.py
+            --config config.yaml` (train.py runs trl.scripts.<stage>; presets/accelerate DDP / FSDP / DeepSpeed).
+            TRL has no PPO any more.
 - verl      ppo, grpo, rloo: parquet with verl's `data_source`, `prompt` (chat messages), `ability`, `reward_model`
             {style, ground_truth}, `extra_info`; `python -m verl.trainer.main_ppo` with hydra overrides.
 - openrlhf  ppo, grpo, rloo: JSONL {"prompt": messages} read with --input_key prompt --apply_chat_template;

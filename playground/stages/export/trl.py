@@ -141,20 +141,50 @@ def launch(job: Job) -> None:
         job.skip("accelerate_config", "'' : plain DDP (--multi_gpu) when NUM_PROCESSES > 1; copy one of "
                                       "presets/accelerate/{ddp,fsdp,deepspeed-zero2}.yaml here as accelerate.yaml")
     job.map("num_processes", "accelerate launch --num_processes (NUM_PROCESSES)", n)
-    if cfg.device == "cpu":
-        job.notes.append("on a CPU with NUM_PROCESSES > 1 (torchrun, gloo), TRL's script trained and saved here but "
-                         "rank 0 then hung in its final trainer.end(): stop it once it prints 'Model saved to output' "
-                         "(seen with torch 2.13, transformers 5.23, trl 1.16; tests/test_export_job.py)")
+    job.write("train.py", TRAIN_SCRIPT.format(stage=job.stage), f"runs `trl.scripts.{job.stage}` (TRL's own parser "
+              "and main) and frees the process group after it: see the script's docstring")
     job.launch = (f"NUM_PROCESSES={n} bash launch.sh   # = accelerate launch --num_processes {n} "
                   f"{'--config_file accelerate.yaml ' if cfg.accelerate_config else '--multi_gpu ' if n > 1 else ''}"
-                  f"-m trl.scripts.{job.stage} --config config.yaml")
+                  "train.py --config config.yaml")
     write_launch(job, f"""N="${{NUM_PROCESSES:-{n}}}"
 LAUNCH=("${{PYTHON:-python}}" -m accelerate.commands.launch --num_processes "$N")
 if [ -f accelerate.yaml ]; then LAUNCH+=(--config_file accelerate.yaml)
 elif [ "$N" -gt 1 ]; then LAUNCH+=(--multi_gpu)  # torchrun, also on CPU (--cpu with 2 processes starts one)
 fi
-exec "${{LAUNCH[@]}}" -m trl.scripts.{job.stage} --config config.yaml "$@"
+exec "${{LAUNCH[@]}}" train.py --config config.yaml "$@"
 """)
+
+
+# TRL's script, run so that every process exits on its own. Without the held reference, rank 0 of a gloo (CPU) run
+# hung about one time in two after "Model saved": trainer.end() has already taken the group out of torch's table, so
+# the DDP Reducer holds its last reference, and pybind frees the Reducer with the GIL held; ~ProcessGroupGloo then
+# joins its worker threads, and a worker that is freeing a finished all_gather waits for the GIL to drop a tensor's
+# Python object (py-spy, torch 2.13: ~ProcessGroupGloo -> std::thread::join vs ~AsyncAllgatherWork ->
+# gil_scoped_acquire). The ProcessGroup's own binding frees it with the GIL released, so dropping our reference last
+# lets that worker finish.
+TRAIN_SCRIPT = '''"""TRL's `trl.scripts.{stage}`, as `python -m trl.scripts.{stage} --config config.yaml` runs it (its own parser
+and main), holding torch's process group until the script has returned and its trainer is freed: the group's last
+reference then goes through the ProcessGroup's binding, which releases the GIL while the gloo worker threads are
+joined (freed last by DDP's Reducer instead, rank 0 of a CPU run can deadlock after "Model saved")."""
+
+import gc
+
+import torch.distributed as dist
+from trl.scripts import {stage} as script
+
+
+def run() -> None:
+    args = script.make_parser().parse_args_and_config(fail_with_unknown_args=False)
+    args[1].device  # accelerate's PartialState: init_process_group when launched with more than one process
+    group = dist.group.WORLD if dist.is_initialized() else None
+    script.main(*args)  # trains, saves, trainer.end() (trackers finished, group destroyed)
+    gc.collect()  # the trainer and its DDP wrapper go while we still hold the group
+    del group
+
+
+if __name__ == "__main__":
+    run()
+'''
 
 
 def check(job: Job) -> str:
