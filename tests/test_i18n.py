@@ -32,6 +32,7 @@ def _literal_keys() -> set[str]:
 def _group_keys() -> set[str]:
     """The form groups' titles the tabs declare (forms.grouped_form shows each through i18n.group_title)."""
     titles = {title for mod in (sft, reward, reward_dpo, reward_kto, ppo, rl_method) for title, _ in mod.GROUPS}
+    titles |= {title for stage in ("grpo", "rloo") for title, _ in rl_method.form_groups(STAGES[stage])}  # + "Other"
     return {"group." + re.sub(r"[^a-z0-9]+", "_", title.lower()).strip("_") for title in titles}
 
 
