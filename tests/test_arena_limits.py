@@ -21,19 +21,21 @@ from playground.stages.preferences import pairs as prefs
 from playground.stages.preferences.arena import Arena, PromptMode, Vote, Who
 from playground.ui.context import AppContext
 from playground.ui.tabs import preferences as arena_tab
+from playground.ui.tabs import preferences_handlers as h
+from playground.ui.tabs.preferences_handlers import ArenaTab
 
 SRC = [{"model": "tiny", "adapter": "", "temperature": 0.7, "top_p": 0.9},
        {"model": "tiny", "adapter": "", "temperature": 1.2, "top_p": 0.9}]
 
 
-def build(home: Any, monkeypatch: pytest.MonkeyPatch, **env: str) -> tuple[AppContext, dict[str, Any]]:
+def build(home: Any, monkeypatch: pytest.MonkeyPatch, **env: str) -> tuple[AppContext, ArenaTab]:
     for k, v in env.items():
         monkeypatch.setenv(k, v)
     ws = Workspace()
     ctx = AppContext(ws=ws, jobs=JobRunner(ws), default_model="tiny")
-    with gr.Blocks() as demo:
-        arena_tab.build(ctx)
-    return ctx, {f.api_name: f for f in demo.fns.values() if f.api_name}
+    with gr.Blocks():
+        t = arena_tab.build(ctx)
+    return ctx, t
 
 
 def form(ctx: AppContext, mode: PromptMode, prompt: str = "", max_new_tokens: int = 8) -> dict[Any, Any]:
@@ -51,10 +53,16 @@ def share(ws: Workspace, n: int) -> None:
         prefs.add_pool_pair(ws, f"Prompt {i}", [f"first {i}", f"second {i}"], SRC, pool="room")
 
 
-def load(fns: dict[str, Any], values: dict[Any, Any]) -> dict[str, Any]:
-    (frame,) = list(fns["arena_generate"].fn(values))  # a pool pair comes in one frame
-    assert frame[4] is not None
-    return frame[4]
+def load(t: ArenaTab, values: dict[Any, Any]) -> dict[str, Any]:
+    (frame,) = list(h.on_generate(t, values))  # a pool pair comes in one frame
+    assert frame[t.served] is not None
+    return frame[t.served]
+
+
+def vote(t: ArenaTab, choice: str, served: dict[str, Any] | None) -> dict[Any, Any]:
+    """What /arena_vote does: ana votes in pool "room", no RM judge."""
+    return h.on_vote_api(t, choice, served, annotator_v="ana", reason_v="", rating_a=None, rating_b=None,
+                         pool_v="room", judge_v="off")
 
 
 def test_limiter_counts_each_user_on_their_own() -> None:
@@ -88,54 +96,53 @@ def test_limits_from_the_environment_and_bad_values_in_one_line() -> None:
 
 
 def test_a_user_over_the_generation_cap_is_refused_with_a_message(home: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    ctx, fns = build(home, monkeypatch, PLAYGROUND_MAX_GEN_PER_USER="2")
-    gen = fns["arena_generate"].fn
+    ctx, t = build(home, monkeypatch, PLAYGROUND_MAX_GEN_PER_USER="2")
     values = form(ctx, PromptMode.TYPED, "Count to ten.", max_new_tokens=8)
-    first, second = gen(values), gen(values)
-    assert next(first)[0] is not None and next(second)[0] is not None  # both streaming, both holding a slot
+    first, second = h.on_generate(t, values), h.on_generate(t, values)
+    assert next(first)[t.out_a] is not None and next(second)[t.out_a] is not None  # both streaming, both holding a slot
     with pytest.warns(UserWarning, match=r"already have 2 generations running \(the limit is 2\)"):
-        third = list(gen(values))
-    assert third == [(gr.skip(),) * len(fns["arena_generate"].outputs)]  # nothing shown, nothing served
+        third = list(h.on_generate(t, values))
+    assert third == [{t.served: gr.skip()}]  # nothing shown, nothing served: Gradio leaves every other output as it is
     first.close()  # a finished (or abandoned) stream gives its slot back
-    fourth = list(gen(values))
-    assert fourth[-1][4] is not None and fourth[-1][4]["texts"]
+    fourth = list(h.on_generate(t, values))
+    assert fourth[-1][t.served] is not None and fourth[-1][t.served]["texts"]
     second.close()
 
 
 def test_max_new_tokens_is_clamped_to_the_servers_cap(home: Any, monkeypatch: pytest.MonkeyPatch,
                                                       capsys: pytest.CaptureFixture[str]) -> None:
-    ctx, fns = build(home, monkeypatch, PLAYGROUND_MAX_NEW_TOKENS="3")
-    frames = list(fns["arena_generate"].fn(form(ctx, PromptMode.TYPED, "Say hi.", max_new_tokens=500)))
-    served = frames[-1][4]
+    ctx, t = build(home, monkeypatch, PLAYGROUND_MAX_NEW_TOKENS="3")
+    frames = list(h.on_generate(t, form(ctx, PromptMode.TYPED, "Say hi.", max_new_tokens=500)))
+    served = frames[-1][t.served]
     assert [s["max_new_tokens"] for s in served["sources"]] == [3, 3]
     assert "capped at 3" in capsys.readouterr().out  # told once, as a notice
 
 
 def test_votes_per_minute_over_the_budget_are_refused(home: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    ctx, fns = build(home, monkeypatch, PLAYGROUND_MAX_VOTES_PER_MIN="3", PLAYGROUND_MIN_VOTE_S="0")
+    ctx, t = build(home, monkeypatch, PLAYGROUND_MAX_VOTES_PER_MIN="3", PLAYGROUND_MIN_VOTE_S="0")
     share(ctx.ws, 5)
     values = form(ctx, PromptMode.POOL)
     for _ in range(3):
-        out = fns["arena_vote"].fn("a", load(fns, values), "ana", "", None, None, "room", "off")
-        assert out[0].startswith("Last vote")
-    served = load(fns, values)
+        out = vote(t, "a", load(t, values))
+        assert out[t.reveal].startswith("Last vote")
+    served = load(t, values)
     with pytest.warns(UserWarning, match="Too many votes: 3 a minute is the limit"):
-        out = fns["arena_vote"].fn("b", served, "ana", "", None, None, "room", "off")
-    assert out[-1] is False and not served["voted"]
+        out = vote(t, "b", served)
+    assert out[t.advance] is False and not served["voted"]
     assert prefs.counts(ctx.ws, "room", "ana") == (3, 3)
 
 
 def test_a_vote_on_a_pair_shown_under_half_a_second_is_ignored(home: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("PLAYGROUND_MIN_VOTE_S", raising=False)  # the default: 0.5 s
-    ctx, fns = build(home, monkeypatch)
+    ctx, t = build(home, monkeypatch)
     share(ctx.ws, 1)
-    served = load(fns, form(ctx, PromptMode.POOL))
+    served = load(t, form(ctx, PromptMode.POOL))
     with pytest.warns(UserWarning, match="Vote ignored: that pair was on screen for 0.[0-4] s"):
-        out = fns["arena_vote"].fn("a", served, "ana", "", None, None, "room", "off")
-    assert out[-1] is False and prefs.counts(ctx.ws, "room", "ana") == (0, 0)
+        out = vote(t, "a", served)
+    assert out[t.advance] is False and prefs.counts(ctx.ws, "room", "ana") == (0, 0)
     time.sleep(0.6)  # the annotator reads it: the same pair now takes the vote
-    out = fns["arena_vote"].fn("a", served, "ana", "", None, None, "room", "off")
-    assert out[0].startswith("Last vote") and prefs.counts(ctx.ws, "room", "ana") == (1, 1)
+    out = vote(t, "a", served)
+    assert out[t.reveal].startswith("Last vote") and prefs.counts(ctx.ws, "room", "ana") == (1, 1)
 
 
 def test_a_signed_in_user_votes_under_the_signed_in_name(home: Any) -> None:

@@ -25,6 +25,7 @@ from playground.stages.preferences import pool
 from playground.stages.preferences.arena import Arena, PromptMode, SourceSetup
 from playground.ui.context import AppContext
 from playground.ui.tabs import preferences as arena_tab
+from playground.ui.tabs.preferences_workshop import on_pregenerate, on_stop_pregenerate
 
 SIDES = (SourceSetup("tiny", "", 0.7, 0.9, 8), SourceSetup("tiny", "", 1.2, 0.9, 8))
 
@@ -90,20 +91,26 @@ def test_tab_control_shows_progress_and_the_annotator_gets_a_pool_pair(app_serve
     ctx = AppContext(ws=Workspace(), jobs=JobRunner(Workspace()), default_model="tiny")
     try:
         with gr.Blocks() as demo:
-            arena_tab.build(ctx)
-        (fn,) = [f.fn for f in demo.fns.values() if getattr(f.fn, "__name__", "") == "on_pregenerate"]
-        t = ctx.arena
-        assert t is not None
+            tab = arena_tab.build(ctx)
+        t, x = tab.targets, tab.extras
+        assert ctx.arena is t
+        (wired,) = [f for f in demo.fns.values() if getattr(f.fn, "__name__", "") == "on_pregenerate"]
+        assert x.pool_n in wired.inputs and x.pool_n.label == "Pairs (N)"  # the button reads the slider
+
+        def fn(values: dict[Any, Any]) -> Any:  # what the host's "Pre-generate N pairs into the pool" button runs
+            return on_pregenerate(tab.arena, x, t, values)
+
+        def stop_fn() -> str:  # the Stop button beside it
+            return on_stop_pregenerate(x)
+
         values = {t.mode: PromptMode.TYPED.value, t.dataset: None, t.prompt: "", t.cursor: 0, t.annotator: "host",
                   t.pool: "room-ui", t.seed: 3}
         for side, s in zip(t.sides, SIDES, strict=True):
             values.update(zip(side, [s.model, s.adapter, s.temperature, s.top_p, s.max_new_tokens], strict=True))
-        n_comp = next(f for f in demo.fns.values() if getattr(f.fn, "__name__", "") == "on_pregenerate").inputs
-        (slider,) = [c for c in n_comp if isinstance(c, gr.Slider) and c.label == "Pairs (N)"]
+        slider = x.pool_n
         values[slider] = 2
         msgs = list(fn(values))
         # the Stop button: the run ends early with what it finished
-        (stop_fn,) = [f.fn for f in demo.fns.values() if getattr(f.fn, "__name__", "") == "on_stop_pregenerate"]
         assert stop_fn().startswith("Nothing is being pre-generated")
         values[t.pool], values[slider] = "room-stop", 40
         gen = fn(values)

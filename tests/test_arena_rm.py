@@ -26,6 +26,8 @@ from playground.stages.preferences.arena import PromptMode
 from playground.stages.reward.scorer import pair_scorer
 from playground.ui.context import AppContext
 from playground.ui.tabs import preferences as arena_tab
+from playground.ui.tabs import preferences_handlers as h
+from playground.ui.tabs.preferences_handlers import ArenaTab
 
 REPO = Path(__file__).resolve().parent.parent
 PRESET = REPO / "presets" / "reward" / "tiny-cpu.yaml"
@@ -104,20 +106,26 @@ def test_badge_agrees_and_disagrees_with_the_vote(ctx: AppContext) -> None:
     assert "has not finished" in rm_badge(ctx, str(unfinished), "p", "x", "y", "a")
 
 
-def _handlers(ctx: AppContext) -> dict[str, Any]:
-    with gr.Blocks():
-        arena_tab.build(ctx)
-        blocks = gr.context.Context.root_block
-        fns = {f.api_name: f for f in blocks.fns.values() if f.api_name}
-    return fns
+def _tab(ctx: AppContext) -> tuple[ArenaTab, dict[str, Any]]:
+    """The built tab, and its API events (their wiring: which inputs each one gets)."""
+    with gr.Blocks() as demo:
+        t = arena_tab.build(ctx)
+    return t, {f.api_name: f for f in demo.fns.values() if f.api_name}
+
+
+def _vote(t: ArenaTab, choice: str, served: dict[str, Any], **judge: str) -> tuple[Any, ...]:
+    """/arena_vote for ana in the default pool; its outputs in the API's order."""
+    out = h.on_vote_api(t, choice, served, annotator_v="ana", reason_v="", rating_a=None, rating_b=None,
+                        pool_v="default", **judge)
+    return tuple(out.get(c) for c in t.vote_outputs)
 
 
 def test_badge_only_after_the_vote_and_scores_stored(ctx: AppContext) -> None:
-    fns = _handlers(ctx)
-    gen, vote = fns["arena_generate"], fns["arena_vote"]
+    t, fns = _tab(ctx)
     judge_ids = {"arena-rm-judge"}
-    assert not judge_ids & {getattr(b, "elem_id", None) for b in gen.inputs}  # generation cannot see the judge
-    assert judge_ids & {getattr(b, "elem_id", None) for b in vote.inputs}
+    # generation cannot see the judge
+    assert not judge_ids & {getattr(b, "elem_id", None) for b in fns["arena_generate"].inputs}
+    assert judge_ids & {getattr(b, "elem_id", None) for b in fns["arena_vote"].inputs}
 
     r = builtin.preferences(n=1, seed=3)[0]
     prompt = r["prompt"][0]["content"]
@@ -128,13 +136,13 @@ def test_badge_only_after_the_vote_and_scores_stored(ctx: AppContext) -> None:
     for side, temperature in zip(form.sides, (0.7, 1.0), strict=True):
         args.update(zip(side, ["tiny", "", temperature, 0.9, 8], strict=True))
     assert set(args) == form.form
-    steps = list(gen.fn(args))
-    assert steps and all("RM says" not in str(s) and "RM scores" not in str(s) for s in steps)
-    served = steps[-1][4]
+    steps = list(h.on_generate(t, args))
+    shown = [str(list(s.values())) for s in steps]
+    assert steps and all("RM says" not in s and "RM scores" not in s for s in shown)
+    served = steps[-1][t.served]
     assert served and served["texts"][0] and not served.get("voted")
 
-    reveal, counter, served_after, last, edit_text, edit_heading, advanced = vote.fn(
-        "a", served, "ana", "", None, None, "default", RUN)
+    reveal, counter, served_after, last, edit_text, edit_heading, advanced = _vote(t, "a", served, judge_v=RUN)
     # the edit box holds the preferred answer, and its prompt is shown with it
     assert advanced is True and edit_text == served["texts"][0] and last["better"] == 0
     assert prompt[:40] in edit_heading
@@ -149,13 +157,13 @@ def test_badge_only_after_the_vote_and_scores_stored(ctx: AppContext) -> None:
     assert row["latency_ms"] is not None and row["latency_ms"] >= 0
 
     # a judge that is gone: the vote is stored all the same, the badge says why in one line
-    served2 = next(s for s in reversed(list(gen.fn(args))) if s[4])[4]
-    reveal2, *_ = vote.fn("tie", served2, "ana", "", None, None, "default", "reward-deleted-0000")
+    served2 = next(s[t.served] for s in reversed(list(h.on_generate(t, args))) if s.get(t.served))
+    reveal2, *_ = _vote(t, "tie", served2, judge_v="reward-deleted-0000")
     assert "called it a **tie**" in reveal2 and "RM judge unavailable" in reveal2
     assert len(ctx.ws.pairs("default")) == 2
     # judge off (the API default): no badge at all
-    served3 = next(s for s in reversed(list(gen.fn(args))) if s[4])[4]
-    reveal3, *_ = vote.fn("b", served3, "ana", "", None, None, "default")
+    served3 = next(s[t.served] for s in reversed(list(h.on_generate(t, args))) if s.get(t.served))
+    reveal3, *_ = _vote(t, "b", served3)
     assert "RM" not in reveal3 and len(ctx.ws.pairs("default")) == 3
 
 

@@ -190,8 +190,9 @@ def test_round_clears_the_pair_on_screen_and_a_stale_vote_is_refused(world, monk
               targets.cursor: 0, targets.annotator: "ana", targets.pool: "default", targets.seed: 0}
     for side in targets.sides:
         values.update(zip(side, ["tiny", "", 0.7, 0.9, 4], strict=True))
-    before = [s for s in api["arena_generate"].fn(values) if s[4]][-1]
-    stale = before[4]
+    gen, vote = api["arena_generate"], api["arena_vote"]  # as wired: each returns {component: value}
+    served_c = gen.outputs[4]  # the pair on screen (a gr.State)
+    stale = [s[served_c] for s in gen.fn(values) if s.get(served_c)][-1]
     assert stale["pool"] == "default" and not stale["voted"]
 
     outputs = ppo.on_arena_round(world, "ppo-dataset")
@@ -203,11 +204,14 @@ def test_round_clears_the_pair_on_screen_and_a_stale_vote_is_refused(world, monk
     assert filled[id(targets.pool)] == "ppo-dataset"
 
     n_before = len(world.ws.pairs())
+    form = {"annotator_v": "ana", "reason_v": "", "rating_a": None, "rating_b": None, "pool_v": "ppo-dataset",
+            "judge_v": "off"}
     with pytest.warns(UserWarning, match="belongs to pool 'default'"):
-        out = api["arena_vote"].fn("a", stale, "ana", "", None, None, "ppo-dataset", "off")
-    assert out[-1] is False and "Last vote" not in str(out[0])  # refused: nothing revealed, no next pair
+        out = vote.fn("a", stale, **form)
+    reveal_c, advance_c = vote.outputs[0], vote.outputs[-1]
+    assert out[advance_c] is False and "Last vote" not in str(out.get(reveal_c))  # refused: nothing revealed, no next pair
     assert len(world.ws.pairs()) == n_before and not stale["voted"]
     # the cleared session holds no pair: pressing 1 now is refused as well
     with pytest.warns(UserWarning, match="no pair to vote on"):
-        api["arena_vote"].fn("a", None, "ana", "", None, None, "ppo-dataset", "off")
+        vote.fn("a", None, **form)
     assert len(world.ws.pairs()) == n_before

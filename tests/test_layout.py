@@ -19,9 +19,6 @@ PKG = Path(__file__).resolve().parent.parent / "playground"
 MAX_UI_LINES = 320
 MAX_HANDLER_PARAMS = 8
 MAX_UI_FUNCTION_LINES = 80  # a tab lays out and wires: longer means handlers or services hide inside it
-# issue 28 item 3: tabs not yet split into layout + module-level handlers (this list only shrinks)
-UI_FUNCTIONS_TO_SPLIT = {("playground.ui.tabs.dataset_import", "build"), ("playground.ui.tabs.preferences", "build"),
-                         ("playground.ui.tabs.preferences_workshop", "build")}
 
 
 def module_name(path: Path) -> str:
@@ -156,19 +153,16 @@ def test_ui_modules_are_small_and_handlers_take_few_parameters() -> None:
 
 
 def test_no_ui_function_is_longer_than_80_lines() -> None:
-    long, split = [], set()
+    long = []
     for name, path in MODULES.items():
         if not name.startswith("playground.ui"):
             continue
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 n = node.end_lineno - node.lineno + 1
-                if n > MAX_UI_FUNCTION_LINES and (name, node.name) not in UI_FUNCTIONS_TO_SPLIT:
+                if n > MAX_UI_FUNCTION_LINES:
                     long.append((name, node.name, n))
-                elif n <= MAX_UI_FUNCTION_LINES and (name, node.name) in UI_FUNCTIONS_TO_SPLIT:
-                    split.add((name, node.name))
     assert long == [], "split these into layout + module-level handlers returning {component: value}"
-    assert split == set(), "these are short now: take them off UI_FUNCTIONS_TO_SPLIT"
 
 
 def test_every_package_says_what_lives_there_and_what_it_may_import() -> None:

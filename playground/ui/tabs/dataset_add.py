@@ -1,6 +1,8 @@
 """Dataset tab, "Add" and "Draft responses": demonstrations typed by a person, drafts from the model to correct.
 
-Layout and wiring only; rows are built and stored by stages/dataset/service, drafts come from stages/dataset/draft.
+Layout and wiring only: `build_add` / `build_draft` lay out their part as one `AddForm` / `DraftTab` and wire it
+to this module's handlers, which take it first and return {component: value}; rows are built and stored by
+stages/dataset/service, drafts come from stages/dataset/draft.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from playground.core.errors import UserError
 from playground.stages.dataset import draft, service
 from playground.ui import i18n
 from playground.ui.context import AppContext
-from playground.ui.guard import needs
+from playground.ui.guard import bind, needs
 from playground.ui.tabs.dataset_common import DatasetView, redraw, refresh, warn
 
 EXAMPLE_CONVERSATION = json.dumps([
@@ -30,17 +32,84 @@ EXAMPLE_CONVERSATION = json.dumps([
 
 @dataclass
 class AddForm:
-    """The Add form's fields; the draft button is wired with the Draft tab's sampling settings."""
+    """The Add form; its draft button is wired with the Draft tab's sampling settings (`build_draft`)."""
 
+    view: DatasetView
     system: gr.Textbox
     instruction: gr.Textbox
     input: gr.Textbox
     response: gr.Textbox
+    add_btn: gr.Button
     draft_btn: gr.Button
+    conversation: gr.Code
+    add_conv_btn: gr.Button
+    add_msg: gr.Markdown
 
 
+@dataclass
+class DraftTab:
+    """The Draft responses tab: the sampling settings (also used by the Add form's draft button)."""
+
+    view: DatasetView
+    adapter: gr.Textbox
+    temp: gr.Slider
+    max_new: gr.Slider
+    draft_all_btn: gr.Button
+    draft_msg: gr.Markdown
+
+
+def _refreshed(ctx: AppContext, view: DatasetView, name: str | None) -> dict[Any, Any]:
+    return dict(zip(view.outputs, refresh(ctx.ws, name), strict=True))
+
+
+# -- handlers ----------------------------------------------------------------------------------------------------
+@needs(Role.ANNOTATOR)
+def on_add(ctx: AppContext, f: AddForm, name: str | None, system: str, instr: str, inp: str,
+           resp: str) -> dict[Any, Any]:
+    try:
+        name = service.add_rows(ctx.ws, name, [service.build_messages(system, instr, inp, resp)])
+    except UserError as e:
+        return {f.add_msg: warn(e)}
+    key = "ds.added_row" if (resp or "").strip() else "ds.added_draft"
+    return {**_refreshed(ctx, f.view, name), f.add_msg: i18n.say(key, name=name), f.instruction: "", f.input: "",
+            f.response: ""}
+
+
+@needs(Role.ANNOTATOR)
+def on_add_conv(ctx: AppContext, f: AddForm, name: str | None, text: str) -> dict[Any, Any]:
+    try:
+        row = service.parse_conversation(text)
+        name = service.add_rows(ctx.ws, name, [row])
+    except UserError as e:
+        return {f.add_msg: warn(e)}
+    return {**_refreshed(ctx, f.view, name), f.add_msg: i18n.say("ds.added_conv", n=len(row["messages"]), name=name)}
+
+
+def on_draft_all(ctx: AppContext, d: DraftTab, name: str | None, model: str, adapter_id: str, t: float, n: float,
+                 progress: gr.Progress = gr.Progress()) -> dict[Any, Any]:  # admin: writes every missing response
+    s = draft.Sampling(model, adapter_id or "", float(t), int(n))
+    try:
+        done = draft.draft_missing(ctx.ws, ctx, name, s,
+                                   on_start=lambda k: progress(0.05, desc=f"drafting {k} with {model}"))
+    except UserError as e:
+        return {d.draft_msg: warn(e)}
+    if not done:
+        return {d.draft_msg: i18n.say("ds.all_have_response")}
+    table, summary = redraw(ctx.ws, name)
+    return {d.view.table: table, d.view.summary: summary, d.draft_msg: i18n.say("ds.drafted", n=done, model=model)}
+
+
+@needs(Role.ANNOTATOR)  # writes nothing: the draft lands in the form, for the person to correct
+def on_draft_one(ctx: AppContext, model: str, system: str, instr: str, inp: str, t: float, n: float) -> Any:
+    try:
+        return draft.draft_one(ctx, draft.Sampling(model, "", float(t), int(n)), system, instr, inp)
+    except UserError as e:
+        warn(e)
+        return gr.skip()
+
+
+# -- layout ------------------------------------------------------------------------------------------------------
 def build_add(ctx: AppContext, view: DatasetView) -> AddForm:
-    ws = ctx.ws
     with gr.Tab(i18n.t("ds.add_tab")):
         with gr.Row():
             with gr.Column(scale=3):
@@ -61,34 +130,16 @@ def build_add(ctx: AppContext, view: DatasetView) -> AddForm:
                                   lines=12)
                 add_conv_btn = gr.Button(i18n.t("ds.add_conv"))
         add_msg = gr.Markdown()
-
-    @needs(Role.ANNOTATOR)
-    def on_add(name: str | None, system: str, instr: str, inp: str, resp: str) -> tuple[Any, ...]:
-        try:
-            name = service.add_rows(ws, name, [service.build_messages(system, instr, inp, resp)])
-        except UserError as e:
-            return (*view.unchanged(), warn(e), *(gr.skip(),) * 3)
-        key = "ds.added_row" if (resp or "").strip() else "ds.added_draft"
-        return (*refresh(ws, name), i18n.say(key, name=name), "", "", "")
-
-    @needs(Role.ANNOTATOR)
-    def on_add_conv(name: str | None, text: str) -> tuple[Any, ...]:
-        try:
-            row = service.parse_conversation(text)
-            name = service.add_rows(ws, name, [row])
-        except UserError as e:
-            return (*view.unchanged(), warn(e))
-        return (*refresh(ws, name), i18n.say("ds.added_conv", n=len(row["messages"]), name=name))
-
-    add_btn.click(on_add, [view.dataset, system_in, instr_in, input_in, resp_in],
-                  [*view.outputs, add_msg, instr_in, input_in, resp_in], api_name="datasets_add_row")
-    add_conv_btn.click(on_add_conv, [view.dataset, conv_in], [*view.outputs, add_msg],
-                       api_name="datasets_add_conversation")
-    return AddForm(system_in, instr_in, input_in, resp_in, draft_one_btn)
+    f = AddForm(view=view, system=system_in, instruction=instr_in, input=input_in, response=resp_in, add_btn=add_btn,
+                draft_btn=draft_one_btn, conversation=conv_in, add_conv_btn=add_conv_btn, add_msg=add_msg)
+    f.add_btn.click(bind(on_add, ctx, f), [view.dataset, f.system, f.instruction, f.input, f.response],
+                    [*view.outputs, f.add_msg, f.instruction, f.input, f.response], api_name="datasets_add_row")
+    f.add_conv_btn.click(bind(on_add_conv, ctx, f), [view.dataset, f.conversation], [*view.outputs, f.add_msg],
+                         api_name="datasets_add_conversation")
+    return f
 
 
-def build_draft(ctx: AppContext, view: DatasetView, form: AddForm) -> None:
-    ws = ctx.ws
+def build_draft(ctx: AppContext, view: DatasetView, form: AddForm) -> DraftTab:
     with gr.Tab(i18n.t("ds.draft_tab")):
         gr.Markdown(i18n.t("ds.draft_help"))
         with gr.Row():
@@ -98,29 +149,10 @@ def build_draft(ctx: AppContext, view: DatasetView, form: AddForm) -> None:
             max_new = gr.Slider(8, 512, value=128, step=8, label=i18n.t("eval.max_new_tokens"))
         draft_all_btn = gr.Button(i18n.t("ds.draft_all"), variant="primary")
         draft_msg = gr.Markdown()
-
-    def on_draft_all(name: str | None, model: str, adapter_id: str, t: float, n: float,
-                     progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:
-        s = draft.Sampling(model, adapter_id or "", float(t), int(n))
-        try:
-            done = draft.draft_missing(ws, ctx, name, s,
-                                       on_start=lambda k: progress(0.05, desc=f"drafting {k} with {model}"))
-        except UserError as e:
-            return gr.skip(), gr.skip(), warn(e)
-        if not done:
-            return gr.skip(), gr.skip(), i18n.say("ds.all_have_response")
-        return (*redraw(ws, name),
-                i18n.say("ds.drafted", n=done, model=model))
-
-    @needs(Role.ANNOTATOR)  # writes nothing: the draft lands in the form, for the person to correct
-    def on_draft_one(model: str, system: str, instr: str, inp: str, t: float, n: float) -> Any:
-        try:
-            return draft.draft_one(ctx, draft.Sampling(model, "", float(t), int(n)), system, instr, inp)
-        except UserError as e:
-            warn(e)
-            return gr.skip()
-
-    draft_all_btn.click(on_draft_all, [view.dataset, view.model, adapter, temp, max_new],
-                        [view.table, view.summary, draft_msg], api_name="datasets_draft_all")
-    form.draft_btn.click(on_draft_one, [view.model, form.system, form.instruction, form.input, temp, max_new],
-                         [form.response], api_name="datasets_draft_one")
+    d = DraftTab(view=view, adapter=adapter, temp=temp, max_new=max_new, draft_all_btn=draft_all_btn,
+                 draft_msg=draft_msg)
+    d.draft_all_btn.click(bind(on_draft_all, ctx, d), [view.dataset, view.model, d.adapter, d.temp, d.max_new],
+                          [view.table, view.summary, d.draft_msg], api_name="datasets_draft_all")
+    form.draft_btn.click(bind(on_draft_one, ctx), [view.model, form.system, form.instruction, form.input, d.temp,
+                                                   d.max_new], [form.response], api_name="datasets_draft_one")
+    return d
