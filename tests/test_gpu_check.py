@@ -139,7 +139,7 @@ def test_cpu_rehearsal_runs_every_step(tmp_path: Path) -> None:
     last = stdout.strip().splitlines()[-1]
     m = re.fullmatch(r"gpu_check: (\d+) of (\d+) steps ok", last)
     assert m and m.group(1) == m.group(2), stdout[-3000:]
-    expected = ["build-models", "sft", "sft-trl", "ppo", "reward", "ppo-rm", "dpo", "ppo-1.7b", "engine"]
+    expected = ["build-models", "sft", "sft-trl", "ppo", "reward", "ppo-rm", "dpo", "sft-auto", "ppo-1.7b", "engine"]
     for name in expected:
         assert rows[name][0] == "0", (name, rows[name])
     assert int(m.group(2)) == len(expected) + sum(rows.get(s, ("skip",))[0] != "skip" for s in ("grpo", "rloo"))
@@ -154,6 +154,9 @@ def test_cpu_rehearsal_runs_every_step(tmp_path: Path) -> None:
     assert re.search(r"SFT tok/s ours / plain TRL = \d+\.\d\d", stdout)
     assert sorted(p.name for p in out.iterdir()) == ["gpu_check.json", "gpu_check.log", "gpu_check.txt"]
     steps = {s["name"]: s for s in json.loads((out / "gpu_check.json").read_text())["steps"]}
+    # the GPU preset's `auto:8` with accumulation 2: on CPU the preset's numbers (on a GPU: the card's split, run.py)
+    assert rows["sft-auto"][4].startswith("auto:8 x 2 -> 8 x 2"), rows["sft-auto"]
+    assert steps["sft-auto"]["auto_batch"] * steps["sft-auto"]["auto_accumulation"] == 16
     assert steps["engine"]["engine_pairs_per_s"] > 0 and steps["engine"]["per_request_pairs_per_s"] > 0
     assert steps["ppo-rm"]["s_per_update"] > 0  # PPO really ran against the reward model it had just trained
 

@@ -65,6 +65,8 @@ class BaseRun:
     num_train_epochs: float = _f(1.0, "Passes over the data (ignored when max_steps > 0).", min_excl=0.0, max=1000)
     max_steps: int = _f(-1, "Stop after this many optimiser steps (-1: use epochs).", min=-1, max=MAX_STEPS)
     per_device_train_batch_size: int = _f(4, "Examples per device per forward pass.", min=1, max=512)
+    # ^ a YAML file or --set may say `auto` / `auto:N`: N on CPU, on a GPU the split of N x gradient_accumulation_steps
+    #   that fits its free memory (from_dict -> core/models.resolve_auto_batch); the config then holds numbers
     gradient_accumulation_steps: int = _f(1, "Forward passes per optimiser step.", min=1, max=1024)
     logging_steps: int = _f(1, "Log metrics every N steps.", min=1, max=MAX_STEPS)
     eval_steps: int = _f(0, "Evaluate every N steps (0: once per epoch when there is an eval split).", min=0, max=MAX_STEPS)
@@ -150,6 +152,12 @@ def from_dict(cls: type[BaseRun], data: dict[str, Any], where: str = "config") -
     names = [f.name for f in dataclasses.fields(cls)]
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: expected a mapping of field: value, got {type(data).__name__}")
+    from playground.core import models
+
+    batch = next(f for f in dataclasses.fields(cls) if f.name == "per_device_train_batch_size")
+    auto = models.auto_batch_default(data.get(batch.name), batch.default, where)
+    if auto is not None:  # `auto` / `auto:N`: built with N (what a CPU keeps), split for the card below
+        data = {**data, batch.name: auto}
     kwargs = {}
     for key, value in data.items():
         if key not in names:
@@ -159,10 +167,8 @@ def from_dict(cls: type[BaseRun], data: dict[str, Any], where: str = "config") -
         kwargs[key] = _coerce(key, hints[key], value, where)
     cfg = cls(**kwargs)
     cfg.validate(where)
-    from playground.core.models import check_allowed
-
-    check_allowed(cfg.model, where)  # last: resolving a path is cheap, but the stage's own rules say more
-    return cfg
+    models.check_allowed(cfg.model, where)  # last: resolving a path is cheap, but the stage's own rules say more
+    return models.resolve_auto_batch(cfg, where) if auto is not None else cfg
 
 
 def field_choices(cls: type[BaseRun]) -> dict[str, tuple[Any, ...]]:

@@ -16,7 +16,7 @@ import contextlib
 import fcntl
 import importlib.util
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -345,6 +345,82 @@ def train_batch_fits(config: Any, n_params: int, seq_len: int, free_bytes: int, 
                  + 10 * config.vocab_size)
     room = free_bytes * HEADROOM - fixed
     return max(0, int(room // (per_token * seq_len)))
+
+
+def auto_train_batch(effective: int, fallback: int, mem: tuple[int, int] | None = None, config: Any = None,
+                     n_params: int = 0, seq_len: int = 512, lora: bool = True, dtype_bytes: int = 2,
+                     ok: Callable[[int], bool] | None = None) -> tuple[int, int]:
+    """(per_device_train_batch_size, gradient_accumulation_steps) for `per_device_train_batch_size: auto`, keeping
+    `effective` (per-device rows per optimiser step) whatever the split.
+
+    Without a card reading (`mem` None: CPU) or a model shape: the preset's numbers, (fallback, effective //
+    fallback). On CUDA (`mem` = torch.cuda.mem_get_info(): free, total): the largest divisor b of `effective` that
+    train_batch_fits() allows in the free memory (weights, optimiser state unless LoRA, activations at `seq_len`,
+    `dtype_bytes` a value) and that `ok(b)` accepts (the stage's own rules), with accumulation effective // b. When
+    not even one row fits, the smallest accepted b: the run then meets the OOM line, which names this setting."""
+    if mem is None or config is None or n_params <= 0:
+        return fallback, max(1, effective // fallback)
+    fits = train_batch_fits(config, n_params, seq_len, min(mem), lora, dtype_bytes)
+    sizes = [b for b in range(effective, 0, -1) if effective % b == 0 and (ok is None or ok(b))] or [fallback]
+    b = next((b for b in sizes if b <= fits), sizes[-1])
+    return b, effective // b
+
+
+def resolve_auto_batch(cfg: Any, where: str = "config") -> Any:
+    """A config loaded with `per_device_train_batch_size: auto` (or `auto:N`) as one with numbers in it.
+
+    `cfg` was built with N (plain `auto`: the field's default) and the preset's gradient_accumulation_steps, which
+    fix the effective batch N x accumulation and are what a CPU run keeps. On CUDA (device auto or cuda) the split
+    comes from auto_train_batch() with the card's free memory, the model's parameter count (its config, built on
+    the meta device: no weights read), the stage's sequence length (max_length; else prompt + response), bf16
+    values, 4-bit weights for load_in_4bit, LoRA or full; a pair (reward, DPO) counts as two sequences. Each
+    candidate must pass the stage's own validate(). A model whose config cannot be read keeps the preset's numbers."""
+    import dataclasses
+
+    mem = cuda_memory() if cfg.device in ("auto", "cuda") else None
+    if mem is None:
+        return cfg
+    try:
+        import torch
+        from transformers import AutoConfig, AutoModelForCausalLM
+
+        config = AutoConfig.from_pretrained(model_path(resolve(cfg.model)), trust_remote_code=cfg.trust_remote_code)
+        with torch.device("meta"):
+            n_params = sum(p.numel() for p in AutoModelForCausalLM.from_config(config).parameters())
+    except Exception:  # noqa: BLE001 - an unreadable or unreachable model: the preset's numbers, its load says why
+        return cfg
+    seq = getattr(cfg, "max_length", 0) or (getattr(cfg, "max_prompt_length", 128)
+                                            + getattr(cfg, "response_length", getattr(cfg, "max_completion_length", 0)))
+    seq *= 2 if type(cfg).STAGE in ("reward", "dpo") else 1
+
+    def ok(b: int) -> bool:
+        try:
+            dataclasses.replace(cfg, per_device_train_batch_size=b,
+                                gradient_accumulation_steps=effective // b).validate(where)
+            return True
+        except Exception:  # noqa: BLE001 - ConfigError: the stage's rules refuse this split
+            return False
+
+    effective = cfg.per_device_train_batch_size * cfg.gradient_accumulation_steps
+    b, accum = auto_train_batch(effective, cfg.per_device_train_batch_size, mem, config,
+                                n_params // 4 if getattr(cfg, "load_in_4bit", False) else n_params, seq,
+                                cfg.use_lora, ok=ok)
+    return dataclasses.replace(cfg, per_device_train_batch_size=b, gradient_accumulation_steps=accum)
+
+
+def auto_batch_default(value: Any, default: int, where: str = "config") -> int | None:
+    """N of `auto:N`, `default` for plain `auto`, None for anything else (a number goes the usual way)."""
+    if not isinstance(value, str) or not value.strip().lower().startswith("auto"):
+        return None
+    rest = value.strip()[4:].lstrip(":").strip()
+    if not rest:
+        return default
+    if not rest.isdigit() or int(rest) < 1:
+        from playground.core.errors import ConfigError
+
+        raise ConfigError(f"{where}: per_device_train_batch_size must be a number, 'auto' or 'auto:N' (N rows per "
+                         f"device on CPU, N x gradient_accumulation_steps per step on a GPU), got {value!r}")
+    return int(rest)
 
 
 def oom_hint(stage: str, cfg: Any, free_bytes: int | None = None) -> str:

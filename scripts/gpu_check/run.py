@@ -187,6 +187,10 @@ def plan(mode: str, models: dict[str, Any], work: Path, qlora: bool = False) -> 
         Step("dpo", 60, "DPO (TRL DPOTrainer, reference = adapter off), 135M shape",
              cli("dpo", "tiny-cpu.yaml", small, dev, runs / "dpo",
                  {"max_steps": s["dpo_steps"], "eval_fraction": s["eval_fraction"], "save_steps": 0})),
+        Step("sft-auto", 60, "SFT from a GPU preset (0.5B-T4) with per_device_train_batch_size: auto, 135M shape",
+             cli("sft", AUTO_PRESET, small, dev, runs / "sft-auto",
+                 {"max_steps": max(2, s["sft_steps"] // 4), "eval_fraction": 0, "max_length": s["sft_len"],
+                  "save_steps": 0})),
         Step("ppo-1.7b", 100, "our PPO on the 1.7B shape (rollout copy, LoRA, value adapter)",
              cli("ppo", "tiny-cpu.yaml", models["1.7b"]["dir"], dev, runs / "ppo-1.7b",
                  {**ppo_sets, "total_updates": s["big_updates"], "rollout_batch_size": s["big_rollout"],
@@ -206,6 +210,25 @@ def plan(mode: str, models: dict[str, Any], work: Path, qlora: bool = False) -> 
             step.note = f"not present: presets/{stage}/tiny-cpu.yaml does not exist yet"
         steps.append(step)
     return _finish(steps, py, t)
+
+
+AUTO_PRESET = "0.5B-T4.yaml"  # per_device_train_batch_size: auto:8, gradient_accumulation_steps: 2
+
+
+def auto_split(st: Step, runs: Path) -> None:
+    """The sft-auto step's note: the preset's `auto:N x accumulation` and the split the run took (its config.yaml):
+    on CUDA from the card's free memory (core/models.resolve_auto_batch), on CPU the preset's own numbers."""
+    import yaml
+
+    preset = yaml.safe_load((REPO / "presets" / "sft" / AUTO_PRESET).read_text())
+    ran = runs / st.name / "config.yaml"
+    if not ran.is_file():
+        return
+    cfg = yaml.safe_load(ran.read_text())
+    b, a = cfg["per_device_train_batch_size"], cfg["gradient_accumulation_steps"]
+    st.numbers.update(auto_batch=b, auto_accumulation=a)
+    st.note = (f"{preset['per_device_train_batch_size']} x {preset['gradient_accumulation_steps']} -> {b} x {a}"
+               + (f"; {st.note}" if st.note else ""))
 
 
 def _finish(steps: list[Step], py: list[str], slack: float) -> list[Step]:
@@ -392,6 +415,8 @@ def main() -> int:
             if st.name.startswith("sft-qlora") and mode == "cpu":
                 qlora_cpu_refusal(st, text)
             read_speed(st, text, work / "runs")
+            if st.name == "sft-auto":
+                auto_split(st, work / "runs")
             if st.rc != 0 and not st.note:
                 lines = [x for x in text.splitlines() if x.strip() and not x.startswith(("-----", "====="))]
                 errors = [x for x in lines if x.startswith("error:")]
