@@ -127,6 +127,9 @@ def test_service_errors_reach_a_chinese_user_in_chinese_and_stay_english_otherwi
     assert i18n.localise(bad, "zh") == ("x.jsonl 第 3 行，字段 'chosen'：回答为空（最后一个助手轮次没有文字）；没有可用的"
                                         "偏好行（2 行有问题；全部原因见：r.jsonl）")
     assert i18n.localise("something no entry knows: 42", "zh") == "something no entry knows: 42"
+    # the role check's refusal (ui/guard.py words it; the name and the role stay recognisable)
+    assert (i18n.localise("'start' needs the admin role; you are signed in as bob (viewer).", "zh")
+            == "'start' 需要 管理员 角色；你当前以 bob（查看者）身份登录。")
     # the language comes from the request when none is given
     zh_req = SimpleNamespace(cookies={}, headers={"accept-language": "zh-CN"})
     from gradio.context import LocalContext
