@@ -2,8 +2,9 @@
 
 Each Gradio event costs the browser work that grows with the page (bench/README.md, "The open page's CPU"). The
 reward tab's run notes and the PPO tab's samples table are per-run views: they used to be re-read (one Gradio
-event each) on every metrics row, 10-20% of a core while following a reward run. Now each listens to what it
-shows (the run's data notes; samples.jsonl) and the rows reach the page through the plain poll alone. These tests
+event each) on every metrics row, 10-20% of a core while following a reward run. Now the notes listen to what
+they show (the run's data notes) and the PPO samples table is drawn inside the live panel by the plain poll
+(ui/widgets/live.RunTable): the rows and the samples reach the page with no Gradio event. These tests
 count the requests the page sends while rows arrive.
 """
 
@@ -97,7 +98,7 @@ def test_following_a_reward_run_sends_no_event_per_step(app_server, browser_page
         write_status(run_dir, state="succeeded")
 
 
-def test_following_a_ppo_run_rereads_samples_only_when_they_change(app_server, browser_page) -> None:  # noqa: ANN001
+def test_following_a_ppo_run_draws_its_samples_with_no_gradio_event(app_server, browser_page) -> None:  # noqa: ANN001
     from playground.core.runs import write_status
 
     run_id, run_dir = _live_run(app_server, "ppo")
@@ -115,8 +116,11 @@ def test_following_a_ppo_run_rereads_samples_only_when_they_change(app_server, b
                 f.write(json.dumps({"update": u, "prompt": "Tell me about the sea.", "response": f"waves {u}",
                                     "score": 0.1 * u}) + "\n")
         _log_rows(browser_page, run_dir, panel, [{"step": 7, "score": 0.5, "kl": 0.05, "max_steps": 50}])
-        browser_page.wait_for_function("() => document.body.innerText.includes('waves 4')", timeout=120_000)
-        browser_page.screenshot(path=str(ARTIFACTS / "ppo-live-samples-event.png"))
-        assert 2 <= calls["events"] <= 3, calls  # the samples table, once: the poke and the re-read
+        # the samples table is part of the live panel: the poll draws it, inside the panel, with no Gradio event
+        browser_page.wait_for_function("s => document.querySelector(s)?.innerText.includes('waves 4')",
+                                       arg=f"{panel} .pg-table-samples", timeout=120_000)
+        browser_page.locator(panel).screenshot(path=str(ARTIFACTS / "ppo-live-samples-event.png"))
+        assert calls["events"] <= 1, calls  # was 2-3 when the table was a Dataframe re-read through an event
+        assert "waves 0" in browser_page.inner_text(f"{panel} .pg-table-samples")  # 'before' beside 'now'
     finally:
         write_status(run_dir, state="succeeded")

@@ -16,7 +16,6 @@ in, services called, `{component: value}` out). The training itself is a subproc
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -29,7 +28,7 @@ from playground.ui import i18n
 from playground.ui.context import AppContext, TabId
 from playground.ui.guard import bind, needs
 from playground.ui.widgets.forms import ConfigForm, default_preset, grouped_form, list_presets, load_preset
-from playground.ui.widgets.live import PlotSpec
+from playground.ui.widgets.live import PlotSpec, RunTable
 from playground.ui.widgets.run_panel import PanelSpec, RunPanel, run_choices, run_panel, wire_presets
 
 OBJECTIVE = i18n.t("ppo.objective")  # the formula stays, the prose is translated
@@ -63,17 +62,6 @@ GROUPS = [
 FIELDS = [n for _, names in GROUPS for n in names]
 
 
-def samples_key(run_dir: Path, status: dict[str, Any], _rows: list[dict[str, Any]]) -> str:
-    """Moves when the run writes samples (every `sample_every` updates) or changes state: the samples table is
-    re-read then, not on every update (each re-read is a Gradio event, which costs the page CPU)."""
-    try:
-        st = (run_dir / "samples.jsonl").stat()
-        stamp = (st.st_size, st.st_mtime_ns)
-    except OSError:
-        stamp = (0, 0)
-    return f"{status.get('state')}:{stamp}"
-
-
 def reward_choices(ctx: AppContext) -> list[str]:
     return [*REWARD_RULES, *[f"rm:{r['id']}" for r in ctx.runs("reward", finished_only=True)]]
 
@@ -92,7 +80,6 @@ class PPOTab:
 
     form: ConfigForm
     panel: RunPanel
-    samples: gr.Dataframe  # before training vs now, for the followed run
     expr_example: gr.Dropdown  # example reward expressions
     expr_check: gr.Markdown  # the live check under the expression
     sft_pick: gr.Dropdown | None  # "Start the policy from": base or a finished SFT run (fills the sft_run field)
@@ -111,11 +98,6 @@ def on_refresh(ctx: AppContext, t: PPOTab) -> dict[Any, Any]:
     if t.sft_pick is not None:
         out[t.sft_pick] = gr.update(choices=sft_choices(ctx))
     return out
-
-
-@needs(Role.VIEWER)
-def on_samples(ctx: AppContext, run_id: str) -> Any:
-    return i18n.frame(samples_frame(ctx.jobs.run_dir(run_id))) if run_id else gr.skip()
 
 
 @needs(Role.VIEWER)  # fills the form only; starting a run is what needs admin
@@ -186,11 +168,11 @@ def _config(ctx: AppContext) -> tuple[ConfigForm, dict[str, Any]]:
 
 def build(ctx: AppContext) -> PPOTab:
     form, extra = _config(ctx)
+    # the samples table (before training vs now) is drawn inside the live panel by the page poll: a run writing
+    # samples costs the page no Gradio event (issue 29, bench/page_cpu.py)
+    samples = RunTable("ppo.samples", samples_frame, "samples")
     panel = run_panel(ctx, "ppo", form, PanelSpec(i18n.t("ppo.start"), PLOTS, OBJECTIVE,
-                                                    follow_info=i18n.t("ppo.follow_info")))
-    gr.Markdown(i18n.t("ppo.samples"))
-    samples = gr.Dataframe(samples_frame(None), interactive=False, wrap=True,  # 'now' stays on screen
-                           column_widths=["18%", "29%", "8%", "29%", "8%", "8%"])
+                                                    follow_info=i18n.t("ppo.follow_info"), tables=[samples]))
     arena_btn = None
     if ctx.arena is not None and ctx.tabs is not None:  # the app built the arena tab before this one
         with gr.Row():
@@ -198,8 +180,7 @@ def build(ctx: AppContext) -> PPOTab:
                                   min_width=300)
             gr.Markdown(i18n.t("ppo.arena_help"),
                         elem_classes=["pg-help"])
-    t = PPOTab(form=form, panel=panel, samples=samples, arena_btn=arena_btn, **extra)
-    i18n.redraw_on_load(ctx, {samples: lambda: i18n.frame(samples_frame(None))})
+    t = PPOTab(form=form, panel=panel, arena_btn=arena_btn, **extra)
     wire(ctx, t)
     return t
 
@@ -215,8 +196,6 @@ def wire(ctx: AppContext, t: PPOTab) -> None:
         t.sft_pick.change(on_sft_pick, [t.sft_pick], [t.field("sft_run")], api_visibility="private")
     if t.panel.refresh is not None:
         t.panel.refresh.click(bind(on_refresh, ctx, t), None, refresh_outputs)
-    # the samples table follows the live view: re-read when the run writes samples (no timer of its own)
-    t.panel.view.on_run_change(bind(on_samples, ctx), [t.panel.view.run_id], [t.samples], key=samples_key)
     t.expr_example.change(bind(on_example, t), [t.expr_example], [t.field("reward_expression"), t.field("reward")],
                           api_visibility="private")
     for ev in (t.field("reward_expression").change, t.field("reward").change):

@@ -43,6 +43,14 @@ CSS = """
 .pg-log-label {font-size: 12px; opacity: .75; margin-top: 8px;}
 .pg-log {max-height: 14em; overflow: auto; font-size: 12px; white-space: pre-wrap; margin: 2px 0 0 0;
   padding: 6px 8px; border: 1px solid var(--border-color-primary); border-radius: 6px;}
+.pg-run-table {margin-top: 10px; max-height: 32em; overflow: auto;}
+.pg-run-table .pg-table {width: 100%; border-collapse: collapse; table-layout: fixed; font-size: 13px;}
+.pg-run-table th, .pg-run-table td {padding: 4px 6px; border-bottom: 1px solid var(--border-color-primary);
+  text-align: left; vertical-align: top; white-space: pre-wrap; overflow-wrap: anywhere;}
+.pg-run-table th {overflow-wrap: normal; hyphens: auto;}  /* a header breaks between words, not inside one */
+.pg-table-samples th:nth-child(1) {width: 18%;} .pg-table-samples th:nth-child(2), .pg-table-samples th:nth-child(4)
+  {width: 29%;} .pg-table-samples th:nth-child(3), .pg-table-samples th:nth-child(5),
+  .pg-table-samples th:nth-child(6) {width: 8%;}
 .pg-advanced > button {font-weight: 600;}
 .pg-hidden {display: none !important;}
 .pg-poll-warn {margin: 0 0 6px 0; padding: 4px 8px; border-radius: 6px; font-size: 13px;

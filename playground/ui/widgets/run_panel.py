@@ -7,7 +7,7 @@ endpoints `<stage>_start`, `<stage>_stop`, `<stage>_resume`; `wire_presets` adds
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import gradio as gr
@@ -21,7 +21,7 @@ from playground.ui.context import AppContext
 from playground.ui.guard import caller, needs
 from playground.ui.i18n import field_help_key, lang_now, localise, say, t
 from playground.ui.widgets.forms import ConfigForm, list_presets, load_preset, save_preset
-from playground.ui.widgets.live import LiveView, PlotSpec, live_view
+from playground.ui.widgets.live import LiveView, PlotSpec, RunTable, live_view
 
 
 def preset_values(stage: str, form: ConfigForm, name: str) -> list[Any]:
@@ -102,6 +102,7 @@ class PanelSpec:
     follow_info: str = ""
     resume: bool = True
     refresh: bool = True
+    tables: list[RunTable] = field(default_factory=list)  # per-run tables drawn inside the live panel
 
 
 @dataclass
@@ -147,7 +148,7 @@ def run_panel(ctx: AppContext, stage: str, form: ConfigForm, spec: PanelSpec) ->
                              info=t(field_help_key("sft", "report_to")), scale=4, visible="report_to" not in form.names)
         trackio_btn = gr.Button(t("run.trackio"), scale=1)
     # ---- trackers: end
-    view = live_view(ctx, stage, plots, objective, run_id=first or "")
+    view = live_view(ctx, stage, plots, objective, run_id=first or "", tables=spec.tables)
 
     def on_start(*values: Any) -> tuple[Any, str, Any]:  # admin
         *values, report_to = values
