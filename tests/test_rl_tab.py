@@ -16,11 +16,12 @@ import pytest
 
 from playground.core.auth import Role
 from playground.core.config import ConfigError, to_dict
-from playground.core.runs import write_status
+from playground.core.runs import read_metrics, write_status
 from playground.stages.grpo.config import GRPORun
 from playground.stages.registry import from_dict
 from playground.ui.guard import role_needed
 from playground.ui.tabs import rl, rl_compare
+from playground.ui.tabs.rl_view import groups_frame, run_view_html, zero_signal_warning
 
 
 @pytest.fixture
@@ -65,17 +66,23 @@ def test_group_table_shows_each_groups_completions_rewards_and_advantages(tab) -
     fake_run(ctx, "grpo-20990101-000000-aaaa", SAMPLES,
              [{"step": 2, "reward": 0.475, "rewards/n_words/mean": 0.475, "rewards/ends_question/mean": 0.0,
                "frac_reward_zero_std": 0.5}])
-    out = rl.on_run_update(ctx, p, "grpo-20990101-000000-aaaa")
-    frame = out[p.groups]
+    run_dir = ctx.jobs.run_dir("grpo-20990101-000000-aaaa")
+    frame, caption = groups_frame(run_dir)
     assert list(frame["completion"]) == ["exactly four words here", "two words", "same", "same too"]  # latest update
     assert list(frame["reward"]) == [1.0, 0.5, 0.2, 0.2] and list(frame["advantage"]) == [0.7, -0.7, 0.0, 0.0]
     # the prompt and the group's mean ± std on the group's first row only; the flat group is flagged
     assert list(frame["prompt"]) == ["prompt 0", "", "prompt 1", ""]
     assert frame["group reward"][0] == "0.750 ± 0.354" and "no signal" in frame["group reward"][2]
     assert "n_words 1.0" in frame["by function"][0]
-    assert "Update 2: 2 groups of 2 completions; 1 with identical rewards" in out[p.groups_caption]
-    # the per-function chart draws one stroked line per reward function the run logged
-    assert out[p.fn_chart].count('class="pg-line"') == 2 and "rewards/ends_question/mean" in out[p.fn_chart]
+    assert "Update 2: 2 groups of 2 completions; 1 with identical rewards" in caption
+    # what the live panel draws below its log (the page poll renders it: no Gradio event per step): the
+    # per-function chart, one stroked line per reward function the run logged, then the caption and the table
+    view = run_view_html(p.stage, run_dir, read_metrics(run_dir), "en")
+    chart = view.split('id="grpo-fn-chart"')[1].split("</svg>")[0]
+    assert chart.count('class="pg-line"') == 2 and "rewards/ends_question/mean" in chart
+    assert "Update 2: 2 groups of 2 completions" in view and "exactly four words here" in view
+    assert "grpo-zero-std" not in view  # half the groups flat: at the limit, no warning
+    assert 'id="grpo-groups"' in ctx.live_views["grpo"].tables[0].html(run_dir, read_metrics(run_dir), "en")
 
 
 def test_zero_variance_warning_shown_above_half_and_hidden_otherwise(tab) -> None:  # noqa: ANN001
@@ -83,17 +90,18 @@ def test_zero_variance_warning_shown_above_half_and_hidden_otherwise(tab) -> Non
     p = t.panels["rloo"]
     run_dir = fake_run(ctx, "rloo-20990101-000000-bbbb", SAMPLES,
                        [{"step": 1, "reward": 0.1, "frac_reward_zero_std": 0.25}], stage="rloo")
-    out = rl.on_run_update(ctx, p, "rloo-20990101-000000-bbbb")
-    assert out[p.warning]["visible"] is False and out[p.warning]["value"] == ""
+    assert "rloo-zero-std" not in run_view_html(p.stage, run_dir, read_metrics(run_dir), "en")
     with (run_dir / "metrics.jsonl").open("a") as f:
         f.write(json.dumps({"step": 2, "time": time.time(), "reward": 0.1, "frac_reward_zero_std": 0.75}) + "\n")
-    out = rl.on_run_update(ctx, p, "rloo-20990101-000000-bbbb")
-    assert out[p.warning]["visible"] is True
-    text = out[p.warning]["value"]
+    view = run_view_html(p.stage, run_dir, read_metrics(run_dir), "en")
+    assert 'id="rloo-zero-std"' in view
+    text = zero_signal_warning(read_metrics(run_dir))
+    assert "<strong>Most groups have identical rewards: nothing to learn from" in view  # the warning, as Markdown
     assert "most groups have identical rewards: nothing to learn from" in text.lower()
     assert "raise temperature / num_generations or use a denser reward" in text and "step 2: 75%" in text
-    # a run that is not in the workspace changes nothing
-    assert rl.on_run_update(ctx, p, "rloo-nope") == {p.groups: gr.skip()}  # never {}: Gradio reads it as one value
+    # no run followed: the table keeps its headers, no warning
+    assert "rloo-zero-std" not in run_view_html(p.stage, None, [], "en") and "completion" in run_view_html(
+        p.stage, None, [], "en")
 
 
 def test_reward_multiselect_and_form_round_trip_with_the_real_config(tab) -> None:  # noqa: ANN001
@@ -146,7 +154,7 @@ def test_roles_admin_trains_and_compares_viewers_read(home: Path) -> None:
     from playground.ui.app import build_app, make_context
 
     assert role_needed(rl_compare.on_compare) == Role.ADMIN and role_needed(rl_compare.on_compare_stop) == Role.ADMIN
-    for fn in (rl.on_run_update, rl.on_method, rl.on_rewards_picked, rl.on_reward_fields, rl.on_refresh):
+    for fn in (rl.on_method, rl.on_rewards_picked, rl.on_reward_fields, rl.on_refresh):
         assert role_needed(fn) == Role.VIEWER
     assert role_needed(rl.on_rl_arena_round) == Role.ANNOTATOR
     ctx = make_context(default_model="tiny")
@@ -155,8 +163,6 @@ def test_roles_admin_trains_and_compares_viewers_read(home: Path) -> None:
         names = {bf.api_name: ctx.roles[i] for i, bf in demo.fns.items() if i in ctx.roles}
         assert names["grpo_start"] == Role.ADMIN and names["rloo_stop"] == Role.ADMIN
         assert names["rl_compare"] == Role.ADMIN and names["grpo_preset"] == Role.VIEWER
-        bound = [bf.fn for bf in demo.fns.values() if getattr(bf.fn, "__name__", "") == "on_run_update"]
-        assert len(bound) >= 2  # one per method panel, wrapped by the guard with the viewer role
         # the Compare button streams (a generator through the binding and the guard): a bad pick is one line
         compare_fn = next(bf.fn for bf in demo.fns.values() if bf.api_name == "rl_compare")
         assert inspect.isgeneratorfunction(compare_fn)
@@ -197,7 +203,7 @@ def test_arena_round_and_judge_take_a_grpo_run(tab) -> None:  # noqa: ANN001
     # does not: Gradio reads it as one value)
     import asyncio
 
-    nothing = {"on_rl_arena_round": ("nope",), "on_run_update": ("rloo-nope",), "on_example": (None, ""),
+    nothing = {"on_rl_arena_round": ("nope",), "on_example": (None, ""),
                "on_runs_picked": ([], "")}
     checked = set()
     for bf in demo.fns.values():

@@ -23,7 +23,6 @@ import gradio as gr
 
 from playground.core.auth import Role
 from playground.core.expr import EXAMPLES
-from playground.core.runs import read_metrics
 from playground.stages.ppo.service import arena_round, expression_status
 from playground.stages.reward.functions import split_specs
 from playground.ui import i18n
@@ -39,7 +38,7 @@ from playground.ui.tabs.rl_method import (
     reward_choices,
     sft_choices,
 )
-from playground.ui.tabs.rl_view import RL_METRIC_HELP, function_chart, groups_frame, reward_note, zero_signal_warning
+from playground.ui.tabs.rl_view import RL_METRIC_HELP, reward_note
 from playground.ui.widgets import chart
 from playground.ui.widgets.run_panel import run_choices
 
@@ -104,21 +103,6 @@ def on_sft_pick(p: MethodPanel, run_id: str | None) -> dict[Any, Any]:
 
 
 @needs(Role.VIEWER)
-def on_run_update(ctx: AppContext, p: MethodPanel, run_id: str) -> dict[Any, Any]:
-    """Once per new metrics row of the followed run: the zero-variance warning, the per-function chart and the
-    group table of its latest sampled step."""
-    if not run_id or ctx.ws.get_run(run_id) is None:
-        return {p.groups: gr.skip()}
-    run_dir = ctx.jobs.run_dir(run_id)
-    rows = read_metrics(run_dir)
-    warning = zero_signal_warning(rows)
-    frame, caption = groups_frame(run_dir)
-    return {p.warning: gr.update(value=warning, visible=bool(warning)),
-            p.fn_chart: function_chart(rows),
-            p.groups: frame, p.groups_caption: caption}
-
-
-@needs(Role.VIEWER)
 def on_refresh(ctx: AppContext, p: MethodPanel) -> dict[Any, Any]:
     return {p.run.follow: gr.update(choices=run_choices(ctx, p.stage)), p.rewards: gr.update(choices=reward_choices(ctx)),
             p.field("prompts"): gr.update(choices=prompt_choices(ctx)), p.sft_pick: gr.update(choices=sft_choices(ctx))}
@@ -150,8 +134,6 @@ def _wire_method(ctx: AppContext, p: MethodPanel) -> None:
     if p.expr_example is not None and expr is not None:
         p.expr_example.change(bind(on_example, p), [p.expr_example, reward], [expr, reward], **quiet)
     p.sft_pick.change(bind(on_sft_pick, p), [p.sft_pick], [p.field("sft_run")], **quiet)
-    p.run.view.on_run_change(bind(on_run_update, ctx, p), [p.run.view.run_id],
-                             [p.warning, p.fn_chart, p.groups, p.groups_caption])
     if p.run.refresh is not None:
         p.run.refresh.click(bind(on_refresh, ctx, p), None, [p.run.follow, p.rewards, p.field("prompts"), p.sft_pick])
     ctx.register_picker(p.rewards, lambda: reward_choices(ctx))

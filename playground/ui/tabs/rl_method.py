@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import gradio as gr
@@ -16,9 +17,9 @@ from playground.core.expr import EXAMPLES
 from playground.stages.reward.functions import RULES, split_specs
 from playground.ui import i18n
 from playground.ui.context import AppContext
-from playground.ui.tabs.rl_view import KL_HELP, function_chart, groups_frame, reward_note
+from playground.ui.tabs.rl_view import KL_HELP, reward_note, run_view_html
 from playground.ui.widgets.forms import ConfigForm, default_preset, grouped_form, list_presets, load_preset
-from playground.ui.widgets.live import PlotSpec
+from playground.ui.widgets.live import PlotSpec, RunSection
 from playground.ui.widgets.run_panel import PanelSpec, RunPanel, run_panel, wire_presets
 
 NAMES = {"grpo": "GRPO", "rloo": "RLOO"}
@@ -100,10 +101,6 @@ class MethodPanel:
     expr_example: Any
     expr_check: Any
     sft_pick: Any
-    warning: Any  # the zero-variance warning (hidden unless most groups had identical rewards)
-    fn_chart: Any  # per-reward-function series
-    groups_caption: Any
-    groups: Any  # the group table
     arena_btn: Any | None
 
     def field(self, name: str) -> Any:
@@ -147,15 +144,10 @@ def build_method(ctx: AppContext, stage: str, cls: type[BaseRun], visible: bool)
         run = run_panel(ctx, stage, form, PanelSpec(
             i18n.t({"grpo": "grpo.start", "rloo": "rloo.start"}[stage]), plots(stage), OBJECTIVES[stage],
             follow_label=i18n.t({"grpo": "grpo.follow", "rloo": "rloo.follow"}[stage]),
-            follow_info=i18n.t({"grpo": "grpo.follow_info", "rloo": "rloo.follow_info"}[stage])))
-        warning = gr.Markdown("", visible=False, elem_id=f"{stage}-zero-std", elem_classes=["pg-warning"])
-        fn_chart = gr.HTML(function_chart([]), elem_id=f"{stage}-fn-chart")
-        gr.Markdown(i18n.t("rl.groups"))
-        frame, caption = groups_frame(None)
-        groups_caption = gr.Markdown(caption, elem_id=f"{stage}-groups-caption")
-        table = gr.Dataframe(frame, interactive=False, wrap=True, elem_id=f"{stage}-groups",
-                             column_widths=["6%", "20%", "11%", "33%", "8%", "13%", "9%"])
-        i18n.redraw_on_load(ctx, {table: lambda: groups_frame(None)[0], fn_chart: lambda: function_chart([])})
+            follow_info=i18n.t({"grpo": "grpo.follow_info", "rloo": "rloo.follow_info"}[stage]),
+            # the zero-variance warning, the per-function chart and the group table are drawn inside the live panel
+            # by the page poll: a GRPO / RLOO step costs the page no Gradio event (issue 29, bench/page_cpu.py)
+            tables=[RunSection(partial(run_view_html, stage))]))
         arena_btn = None
         if ctx.arena is not None and ctx.tabs is not None:
             with gr.Row():
@@ -164,4 +156,4 @@ def build_method(ctx: AppContext, stage: str, cls: type[BaseRun], visible: bool)
                 gr.Markdown(i18n.t("ppo.arena_help"),
                             elem_classes=["pg-help"])
     return MethodPanel(stage, column, form, run, preset, rewards, note, extra.get("example"), extra.get("check"),
-                       sft_pick, warning, fn_chart, groups_caption, table, arena_btn)
+                       sft_pick, arena_btn)

@@ -110,13 +110,30 @@ def reward_functions(rows: list[dict[str, Any]]) -> list[str]:
 FN_HELP = "mean of this reward function over the batch (before weighting)"
 
 
-def function_chart(rows: list[dict[str, Any]]) -> str:
+def function_chart(rows: list[dict[str, Any]], lang: str | None = None, elem_id: str = "") -> str:
     """The per-reward-function chart (the names depend on the run's rewards, so it is drawn here, not in the live
     panel's fixed plots), as wide as one of the live panel's charts."""
     from playground.ui.widgets.chart import line_chart
 
-    svg = line_chart(rows, reward_functions(rows), "Reward per function", "reward", FN_HELP)
-    return f'<div class="pg-fn-chart" style="max-width: 460px">{svg}</div>'
+    svg = line_chart(rows, reward_functions(rows), "Reward per function", "reward", FN_HELP, lang)
+    ident = f' id="{elem_id}"' if elem_id else ""
+    return f'<div class="pg-fn-chart"{ident} style="max-width: 460px">{svg}</div>'
+
+
+def run_view_html(stage: str, run_dir: Path | None, rows: list[dict[str, Any]], lang: str) -> str:
+    """What the live panel shows below its log for a GRPO / RLOO run (a live.RunSection, drawn by the page poll: no
+    Gradio event per step): the zero-variance warning (only when it applies), the per-function chart, and the
+    group table of the latest sampled step with its caption."""
+    from markdown_it import MarkdownIt
+
+    md = MarkdownIt("commonmark", {"html": False}).render
+    warning = zero_signal_warning(rows)
+    warn = f'<div class="pg-warning" id="{stage}-zero-std">{md(warning)}</div>' if warning else ""
+    frame, caption = groups_frame(run_dir)
+    grid = frame.to_html(index=False, escape=True, na_rep="", border=0, classes="pg-table")
+    return (f'<div class="pg-rl-view">{warn}{function_chart(rows, lang, f"{stage}-fn-chart")}'
+            f'<div class="pg-run-table pg-table-groups">{md(i18n.text("rl.groups", lang))}'
+            f'<div id="{stage}-groups-caption">{md(caption)}</div><div id="{stage}-groups">{grid}</div></div></div>')
 
 
 def reward_note(reward: str, weights: str) -> str:

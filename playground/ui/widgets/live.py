@@ -35,7 +35,6 @@ from playground.core.auth import Role
 from playground.core.models import device_label
 from playground.core.runs import FINAL_STATES, read_metrics, read_status, tail_log
 from playground.ui.guard import needs
-from playground.ui.i18n import frame as localised_frame
 from playground.ui.i18n import lang_now, localise, text
 from playground.ui.widgets.chart import line_chart
 from playground.ui.widgets.live_page import CSS, PAGE_JS, gradio_mismatch
@@ -47,6 +46,7 @@ from playground.ui.widgets.run_header import (  # noqa: F401 - re-exported: the 
     step_time_ema,
     summarise,
 )
+from playground.ui.widgets.run_views import RunSection, RunTable, tables_html  # noqa: F401 - re-exported
 
 _MD = MarkdownIt("commonmark", {"html": False, "breaks": True})  # raw HTML in a status (an error text) is escaped
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -66,24 +66,13 @@ RunKey = Any  # (run_dir, status, metrics rows) -> str: changes when a per-run v
 
 
 @dataclass
-class RunTable:
-    """A per-run table drawn inside the live panel, below the log, by the same poll that draws the charts: an HTML
-    table patched in place when it changes, so following a run costs the page no Gradio event (issue 29:
-    bench/page_cpu.py). `frame(run_dir or None)` -> a DataFrame; `title` a catalogue key (Markdown)."""
-
-    title: str
-    frame: Any
-    name: str  # the table's CSS class suffix: `pg-table-<name>` (column widths, tests)
-
-
-@dataclass
 class ViewSpec:
     """What the page poll needs to render a stage's followed run: its charts, and the keys its per-run views wait
     for (on_run_change). Only a change of those keys costs the page a Gradio event."""
 
     plots: list[PlotSpec]
     keys: list[RunKey] = field(default_factory=list)
-    tables: list[RunTable] = field(default_factory=list)
+    tables: list[RunTable | RunSection] = field(default_factory=list)
 
     def coarse(self, run_dir: Path, status: dict[str, Any], rows: list[dict[str, Any]]) -> str:
         if not self.keys:
@@ -144,16 +133,6 @@ def helps_html(plots: list[PlotSpec], lang: str) -> str:
     return f'<div class="pg-help pg-plot-help">{helps}</div>' if helps else ""
 
 
-def tables_html(tables: list[RunTable], run_dir: Path | None, lang: str) -> str:
-    """The panel's per-run tables (headers in `lang`); a table with no rows keeps its headers."""
-    out = []
-    for tb in tables:
-        df = localised_frame(tb.frame(run_dir), lang)
-        grid = df.to_html(index=False, escape=True, na_rep="", border=0, classes="pg-table")
-        out.append(f'<div class="pg-run-table pg-table-{tb.name}">{_MD.render(text(tb.title, lang))}{grid}</div>')
-    return "".join(out)
-
-
 def _stamp(path: Path) -> tuple[int, int]:
     try:
         st = path.stat()
@@ -183,7 +162,7 @@ def panel_inner(ctx: Any, stage: str, spec: ViewSpec, rid: str,
         charts = "".join(chart_html([], s, lang) for s in plots)
         return (f'<div class="pg-status"><p>{text("live.no_run", lang)}</p></div>'
                 f'{progress_html(None, text("live.idle", lang), lang)}'
-                f'<div class="pg-charts">{charts}</div>{helps_html(plots, lang)}{tables_html(spec.tables, None, lang)}',
+                f'<div class="pg-charts">{charts}</div>{helps_html(plots, lang)}{tables_html(spec.tables, None, [], lang)}',
                 {"run": "", "fp": "", "live": "0", "coarse": ""}, "")
     run_dir = ctx.jobs.run_dir(rid)
     status = read_status(run_dir) if status is None else status
@@ -195,7 +174,7 @@ def panel_inner(ctx: Any, stage: str, spec: ViewSpec, rid: str,
     log = html.escape(format_log(tail_log(run_dir, 12)))
     inner = (f'<div class="pg-status">{_MD.render(md)}</div>{bar}<div class="pg-charts">{charts}</div>'
              f'{helps_html(plots, lang)}<div class="pg-log-label">{text("live.log_label", lang)}</div>'
-             f'<pre class="pg-log">{log}</pre>{tables_html(spec.tables, run_dir, lang)}')
+             f'<pre class="pg-log">{log}</pre>{tables_html(spec.tables, run_dir, rows, lang)}')
     live = "0" if state in FINAL_STATES else "1"
     return inner, {"run": rid, "fp": fp, "live": live, "coarse": spec.coarse(run_dir, status, rows)}, cmd
 
@@ -212,7 +191,7 @@ _COUNTER = iter(range(1, 1 << 30))
 
 
 def live_view(ctx: Any, stage: str, plots: list[PlotSpec], objective_md: str, run_id: str = "",
-              tables: list[RunTable] | None = None) -> LiveView:
+              tables: list[RunTable | RunSection] | None = None) -> LiveView:
     """Build the live panel in the current Blocks context; `run_id` is followed first; `tables` are drawn below
     the log (RunTable)."""
     run_id_state = gr.State(run_id)

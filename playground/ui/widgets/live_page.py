@@ -51,6 +51,13 @@ CSS = """
 .pg-table-samples th:nth-child(1) {width: 18%;} .pg-table-samples th:nth-child(2), .pg-table-samples th:nth-child(4)
   {width: 29%;} .pg-table-samples th:nth-child(3), .pg-table-samples th:nth-child(5),
   .pg-table-samples th:nth-child(6) {width: 8%;}
+.pg-table-groups th:nth-child(1) {width: 6%;} .pg-table-groups th:nth-child(2) {width: 20%;}
+.pg-table-groups th:nth-child(3) {width: 11%;} .pg-table-groups th:nth-child(4) {width: 33%;}
+.pg-table-groups th:nth-child(5), .pg-table-groups th:nth-child(7) {width: 9%;}
+.pg-table-groups th:nth-child(6) {width: 12%;}
+.pg-warning {margin: 8px 0; padding: 4px 10px; border-radius: 6px; background: rgba(245, 158, 11, .14);
+  border-left: 4px solid #f59e0b;}
+.pg-rl-view .pg-fn-chart {margin-top: 10px;}
 .pg-advanced > button {font-weight: 600;}
 .pg-hidden {display: none !important;}
 .pg-poll-warn {margin: 0 0 6px 0; padding: 4px 8px; border-radius: 6px; font-size: 13px;

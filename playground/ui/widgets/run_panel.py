@@ -21,7 +21,7 @@ from playground.ui.context import AppContext
 from playground.ui.guard import caller, needs
 from playground.ui.i18n import field_help_key, lang_now, localise, say, t
 from playground.ui.widgets.forms import ConfigForm, list_presets, load_preset, save_preset
-from playground.ui.widgets.live import LiveView, PlotSpec, RunTable, live_view
+from playground.ui.widgets.live import LiveView, PlotSpec, RunSection, RunTable, live_view
 
 
 def preset_values(stage: str, form: ConfigForm, name: str) -> list[Any]:
@@ -102,7 +102,7 @@ class PanelSpec:
     follow_info: str = ""
     resume: bool = True
     refresh: bool = True
-    tables: list[RunTable] = field(default_factory=list)  # per-run tables drawn inside the live panel
+    tables: list[RunTable | RunSection] = field(default_factory=list)  # per-run views drawn inside the live panel
 
 
 @dataclass
