@@ -9,6 +9,8 @@ import re
 from pathlib import Path
 from types import SimpleNamespace
 
+import pytest
+
 from playground.core.auth import Role
 from playground.stages.registry import STAGES
 from playground.ui import i18n
@@ -220,3 +222,23 @@ def test_import_checks_a_user_commonly_hits_reach_a_chinese_user_in_chinese(home
             assert not re.search(r"[A-Za-z]{3,} [A-Za-z]{3,}", left), zh
         else:
             raise AssertionError("the import accepted a bad file")
+
+
+def test_the_guards_refusals_reach_a_zh_caller_in_chinese():
+    """ui/guard.py's one-line refusals (a role check, a UserError in a handler) go through i18n.localise."""
+    import gradio as gr
+    from gradio.context import LocalContext
+
+    from playground.core.errors import UserError
+    from playground.ui import guard
+
+    token = LocalContext.request.set(SimpleNamespace(cookies={"pg-lang": "zh"}, headers={}, username=None))
+    try:
+        with pytest.raises(gr.Error) as refused, guard.user_errors():
+            raise UserError("'start' needs the admin role; you are signed in as bob (viewer).")
+        assert refused.value.message == "'start' 需要 管理员 角色；你当前以 bob（查看者）身份登录。"
+        with pytest.raises(gr.Error) as unknown, guard.user_errors():
+            raise UserError("something no entry knows: 42")
+        assert unknown.value.message == "something no entry knows: 42"  # no entry: English, as written
+    finally:
+        LocalContext.request.reset(token)

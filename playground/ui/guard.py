@@ -108,7 +108,7 @@ def _refuse(fn: Callable[..., Any], role: Role) -> None:
     try:
         check(role, f"'{name}'" if name != "<lambda>" else "this action")
     except AccessError as e:
-        raise gr.Error(str(e), print_exception=False) from None
+        raise gr.Error(_localised(e), print_exception=False) from None
 
 
 def guarded(fn: Callable[..., Any], role: Role) -> Callable[..., Any]:
@@ -184,7 +184,14 @@ def user_errors() -> Iterator[None]:
     try:
         yield
     except UserError as e:
-        raise gr.Error(str(e), print_exception=False) from None
+        raise gr.Error(_localised(e), print_exception=False) from None
+
+
+def _localised(e: Exception) -> str:
+    """The refusal in the caller's language (ui/i18n.localise; English when no catalogue entry matches it)."""
+    from playground.ui.i18n import localise  # i18n's helpers import this module: import it when a refusal happens
+
+    return localise(e)
 
 
 # -- confirmation tokens for destructive actions ---------------------------------------------------------
