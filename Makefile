@@ -22,11 +22,16 @@ $(STAMP): requirements.txt requirements-dev.txt
 run: $(STAMP)
 	$(PY) app.py
 
+# two pytest-xdist workers: the browser tests are one group on one worker (one Chromium), the rest on the other
+# (tests/conftest.py); PYTEST_WORKERS=0 runs the suite in this process, in order
+PYTEST_WORKERS ?= 2
+XDIST := $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadgroup)
+
 test: $(STAMP)
-	HF_HUB_OFFLINE=1 $(PY) -m pytest -q
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q $(XDIST)
 
 test-fast: $(STAMP)
-	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -m "not slow and not browser"
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q $(XDIST) -m "not slow and not browser"
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -5,7 +5,7 @@
     PLAYGROUND_CACHE=.cache/playground .venv/bin/python bench/page_cpu.py --stage ppo --minutes 2 --steps 200
 
 Launches the app (default model 'tiny') in this process on a temporary PLAYGROUND_HOME, opens it in headless
-Debian chromium (Playwright), goes to the stage's tab (`--stage`: sft, reward or ppo), starts its tiny-cpu preset
+Debian chromium (Playwright), goes to the stage's tab (`--stage`: sft, reward, ppo or grpo), starts its tiny-cpu preset
 with `--steps` max steps (PPO: total updates), and
 then only watches: every `--every` seconds it reads utime + stime of chromium's renderer processes from
 /proc/<pid>/stat and prints the CPU share of one core for that interval, with the run's state. At the end it
@@ -76,6 +76,7 @@ STAGES = {
     "sft": ("2 · SFT", "▶ Start training", "max steps"),
     "reward": ("4 · Reward model", "▶ Train reward model", "max steps"),
     "ppo": ("5 · PPO", "▶ Start PPO", "total updates"),
+    "grpo": ("5b · GRPO / RLOO", "▶ Start GRPO", "max steps"),
 }
 
 
@@ -104,7 +105,7 @@ def main() -> int:
     ctx = make_context(default_model="tiny")
     demo = build_app(ctx)
     url = serve_local(demo)
-    live, idle = [], []
+    live, idle, settled = [], [], []  # settled: live samples from 30 s on (the first hold page load and the click)
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=chromium, args=ARGS)
@@ -136,6 +137,8 @@ def main() -> int:
                 a_pct = 100 * (a - last_a) / TICK / dt
                 state = read_status(run["run_dir"]).get("state", "?")
                 (idle if state in FINAL_STATES else live).append(r_pct)
+                if state not in FINAL_STATES and now - t0 >= 30:
+                    settled.append(r_pct)
                 print(f"{now - t0:6.0f} {r_pct:10.1f} {a_pct:6.1f}  {state}", flush=True)
                 last_t, last_r, last_a = now, r, a
             page.screenshot(path=str(home / "page.png"), full_page=True)
@@ -150,6 +153,7 @@ def main() -> int:
         return f"{sum(xs) / len(xs):.1f}% of a core over {len(xs)} samples" if xs else "no samples"
 
     print(f"renderer CPU while the run was live: {avg(live)}")
+    print(f"  the same from 30 s on:             {avg(settled)}")
     print(f"renderer CPU after the run ended:    {avg(idle)}")
     if args.floor > 0:
         print(f"a bare Gradio page (one Markdown, no events) for {args.floor:g} s: "

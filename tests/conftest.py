@@ -85,10 +85,22 @@ def app_server(tmp_path_factory: pytest.TempPathFactory):
         os.environ["PLAYGROUND_HOME"] = old
 
 
+def _in_browser(item: pytest.Item) -> bool:
+    return "chromium" in getattr(item, "fixturenames", ()) or item.get_closest_marker("browser") is not None
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Tests that use the session's chromium run last, in their own order: once started, its playwright keeps an
-    asyncio loop marked running in this thread until the session ends (asyncio.run() would fail after it)."""
-    items.sort(key=lambda item: "chromium" in getattr(item, "fixturenames", ()))
+    asyncio loop marked running in this thread until the session ends (asyncio.run() would fail after it).
+
+    Under pytest-xdist (`make test`: `-n 2 --dist loadgroup`) the browser tests are one group, run by one worker
+    with one Chromium, while the other worker takes the training and server tests: a page of ~900 components is
+    slow to load, and two Chromiums on two cores starve each other past the tests' timeouts."""
+    items.sort(key=_in_browser)
+    if getattr(config.option, "dist", "no") != "no":
+        for item in items:
+            if _in_browser(item):
+                item.add_marker(pytest.mark.xdist_group("browser"))
 
 
 @pytest.fixture(scope="session")

@@ -76,7 +76,7 @@ def test_gold_vs_proxy_chart_draws_stroked_lines(app_server) -> None:  # noqa: A
             except Exception:  # noqa: BLE001 - playwright's TimeoutError; the last try re-raises
                 if attempt == 3:
                     raise
-        page.get_by_label("PPO run with a gold_judge").click()
+        page.get_by_label("PPO / GRPO / RLOO run with a gold_judge").click()
         page.get_by_role("option", name="ppo-gold-browser", exact=False).first.click()
         stroked = """() => { const ls = [...document.querySelectorAll('#eval-gold-chart polyline.pg-line')];
             return ls.length === 2 && ls.every(l => { const s = getComputedStyle(l);

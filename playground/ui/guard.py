@@ -187,11 +187,12 @@ def user_errors() -> Iterator[None]:
         raise gr.Error(_localised(e), print_exception=False) from None
 
 
+LOCALISE: list[Callable[[Exception], str]] = []  # ui/i18n.py puts its message mapper here (it imports this module)
+
+
 def _localised(e: Exception) -> str:
     """The refusal in the caller's language (ui/i18n.localise; English when no catalogue entry matches it)."""
-    from playground.ui.i18n import localise  # i18n's helpers import this module: import it when a refusal happens
-
-    return localise(e)
+    return LOCALISE[0](e) if LOCALISE else str(e)
 
 
 # -- confirmation tokens for destructive actions ---------------------------------------------------------

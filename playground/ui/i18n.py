@@ -23,6 +23,8 @@ from typing import Any
 
 import gradio as gr
 
+from playground.core.auth import Role
+from playground.ui import guard
 from playground.ui.widgets import live_page
 
 LOCALES = Path(__file__).parent / "locales"
@@ -193,15 +195,12 @@ def redraw_on_load(ctx: Any, tables: dict[Any, Any]) -> None:
     """Tables and charts built before any request (so in English): each page load redraws them in the caller's
     language, all in one page-load event. `tables` maps a component to a function of nothing that returns its value
     (a table through `frame`; a chart: line_chart speaks the caller's language)."""
-    from playground.core.auth import Role
-    from playground.ui.guard import needs
-
     makers: dict[Any, Any] | None = getattr(ctx, "_i18n_tables", None)
     if makers is None:
         makers = ctx._i18n_tables = {}
         comps: list[Any] = []  # the event's outputs: this list grows with each call until build_app wires it
 
-        @needs(Role.VIEWER)
+        @guard.needs(Role.VIEWER)
         def on_load_tables() -> list[Any]:
             return [makers[c]() for c in comps]
 
@@ -252,6 +251,9 @@ def switch_html() -> str:
     opts = "".join(f'<option value="{code}">{name}</option>' for code, name in LANGUAGES.items())
     return (f'<label class="pg-lang">🌐 <select id="pg-lang" aria-label="Language / 语言" '
             f'onchange="window.pgSetLang(this.value)">{opts}</select></label>')
+
+
+guard.LOCALISE[:] = [localise]  # the role check's and user_errors' refusals, in the caller's language
 
 
 if __name__ == "__main__":

@@ -171,15 +171,26 @@ GOLD_HELP = ("gold_proxy_score: the training reward on a fixed held-out prompt s
              "is not trained on, on the same answers; x: KL to the reference at that update.")
 
 
+GOLD_STAGES = ("ppo", "grpo", "rloo")  # the stages whose config takes a gold_judge (stages/evaluate/gold.py)
+
+
 def gold_curve(run_dir: str | Path | None) -> list[dict[str, Any]]:
     """The run's gold lines as points against KL to the reference: [{"update", "kl", "gold_score",
-    "gold_proxy_score"}], KL taken from the update logged at the same step (0 before training)."""
+    "gold_proxy_score"}]. KL: the gold answers' own KL to the base when the line has it (`gold_kl`: GRPO / RLOO,
+    whose training KL at a step is the one before that step's update), else the training KL logged at the same
+    update (PPO), 0 before training."""
     from playground.core.runs import read_metrics
 
     if not run_dir:
         return []
     rows = read_metrics(run_dir)
     kl = {r["step"]: r["kl"] for r in rows if isinstance(r.get("kl"), (int, float)) and "gold_score" not in r}
-    return [{"update": r["step"], "kl": 0.0 if r["step"] == 0 else kl.get(r["step"]), "gold_score": r["gold_score"],
+
+    def kl_of(r: dict[str, Any]) -> float | None:
+        if isinstance(r.get("gold_kl"), (int, float)):
+            return float(r["gold_kl"])
+        return 0.0 if r["step"] == 0 else kl.get(r["step"])
+
+    return [{"update": r["step"], "kl": kl_of(r), "gold_score": r["gold_score"],
              "gold_proxy_score": r.get("gold_proxy_score")} for r in rows
-            if "gold_score" in r and (r["step"] == 0 or r["step"] in kl)]
+            if "gold_score" in r and kl_of(r) is not None]

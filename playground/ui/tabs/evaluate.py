@@ -142,7 +142,7 @@ def build(ctx: AppContext) -> EvaluateView:
                                      info=i18n.t("eval.split_info"))
             split = gr.Button(i18n.t("eval.split"), scale=1)
         split_md = gr.Markdown("")
-        gold_run = gr.Dropdown(run_choices(ctx, "ppo"), value=None, label=i18n.t("eval.gold_run"),
+        gold_run = gr.Dropdown(run_choices(ctx, board.GOLD_STAGES), value=None, label=i18n.t("eval.gold_run"),
                                info=i18n.t("eval.gold_run_info"))
         gold_chart = gr.HTML(gold_chart_html([]), elem_id="eval-gold-chart")
     gr.Markdown(i18n.t("eval.board_title"))
@@ -309,7 +309,7 @@ def wire(ctx: AppContext, v: EvaluateView) -> None:
                    api_visibility="private")
     for picker, choices in ((v.policies, lambda: policy_choices(ctx.ws)), (v.baseline, lambda: policy_choices(ctx.ws)),
                             (v.prompts, lambda: prompt_choices(ctx)), (v.judges, lambda: judge_choices(ctx)),
-                            (v.split_pool, ctx.ws.pools), (v.gold_run, lambda: run_choices(ctx, "ppo"))):
+                            (v.split_pool, ctx.ws.pools), (v.gold_run, lambda: run_choices(ctx, board.GOLD_STAGES))):
         ctx.register_picker(picker, choices)
     v.gold_run.change(bind(on_gold, ctx, v), {v.gold_run}, [v.gold_chart], api_visibility="private")
     v.split.click(bind(on_split, ctx, v), {v.split_pool, v.seed}, [v.split_md], api_visibility="private")

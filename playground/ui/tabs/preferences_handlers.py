@@ -98,7 +98,7 @@ def frame_outputs(t: ArenaTab, f: PairFrame) -> dict[Any, Any]:
     """A frame on screen: both answers, their first-token times, the pair (once it may be voted on), the prompt and
     cursor it came from, ratings and reason emptied."""
     if f.note:
-        gr.Info(f.note)
+        gr.Info(i18n.localise(f.note))
     out = {t.out_a: f.texts[0], t.out_b: f.texts[1], t.ttft_a: f.ttft[0], t.ttft_b: f.ttft[1], t.served: f.served,
            t.targets.cursor: f.cursor, t.rate_a: None, t.rate_b: None, t.reason: "", **votable(t, f.served is not None)}
     if f.prompt is not None:
@@ -112,7 +112,7 @@ def pair_updates(t: ArenaTab, values: dict[Any, Any]) -> Iterator[dict[Any, Any]
         for frame in t.arena.pairs(t.targets.request(values), who()):
             yield frame_outputs(t, frame)
     except UserError as e:
-        gr.Warning(str(e))
+        gr.Warning(i18n.localise(e))
         yield nothing(t)
 
 
@@ -148,7 +148,7 @@ def regenerate(t: ArenaTab, side: str, values: dict[Any, Any]) -> Iterator[dict[
         for text, new in t.arena.regenerate(values[t.served], side, t.targets.setups(values), who()):
             yield {box: gr.update(value=text), **({t.served: new} if new is not None else {})}
     except UserError as e:
-        gr.Warning(str(e))
+        gr.Warning(i18n.localise(e))
         yield nothing(t)
 
 
@@ -175,7 +175,7 @@ def vote(t: ArenaTab, served_v: dict | None, v: Vote) -> dict[Any, Any]:
     try:
         r = t.arena.vote(served_v, v, who())
     except UserError as e:
-        gr.Warning(str(e))
+        gr.Warning(i18n.localise(e))
         return {t.advance: False}
     return {t.reveal: r.reveal, t.counter: r.counter, t.served: r.served, t.last_voted: r.last,
             t.extras.edit_box: r.edit_text, t.extras.edit_prompt: r.edit_prompt, t.advance: True}

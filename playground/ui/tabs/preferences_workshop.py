@@ -117,7 +117,7 @@ def on_save_edit(ctx: AppContext, last_v: dict | None, edited: str, annotator_v:
         prefs.record_edit(ctx.ws, last_v["prompt"], last_v["texts"][i], edited, who().annotator(annotator_v),
                           pool_v, source=last_v["sources"][i])
     except UserError as e:
-        return f"⚠️ {e}"
+        return f"⚠️ {i18n.localise(e)}"
     return "✅ Saved: your edit (chosen) over the original (rejected)."
 
 
@@ -131,7 +131,7 @@ def on_save_demo(ctx: AppContext, x: Extras, served_v: dict | None, last_v: dict
     try:
         prefs.add_demonstration(ctx.ws, ds, the_prompt, answer, who().annotator(annotator_v))
     except UserError as e:
-        return {x.demo_msg: f"⚠️ {e}"}
+        return {x.demo_msg: f"⚠️ {i18n.localise(e)}"}
     return {x.demo_msg: f"✅ Added to dataset '{ds.strip()}'.", x.demo_box: ""}
 
 
@@ -159,7 +159,7 @@ def on_export(ctx: AppContext, x: Extras, pool_v: str, ties_v: str, both_bad_v: 
                     x.export_msg: f"⚠️ Pool '{p}' has no judged pairs to export (ties/both-bad are excluded by default)."}
         path = prefs_io.write_pairs(rows, home() / "exports" / f"prefs-{p}-{time.strftime('%Y%m%d-%H%M%S')}.{fmt_v}")
     except UserError as e:
-        return {x.export_file: None, x.export_msg: f"⚠️ {e}"}
+        return {x.export_file: None, x.export_msg: f"⚠️ {i18n.localise(e)}"}
     return {x.export_file: str(path), x.export_msg: f"✅ {len(rows)} pairs → `{path.name}`"}
 
 
@@ -170,7 +170,7 @@ def on_push(ctx: AppContext, x: Extras, pool_v: str, ties_v: str, both_bad_v: st
         rows = prefs_io.export_pairs(pool=p, ties=ties_v, both_bad=both_bad_v, ws=ctx.ws)
         url = prefs_io.push_to_hub(rows, (repo or "").strip(), (token or "").strip() or None)
     except UserError as e:
-        return {x.export_msg: f"⚠️ {e}", x.hub_token: ""}  # the token box is cleared whatever happened
+        return {x.export_msg: f"⚠️ {i18n.localise(e)}", x.hub_token: ""}  # the token box is cleared whatever happened
     return {x.export_msg: f"✅ Pushed {len(rows)} pairs to {url}", x.hub_token: ""}
 
 
@@ -182,7 +182,7 @@ def on_pregenerate(arena: Arena, x: Extras, targets: ArenaTargets, values: dict[
     stop = threading.Event()
     session = caller().session
     x.running[session] = stop
-    done, outcome = [0], {}
+    done, outcome, lang = [0], {}, i18n.lang_now()  # the worker thread has no request: the caller's language
 
     def work() -> None:
         try:
@@ -190,7 +190,7 @@ def on_pregenerate(arena: Arena, x: Extras, targets: ArenaTargets, values: dict[
                 arena, pool_svc.PoolRequest(n, req.pool, req.sources, req.mode, req.dataset, req.seed),
                 on_progress=lambda d, _t: done.__setitem__(0, d), should_stop=stop.is_set)
         except UserError as e:
-            outcome["err"] = f"⚠️ {e}"
+            outcome["err"] = f"⚠️ {i18n.localise(e, lang)}"
         except Exception as e:  # noqa: BLE001 - one line for the host, the pool keeps what was stored
             outcome["err"] = f"⚠️ Pre-generation failed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
 
@@ -198,15 +198,15 @@ def on_pregenerate(arena: Arena, x: Extras, targets: ArenaTargets, values: dict[
     try:
         worker.start()
         shown = 0
-        progress((0, n), desc="Pre-generating pairs", unit="pairs")
-        yield f"⏳ 0 / {n} pairs stored in pool '{pool_name(req.pool)}' …"
+        progress((0, n), desc=i18n.say("pool.pregen_desc"), unit=i18n.say("pool.pairs_unit"))
+        yield i18n.say("pool.pregen_progress", done=0, n=n, pool=pool_name(req.pool))
         while worker.is_alive():
             worker.join(0.5)
             if done[0] != shown:  # a yield also lets gradio close this handler when the browser leaves
                 shown = done[0]
-                progress((shown, n), desc="Pre-generating pairs", unit="pairs")
-                yield f"⏳ {shown} / {n} pairs stored in pool '{pool_name(req.pool)}' …"
-        yield outcome.get("err") or outcome["res"].message
+                progress((shown, n), desc=i18n.say("pool.pregen_desc"), unit=i18n.say("pool.pairs_unit"))
+                yield i18n.say("pool.pregen_progress", done=shown, n=n, pool=pool_name(req.pool))
+        yield outcome.get("err") or i18n.localise(outcome["res"].message)
     finally:
         stop.set()  # stopped, finished or the browser left: the engine rows are cancelled
         if x.running.get(session) is stop:

@@ -80,10 +80,12 @@ def resume_run(ctx: AppContext, run_id: str) -> tuple[Any, str]:
     return run_id, localise(ctx.jobs.resume_message(run_id))
 
 
-def run_choices(ctx: AppContext, stage: str, finished_only: bool = False) -> list[tuple[str, str]]:
-    """Runs of one stage for a picker: label 'id · state' (the state in the caller's language), value the run id."""
+def run_choices(ctx: AppContext, stage: str | tuple[str, ...], finished_only: bool = False) -> list[tuple[str, str]]:
+    """Runs of one stage (or of several, stage by stage) for a picker: label 'id · state' (the state in the caller's
+    language), value the run id."""
     lang = lang_now()
-    return [(f"{r['id']} · {state_word(r['state'], lang)}", r["id"]) for r in ctx.runs(stage, finished_only)]
+    return [(f"{r['id']} · {state_word(r['state'], lang)}", r["id"])
+            for s in ((stage,) if isinstance(stage, str) else stage) for r in ctx.runs(s, finished_only)]
 
 
 def state_word(state: str, lang: str) -> str:
