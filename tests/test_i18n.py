@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import re
+import threading
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -242,3 +243,78 @@ def test_the_guards_refusals_reach_a_zh_caller_in_chinese():
         assert unknown.value.message == "something no entry knows: 42"  # no entry: English, as written
     finally:
         LocalContext.request.reset(token)
+
+
+def test_job_lines_data_notes_exports_and_hub_errors_reach_a_zh_caller_in_chinese(home):
+    """Real lines of each kind, built by the services (or with their exact format where a run or the network would be
+    needed): the Evaluate / Compare job's progress and refusals, a reward run's and KTO's data notes with per-reason
+    drop counts, export notes, bundle summaries and hub errors. No English sentence is left; names stay."""
+    from playground.core import hub, models
+    from playground.core.bundle import BundleInfo
+    from playground.core.errors import UserError
+    from playground.stages.data import FitReport, fit_preference_rows, fitted_preference_rows
+    from playground.stages.evaluate.runner import EvalJob, EvalRunner
+    from playground.stages.kto import train as kto_train
+    from playground.stages.kto.service import data_line
+    from playground.stages.preferences import io as prefs_io
+
+    def refusal(call) -> str:
+        try:
+            call()
+        except UserError as e:
+            return str(e)
+        raise AssertionError("accepted")
+
+    # Evaluate / Compare: the job's line while it runs (service.evaluate's phases), when done, and a second start
+    job = EvalJob(1, "ada")
+    job.fraction = 0.4
+    lines = []
+    for phase in ("generating: 3 of 8 answers (base)", "judging", "reference metrics", "done"):
+        job.message = phase
+        lines.append(job.status_line())
+    job.done, job.report = True, {"id": 12}
+    lines.append(job.status_line())
+    runner, release = EvalRunner(), threading.Event()
+    runner.start(lambda _p, _s: release.wait(5) and {}, owner="ada")
+    lines.append(refusal(lambda: runner.start(lambda _p, _s: {}, owner="bob")))
+    release.set()
+    # a reward run's data notes: the drop reasons fit_pair gives (empty answer, template longer than max_length)
+    tok = models.load_tokenizer(models.resolve("tiny"))
+    pair = {"prompt": "Hi", "chosen": "Hello there.", "rejected": "No."}
+    _, empty = fit_preference_rows(tok, [pair, {**pair, "chosen": ""}], 128)
+    _, short = fit_preference_rows(tok, [pair], 8)
+    both = FitReport(128)
+    both.add(empty)
+    both.add(short)
+    assert set(both.reasons) == {"empty answer", "the chat template alone is longer than max_length=8"}
+    lines.append(f"Data: 1 train / 0 eval pairs (eval accuracy is over 0 pairs). {both.line()}.")  # data.py's note
+    lines.append(refusal(lambda: fitted_preference_rows("builtin:prefs", 0.2, 0, tok, 8)))
+    # KTO: the form's data line and refusals (data_line), a run's note (train.py's format over its FitReport)
+    lines.append(data_line("builtin:prefs", False, 0.2))
+    lines.append(data_line("workspace", False, 0.2))
+    lines.append(data_line("nosuchpool", False, 0.2))
+    lines.append(data_line("builtin:instructions", False, 0.2))
+    for extra in (", 6 rated (1 rated 3 dropped)", ", 2 labelled by votes", ", 6 rated (1 rated 3 dropped), 2 labelled by votes"):
+        lines.append(f"✅ 4 train / 1 eval answers (3 desirable, 2 undesirable{extra}).")  # data_line's format
+    _, fit = kto_train.fit_rows(tok, [{"prompt": [{"role": "user", "content": "Hi"}], "completion": [], "label": True}], 64)
+    lines.append(f"Data: 3 train / 1 eval answers (2 desirable, 1 undesirable in train). "
+                 f"{fit.line().replace('pairs', 'answers')}.")
+    # exports: the dataset export's note (service.export_file's format), a bundle's summary, the pushes' refusals
+    lines += ["⬇️ 5 rows as jsonl (messages) (2 without a response skipped).", "✅ Pushed 5 rows to https://hf.co/x",
+              BundleInfo(Path("b.zip"), 3, 2_000_000, {"datasets": 1, "rows": 4, "pairs": 2, "runs": 1}).summary(),
+              BundleInfo(Path("b.zip"), 3, 2_000_000, {"datasets": 1}, backup=Path("/w/old.db")).summary(),
+              refusal(lambda: prefs_io.push_to_hub([], "me/prefs", "hf_x")),
+              refusal(lambda: hub.push_rows([{"a": 1}], "me/data", "")),
+              refusal(lambda: hub.push_rows([{"a": 1}], "not an id", "tok")),
+              hub.message("push to", "me/data", "Max retries exceeded: connection refused"),
+              hub.message("push to", "me/data", "401 Client Error: Unauthorized"),
+              hub.message("push to", "me/data", "RepositoryNotFoundError: no such org")]
+    for line in lines:
+        zh = i18n.localise(line, "zh")
+        left = re.sub(r"'[^']*'|\([^()]*\)|https?://\S+|\S+\.(zip|db)|max_length|use_votes|KTO|Hugging Face( Hub)?|"
+                      r"jsonl|messages|RepositoryNotFoundError: no such org|me/\w+", "", zh)
+        assert zh != line and not re.search(r"[A-Za-z]{3,} [A-Za-z]{3,}", left), (line, zh)
+    assert i18n.localise(lines[0], "zh") == "⏳ 40% · 正在生成：第 3 / 8 个回答（base） · " + lines[0].split(" · ")[-1][:-2] + " 秒"
+    assert "（1 个：回答为空；1 个：仅聊天模板就超过了 max_length=8）" in i18n.localise(lines[6], "zh")
+    assert [i18n.localise(line, "en") for line in lines] == lines  # English callers read them as written
+    assert i18n.localise(lines[-4], "zh") == "'not an id' 不是形如 'your-name/my-dataset' 的 数据集 id"  # the example kept

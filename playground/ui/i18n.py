@@ -129,6 +129,7 @@ NUMBER = r"[0-9][0-9.,]*"
 SHAPES = {"n": NUMBER, "line": NUMBER, "count": NUMBER, "step": NUMBER, "total": NUMBER, "stage": r"\w+",
           "s": "s?", "s2": "s?",  # an English plural's ending ('pair{s}'): the other languages leave it out
           "at": r"(?:line|row) [0-9]+(?: \(line [0-9]+\))?"}  # where in a file: 'line 3', 'row 2 (line 3)'
+KEPT = {"repo", "kind"}  # placeholders shown as written, never translated: a hub repo id, the slug of an example id
 
 
 @lru_cache(maxsize=1)
@@ -171,7 +172,7 @@ def localise(message: Any, lang: str | None = None, _depth: int = 0) -> str:
     for rx, key in patterns:
         m = rx.fullmatch(msg)
         if m:
-            parts = {k: _field_label(v, lang) if k == "field" else localise(v, lang, _depth + 1)
+            parts = {k: v if k in KEPT else _field_label(v, lang) if k == "field" else localise(v, lang, _depth + 1)
                      for k, v in m.groupdict().items()}
             return text(key, lang, **parts)
     return msg

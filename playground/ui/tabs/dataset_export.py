@@ -43,13 +43,13 @@ def on_export(ctx: AppContext, e: ExportPart, name: str | None, fmt: str, style:
         path, msg = service.export_file(ctx.ws, name, fmt, style, split)
     except UserError as err:
         return {e.file: None, e.msg: warn(err)}
-    return {e.file: str(path), e.msg: msg}
+    return {e.file: str(path), e.msg: i18n.localise(msg)}
 
 
 def on_push(ctx: AppContext, e: ExportPart, name: str | None, repo: str, token: str, private: bool, style: str,
             split: str) -> dict[Any, Any]:
     try:
-        msg = service.push(ctx.ws, name, repo, token, style, split, bool(private))
+        msg = i18n.localise(service.push(ctx.ws, name, repo, token, style, split, bool(private)))
     except UserError as err:
         msg = warn(err)
     return {e.msg: msg, e.push_token: ""}  # the token box is cleared whatever happened

@@ -208,9 +208,9 @@ def on_run(ctx: AppContext, v: EvaluateView, values: dict[Any, Any]) -> Iterator
         yield {v.status: f"⚠️ {i18n.localise(e)}"}
         return
     while not job.done:
-        yield {v.status: job.status_line() + note, v.job: job.id}
+        yield {v.status: i18n.localise(job.status_line()) + note, v.job: job.id}
         time.sleep(POLL_S)
-    yield {v.status: job.status_line() + note, v.job: None,
+    yield {v.status: i18n.localise(job.status_line()) + note, v.job: None,
            **(report_outputs(v, job.report) if job.report else {}), **on_board(ctx, v, values)}
 
 

@@ -137,11 +137,11 @@ def on_save_demo(ctx: AppContext, x: Extras, served_v: dict | None, last_v: dict
 
 def on_share(ctx: AppContext, served_v: dict | None, pool_v: str) -> str:  # admin: it adds work for the whole pool
     if not served_v:
-        return "⚠️ Generate a pair first."
+        return i18n.say("arena.generate_first")
     texts = served_v["texts"] if served_v["a_slot"] == 1 else served_v["texts"][::-1]
     sources = served_v["sources"] if served_v["a_slot"] == 1 else served_v["sources"][::-1]
     prefs.add_pool_pair(ctx.ws, served_v["prompt"], texts, sources, pool=pool_name(pool_v))
-    return f"✅ Shared with pool '{pool_name(pool_v)}'."
+    return i18n.say("arena.shared", pool=pool_name(pool_v))
 
 
 @needs(Role.VIEWER)
@@ -156,11 +156,11 @@ def on_export(ctx: AppContext, x: Extras, pool_v: str, ties_v: str, both_bad_v: 
         rows = prefs_io.export_pairs(pool=p, ties=ties_v, both_bad=both_bad_v, with_meta=meta_v, ws=ctx.ws)
         if not rows:
             return {x.export_file: None,
-                    x.export_msg: f"⚠️ Pool '{p}' has no judged pairs to export (ties/both-bad are excluded by default)."}
+                    x.export_msg: i18n.say("arena.export_empty", pool=p)}
         path = prefs_io.write_pairs(rows, home() / "exports" / f"prefs-{p}-{time.strftime('%Y%m%d-%H%M%S')}.{fmt_v}")
     except UserError as e:
         return {x.export_file: None, x.export_msg: f"⚠️ {i18n.localise(e)}"}
-    return {x.export_file: str(path), x.export_msg: f"✅ {len(rows)} pairs → `{path.name}`"}
+    return {x.export_file: str(path), x.export_msg: i18n.say("arena.exported", n=len(rows), file=path.name)}
 
 
 def on_push(ctx: AppContext, x: Extras, pool_v: str, ties_v: str, both_bad_v: str, repo: str,
@@ -171,7 +171,7 @@ def on_push(ctx: AppContext, x: Extras, pool_v: str, ties_v: str, both_bad_v: st
         url = prefs_io.push_to_hub(rows, (repo or "").strip(), (token or "").strip() or None)
     except UserError as e:
         return {x.export_msg: f"⚠️ {i18n.localise(e)}", x.hub_token: ""}  # the token box is cleared whatever happened
-    return {x.export_msg: f"✅ Pushed {len(rows)} pairs to {url}", x.hub_token: ""}
+    return {x.export_msg: i18n.say("arena.pushed", n=len(rows), url=url), x.hub_token: ""}
 
 
 def on_pregenerate(arena: Arena, x: Extras, targets: ArenaTargets, values: dict[Any, Any],
@@ -192,7 +192,8 @@ def on_pregenerate(arena: Arena, x: Extras, targets: ArenaTargets, values: dict[
         except UserError as e:
             outcome["err"] = f"⚠️ {i18n.localise(e, lang)}"
         except Exception as e:  # noqa: BLE001 - one line for the host, the pool keeps what was stored
-            outcome["err"] = f"⚠️ Pre-generation failed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+            outcome["err"] = i18n.text("arena.pregen_failed", lang,
+                                        error=f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
 
     worker = threading.Thread(target=work, name="pool-pregenerate-ui", daemon=True)
     try:

@@ -80,7 +80,7 @@ def run_notes(ctx: AppContext, run_id: str) -> str:
     if not run_id:
         return ""
     notes = read_status(ctx.jobs.run_dir(run_id)).get("notes") or []
-    return "\n\n".join(str(n) for n in notes)
+    return "\n\n".join(i18n.localise(n) for n in notes)
 
 
 def notes_key(_run_dir: Any, status: dict[str, Any], _rows: list[dict[str, Any]]) -> str:

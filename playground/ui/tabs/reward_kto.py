@@ -61,7 +61,7 @@ class KTOSection:
 @needs(Role.VIEWER)
 def on_data(dataset: str, use_votes: bool, eval_fraction: float, seed: float) -> str:
     """The data check under the form: labelled answers per split, or why there are too few."""
-    return data_line(dataset or "", bool(use_votes), float(eval_fraction or 0), int(seed or 0))
+    return i18n.localise(data_line(dataset or "", bool(use_votes), float(eval_fraction or 0), int(seed or 0)))
 
 
 def build(ctx: AppContext, choices: dict[str, list[str]]) -> KTOSection:

@@ -134,7 +134,7 @@ def on_compare(ctx: AppContext, c: ComparePanel, runs: list[str] | None, prompts
     yield {c.status: i18n.say("cmp.starting"), c.job: job.id}
     while not job.done:
         time.sleep(POLL_S)
-        yield {c.status: f"⏳ {job.fraction:.0%} · {job.message} · {time.time() - job.started:.0f} s"}
+        yield {c.status: i18n.localise(f"⏳ {job.fraction:.0%} · {job.message} · {time.time() - job.started:.0f} s")}
     if job.error or not job.report:
         yield {c.status: f"⚠️ {i18n.localise(job.error) if job.error else i18n.say('cmp.nothing')}", c.job: None}
         return

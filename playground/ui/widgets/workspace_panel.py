@@ -53,7 +53,7 @@ def export_session(checkpoints: bool, progress: gr.Progress = gr.Progress()) -> 
     except UserError as e:
         gr.Warning(i18n.localise(e))
         return gr.skip(), f"⚠️ {i18n.localise(e)}"
-    return str(info.path), i18n.say("ws.exported", what=info.summary())
+    return str(info.path), i18n.say("ws.exported", what=i18n.localise(info.summary()))
 
 
 def import_session(upload: str | None, force: bool, progress: gr.Progress = gr.Progress()) -> tuple[str, str]:
@@ -64,7 +64,7 @@ def import_session(upload: str | None, force: bool, progress: gr.Progress = gr.P
     except UserError as e:
         gr.Warning(i18n.localise(e))
         return gr.skip(), f"⚠️ {i18n.localise(e)}"
-    return summary_md(), i18n.say("ws.imported", what=info.summary())
+    return summary_md(), i18n.say("ws.imported", what=i18n.localise(info.summary()))
 
 
 def backup_database(progress: gr.Progress = gr.Progress()) -> tuple[Any, str]:
