@@ -89,15 +89,27 @@ def _in_browser(item: pytest.Item) -> bool:
     return "chromium" in getattr(item, "fixturenames", ()) or item.get_closest_marker("browser") is not None
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Tests that use the session's chromium run last, in their own order: once started, its playwright keeps an
-    asyncio loop marked running in this thread until the session ends (asyncio.run() would fail after it).
+def run_coroutine(coro):  # noqa: ANN001, ANN201
+    """asyncio.run(coro) in a thread of its own: once the session's chromium started, its playwright keeps an asyncio
+    loop marked running in this thread until the session ends, and asyncio.run() here would fail."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
 
-    Under pytest-xdist (`make test`: `-n 2 --dist loadgroup`) the browser tests are one group, run by one worker
-    with one Chromium, while the other worker takes the training and server tests: a page of ~900 components is
-    slow to load, and two Chromiums on two cores starve each other past the tests' timeouts."""
-    items.sort(key=_in_browser)
-    if getattr(config.option, "dist", "no") != "no":
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """In one process, the tests that use the session's chromium run last (a test that calls asyncio.run() itself
+    would fail after it started: use run_coroutine).
+
+    Under pytest-xdist (`make test`: `-n 2 --dist loadgroup`) the browser tests are one group, run first and in
+    order by one worker with one Chromium, while the other worker takes the training and server tests one by one
+    (and the first to finish helps with the rest): the browser group is the longest unit, so it starts first; two
+    Chromiums on two cores would starve each other past the tests' timeouts."""
+    xdist = getattr(config.option, "dist", "no") != "no"
+    items.sort(key=lambda item: _in_browser(item) != xdist)  # stable: each file keeps its order
+    if xdist:
         for item in items:
             if _in_browser(item):
                 item.add_marker(pytest.mark.xdist_group("browser"))

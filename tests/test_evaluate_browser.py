@@ -3,61 +3,46 @@ evaluation, with the metrics' tooltips. Screenshot: tests/artifacts/evaluate-lea
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
-from tests.conftest import ARTIFACTS
+from tests.conftest import ARTIFACTS, NEEDS_CHROMIUM
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = [pytest.mark.browser,
-              pytest.mark.skipif(CHROMIUM is None, reason="Debian chromium is not installed (.ci/run installs it)")]
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
+pytestmark = [pytest.mark.browser, NEEDS_CHROMIUM]
 
 
-def open_evaluate(p, url: str):  # noqa: ANN001, ANN201
-    """(browser, page) with the app open on the Evaluate tab."""
-    browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.set_default_timeout(60_000)
+def open_evaluate(page, url: str):  # noqa: ANN001, ANN201
+    """The app open on the Evaluate tab, in the session Chromium's fresh page (conftest's browser_page)."""
     page.goto(url)
     page.get_by_text("RLHF Playground").first.wait_for()
     page.get_by_role("tab", name="6 · Evaluate", exact=True).click()
     page.wait_for_timeout(2000)  # let the page-load events (picker refreshes) settle before clicking inside
-    return browser, page
+    return page
 
 
-def test_evaluate_tab_shows_the_leaderboard(app_server) -> None:  # noqa: ANN001
-    from playwright.sync_api import sync_playwright
-
+def test_evaluate_tab_shows_the_leaderboard(app_server, browser_page) -> None:  # noqa: ANN001
     from playground.stages.evaluate.service import EvalRequest, evaluate
 
     ws = app_server["ctx"].ws
     evaluate(ws, EvalRequest(policies=["base"], prompts="builtin:prompts", judges=["rule:length", "expr:n_words"],
                              n=2, model="tiny", max_new_tokens=4, seed=3))
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        browser, page = open_evaluate(p, app_server["url"])
-        page.get_by_role("button", name="🔄 Refresh", exact=True).click()
-        board = page.locator("#eval-leaderboard")
-        page.wait_for_function("""() => { const b = document.querySelector('#eval-leaderboard');
-            return b && /rule:length/.test(b.innerText) && /expr:n_words/.test(b.innerText); }""", timeout=60_000)
-        board.scroll_into_view_if_needed()
-        page.screenshot(path=str(ARTIFACTS / "evaluate-leaderboard.png"), full_page=True)
-        text = board.inner_text()
-        assert "base" in text and "win_rate" in text
-        tips = page.evaluate("""() => [...document.querySelectorAll('.pg-metric')]
-            .filter(s => s.getBoundingClientRect().width > 0).map(s => [s.textContent, s.title])""")
-        named = dict(tips)
-        assert {"win_rate", "kl", "ci_low", "bleu"} <= set(named) and all(t.endswith(".") for t in named.values())
-        browser.close()
+    page = open_evaluate(browser_page, app_server["url"])
+    page.get_by_role("button", name="🔄 Refresh", exact=True).click()
+    board = page.locator("#eval-leaderboard")
+    page.wait_for_function("""() => { const b = document.querySelector('#eval-leaderboard');
+        return b && /rule:length/.test(b.innerText) && /expr:n_words/.test(b.innerText); }""", timeout=60_000)
+    board.scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / "evaluate-leaderboard.png"), full_page=True)
+    text = board.inner_text()
+    assert "base" in text and "win_rate" in text
+    tips = page.evaluate("""() => [...document.querySelectorAll('.pg-metric')]
+        .filter(s => s.getBoundingClientRect().width > 0).map(s => [s.textContent, s.title])""")
+    named = dict(tips)
+    assert {"win_rate", "kl", "ci_low", "bleu"} <= set(named) and all(t.endswith(".") for t in named.values())
 
 
-def test_gold_vs_proxy_chart_draws_stroked_lines(app_server) -> None:  # noqa: ANN001
+def test_gold_vs_proxy_chart_draws_stroked_lines(app_server, browser_page) -> None:  # noqa: ANN001
     """A tiny PPO run with a gold judge; its proxy and gold lines against KL are drawn, stroked, in the tab."""
-    from playwright.sync_api import sync_playwright
-
     from playground.core.paths import runs_dir
     from playground.core.runs import write_status
     from tests.test_evaluate import run_tiny_ppo
@@ -67,23 +52,21 @@ def test_gold_vs_proxy_chart_draws_stroked_lines(app_server) -> None:  # noqa: A
     run_tiny_ppo(run_dir, ["gold_judge=expr:n_chars", "gold_every=1"])
     ws.register_run(run_dir.name, "ppo", run_dir, {"model": "tiny", "reward": "rule:vocab_half"})
     write_status(run_dir, state="succeeded", pid=None, started=None, ended=None, error=None)
-    with sync_playwright() as p:
-        browser, page = open_evaluate(p, app_server["url"])
-        for attempt in range(4):  # a loaded machine re-renders the tab while page-load refreshes land: try again
-            try:
-                page.get_by_text("Gold vs proxy: split a pool in two by prompt").click(timeout=15_000)
-                break
-            except Exception:  # noqa: BLE001 - playwright's TimeoutError; the last try re-raises
-                if attempt == 3:
-                    raise
-        page.get_by_label("PPO / GRPO / RLOO run with a gold_judge").click()
-        page.get_by_role("option", name="ppo-gold-browser", exact=False).first.click()
-        stroked = """() => { const ls = [...document.querySelectorAll('#eval-gold-chart polyline.pg-line')];
-            return ls.length === 2 && ls.every(l => { const s = getComputedStyle(l);
-                return l.points.numberOfItems === 3 && l.getBBox().width > 0 && s.stroke !== 'none'
-                    && parseFloat(s.strokeWidth) > 0; }); }"""
-        page.wait_for_function(stroked, timeout=60_000)
-        page.locator("#eval-gold-chart").scroll_into_view_if_needed()
-        page.screenshot(path=str(ARTIFACTS / "evaluate-gold.png"), full_page=True)
-        assert "KL to the base" in page.locator("#eval-gold-chart").inner_text()
-        browser.close()
+    page = open_evaluate(browser_page, app_server["url"])
+    for attempt in range(4):  # a loaded machine re-renders the tab while page-load refreshes land: try again
+        try:
+            page.get_by_text("Gold vs proxy: split a pool in two by prompt").click(timeout=15_000)
+            break
+        except Exception:  # noqa: BLE001 - playwright's TimeoutError; the last try re-raises
+            if attempt == 3:
+                raise
+    page.get_by_label("PPO / GRPO / RLOO run with a gold_judge").click()
+    page.get_by_role("option", name="ppo-gold-browser", exact=False).first.click()
+    stroked = """() => { const ls = [...document.querySelectorAll('#eval-gold-chart polyline.pg-line')];
+        return ls.length === 2 && ls.every(l => { const s = getComputedStyle(l);
+            return l.points.numberOfItems === 3 && l.getBBox().width > 0 && s.stroke !== 'none'
+                && parseFloat(s.strokeWidth) > 0; }); }"""
+    page.wait_for_function(stroked, timeout=60_000)
+    page.locator("#eval-gold-chart").scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / "evaluate-gold.png"), full_page=True)
+    assert "KL to the base" in page.locator("#eval-gold-chart").inner_text()

@@ -201,18 +201,18 @@ def test_arena_round_and_judge_take_a_grpo_run(tab) -> None:  # noqa: ANN001
     assert fns[0].fn("nope") == {ctx.tabs: gr.skip()}
     # what Gradio does with these dicts: every "nothing to change" answer passes its output check (an empty dict
     # does not: Gradio reads it as one value)
-    import asyncio
+    from tests.conftest import run_coroutine
 
     nothing = {"on_rl_arena_round": ("nope",), "on_example": (None, ""),
                "on_runs_picked": ([], "")}
     checked = set()
     for bf in demo.fns.values():
         if getattr(bf, "name", "") in nothing and bf.fn.__qualname__.startswith("bind."):  # this tab's
-            asyncio.run(demo.postprocess_data(bf, bf.fn(*nothing[bf.name]), None))
+            run_coroutine(demo.postprocess_data(bf, bf.fn(*nothing[bf.name]), None))
             checked.add(bf.name)
     assert checked == set(nothing)
     with pytest.raises(ValueError, match="enough output values"):
-        asyncio.run(demo.postprocess_data(fns[0], {}, None))
+        run_coroutine(demo.postprocess_data(fns[0], {}, None))
 
 
 def test_compare_section_handlers(tab, tmp_path: Path) -> None:  # noqa: ANN001
