@@ -22,6 +22,7 @@ from playground.core.config import ConfigError
 from playground.core.runs import read_jsonl
 from playground.stages.reward.functions import parse_weights, split_specs
 from playground.ui import i18n
+from playground.ui.widgets.run_views import grid_html, markdown
 
 ZERO_STD_LIMIT = 0.5  # warn above this share of groups with zero reward variance
 GROUP_COLUMNS = ["group", "prompt", "group reward", "completion", "reward", "by function", "advantage"]
@@ -124,13 +125,11 @@ def run_view_html(stage: str, run_dir: Path | None, rows: list[dict[str, Any]], 
     """What the live panel shows below its log for a GRPO / RLOO run (a live.RunSection, drawn by the page poll: no
     Gradio event per step): the zero-variance warning (only when it applies), the per-function chart, and the
     group table of the latest sampled step with its caption."""
-    from markdown_it import MarkdownIt
-
-    md = MarkdownIt("commonmark", {"html": False}).render
+    md = markdown
     warning = zero_signal_warning(rows)
     warn = f'<div class="pg-warning" id="{stage}-zero-std">{md(warning)}</div>' if warning else ""
     frame, caption = groups_frame(run_dir)
-    grid = frame.to_html(index=False, escape=True, na_rep="", border=0, classes="pg-table")
+    grid = grid_html(frame)
     return (f'<div class="pg-rl-view">{warn}{function_chart(rows, lang, f"{stage}-fn-chart")}'
             f'<div class="pg-run-table pg-table-groups">{md(i18n.text("rl.groups", lang))}'
             f'<div id="{stage}-groups-caption">{md(caption)}</div><div id="{stage}-groups">{grid}</div></div></div>')

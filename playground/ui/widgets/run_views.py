@@ -18,6 +18,16 @@ from playground.ui.i18n import text
 _MD = MarkdownIt("commonmark", {"html": False, "breaks": True})
 
 
+def markdown(md: str) -> str:
+    """Markdown as HTML for a per-run view (raw HTML in it is escaped)."""
+    return _MD.render(md)
+
+
+def grid_html(df: Any) -> str:
+    """A DataFrame as the per-run views' HTML table (cells escaped; CSS `.pg-run-table .pg-table`)."""
+    return df.to_html(index=False, escape=True, na_rep="", border=0, classes="pg-table")
+
+
 @dataclass
 class RunTable:
     """`frame(run_dir or None)` -> a DataFrame, drawn as an HTML table; `title` a catalogue key (Markdown)."""
@@ -28,9 +38,8 @@ class RunTable:
 
     def html(self, run_dir: Path | None, _rows: list[dict[str, Any]], lang: str) -> str:
         """The table (headers in `lang`); with no rows it keeps its headers."""
-        df = localised_frame(self.frame(run_dir), lang)
-        grid = df.to_html(index=False, escape=True, na_rep="", border=0, classes="pg-table")
-        return f'<div class="pg-run-table pg-table-{self.name}">{_MD.render(text(self.title, lang))}{grid}</div>'
+        grid = grid_html(localised_frame(self.frame(run_dir), lang))
+        return f'<div class="pg-run-table pg-table-{self.name}">{markdown(text(self.title, lang))}{grid}</div>'
 
 
 @dataclass
