@@ -51,5 +51,13 @@ def test_no_reexec_for_other_commands_opt_out_or_second_time(execve, monkeypatch
     assert execve == []
 
 
+def test_every_training_stage_runs_on_the_allocator() -> None:
+    """Each stage the CLI can train is re-executed on tcmalloc (a stage added later and not listed here kept glibc:
+    GRPO's bundled-model job then peaked like a plain TRL script, bench/README.md "GRPO and RLOO")."""
+    from playground.stages.registry import STAGES
+
+    assert set(STAGES) <= set(alloc.TRAINING), sorted(set(STAGES) - set(alloc.TRAINING))
+
+
 def test_in_use_reads_the_process_map() -> None:
     assert alloc.in_use() in ("glibc", "tcmalloc", "jemalloc")

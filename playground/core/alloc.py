@@ -19,7 +19,9 @@ import os
 import sys
 from pathlib import Path
 
-TRAINING = ("sft", "reward", "dpo", "ppo")  # the commands that train (the rest are short and keep glibc)
+# the commands that train (the rest are short and keep glibc); tests/test_alloc.py checks every stage in
+# stages/registry.STAGES is here (GRPO/RLOO/KTO were missed once: their bundled-model jobs fragmented glibc's heap)
+TRAINING = ("sft", "reward", "dpo", "kto", "ppo", "grpo", "rloo")
 LIBS = ("libtcmalloc_minimal.so.4", "libtcmalloc.so.4")
 LIB_DIRS = ("/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64", "/usr/lib",
             "/lib/x86_64-linux-gnu", "/lib/aarch64-linux-gnu")
