@@ -14,7 +14,10 @@ Servers and browsers (use these; do not start your own):
           browser_page.goto(app_server["url"])
 
   Never call `sync_playwright()` in a test: the session's playwright owns this thread's event loop, and a second
-  one fails. For the same reason tests that use `chromium` run after all others (pytest_collection_modifyitems).
+  one fails. For the same reason no test calls asyncio.run() (use `run_coroutine`): in one process the browser tests
+  run last, but under xdist a worker runs its browser unit first and other tests after it.
+- Browser tests live in browser files (tests/test_browser*.py, tests/test_*_browser.py): the xdist scheduler splits
+  those files into one unit per worker (`pytest_xdist_make_scheduler`).
 """
 
 from __future__ import annotations
@@ -99,20 +102,73 @@ def run_coroutine(coro):  # noqa: ANN001, ANN201
         return pool.submit(asyncio.run, coro).result()
 
 
+def browser_file(nodeid: str) -> bool:
+    """Whether a test id is in a browser test file: tests/test_browser*.py or tests/test_*_browser.py. Every test
+    that drives Chromium lives in one (pytest_collection_modifyitems refuses others), so the xdist scheduler can
+    tell them apart from the id alone."""
+    name = nodeid.split("::")[0].rsplit("/", 1)[-1]
+    return name.startswith("test_browser") or name.endswith("_browser.py")
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """In one process, the tests that use the session's chromium run last (a test that calls asyncio.run() itself
-    would fail after it started: use run_coroutine).
+    would fail after it started: use run_coroutine). A browser test outside a browser file is a usage error."""
+    stray = sorted({i.nodeid.split("::")[0] for i in items if _in_browser(i) and not browser_file(i.nodeid)})
+    if stray:
+        raise pytest.UsageError(f"browser tests belong in tests/test_browser*.py or tests/test_*_browser.py: {stray}")
+    if not hasattr(config, "workerinput"):  # not an xdist worker (there the scheduler below sets the order)
+        items.sort(key=_in_browser)  # stable: each file keeps its order
 
-    Under pytest-xdist (`make test`: `-n 2 --dist loadgroup`) the browser tests are one group, run first and in
-    order by one worker with one Chromium, while the other worker takes the training and server tests one by one
-    (and the first to finish helps with the rest): the browser group is the longest unit, so it starts first; two
-    Chromiums on two cores would starve each other past the tests' timeouts."""
-    xdist = getattr(config.option, "dist", "no") != "no"
-    items.sort(key=lambda item: _in_browser(item) != xdist)  # stable: each file keeps its order
-    if xdist:
-        for item in items:
-            if _in_browser(item):
-                item.add_marker(pytest.mark.xdist_group("browser"))
+
+# seconds each browser file took in `make test` (2026-12-04, test_browser_layout with its shared pages); a file not
+# listed counts BROWSER_DEFAULT_S. Only used to balance the browser units between the workers (below).
+BROWSER_SECONDS = {"test_browser_layout.py": 110, "test_browser.py": 173, "test_browser_stale.py": 138,
+                   "test_browser_cpu.py": 113, "test_browser_quiet.py": 111, "test_browser_i18n.py": 76,
+                   "test_browser_runs.py": 67, "test_browser_app.py": 64, "test_browser_round.py": 63,
+                   "test_evaluate_browser.py": 49, "test_arena_browser.py": 33, "test_browser_poll.py": 31,
+                   "test_browser_rl.py": 31, "test_datasets_browser.py": 23}
+BROWSER_DEFAULT_S = 60
+
+
+def browser_units(files: list[str], n: int) -> dict[str, int]:
+    """{browser file: unit 0..n-1}: the heaviest file first into the lightest unit, so the units end together."""
+    load, out = [0] * max(1, n), {}
+    for f in sorted(files, key=lambda f: (-BROWSER_SECONDS.get(f, BROWSER_DEFAULT_S), f)):
+        unit = load.index(min(load))
+        out[f] = unit
+        load[unit] += BROWSER_SECONDS.get(f, BROWSER_DEFAULT_S)
+    return out
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):  # noqa: ANN001, ANN201
+    """`make test`'s xdist scheduler (`-n 2 --dist loadgroup`): the browser files are split into one work unit per
+    worker, balanced by their measured time (browser_units); a unit runs its files in order on one worker with that
+    worker's one Chromium, and the units go out first (xdist hands out the biggest units first), then each worker
+    takes the training and server tests one by one. So each worker has at most one Chromium, and neither sits idle
+    at the end: one browser unit of ~24 min on one worker made the suite 24 min, with the other idle for the last 6.
+
+    Why not xdist's own `xdist_group` marker: with pytest 9.2 it does nothing. xdist 3.8 marks a group by appending
+    "@group" to `item._nodeid`, and pytest 9.2 derives `nodeid` from `item._id`, so every test stayed its own unit
+    (checked with `-v`: [gw0] and [gw1] both ran tests of one group)."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    workers = config.getvalue("numprocesses")
+
+    class BrowserUnits(LoadScopeScheduling):
+        units: dict[str, int] | None = None
+
+        def _split_scope(self, nodeid: str) -> str:
+            if not browser_file(nodeid):
+                return nodeid
+            if self.units is None:
+                files = sorted({n.split("::")[0].rsplit("/", 1)[-1] for n in self.collection if browser_file(n)})
+                self.units = browser_units(files, workers if isinstance(workers, int) else 1)
+            return f"browser-{self.units[nodeid.split('::')[0].rsplit('/', 1)[-1]]}"
+
+    return BrowserUnits(config, log)
 
 
 @pytest.fixture(scope="session")

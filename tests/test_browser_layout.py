@@ -1,12 +1,15 @@
 """Layout as a person sees it (issue 14, items 8 and 9), at a laptop viewport (1280x800) and a narrow one (900 px):
 formulas and labels are not clipped, run ids in pickers are whole, the PPO samples table keeps "now" reachable,
 table headers do not break words ("s/y/s/t/e/m", "turn/s"), the forms show a handful of fields with the rest in a
-closed "Advanced", and "Delete dataset" is off with no dataset. One app, one browser; screenshots of every tab at
-1280x800 go to tests/artifacts/layout-<tab>.png."""
+closed "Advanced", and "Delete dataset" is off with no dataset. One app, one browser, and one page per viewport for
+the whole module (a page load of this ~900-component app is most of each test's time): each test opens the tab it
+needs and puts back what it opened (an "Advanced" accordion, a sub-tab). Screenshots of every tab at 1280x800 go to
+tests/artifacts/layout-<tab>.png."""
 
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 
 import pytest
 
@@ -92,9 +95,9 @@ def seeded(app_server):  # noqa: ANN001, ANN201
     return app_server
 
 
-@pytest.fixture(params=list(VIEWPORTS))
+@pytest.fixture(scope="module", params=list(VIEWPORTS))
 def page(request, chromium, seeded):  # noqa: ANN001, ANN201
-    """A fresh context at this viewport in the session's chromium (conftest)."""
+    """One page at this viewport for the module's tests (a fresh context in the session's chromium, conftest)."""
     ctx = chromium.new_context(viewport=VIEWPORTS[request.param])
     pg = ctx.new_page()
     pg.set_default_timeout(60_000)
@@ -119,9 +122,17 @@ def open_tab(page, name: str) -> None:  # noqa: ANN001
     page.wait_for_function("t => t.getAttribute('aria-selected') === 'true'", arg=tab.element_handle())
 
 
-def open_advanced(page) -> None:  # noqa: ANN001
-    """Click the open tab's "Advanced" accordion (its button reads "Advanced ▼")."""
-    page.locator("button.label-wrap").filter(has_text="Advanced").locator("visible=true").first.click()
+@contextmanager
+def advanced(page):  # noqa: ANN001, ANN201
+    """The open tab's "Advanced" accordion (its button reads "Advanced ▼") opened for the block, closed after it: the
+    next test on this page finds the tab as the app shows it."""
+    button = page.locator("button.label-wrap").filter(has_text="Advanced").locator("visible=true").first
+    handle = button.element_handle()
+    handle.click()
+    try:
+        yield
+    finally:
+        handle.click()
 
 
 def not_whole(page, selector: str) -> dict[str, list[str]]:  # noqa: ANN001
@@ -149,22 +160,22 @@ def test_ppo_formulas_and_labels_are_not_clipped(page) -> None:  # noqa: ANN001
     clipped = page.evaluate("""() => [...document.querySelectorAll('.pg-objective .katex-display > .katex')]
         .filter(pgShown).map(k => pgReach(k, k.getBoundingClientRect())).filter(Boolean)""")
     assert clipped == [], f"{page.viewport_name}: objective formula not reachable: {clipped}"
-    open_advanced(page)
-    kl = page.get_by_text("adaptive kl", exact=True)
-    kl.wait_for()
-    assert page.evaluate("e => pgWhole(e)", kl.element_handle()) == []
-    assert not_whole(page, LABELS) == {}, page.viewport_name
+    with advanced(page):
+        kl = page.get_by_text("adaptive kl", exact=True).locator("visible=true").first
+        kl.wait_for()
+        assert page.evaluate("e => pgWhole(e)", kl.element_handle()) == []
+        assert not_whole(page, LABELS) == {}, page.viewport_name
 
 
 def test_run_ids_in_pickers_are_shown_whole(page) -> None:  # noqa: ANN001
     """A reward model picked as PPO's reward, or as the arena's RM judge, reads in full in its box."""
     open_tab(page, "5 · PPO")
-    reward = page.get_by_label("reward", exact=True)
+    reward = page.get_by_label("reward", exact=True).locator("visible=true").first
     page.wait_for_function("([e, v]) => e.value === v", arg=[reward.element_handle(), f"rm:{RM}"])
     cut = reward.evaluate("e => e.scrollWidth > e.clientWidth + 1 ? [e.scrollWidth, e.clientWidth] : null")
     assert cut is None, f"{page.viewport_name}: 'rm:{RM}' needs {cut[0]} px in a {cut[1]} px box"
     open_tab(page, "3 · Preferences")
-    judge = page.get_by_label("RM judge (shown after your vote)", exact=True)
+    judge = page.get_by_label("RM judge (shown after your vote)", exact=True).locator("visible=true").first
     judge.click()
     page.get_by_role("option", name=RM).click()
     page.wait_for_function("([e, v]) => e.value.startsWith(v)", arg=[judge.element_handle(), RM])
@@ -210,6 +221,7 @@ def test_dataset_table_headers_keep_their_words(page) -> None:  # noqa: ANN001
     page.get_by_text("starter:answer", exact=True).wait_for()
     page.get_by_text("What is the capital of Canada?").locator("visible=true").first.wait_for()
     check("import preview of a starter (empty system column)")
+    page.get_by_role("tab", name="Rows", exact=True).click()  # the sub-tab the next test on this page expects
 
 
 # what a learner changes, per tab; the rest waits under "Advanced" ("report to", the tracker, sits beside Start)
@@ -231,18 +243,19 @@ def test_forms_show_the_basic_fields_and_fold_the_rest(page, tab: str) -> None: 
     cls = next(c for c in STAGES.values() if c.__name__ == cls_name)
     fields = {f.name.replace("_", " ") for f in dataclasses.fields(cls)}
     open_tab(page, tab)
-    page.get_by_text(sorted(basic)[0], exact=True).first.wait_for()
+    # visible ones only: the tabs this page opened before keep their (hidden) fields of the same names
+    page.get_by_text(sorted(basic)[0], exact=True).locator("visible=true").first.wait_for()
     seen = {t for t in shown_labels(page) if t in fields}
     assert seen == basic, f"{tab}: config fields on screen {sorted(seen)}"
-    assert not page.get_by_text(folded, exact=True).first.is_visible()
-    open_advanced(page)
-    page.get_by_text(folded, exact=True).first.wait_for()
-    assert len({t for t in shown_labels(page) if t in fields}) > len(basic) + 5  # folded, not dropped
+    assert page.get_by_text(folded, exact=True).locator("visible=true").count() == 0
+    with advanced(page):
+        page.get_by_text(folded, exact=True).locator("visible=true").first.wait_for()
+        assert len({t for t in shown_labels(page) if t in fields}) > len(basic) + 5  # folded, not dropped
 
 
 def test_delete_dataset_is_off_with_no_dataset(page) -> None:  # noqa: ANN001
     open_tab(page, "1 · Dataset")
-    assert page.get_by_label("Dataset", exact=True).input_value() == ""
+    assert page.get_by_label("Dataset", exact=True).locator("visible=true").first.input_value() == ""
     assert page.get_by_role("button", name="🗑 Delete dataset", exact=True).is_disabled()
 
 
