@@ -16,8 +16,8 @@ Servers and browsers (use these; do not start your own):
   Never call `sync_playwright()` in a test: the session's playwright owns this thread's event loop, and a second
   one fails. For the same reason no test calls asyncio.run() (use `run_coroutine`): in one process the browser tests
   run last, but under xdist a worker runs its browser unit first and other tests after it.
-- Browser tests live in browser files (tests/test_browser*.py, tests/test_*_browser.py): the xdist scheduler splits
-  those files into one unit per worker (`pytest_xdist_make_scheduler`).
+- Browser tests live in browser files (tests/test_browser*.py, tests/test_*_browser.py): the xdist scheduler runs
+  those files as one unit on one worker (`pytest_xdist_make_scheduler`).
 """
 
 from __future__ import annotations
@@ -120,33 +120,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items.sort(key=_in_browser)  # stable: each file keeps its order
 
 
-# seconds each browser file took in `make test` (2026-12-04, test_browser_layout with its shared pages); a file not
-# listed counts BROWSER_DEFAULT_S. Only used to balance the browser units between the workers (below).
-BROWSER_SECONDS = {"test_browser_layout.py": 110, "test_browser.py": 173, "test_browser_stale.py": 138,
-                   "test_browser_cpu.py": 113, "test_browser_quiet.py": 111, "test_browser_i18n.py": 76,
-                   "test_browser_runs.py": 67, "test_browser_app.py": 64, "test_browser_round.py": 63,
-                   "test_evaluate_browser.py": 49, "test_arena_browser.py": 33, "test_browser_poll.py": 31,
-                   "test_browser_rl.py": 31, "test_datasets_browser.py": 23}
-BROWSER_DEFAULT_S = 60
-
-
-def browser_units(files: list[str], n: int) -> dict[str, int]:
-    """{browser file: unit 0..n-1}: the heaviest file first into the lightest unit, so the units end together."""
-    load, out = [0] * max(1, n), {}
-    for f in sorted(files, key=lambda f: (-BROWSER_SECONDS.get(f, BROWSER_DEFAULT_S), f)):
-        unit = load.index(min(load))
-        out[f] = unit
-        load[unit] += BROWSER_SECONDS.get(f, BROWSER_DEFAULT_S)
-    return out
-
-
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log):  # noqa: ANN001, ANN201
-    """`make test`'s xdist scheduler (`-n 2 --dist loadgroup`): the browser files are split into one work unit per
-    worker, balanced by their measured time (browser_units); a unit runs its files in order on one worker with that
-    worker's one Chromium, and the units go out first (xdist hands out the biggest units first), then each worker
-    takes the training and server tests one by one. So each worker has at most one Chromium, and neither sits idle
-    at the end: one browser unit of ~24 min on one worker made the suite 24 min, with the other idle for the last 6.
+    """`make test`'s xdist scheduler (`-n 2 --dist loadgroup`): all browser files are one work unit, run in order by
+    one worker with one Chromium and dispatched first (xdist hands out the biggest unit first); the other worker
+    takes the training and server tests one by one. Measured from a clean clone on this 2-core machine: one unit
+    24.0 min before test_browser_layout shared its pages; two units (a Chromium per worker) 25.7 min after, with
+    more CPU spent in all (two Chromiums starve each other); tests spread at random 21.6 min.
 
     Why not xdist's own `xdist_group` marker: with pytest 9.2 it does nothing. xdist 3.8 marks a group by appending
     "@group" to `item._nodeid`, and pytest 9.2 derives `nodeid` from `item._id`, so every test stayed its own unit
@@ -155,20 +135,11 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log):  # noqa: ANN001, AN
         return None
     from xdist.scheduler import LoadScopeScheduling
 
-    workers = config.getvalue("numprocesses")
-
-    class BrowserUnits(LoadScopeScheduling):
-        units: dict[str, int] | None = None
-
+    class BrowserUnit(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            if not browser_file(nodeid):
-                return nodeid
-            if self.units is None:
-                files = sorted({n.split("::")[0].rsplit("/", 1)[-1] for n in self.collection if browser_file(n)})
-                self.units = browser_units(files, workers if isinstance(workers, int) else 1)
-            return f"browser-{self.units[nodeid.split('::')[0].rsplit('/', 1)[-1]]}"
+            return "browser" if browser_file(nodeid) else nodeid
 
-    return BrowserUnits(config, log)
+    return BrowserUnit(config, log)
 
 
 @pytest.fixture(scope="session")
