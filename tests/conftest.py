@@ -15,9 +15,8 @@ Servers and browsers (use these; do not start your own):
 
   Never call `sync_playwright()` in a test: the session's playwright owns this thread's event loop, and a second
   one fails. For the same reason no test calls asyncio.run() (use `run_coroutine`): in one process the browser tests
-  run last, but under xdist a worker runs its browser unit first and other tests after it.
-- Browser tests live in browser files (tests/test_browser*.py, tests/test_*_browser.py): the xdist scheduler runs
-  those files as one unit on one worker (`pytest_xdist_make_scheduler`).
+  run last, and under xdist too, but a worker may still be handed other tests after its first browser test.
+- Browser tests live in browser files (tests/test_browser*.py, tests/test_*_browser.py).
 """
 
 from __future__ import annotations
@@ -104,8 +103,8 @@ def run_coroutine(coro):  # noqa: ANN001, ANN201
 
 def browser_file(nodeid: str) -> bool:
     """Whether a test id is in a browser test file: tests/test_browser*.py or tests/test_*_browser.py. Every test
-    that drives Chromium lives in one (pytest_collection_modifyitems refuses others), so the xdist scheduler can
-    tell them apart from the id alone."""
+    that drives Chromium lives in one (pytest_collection_modifyitems refuses others): browser tests are known by
+    their file."""
     name = nodeid.split("::")[0].rsplit("/", 1)[-1]
     return name.startswith("test_browser") or name.endswith("_browser.py")
 
@@ -116,30 +115,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     stray = sorted({i.nodeid.split("::")[0] for i in items if _in_browser(i) and not browser_file(i.nodeid)})
     if stray:
         raise pytest.UsageError(f"browser tests belong in tests/test_browser*.py or tests/test_*_browser.py: {stray}")
-    if not hasattr(config, "workerinput"):  # not an xdist worker (there the scheduler below sets the order)
-        items.sort(key=_in_browser)  # stable: each file keeps its order
+    items.sort(key=_in_browser)  # stable: each file keeps its order
 
 
-@pytest.hookimpl(optionalhook=True)
-def pytest_xdist_make_scheduler(config: pytest.Config, log):  # noqa: ANN001, ANN201
-    """`make test`'s xdist scheduler (`-n 2 --dist loadgroup`): all browser files are one work unit, run in order by
-    one worker with one Chromium and dispatched first (xdist hands out the biggest unit first); the other worker
-    takes the training and server tests one by one. Measured from a clean clone on this 2-core machine: one unit
-    24.0 min before test_browser_layout shared its pages; two units (a Chromium per worker) 25.7 min after, with
-    more CPU spent in all (two Chromiums starve each other); tests spread at random 21.6 min.
-
-    Why not xdist's own `xdist_group` marker: with pytest 9.2 it does nothing. xdist 3.8 marks a group by appending
-    "@group" to `item._nodeid`, and pytest 9.2 derives `nodeid` from `item._id`, so every test stayed its own unit
-    (checked with `-v`: [gw0] and [gw1] both ran tests of one group)."""
-    if config.getvalue("dist") != "loadgroup":
-        return None
-    from xdist.scheduler import LoadScopeScheduling
-
-    class BrowserUnit(LoadScopeScheduling):
-        def _split_scope(self, nodeid: str) -> str:
-            return "browser" if browser_file(nodeid) else nodeid
-
-    return BrowserUnit(config, log)
+# `make test` (`-n 2 --dist loadgroup`) spreads the tests over both workers one by one, the browser tests last (the
+# sort above runs on each worker). xdist's `xdist_group` marker does nothing with pytest 9.2 (xdist 3.8 appends
+# "@group" to `item._nodeid`, pytest 9.2 derives `nodeid` from `item._id`), and the schedules that keep Chromium
+# to one unit were slower from a clean clone on this 2-core machine: one browser unit on one worker 24.0-25.2 min,
+# two units (a Chromium per worker) 25.7 min, spread one by one 21.6 min.
 
 
 @pytest.fixture(scope="session")
