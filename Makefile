@@ -22,7 +22,8 @@ $(STAMP): requirements.txt requirements-dev.txt
 run: $(STAMP)
 	$(PY) app.py
 
-# two pytest-xdist workers, tests handed out one by one, the browser tests last (tests/conftest.py); PYTEST_WORKERS=0 runs the suite in this process, in order
+# two pytest-xdist workers, tests handed out one by one, the browser tests last (tests/conftest.py);
+# PYTEST_WORKERS=0 runs the suite in this process, in order
 PYTEST_WORKERS ?= 2
 XDIST := $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadgroup)
 

@@ -16,7 +16,6 @@ Servers and browsers (use these; do not start your own):
   Never call `sync_playwright()` in a test: the session's playwright owns this thread's event loop, and a second
   one fails. For the same reason no test calls asyncio.run() (use `run_coroutine`): in one process the browser tests
   run last, and under xdist too, but a worker may still be handed other tests after its first browser test.
-- Browser tests live in browser files (tests/test_browser*.py, tests/test_*_browser.py).
 """
 
 from __future__ import annotations
@@ -101,20 +100,9 @@ def run_coroutine(coro):  # noqa: ANN001, ANN201
         return pool.submit(asyncio.run, coro).result()
 
 
-def browser_file(nodeid: str) -> bool:
-    """Whether a test id is in a browser test file: tests/test_browser*.py or tests/test_*_browser.py. Every test
-    that drives Chromium lives in one (pytest_collection_modifyitems refuses others): browser tests are known by
-    their file."""
-    name = nodeid.split("::")[0].rsplit("/", 1)[-1]
-    return name.startswith("test_browser") or name.endswith("_browser.py")
-
-
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """In one process, the tests that use the session's chromium run last (a test that calls asyncio.run() itself
-    would fail after it started: use run_coroutine). A browser test outside a browser file is a usage error."""
-    stray = sorted({i.nodeid.split("::")[0] for i in items if _in_browser(i) and not browser_file(i.nodeid)})
-    if stray:
-        raise pytest.UsageError(f"browser tests belong in tests/test_browser*.py or tests/test_*_browser.py: {stray}")
+    would fail after it started: use run_coroutine)."""
     items.sort(key=_in_browser)  # stable: each file keeps its order
 
 

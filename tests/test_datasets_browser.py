@@ -1,5 +1,4 @@
-"""The Dataset tab in a browser (moved here from test_datasets_ui.py: browser tests live in browser files, see
-tests/conftest.browser_file)."""
+"""The Dataset tab in a browser (moved here from test_datasets_ui.py, whose other tests need no browser)."""
 
 from __future__ import annotations
 
