@@ -99,6 +99,12 @@ def test_zero_variance_warning_shown_above_half_and_hidden_otherwise(tab) -> Non
     assert "<strong>Most groups have identical rewards: nothing to learn from" in view  # the warning, as Markdown
     assert "most groups have identical rewards: nothing to learn from" in text.lower()
     assert "raise temperature / num_generations or use a denser reward" in text and "step 2: 75%" in text
+    # the groups agree at the top of a 0-1 rule (the task is learned): said so, not "raise the temperature"
+    with (run_dir / "metrics.jsonl").open("a") as f:
+        f.write(json.dumps({"step": 3, "time": time.time(), "reward": 0.97, "frac_reward_zero_std": 0.875}) + "\n")
+    text = zero_signal_warning(read_metrics(run_dir))
+    assert "the task looks learned" in text and "mean of 0.97" in text and "step 3: 88%" in text
+    assert "raise temperature" not in text
     # no run followed: the table keeps its headers, no warning
     assert "rloo-zero-std" not in run_view_html(p.stage, None, [], "en") and "completion" in run_view_html(
         p.stage, None, [], "en")

@@ -30,6 +30,7 @@ from playground.stages.grpo.config import GRPORun, OnlineRun
 from playground.stages.trainer import is_main_process, run_trl_stage
 
 ZERO_STD_WARN = 0.5  # frac_reward_zero_std above this: most groups carry no learning signal
+LEARNED_REWARD = 0.95  # ...and a batch mean reward this high: a 0-1 rule's top, the task looks learned
 OBJECTIVES = {
     "grpo": "-min(rho A, clip(rho, 1-eps, 1+eps) A) + beta KL, A = (r - group mean) / group std",
     "rloo": "-min(rho A, clip(rho, 1-eps, 1+eps) A), A = (r - beta KL) - mean of the other completions' (r - beta KL)",
@@ -72,7 +73,11 @@ def samples_callback(trainer: Any, run_dir: Path, cfg: OnlineRun, weights: list[
             step = state.global_step
             zero = logs.get("frac_reward_zero_std")
             if isinstance(zero, (int, float)) and zero > ZERO_STD_WARN:
-                if not self.warned:
+                if not self.warned and float(logs["reward"]) >= LEARNED_REWARD:  # agreeing at the top: learned
+                    print(f"note: step {step}: {zero:.0%} of the groups gave all {cfg.num_generations} completions "
+                          f"the same reward, at a mean of {float(logs['reward']):.2f}: for a 0-1 rule the task looks "
+                          "learned (stop keeps this adapter; or try a harder task)", flush=True)
+                elif not self.warned:
                     print(f"warning: step {step}: {zero:.0%} of the groups gave all {cfg.num_generations} completions "
                           "the same reward: no learning signal there (try a denser reward, a higher temperature or a "
                           "larger group)", flush=True)

@@ -64,7 +64,7 @@ def build_compare(ctx: AppContext) -> ComparePanel:
         with gr.Row():
             runs = gr.Dropdown(compare_choices(ctx), value=[], multiselect=True, label=i18n.t("cmp.runs"), scale=3,
                                elem_id="rl-compare-runs", info=i18n.t("cmp.runs_info"))
-            prompts = gr.Dropdown(heldout_choices(ctx), value="builtin:n_words-heldout", allow_custom_value=True,
+            prompts = gr.Dropdown(heldout_choices(ctx), value="builtin:ends_question-heldout", allow_custom_value=True,
                                   label=i18n.t("cmp.prompts"), scale=2,
                                   info=i18n.t("cmp.prompts_info"))
             reward = gr.Textbox(label=i18n.t("inspect.reward"), scale=2, elem_id="rl-compare-reward",

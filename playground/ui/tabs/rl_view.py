@@ -25,6 +25,7 @@ from playground.ui import i18n
 from playground.ui.widgets.run_views import grid_html, markdown
 
 ZERO_STD_LIMIT = 0.5  # warn above this share of groups with zero reward variance
+LEARNED_REWARD = 0.95  # ...and when the batch's mean reward is this high, a 0-1 rule is at its top: the task is learned
 GROUP_COLUMNS = ["group", "prompt", "group reward", "completion", "reward", "by function", "advantage"]
 
 # one sentence per metric the GRPO / RLOO trainers log (the charts' line tooltips)
@@ -91,11 +92,16 @@ def _round(v: Any) -> float | None:
 
 
 def zero_signal_warning(rows: list[dict[str, Any]]) -> str:
-    """The warning when the latest logged frac_reward_zero_std is above ZERO_STD_LIMIT, else ''."""
+    """The warning when the latest logged frac_reward_zero_std is above ZERO_STD_LIMIT, else ''; when the groups agree
+    at a mean reward of LEARNED_REWARD or more it says the task looks learned instead of "raise the temperature"."""
     last = next((r for r in reversed(rows) if _num(r.get("frac_reward_zero_std")) is not None), None)
     if last is None or float(last["frac_reward_zero_std"]) <= ZERO_STD_LIMIT:
         return ""
-    return i18n.say("rl.zero_signal", step=last.get("step", "?"), share=f"{float(last['frac_reward_zero_std']):.0%}")
+    step, share = last.get("step", "?"), f"{float(last['frac_reward_zero_std']):.0%}"
+    mean = _num(last.get("reward"))
+    if mean is not None and mean >= LEARNED_REWARD:  # the groups agree at the top, not at the bottom
+        return i18n.say("rl.zero_signal_top", step=step, share=share, mean=f"{mean:.2f}")
+    return i18n.say("rl.zero_signal", step=step, share=share)
 
 
 def reward_functions(rows: list[dict[str, Any]]) -> list[str]:
