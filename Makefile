@@ -22,9 +22,9 @@ $(STAMP): requirements.txt requirements-dev.txt
 run: $(STAMP)
 	$(PY) app.py
 
-# two pytest-xdist workers, tests handed out one by one, the browser tests last (tests/conftest.py);
-# PYTEST_WORKERS=0 runs the suite in this process, in order
-PYTEST_WORKERS ?= 2
+# three pytest-xdist workers on 2 cores (the suite waits on servers and browsers), tests handed out one by one, the
+# browser tests last (tests/conftest.py); PYTEST_WORKERS=0 runs the suite in this process, in order
+PYTEST_WORKERS ?= 3
 XDIST := $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadgroup)
 
 test: $(STAMP)

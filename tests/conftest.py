@@ -7,6 +7,9 @@ Servers and browsers (use these; do not start your own):
   (restart, sign-in flags, a script that builds its own Blocks: `spawn_app(home, script=SOURCE)`).
 - `chromium`: ONE headless Debian chromium (playwright `Browser`) for the whole session. Tests get isolation from
   a fresh context: `browser_context` (1400x1000, 60 s timeouts) or `chromium.new_context(viewport=...)`.
+- `app_page`: ONE page of the shared app per test module, opened (title shown) before the module's first test and
+  kept for its tests: for tests that each do something on an open page and read what it shows. A page load costs
+  7-20 s on 2 cores; a test that needs the page opened after something happened takes `browser_page` instead.
 - `browser_page`: a fresh page in a fresh context; the usual fixture for a browser test:
 
       pytestmark = [pytest.mark.browser]
@@ -106,11 +109,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     items.sort(key=_in_browser)  # stable: each file keeps its order
 
 
-# `make test` (`-n 2 --dist loadgroup`) spreads the tests over both workers one by one, the browser tests last (the
+# `make test` (`-n 3 --dist loadgroup`) spreads the tests over three workers one by one, the browser tests last (the
 # sort above runs on each worker). xdist's `xdist_group` marker does nothing with pytest 9.2 (xdist 3.8 appends
 # "@group" to `item._nodeid`, pytest 9.2 derives `nodeid` from `item._id`), and the schedules that keep Chromium
 # to one unit were slower from a clean clone on this 2-core machine: one browser unit on one worker 24.0-25.2 min,
-# two units (a Chromium per worker) 25.7 min, spread one by one 21.6 min.
+# two units (a Chromium per worker) 25.7 min, spread one by one on 2 workers 21.6 min. Two workers left the 2 cores
+# half idle (they wait on servers and page loads): 3 workers took 18.7 min (617 passed); 4 were slower still
+# (over 23 min) with 3 failures from the load.
 
 
 @pytest.fixture(scope="session")
@@ -133,6 +138,18 @@ def browser_context(chromium):  # noqa: ANN001, ANN201
     context = chromium.new_context(viewport={"width": 1400, "height": 1000})
     context.set_default_timeout(60_000)
     yield context
+    context.close()
+
+
+@pytest.fixture(scope="module")
+def app_page(chromium, app_server):  # noqa: ANN001, ANN201
+    """The shared app open in one page for the module's tests (a context of its own, 1400x1000, 60 s timeouts)."""
+    context = chromium.new_context(viewport={"width": 1400, "height": 1000})
+    context.set_default_timeout(60_000)
+    page = context.new_page()
+    page.goto(app_server["url"])
+    page.get_by_text("RLHF Playground").first.wait_for()
+    yield page
     context.close()
 
 

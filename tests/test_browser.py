@@ -23,11 +23,15 @@ LINES_DRAWN = LINE_VISIBLE
 
 
 @pytest.fixture
-def page(app_server, browser_page):  # noqa: ANN001, ANN201
-    """The shared app, open in a fresh page of the session's chromium (conftest's `browser_page`)."""
-    browser_page.goto(app_server["url"])
-    browser_page.get_by_text("RLHF Playground").first.wait_for()
-    return browser_page
+def page(app_page):  # noqa: ANN001, ANN201
+    """The shared app open in the module's one page (conftest's `app_page`): each test picks its tab and reads only
+    what is visible (tabs a test visited before stay in the page, hidden)."""
+    return app_page
+
+
+def visible(locator):  # noqa: ANN001, ANN201
+    """The first of `locator`'s matches that is on screen (other tabs' fields with the same label are hidden)."""
+    return locator.locator("visible=true").first
 
 
 def test_click_through_tabs(page) -> None:  # noqa: ANN001
@@ -51,8 +55,8 @@ def test_chart_draws_a_visible_line_in_a_page_opened_before_the_run(page, app_se
 
     page.get_by_role("tab", name="2 · SFT", exact=True).click()
     page.wait_for_timeout(2000)  # let the page's load events settle before the first click
-    page.get_by_role("button", name="▶ Start training", exact=True).click()
-    page.get_by_text("Started").first.wait_for()
+    visible(page.get_by_role("button", name="▶ Start training", exact=True)).click()
+    visible(page.get_by_text("Started")).wait_for()
     run = app_server["ctx"].ws.runs("sft")[0]
     # the live header names the new run at a step > 0 and its line is drawn (an earlier run of the shared app
     # may have been followed at page load: its line does not count)
@@ -65,7 +69,7 @@ def test_chart_draws_a_visible_line_in_a_page_opened_before_the_run(page, app_se
     assert line["points"] >= 2 and line["width"] > 0 and line["stroke"] not in ("none", "") and line["sw"] != "0px"
     assert any("loss" in m for m in read_metrics(run["run_dir"]))
     # the run picker's label follows the run's state to the end
-    follow = page.get_by_label("Follow run", exact=True)
+    follow = visible(page.get_by_label("Follow run", exact=True))
     page.wait_for_function("""id => [...document.querySelectorAll('input')].some(
         i => i.value.startsWith(id) && i.value.includes('succeeded'))""", arg=run["id"], timeout=300_000,
         polling=500)
@@ -83,7 +87,7 @@ def test_new_dataset_appears_in_the_sft_picker_without_refresh(page, app_server)
     from tests.conftest import REPO
 
     page.get_by_role("tab", name="2 · SFT", exact=True).click()
-    box = page.get_by_label("dataset", exact=True)
+    box = visible(page.get_by_label("dataset", exact=True))
     box.click()
     assert page.get_by_role("option", name="from-the-cli", exact=True).count() == 0
     box.blur()  # closes the list; a click on the focused box would not reopen it
@@ -133,11 +137,11 @@ def test_dataset_add_row_shows_in_table(page, app_server) -> None:  # noqa: ANN0
     page.get_by_label("New dataset name").fill("browser-set")
     page.get_by_role("button", name="➕ Create dataset", exact=True).click()
     page.wait_for_function("() => document.body.innerText.includes('browser-set')", timeout=30_000)
-    page.get_by_role("tab", name="Add", exact=True).click()
+    visible(page.get_by_role("tab", name="Add", exact=True)).click()
     page.locator("#ds-instruction textarea").fill("Name a colour of the sky.")
     page.locator("#ds-response textarea").fill("Blue.")
     page.locator("#ds-add-row").click()
-    page.get_by_role("tab", name="Rows", exact=True).click()
+    visible(page.get_by_role("tab", name="Rows", exact=True)).click()
     page.wait_for_function(
         "() => (document.querySelector('#ds-table')?.innerText || '').includes('Name a colour of the sky.')",
         timeout=60_000, polling=500,

@@ -20,9 +20,20 @@ def page(browser_page):  # noqa: ANN001, ANN201
 
 
 def _open(page, app_server, tab: str) -> None:  # noqa: ANN001
+    """A fresh page opened now (what was made before this call is there at page load), on `tab`."""
     page.goto(app_server["url"])
     page.get_by_text("RLHF Playground").first.wait_for()
     page.get_by_role("tab", name=tab, exact=True).click()
+
+
+def _on(page, tab: str):  # noqa: ANN001, ANN202
+    """The module's open page (conftest's `app_page`, opened before anything here happened), on `tab`."""
+    page.get_by_role("tab", name=tab, exact=True).click()
+    return page
+
+
+def _visible(locator):  # noqa: ANN001, ANN202
+    return locator.locator("visible=true").first  # tabs visited before stay in the page, hidden
 
 
 def _sft_run(app_server, state: str) -> str:  # noqa: ANN001
@@ -65,13 +76,13 @@ def test_compare_pickers_list_the_runs_made_since_the_app_started(page, app_serv
     assert any(run_id in o for o in _options(page, page.get_by_label("Run B", exact=True)))
 
 
-def test_try_the_result_picks_the_run_that_just_finished(page, app_server) -> None:  # noqa: ANN001
+def test_try_the_result_picks_the_run_that_just_finished(app_page, app_server) -> None:  # noqa: ANN001
     from playground.core.runs import write_status
 
     run_id = _sft_run(app_server, "running")
-    _open(page, app_server, "2 · SFT")
-    page.get_by_text("Try the result: base vs adapter", exact=True).click()
-    box = page.get_by_label("Finished run", exact=True)
+    page = _on(app_page, "2 · SFT")
+    _visible(page.get_by_text("Try the result: base vs adapter", exact=True)).click()
+    box = _visible(page.get_by_label("Finished run", exact=True))
     page.wait_for_timeout(1500)
     assert run_id not in box.input_value()
     write_status(app_server["ctx"].jobs.run_dir(run_id), state="succeeded")
@@ -80,9 +91,9 @@ def test_try_the_result_picks_the_run_that_just_finished(page, app_server) -> No
     page.screenshot(path=str(ARTIFACTS / "stale-try-picks-finished.png"), full_page=False)
 
 
-def test_sft_form_takes_the_dataset_just_made(page, app_server) -> None:  # noqa: ANN001
-    _open(page, app_server, "2 · SFT")
-    box = page.get_by_label("dataset", exact=True)
+def test_sft_form_takes_the_dataset_just_made(app_page, app_server) -> None:  # noqa: ANN001
+    page = _on(app_page, "2 · SFT")
+    box = _visible(page.get_by_label("dataset", exact=True))
     page.wait_for_timeout(1500)
     name = f"made-now-{time.time_ns() % 100000}"
     ws = app_server["ctx"].ws
@@ -92,9 +103,9 @@ def test_sft_form_takes_the_dataset_just_made(page, app_server) -> None:  # noqa
                            polling=500)
 
 
-def test_statistics_tables_show_their_own_columns(page, app_server) -> None:  # noqa: ANN001
-    _open(page, app_server, "3 · Preferences")
-    page.get_by_text("📊 Statistics", exact=True).click()
+def test_statistics_tables_show_their_own_columns(app_page) -> None:  # noqa: ANN001
+    page = _on(app_page, "3 · Preferences")
+    _visible(page.get_by_text("📊 Statistics", exact=True)).click()
     page.wait_for_timeout(1500)
     heads = page.evaluate("""() => [...document.querySelectorAll('table')].filter(t => t.offsetParent !== null)
         .map(t => [...t.querySelectorAll('thead th')].map(th => th.innerText.trim()).filter(Boolean))""")
@@ -124,8 +135,8 @@ def test_token_preview_starts_on_a_row_that_exists(page, app_server) -> None:  #
     page.screenshot(path=str(ARTIFACTS / "stale-token-preview.png"), full_page=False)
 
 
-def test_vote_buttons_are_off_until_a_pair_is_on_screen(page, app_server) -> None:  # noqa: ANN001
-    _open(page, app_server, "3 · Preferences")
+def test_vote_buttons_are_off_until_a_pair_is_on_screen(app_page) -> None:  # noqa: ANN001
+    page = _on(app_page, "3 · Preferences")
     vote_a = page.locator("#arena-vote-a")
     page.wait_for_timeout(1000)
     page.screenshot(path=str(ARTIFACTS / "stale-vote-buttons-off.png"), full_page=False)
