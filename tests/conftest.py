@@ -115,7 +115,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 # to one unit were slower from a clean clone on this 2-core machine: one browser unit on one worker 24.0-25.2 min,
 # two units (a Chromium per worker) 25.7 min, spread one by one on 2 workers 21.6 min. Two workers left the 2 cores
 # half idle (they wait on servers and page loads): 3 workers took 18.7 min (617 passed); 4 were slower still
-# (over 23 min) with 3 failures from the load.
+# (24.6 min) with 3 timing failures from the load (test_browser_quiet x2, a narrow-window layout test).
 
 
 @pytest.fixture(scope="session")
