@@ -141,6 +141,12 @@ def browser_context(chromium):  # noqa: ANN001, ANN201
     context.close()
 
 
+def visible(locator):  # noqa: ANN001, ANN201
+    """The first of a playwright `locator`'s matches that is on screen: on a page that stays open (`app_page`) the
+    tabs visited before stay in it, hidden, with their own fields of the same label."""
+    return locator.locator("visible=true").first
+
+
 @pytest.fixture(scope="module")
 def app_page(chromium, app_server):  # noqa: ANN001, ANN201
     """The shared app open in one page for the module's tests (a context of its own, 1400x1000, 60 s timeouts)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import ARTIFACTS, CHROMIUM
+from tests.conftest import ARTIFACTS, CHROMIUM, visible
 from tests.conftest import CHROMIUM_ARGS as ARGS  # noqa: F401 - still imported from here by older tests
 
 pytestmark = [pytest.mark.browser,
@@ -27,11 +27,6 @@ def page(app_page):  # noqa: ANN001, ANN201
     """The shared app open in the module's one page (conftest's `app_page`): each test picks its tab and reads only
     what is visible (tabs a test visited before stay in the page, hidden)."""
     return app_page
-
-
-def visible(locator):  # noqa: ANN001, ANN201
-    """The first of `locator`'s matches that is on screen (other tabs' fields with the same label are hidden)."""
-    return locator.locator("visible=true").first
 
 
 def test_click_through_tabs(page) -> None:  # noqa: ANN001

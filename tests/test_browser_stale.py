@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.conftest import ARTIFACTS, CHROMIUM
+from tests.conftest import ARTIFACTS, CHROMIUM, visible
 
 pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(CHROMIUM is None, reason="Debian chromium is not installed (.ci/run installs it)")]
@@ -30,10 +30,6 @@ def _on(page, tab: str):  # noqa: ANN001, ANN202
     """The module's open page (conftest's `app_page`, opened before anything here happened), on `tab`."""
     page.get_by_role("tab", name=tab, exact=True).click()
     return page
-
-
-def _visible(locator):  # noqa: ANN001, ANN202
-    return locator.locator("visible=true").first  # tabs visited before stay in the page, hidden
 
 
 def _sft_run(app_server, state: str) -> str:  # noqa: ANN001
@@ -81,8 +77,8 @@ def test_try_the_result_picks_the_run_that_just_finished(app_page, app_server) -
 
     run_id = _sft_run(app_server, "running")
     page = _on(app_page, "2 · SFT")
-    _visible(page.get_by_text("Try the result: base vs adapter", exact=True)).click()
-    box = _visible(page.get_by_label("Finished run", exact=True))
+    visible(page.get_by_text("Try the result: base vs adapter", exact=True)).click()
+    box = visible(page.get_by_label("Finished run", exact=True))
     page.wait_for_timeout(1500)
     assert run_id not in box.input_value()
     write_status(app_server["ctx"].jobs.run_dir(run_id), state="succeeded")
@@ -93,7 +89,7 @@ def test_try_the_result_picks_the_run_that_just_finished(app_page, app_server) -
 
 def test_sft_form_takes_the_dataset_just_made(app_page, app_server) -> None:  # noqa: ANN001
     page = _on(app_page, "2 · SFT")
-    box = _visible(page.get_by_label("dataset", exact=True))
+    box = visible(page.get_by_label("dataset", exact=True))
     page.wait_for_timeout(1500)
     name = f"made-now-{time.time_ns() % 100000}"
     ws = app_server["ctx"].ws
@@ -105,7 +101,7 @@ def test_sft_form_takes_the_dataset_just_made(app_page, app_server) -> None:  # 
 
 def test_statistics_tables_show_their_own_columns(app_page) -> None:  # noqa: ANN001
     page = _on(app_page, "3 · Preferences")
-    _visible(page.get_by_text("📊 Statistics", exact=True)).click()
+    visible(page.get_by_text("📊 Statistics", exact=True)).click()
     page.wait_for_timeout(1500)
     heads = page.evaluate("""() => [...document.querySelectorAll('table')].filter(t => t.offsetParent !== null)
         .map(t => [...t.querySelectorAll('thead th')].map(th => th.innerText.trim()).filter(Boolean))""")

@@ -12,6 +12,17 @@ from typing import ClassVar
 from playground.core.config import MAX_STEPS, MAX_TOKENS, BaseRun, _f, need
 from playground.stages.evaluate.gold import check_gold, gold_every_field, gold_judge_field
 
+ZERO_STD_LIMIT = 0.5  # frac_reward_zero_std above this: most groups carry no learning signal
+LEARNED_REWARD = 0.95  # ...and a batch mean reward this high: a 0-1 rule's top, the task looks learned
+
+
+def zero_signal(frac_zero_std: float | None, reward: float | None) -> str:
+    """What a logged step's share of zero-variance groups says: '' (enough signal), 'learned' (most groups agree at
+    a mean reward of LEARNED_REWARD or more: the task looks learned) or 'flat' (they agree lower: nothing to learn)."""
+    if frac_zero_std is None or frac_zero_std <= ZERO_STD_LIMIT:
+        return ""
+    return "learned" if reward is not None and reward >= LEARNED_REWARD else "flat"
+
 
 @dataclass
 class OnlineRun(BaseRun):

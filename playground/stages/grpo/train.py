@@ -26,11 +26,9 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from playground.stages.grpo.config import GRPORun, OnlineRun
+from playground.stages.grpo.config import GRPORun, OnlineRun, zero_signal
 from playground.stages.trainer import is_main_process, run_trl_stage
 
-ZERO_STD_WARN = 0.5  # frac_reward_zero_std above this: most groups carry no learning signal
-LEARNED_REWARD = 0.95  # ...and a batch mean reward this high: a 0-1 rule's top, the task looks learned
 OBJECTIVES = {
     "grpo": "-min(rho A, clip(rho, 1-eps, 1+eps) A) + beta KL, A = (r - group mean) / group std",
     "rloo": "-min(rho A, clip(rho, 1-eps, 1+eps) A), A = (r - beta KL) - mean of the other completions' (r - beta KL)",
@@ -71,19 +69,17 @@ def samples_callback(trainer: Any, run_dir: Path, cfg: OnlineRun, weights: list[
             if not is_main_process() or not logs or "reward" not in logs:  # eval rows carry eval_reward
                 return
             step = state.global_step
-            zero = logs.get("frac_reward_zero_std")
-            if isinstance(zero, (int, float)) and zero > ZERO_STD_WARN:
-                if not self.warned and float(logs["reward"]) >= LEARNED_REWARD:  # agreeing at the top: learned
-                    print(f"note: step {step}: {zero:.0%} of the groups gave all {cfg.num_generations} completions "
-                          f"the same reward, at a mean of {float(logs['reward']):.2f}: for a 0-1 rule the task looks "
-                          "learned (stop keeps this adapter; or try a harder task)", flush=True)
-                elif not self.warned:
-                    print(f"warning: step {step}: {zero:.0%} of the groups gave all {cfg.num_generations} completions "
-                          "the same reward: no learning signal there (try a denser reward, a higher temperature or a "
+            zero, reward = logs.get("frac_reward_zero_std"), float(logs["reward"])
+            signal = zero_signal(zero if isinstance(zero, (int, float)) else None, reward)
+            if signal and not self.warned:
+                same = f"step {step}: {zero:.0%} of the groups gave all {cfg.num_generations} completions the same reward"
+                if signal == "learned":
+                    print(f"note: {same}, at a mean of {reward:.2f}: for a 0-1 rule the task looks learned (stop keeps "
+                          "this adapter; or try a harder task)", flush=True)
+                else:
+                    print(f"warning: {same}: no learning signal there (try a denser reward, a higher temperature or a "
                           "larger group)", flush=True)
-                self.warned = True
-            else:
-                self.warned = False
+            self.warned = bool(signal)
             if cfg.sample_every <= 0 or not (step == 1 or step % cfg.sample_every == 0):
                 return
             logs_ = trainer._logs  # TRL keeps the latest generation batch here (what its completions table reads)

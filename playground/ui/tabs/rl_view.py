@@ -20,12 +20,11 @@ import pandas as pd
 
 from playground.core.config import ConfigError
 from playground.core.runs import read_jsonl
+from playground.stages.grpo.config import zero_signal
 from playground.stages.reward.functions import parse_weights, split_specs
 from playground.ui import i18n
 from playground.ui.widgets.run_views import grid_html, markdown
 
-ZERO_STD_LIMIT = 0.5  # warn above this share of groups with zero reward variance
-LEARNED_REWARD = 0.95  # ...and when the batch's mean reward is this high, a 0-1 rule is at its top: the task is learned
 GROUP_COLUMNS = ["group", "prompt", "group reward", "completion", "reward", "by function", "advantage"]
 
 # one sentence per metric the GRPO / RLOO trainers log (the charts' line tooltips)
@@ -92,14 +91,17 @@ def _round(v: Any) -> float | None:
 
 
 def zero_signal_warning(rows: list[dict[str, Any]]) -> str:
-    """The warning when the latest logged frac_reward_zero_std is above ZERO_STD_LIMIT, else ''; when the groups agree
-    at a mean reward of LEARNED_REWARD or more it says the task looks learned instead of "raise the temperature"."""
+    """The warning when most groups of the latest logged step had zero reward variance (stages/grpo/config.zero_signal),
+    else ''; when they agree at the top it says the task looks learned instead of "raise the temperature"."""
     last = next((r for r in reversed(rows) if _num(r.get("frac_reward_zero_std")) is not None), None)
-    if last is None or float(last["frac_reward_zero_std"]) <= ZERO_STD_LIMIT:
+    if last is None:
         return ""
-    step, share = last.get("step", "?"), f"{float(last['frac_reward_zero_std']):.0%}"
-    mean = _num(last.get("reward"))
-    if mean is not None and mean >= LEARNED_REWARD:  # the groups agree at the top, not at the bottom
+    zero, mean = float(last["frac_reward_zero_std"]), _num(last.get("reward"))
+    signal = zero_signal(zero, mean)
+    if not signal:
+        return ""
+    step, share = last.get("step", "?"), f"{zero:.0%}"
+    if signal == "learned":
         return i18n.say("rl.zero_signal_top", step=step, share=share, mean=f"{mean:.2f}")
     return i18n.say("rl.zero_signal", step=step, share=share)
 
