@@ -80,14 +80,15 @@ def main(argv: list[str] | None = None) -> int:
               "--annotator-code CODE, or --insecure if you really mean it.", file=sys.stderr)
         return 2
 
-    from playground.ui.app import build_app, launch_kwargs, make_context
+    from playground.ui.app import build_app, launch_kwargs, make_context, patient_start_check
 
     ctx = make_context(default_model=args.model)
     warm_up(args.model)
     demo = build_app(ctx, auth)
-    demo.queue(default_concurrency_limit=8).launch(
-        server_name=args.host, server_port=args.port, share=args.share, **launch_kwargs(auth)
-    )
+    with patient_start_check():
+        demo.queue(default_concurrency_limit=8).launch(
+            server_name=args.host, server_port=args.port, share=args.share, **launch_kwargs(auth)
+        )
     return 0
 
 

@@ -113,3 +113,39 @@ def test_reward_tab_handlers_name_the_components_they_fill(home) -> None:  # noq
         assert "train /" in reward_dpo.on_data("builtin:prefs", 0.2, 0)
     finally:
         ctx.jobs.close()
+
+
+def test_launch_waits_for_a_slow_first_page() -> None:
+    """Gradio's own start check gives up after one 3 s request; on a busy machine the first page can be later than
+    that while the server is up. Inside patient_start_check the same check retries and the launch goes on."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from gradio import networking
+
+    from playground.ui.app import patient_start_check
+
+    heads: list[float] = []
+
+    class SlowFirst(BaseHTTPRequestHandler):
+        def do_HEAD(self) -> None:  # noqa: N802
+            heads.append(time.monotonic())
+            if len(heads) <= 2:
+                time.sleep(3.5)  # the first two answers come later than Gradio's 3 s timeout
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), SlowFirst)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/"
+    try:
+        assert networking.url_ok(url) is False  # Gradio's check alone: the slow first answer fails the launch
+        with patient_start_check(limit_s=10):
+            assert networking.url_ok(url) is True
+        assert len(heads) == 3
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -8,12 +8,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import gradio as gr
+import httpx
+from gradio import networking
 from starlette.middleware import Middleware
 
 from playground.core import space
@@ -146,9 +150,41 @@ def serve_local(demo: gr.Blocks, concurrency: int | None = 16, auth: AuthConfig 
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     queued = demo.queue() if concurrency is None else demo.queue(default_concurrency_limit=concurrency)
-    queued.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
-                  **launch_kwargs(auth))
+    with patient_start_check():
+        queued.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
+                      **launch_kwargs(auth))
     return f"http://127.0.0.1:{port}/"
+
+
+START_CHECK_S = 60.0
+
+
+@contextlib.contextmanager
+def patient_start_check(limit_s: float = START_CHECK_S) -> Iterator[None]:
+    """During launch(), Gradio asks its own fresh server for the page once with a 3 s timeout and, if that first
+    answer is late, stops with "When localhost is not accessible, a shareable link must be created" although the
+    server is up. On a busy machine (a laptop CPU loading a model, a test worker beside two others on 2 cores) the
+    first page can take longer, so for the length of the launch this retries the same request for up to `limit_s`."""
+    original = networking.url_ok
+
+    def url_ok(url: str) -> bool:
+        deadline = time.monotonic() + limit_s
+        while True:
+            try:
+                if httpx.head(url, timeout=max(3.0, limit_s / 4), verify=False).status_code in (
+                        200, 401, 301, 302, 303, 307, 308):
+                    return True
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.5)
+
+    networking.url_ok = url_ok
+    try:
+        yield
+    finally:
+        networking.url_ok = original
 
 
 MAX_UPLOAD = os.environ.get("PLAYGROUND_MAX_UPLOAD", "50mb")
