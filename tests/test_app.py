@@ -149,3 +149,21 @@ def test_launch_waits_for_a_slow_first_page() -> None:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_page_load_is_one_event_whose_parts_fail_alone() -> None:
+    """Every tab's page-load handler runs in one event (app.page_load); a part that fails leaves its own outputs
+    as they were and the others still fill theirs; dict, tuple and single returns line up with their outputs."""
+    import gradio as gr
+
+    from playground.ui.app import page_load
+
+    a, b, c, d = object(), object(), object(), object()
+
+    def broken() -> str:
+        raise RuntimeError("this tab's load failed")
+
+    fn = page_load([(lambda: "one", [a]), (broken, [b]), (lambda: {d: 4}, [c, d]), (lambda: (5, 6), [a, b])])
+    out = fn()
+    assert out[0] == "one" and out[3] == 4 and out[4:] == [5, 6]
+    assert all(isinstance(v, type(gr.skip())) for v in (out[1], out[2]))

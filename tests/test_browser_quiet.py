@@ -39,15 +39,17 @@ def _open_sft(page, url: str) -> tuple[object, dict[str, int]]:  # noqa: ANN001
     return page, calls
 
 
-def _settle(page, calls: dict[str, int]) -> None:  # noqa: ANN001
+def _settle(page, calls: dict[str, int]) -> int:  # noqa: ANN001
     """Wait until the page-load events are done (a busy machine answers them slowly): the page script has polled
-    and no Gradio event was sent for 5 s; then start counting from zero."""
+    and no Gradio event was sent for 5 s; then start counting from zero. Returns the Gradio events sent till then."""
     for _ in range(40):
         before = calls["events"]
         page.wait_for_timeout(5_000)
         if calls["events"] == before and calls["polls"] >= 1:
             break
+    sent = calls["events"]
     calls.update(events=0, polls=0)
+    return sent
 
 
 def test_an_idle_page_sends_no_gradio_event_and_picks_up_a_new_run(app_server, browser_page) -> None:  # noqa: ANN001
@@ -59,7 +61,10 @@ def test_an_idle_page_sends_no_gradio_event_and_picks_up_a_new_run(app_server, b
     ctx = app_server["ctx"]
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page, calls = _open_sft(browser_page, app_server["url"])
-    _settle(page, calls)
+    # opening the page: every tab's page-load handler in one event (app.page_load), the pickers' refresh, the
+    # reopened tab, the arena's stored name, the reward notes, and the SFT tab's click (13 more events before)
+    loaded = _settle(page, calls)
+    assert loaded <= 8, f"opening the page and one tab sent {loaded} Gradio events"
     page.wait_for_timeout(12_000)
     # nothing changed: the page polled (cheap, no front-end state) and fired no Gradio event
     assert calls["polls"] >= 1, calls

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import socket
 import time
@@ -31,6 +32,8 @@ from playground.ui.context import AppContext, TabId
 from playground.ui.i18n import say, t
 from playground.ui.tabs import dataset, evaluate, ppo, preferences, reward, rl, sft
 from playground.ui.widgets import live, live_page, workspace_panel
+
+log = logging.getLogger(__name__)
 
 # (tab id, title, blurb, build): the tabs in loop order; the id is what ctx.switch_to selects
 TABS: list[tuple[TabId, str, str, Callable[[AppContext], None]]] = [
@@ -112,6 +115,34 @@ def reopen_tab(stored: str | None) -> Any:
     return gr.Tabs(selected=stored) if reopen else gr.skip()
 
 
+def page_load(loads: list[tuple[Callable[[], Any], list[Any]]]) -> Callable[[], list[Any]]:
+    """The page-load handlers of the header and every tab (fn of nothing, its outputs) as ONE event. Each Gradio
+    event costs the browser work that grows with the whole page (~1,100 components): 13 load events made a page
+    load cost ~2x the CPU of one. Each part keeps its own role (a caller below it gets its outputs unchanged) and
+    its own failure (logged; the other parts still fill theirs)."""
+
+    def parts(fn: Callable[[], Any], outputs: list[Any]) -> list[Any]:
+        if guard.caller().role < guard.role_needed(fn):
+            return [gr.skip()] * len(outputs)
+        try:
+            got = fn()
+        except Exception:  # noqa: BLE001 - one tab's failure must not blank the others
+            log.exception("page load: %s failed", getattr(fn, "__name__", fn))
+            return [gr.skip()] * len(outputs)
+        if isinstance(got, dict):
+            return [got.get(c, gr.skip()) for c in outputs]
+        got = list(got) if isinstance(got, (list, tuple)) else [got]
+        if len(got) != len(outputs):
+            raise RuntimeError(f"page load: {fn.__name__} returned {len(got)} values for {len(outputs)} outputs")
+        return got
+
+    @guard.needs(min((guard.role_needed(fn) for fn, _ in loads), default=Role.VIEWER))
+    def on_page_load_all() -> list[Any]:
+        return [v for fn, outputs in loads for v in parts(fn, outputs)]
+
+    return on_page_load_all
+
+
 def build_app(ctx: AppContext, auth: AuthConfig | None = None) -> gr.Blocks:
     auth = auth or AuthConfig()
     with gr.Blocks(title="RLHF Playground") as demo:
@@ -132,10 +163,9 @@ def build_app(ctx: AppContext, auth: AuthConfig | None = None) -> gr.Blocks:
         workspace_panel.build(ctx)  # admin: bundles and backups
         tabs.select(remember_tab, None, [last_tab], api_visibility="private", show_progress="hidden")
         demo.load(reopen_tab, [last_tab], [tabs], api_visibility="private", show_progress="hidden")
-        demo.load(who_md, None, [who], api_visibility="private", show_progress="hidden")
-        demo.load(guard.bind(header_now, ctx), None, [header], api_visibility="private", show_progress="hidden")
-        for fn, outputs in ctx.on_page_load:
-            demo.load(fn, None, outputs, api_visibility="private", show_progress="hidden")
+        loads = [(who_md, [who]), (guard.bind(header_now, ctx), [header]), *ctx.on_page_load]
+        demo.load(page_load(loads), None, [c for _, outputs in loads for c in outputs], api_visibility="private",
+                  show_progress="hidden")
         live.wire_page(demo, ctx)  # the page script: live panels and pickers follow the workspace
     ctx.roles = guard.install(demo, auth)  # after every event exists: each one gets its role check
     return demo
