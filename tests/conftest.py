@@ -147,6 +147,13 @@ def visible(locator):  # noqa: ANN001, ANN201
     return locator.locator("visible=true").first
 
 
+def wait_loaded(page, timeout: float = 120_000) -> None:  # noqa: ANN001
+    """Until the page's load event has filled every tab (app.PAGE_LOADED_JS marks the body): a loaded machine can
+    take many seconds, and a click before then may land on a tab that is redrawn under it."""
+    page.wait_for_function("() => document.body && document.body.dataset.pgLoaded === '1'", timeout=timeout,
+                           polling=200)
+
+
 @pytest.fixture(scope="module")
 def app_page(chromium, app_server):  # noqa: ANN001, ANN201
     """The shared app open in one page for the module's tests (a context of its own, 1400x1000, 60 s timeouts)."""
@@ -155,6 +162,7 @@ def app_page(chromium, app_server):  # noqa: ANN001, ANN201
     page = context.new_page()
     page.goto(app_server["url"])
     page.get_by_text("RLHF Playground").first.wait_for()
+    wait_loaded(page)
     yield page
     context.close()
 

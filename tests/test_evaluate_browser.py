@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import ARTIFACTS, NEEDS_CHROMIUM
+from tests.conftest import ARTIFACTS, NEEDS_CHROMIUM, wait_loaded
 
 pytestmark = [pytest.mark.browser, NEEDS_CHROMIUM]
 
@@ -13,9 +13,8 @@ pytestmark = [pytest.mark.browser, NEEDS_CHROMIUM]
 def open_evaluate(page, url: str):  # noqa: ANN001, ANN201
     """The app open on the Evaluate tab, in the session Chromium's fresh page (conftest's browser_page)."""
     page.goto(url)
-    page.get_by_text("RLHF Playground").first.wait_for()
+    wait_loaded(page)  # the page-load event has filled every tab: nothing redraws the tab under a click
     page.get_by_role("tab", name="6 · Evaluate", exact=True).click()
-    page.wait_for_timeout(2000)  # let the page-load events (picker refreshes) settle before clicking inside
     return page
 
 
@@ -53,14 +52,17 @@ def test_gold_vs_proxy_chart_draws_stroked_lines(app_server, browser_page) -> No
     ws.register_run(run_dir.name, "ppo", run_dir, {"model": "tiny", "reward": "rule:vocab_half"})
     write_status(run_dir, state="succeeded", pid=None, started=None, ended=None, error=None)
     page = open_evaluate(browser_page, app_server["url"])
-    for attempt in range(4):  # a loaded machine re-renders the tab while page-load refreshes land: try again
+    picker = page.get_by_label("PPO / GRPO / RLOO run with a gold_judge")
+    for attempt in range(4):  # a click on a loaded machine can land before the accordion reacts: open it again
+        if not picker.is_visible():
+            page.get_by_text("Gold vs proxy: split a pool in two by prompt").click()
         try:
-            page.get_by_text("Gold vs proxy: split a pool in two by prompt").click(timeout=15_000)
+            picker.wait_for(state="visible", timeout=10_000)
             break
         except Exception:  # noqa: BLE001 - playwright's TimeoutError; the last try re-raises
             if attempt == 3:
                 raise
-    page.get_by_label("PPO / GRPO / RLOO run with a gold_judge").click()
+    picker.click()
     page.get_by_role("option", name="ppo-gold-browser", exact=False).first.click()
     stroked = """() => { const ls = [...document.querySelectorAll('#eval-gold-chart polyline.pg-line')];
         return ls.length === 2 && ls.every(l => { const s = getComputedStyle(l);

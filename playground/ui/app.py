@@ -115,6 +115,10 @@ def reopen_tab(stored: str | None) -> Any:
     return gr.Tabs(selected=stored) if reopen else gr.skip()
 
 
+# after the page-load event filled every tab: a mark that scripts and browser tests wait on (instead of a sleep)
+PAGE_LOADED_JS = "() => { document.body.dataset.pgLoaded = '1'; }"
+
+
 def page_load(loads: list[tuple[Callable[[], Any], list[Any]]]) -> Callable[[], list[Any]]:
     """The page-load handlers of the header and every tab (fn of nothing, its outputs) as ONE event. Each Gradio
     event costs the browser work that grows with the whole page (~1,100 components): 13 load events made a page
@@ -165,7 +169,7 @@ def build_app(ctx: AppContext, auth: AuthConfig | None = None) -> gr.Blocks:
         demo.load(reopen_tab, [last_tab], [tabs], api_visibility="private", show_progress="hidden")
         loads = [(who_md, [who]), (guard.bind(header_now, ctx), [header]), *ctx.on_page_load]
         demo.load(page_load(loads), None, [c for _, outputs in loads for c in outputs], api_visibility="private",
-                  show_progress="hidden")
+                  show_progress="hidden").then(None, js=PAGE_LOADED_JS, show_progress="hidden")
         live.wire_page(demo, ctx)  # the page script: live panels and pickers follow the workspace
     ctx.roles = guard.install(demo, auth)  # after every event exists: each one gets its role check
     return demo
