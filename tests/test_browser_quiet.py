@@ -62,6 +62,8 @@ def test_an_idle_page_sends_no_gradio_event_and_picks_up_a_new_run(app_server, b
     from playground.stages.registry import load_config
 
     ctx = app_server["ctx"]
+    for run_id in ctx.jobs.pending():  # an earlier test's job still writing would rightly move the page
+        ctx.jobs.wait(run_id)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page, calls = _open_sft(browser_page, app_server["url"])
     # opening the page: every tab's page-load handler in one event (app.page_load), the pickers' refresh, the

@@ -319,6 +319,11 @@ class JobRunner:
             changed.append(run["id"])
         return changed
 
+    def pending(self) -> list[str]:
+        """Runs this runner has queued or is running (not adopted ones), oldest first."""
+        with self._lock:
+            return [*self._procs, *(r for r in self._queue if r not in self._procs)]
+
     def adopted(self) -> dict[str, int]:
         """Runs started by an earlier app and still running (run id -> pid)."""
         with self._lock:
