@@ -17,7 +17,7 @@ def test_reload_reopens_the_tab_you_were_on(app_server, browser_page) -> None:  
     page.get_by_text("RLHF Playground").first.wait_for()
     before = page.evaluate("() => localStorage.getItem('playground-tab')")
     page.get_by_role("tab", name="4 · Reward model", exact=True).click()
-    # the server answers the tab's select event and the browser stores the choice (encrypted) before reloading
+    # the page itself (no server event) stores the choice, encrypted, in this browser before reloading
     page.wait_for_function("b => localStorage.getItem('playground-tab') !== b", arg=before, timeout=60_000)
     page.reload()
     page.get_by_text("RLHF Playground").first.wait_for()

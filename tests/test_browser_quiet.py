@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from playground.core.runs import write_status
-from tests.conftest import ARTIFACTS, CHROMIUM
+from tests.conftest import ARTIFACTS, CHROMIUM, wait_loaded
 
 pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(CHROMIUM is None, reason="Debian chromium is not installed (.ci/run installs it)")]
@@ -45,6 +45,7 @@ def _open_sft(page, url: str) -> tuple[object, dict[str, Any]]:  # noqa: ANN001
 def _settle(page, calls: dict[str, Any]) -> list[int]:  # noqa: ANN001
     """Wait until the page-load events are done (a busy machine answers them slowly): the page script has polled
     and no Gradio event was sent for 5 s; then start counting from zero. Returns the fn_index of each Gradio event sent till then."""
+    wait_loaded(page)  # a starved renderer can take longer than 5 s to apply the load event, sending nothing
     for _ in range(40):
         before = calls["events"]
         page.wait_for_timeout(5_000)

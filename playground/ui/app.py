@@ -101,11 +101,10 @@ def who_md() -> str:
     return say("header.who", name=name, role=c.role.name.lower(), can=can)
 
 
-@guard.needs(Role.VIEWER)
-def remember_tab(evt: gr.SelectData) -> str:
-    """The tab the user picked, kept in this browser so a reload reopens it."""
-    index = evt.index if isinstance(evt.index, int) else 0
-    return TABS[index][0].value if 0 <= index < len(TABS) else TabId.DATASET.value
+# the top-level tab now selected (its id, as TABS names it), read once the click has re-rendered the tab bar
+REMEMBER_TAB_JS = ("async () => { await new Promise((r) => setTimeout(r, 30));"
+                   " const tab = document.querySelector('#pg-tabs [role=tab][aria-selected=true][data-tab-id]');"
+                   f" return tab ? tab.dataset.tabId : '{TabId.DATASET.value}'; }}")
 
 
 @guard.needs(Role.VIEWER)
@@ -158,14 +157,16 @@ def build_app(ctx: AppContext, auth: AuthConfig | None = None) -> gr.Blocks:
             gr.HTML(i18n.switch_html(), elem_id="pg-lang-box", min_width=140, scale=0)
         gr.Markdown(t("header.loop"))
         last_tab = gr.BrowserState(TabId.DATASET.value, storage_key="playground-tab")
-        with gr.Tabs() as tabs:
+        with gr.Tabs(elem_id="pg-tabs") as tabs:
             ctx.tabs = tabs  # a tab's handler may switch tabs: return ctx.switch_to(TabId.X)
             for tab_id, _, _, build_tab in TABS:
                 with gr.Tab(t(f"tab.{tab_id.value}"), id=tab_id.value):  # title, blurb: TABS's text in en.json
                     gr.Markdown(t(f"tab.{tab_id.value}.blurb"))
                     build_tab(ctx)
         workspace_panel.build(ctx)  # admin: bundles and backups
-        tabs.select(remember_tab, None, [last_tab], api_visibility="private", show_progress="hidden")
+        # in the page alone (no server round trip: each Gradio event costs the browser work that grows with the
+        # page): the tab just opened, kept in this browser so a reload reopens it
+        tabs.select(None, None, [last_tab], js=REMEMBER_TAB_JS, show_progress="hidden")
         demo.load(reopen_tab, [last_tab], [tabs], api_visibility="private", show_progress="hidden")
         loads = [(who_md, [who]), (guard.bind(header_now, ctx), [header]), *ctx.on_page_load]
         demo.load(page_load(loads), None, [c for _, outputs in loads for c in outputs], api_visibility="private",
