@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import ARTIFACTS, CHROMIUM
+from tests.conftest import ARTIFACTS, CHROMIUM, wait_loaded
 
 pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(CHROMIUM is None, reason="Debian chromium is not installed (.ci/run installs it)")]
@@ -15,12 +15,14 @@ def test_reload_reopens_the_tab_you_were_on(app_server, browser_page) -> None:  
     page = browser_page
     page.goto(app_server["url"])
     page.get_by_text("RLHF Playground").first.wait_for()
+    wait_loaded(page)  # the page-load event has filled the tabs
     before = page.evaluate("() => localStorage.getItem('playground-tab')")
     page.get_by_role("tab", name="4 · Reward model", exact=True).click()
     # the page itself (no server event) stores the choice, encrypted, in this browser before reloading
     page.wait_for_function("b => localStorage.getItem('playground-tab') !== b", arg=before, timeout=60_000)
     page.reload()
     page.get_by_text("RLHF Playground").first.wait_for()
+    wait_loaded(page)  # the page-load event has filled the tabs
     page.wait_for_function("""() => [...document.querySelectorAll('[role=tab]')].some(
         t => t.textContent.includes('4 · Reward model') && t.getAttribute('aria-selected') === 'true')""",
                            timeout=60_000)

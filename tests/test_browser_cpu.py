@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from tests.conftest import ARTIFACTS, CHROMIUM
+from tests.conftest import ARTIFACTS, CHROMIUM, wait_loaded
 
 pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(CHROMIUM is None, reason="Debian chromium is not installed (.ci/run installs it)")]
@@ -48,6 +48,7 @@ def _open(page, url: str, tab: str) -> dict[str, int]:  # noqa: ANN001
     page.set_default_timeout(180_000)  # a loaded 2-core machine answers page-load events slowly
     page.goto(url)
     page.get_by_text("RLHF Playground").first.wait_for()
+    wait_loaded(page)  # the page-load event has filled the tabs
     page.get_by_role("tab", name=tab, exact=True).click()
     return calls
 

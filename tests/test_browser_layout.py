@@ -13,7 +13,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from tests.conftest import ARTIFACTS, CHROMIUM
+from tests.conftest import ARTIFACTS, CHROMIUM, wait_loaded
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow,  # 18 page loads: ~75 s for 5 tests, minutes under load
               pytest.mark.skipif(CHROMIUM is None, reason="Debian chromium is not installed (.ci/run installs it)")]
@@ -103,6 +103,7 @@ def page(request, chromium, seeded):  # noqa: ANN001, ANN201
     pg.set_default_timeout(60_000)
     pg.goto(seeded["url"])
     pg.get_by_text("RLHF Playground").first.wait_for()
+    wait_loaded(pg)  # the page-load event has filled the tabs
     pg.evaluate(JS)
     pg.viewport_name = request.param
     yield pg

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from tests.conftest import ARTIFACTS, CHROMIUM
+from tests.conftest import ARTIFACTS, CHROMIUM, wait_loaded
 
 pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(CHROMIUM is None, reason="Debian chromium is not installed (.ci/run installs it)")]
@@ -34,6 +34,7 @@ def test_a_broken_poll_reply_is_said_in_the_header_and_the_console(app_server, b
     try:
         page.goto(app_server["url"])
         page.get_by_text("RLHF Playground").first.wait_for()
+        wait_loaded(page)  # the page-load event has filled the tabs
         page.get_by_role("tab", name="2 · SFT", exact=True).click()
         panel = page.locator(f".pg-live[data-pg-run='{run_id}']")
         panel.wait_for()

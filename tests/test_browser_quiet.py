@@ -38,6 +38,7 @@ def _open_sft(page, url: str) -> tuple[object, dict[str, Any]]:  # noqa: ANN001
         window.requestAnimationFrame = (cb) => { window.__frames++; return raf(cb); }; })()""")
     page.goto(url)
     page.get_by_text("RLHF Playground").first.wait_for()
+    wait_loaded(page)  # the page-load event has filled the tabs
     page.get_by_role("tab", name="2 · SFT", exact=True).click()
     return page, calls
 

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from tests.conftest import ARTIFACTS, CHROMIUM
+from tests.conftest import ARTIFACTS, CHROMIUM, wait_loaded
 
 pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(CHROMIUM is None, reason="Debian chromium is not installed (.ci/run installs it)")]
@@ -49,6 +49,7 @@ def test_rl_tab_opened_before_the_run_shows_it_live(app_server, browser_page) ->
     ctx, page = app_server["ctx"], browser_page
     page.goto(app_server["url"])
     page.get_by_text("RLHF Playground").first.wait_for()
+    wait_loaded(page)  # the page-load event has filled the tabs
     page.get_by_role("tab", name="5b · GRPO / RLOO", exact=True).click()
     page.get_by_text("Objective: GRPO, group-normalised advantage").first.wait_for()
     assert page.locator("#grpo-zero-std").count() == 0 or not page.locator("#grpo-zero-std").is_visible()

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from tests.conftest import ARTIFACTS, CHROMIUM
+from tests.conftest import ARTIFACTS, CHROMIUM, wait_loaded
 
 pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(CHROMIUM is None, reason="Debian chromium is not installed (.ci/run installs it)")]
@@ -52,6 +52,7 @@ def test_arena_round_shows_the_new_pool_and_goes_on_through_the_runs_prompts(app
     run_id = _finished_ppo_run(app_server)
     page.goto(app_server["url"])
     page.get_by_text("RLHF Playground").first.wait_for()
+    wait_loaded(page)  # the page-load event has filled the tabs
     # a vote in the default pool first, and its statistics open: the round must not show them as its own
     page.get_by_role("tab", name="3 · Preferences", exact=True).click()
     page.locator("#arena-annotator textarea, #arena-annotator input").first.fill("round-tester")
@@ -99,6 +100,7 @@ def test_reward_form_offers_my_votes_plus_the_builtin_pairs(app_server, browser_
     page = browser_page
     page.goto(app_server["url"])
     page.get_by_text("RLHF Playground").first.wait_for()
+    wait_loaded(page)  # the page-load event has filled the tabs
     page.get_by_role("tab", name="4 · Reward model", exact=True).click()
     box = page.get_by_label("dataset", exact=True).filter(visible=True).first  # the other tabs' forms are hidden
     box.click()

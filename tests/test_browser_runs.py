@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from tests.conftest import ARTIFACTS, CHROMIUM
+from tests.conftest import ARTIFACTS, CHROMIUM, wait_loaded
 
 pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(CHROMIUM is None, reason="Debian chromium is not installed (.ci/run installs it)")]
@@ -42,6 +42,7 @@ def _sft_run(app_server, rows: list[dict], **status) -> str:  # noqa: ANN001, AN
 def _follow(page, app_server, run_id: str) -> None:  # noqa: ANN001
     page.goto(app_server["url"])
     page.get_by_text("RLHF Playground").first.wait_for()
+    wait_loaded(page)  # the page-load event has filled the tabs
     page.get_by_role("tab", name="2 · SFT", exact=True).click()
     page.wait_for_function("rid => [...document.querySelectorAll('.pg-live')].some(p => p.offsetParent !== null "
                            "&& p.dataset.pgRun === rid && p.querySelector('polyline'))", arg=run_id, timeout=60_000,

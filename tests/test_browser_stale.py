@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.conftest import ARTIFACTS, CHROMIUM, visible
+from tests.conftest import ARTIFACTS, CHROMIUM, visible, wait_loaded
 
 pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(CHROMIUM is None, reason="Debian chromium is not installed (.ci/run installs it)")]
@@ -23,6 +23,7 @@ def _open(page, app_server, tab: str) -> None:  # noqa: ANN001
     """A fresh page opened now (what was made before this call is there at page load), on `tab`."""
     page.goto(app_server["url"])
     page.get_by_text("RLHF Playground").first.wait_for()
+    wait_loaded(page)  # the page-load event has filled the tabs
     page.get_by_role("tab", name=tab, exact=True).click()
 
 
