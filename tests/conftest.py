@@ -115,7 +115,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 # to one unit were slower from a clean clone on this 2-core machine: one browser unit on one worker 24.0-25.2 min,
 # two units (a Chromium per worker) 25.7 min, spread one by one on 2 workers 21.6 min. Two workers left the 2 cores
 # half idle (they wait on servers and page loads): 3 workers took 18.7 min (617 passed); 4 were slower still
-# (24.6 min) with 3 timing failures from the load (test_browser_quiet x2, a narrow-window layout test).
+# (24.6 min) with 3 timing failures from the load (test_browser_quiet x2, a narrow-window layout test). At 3
+# workers both cores are 96-100% busy from start to end (/proc/stat every 15 s): the suite is CPU-bound, about half
+# of it Chromium running Gradio's front end. One page-load event instead of 16 and tab clicks kept in the page
+# (ui/app.py) took it from 19.2 to 13.8 and 14.2 min (619 passed).
 
 
 @pytest.fixture(scope="session")
