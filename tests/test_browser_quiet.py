@@ -38,15 +38,16 @@ def _open_sft(page, url: str) -> tuple[object, dict[str, Any]]:  # noqa: ANN001
         window.requestAnimationFrame = (cb) => { window.__frames++; return raf(cb); }; })()""")
     page.goto(url)
     page.get_by_text("RLHF Playground").first.wait_for()
-    wait_loaded(page)  # the page-load event has filled the tabs
+    wait_loaded(page)  # the page-load event has filled the tabs (and _settle's quiet window starts after it)
     page.get_by_role("tab", name="2 · SFT", exact=True).click()
     return page, calls
 
 
 def _settle(page, calls: dict[str, Any]) -> list[int]:  # noqa: ANN001
     """Wait until the page-load events are done (a busy machine answers them slowly): the page script has polled
-    and no Gradio event was sent for 5 s; then start counting from zero. Returns the fn_index of each Gradio event sent till then."""
-    wait_loaded(page)  # a starved renderer can take longer than 5 s to apply the load event, sending nothing
+    and no Gradio event was sent for 5 s (after the page-loaded mark, which _open_sft waited for: a starved
+    renderer can take longer than 5 s to apply the load event, sending nothing); then start counting from zero.
+    Returns the fn_index of each Gradio event sent till then."""
     for _ in range(40):
         before = calls["events"]
         page.wait_for_timeout(5_000)
